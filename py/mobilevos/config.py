@@ -67,16 +67,17 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
     """Defaults of `cls`, updated by the JSON file at `path` (if any), then by `overrides`."""
     data = to_dict(cls())
     if path is not None:
-        data = _merge(data, json.loads(Path(path).read_text()), cls.__name__)
+        data = merge(data, json.loads(Path(path).read_text()), cls.__name__)
     return from_dict(cls, apply_overrides(data, overrides or []))
 
 
-def _merge(base: dict, update: dict, where: str) -> dict:
+def merge(base: dict, update: dict, where: str) -> dict:
+    """`update` merged into `base` recursively; keys unknown to `base` raise (named with `where`)."""
     for key, value in update.items():
         if key not in base:
             raise ValueError(f"unknown key {key!r} in {where} (known: {', '.join(sorted(base))})")
         if isinstance(base[key], dict) and isinstance(value, dict):
-            base[key] = _merge(dict(base[key]), value, f"{where}.{key}")
+            base[key] = merge(dict(base[key]), value, f"{where}.{key}")
         else:
             base[key] = value
     return base

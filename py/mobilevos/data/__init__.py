@@ -1,0 +1,1 @@
+"""Datasets: DAVIS / YouTube-VOS folder I/O, training clip sampling and synthetic videos."""

@@ -1,0 +1,221 @@
+"""Training clips sampled from DAVIS-layout folders, with the augmentation of STCN/XMem-style VOS training.
+
+Evaluation splits (a folder named `davis16-val`) are refused here: nothing in them may be trained on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from mobilevos.data.davis import Sequence, list_sequences, load_frame, load_mask, read_sequence
+
+EVAL_ONLY_SPLITS = ("davis16-val",)
+VOID = 255
+MIN_KEPT_FRACTION = 0.3  # a crop should keep at least this much of the first frame's object pixels
+CROP_TRIES = 8
+CLIP_TRIES = 20
+_GRAY = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601 luma, as torchvision's ColorJitter
+
+
+def check_training_root(root: str | Path) -> Path:
+    """`root` as a Path; ValueError if it is an evaluation-only split."""
+    path = Path(root)
+    if path.name in EVAL_ONLY_SPLITS or path.resolve().name in EVAL_ONLY_SPLITS:
+        raise ValueError(f"{path} is an evaluation-only split ({', '.join(EVAL_ONLY_SPLITS)}): never train on it "
+                         "or sample training data from it")
+    return path
+
+
+class VideoClipDataset(Dataset):
+    """Clips of `clip_len` annotated frames from the DAVIS-layout folders `roots`.
+
+    Each item is {"images": float32 [T,3,H,W] in [0,1], "masks": float32 [T,K,H,W] one-hot per object slot,
+    "void": bool [T,H,W], "valid": bool [K], "name": str} with (H, W) = `size` and K = `max_objects`; valid slots come
+    first and each holds an object that is visible in the first frame.
+
+    Randomness comes from a generator seeded with (seed, epoch, index), so an item is reproducible whatever worker
+    draws it. The trainer may change `epoch` and `max_gap` (the largest step between sampled frames, in annotated
+    frames) between epochs; DataLoader workers copy the dataset when an iterator starts, so change them before that
+    (and do not use persistent_workers). `length` defaults to the number of annotated frames.
+    """
+
+    def __init__(self, roots: list[str | Path], clip_len: int = 3, size: tuple[int, int] = (192, 320),
+                 max_objects: int = 2, max_gap: int = 5, length: int | None = None, seed: int = 0,
+                 augment: bool = True):
+        if not roots:
+            raise ValueError("no dataset roots given")
+        if clip_len < 1 or max_objects < 1 or max_gap < 1:
+            raise ValueError(f"clip_len ({clip_len}), max_objects ({max_objects}) and max_gap ({max_gap}) must be ≥ 1")
+        self.roots = [check_training_root(root) for root in roots]
+        self.sequences: list[Sequence] = []
+        for root in self.roots:
+            self.sequences += [s for s in (read_sequence(root, n) for n in list_sequences(root)) if s.mask_paths]
+        if not self.sequences:
+            raise ValueError(f"no annotated sequences in {', '.join(map(str, self.roots))}")
+        self.clip_len, self.size, self.max_objects = clip_len, (int(size[0]), int(size[1])), max_objects
+        self.max_gap, self.seed, self.augment, self.epoch = max_gap, seed, augment, 0
+        self.length = length if length is not None else sum(len(s.mask_paths) for s in self.sequences)
+        # Decoded uint8 arrays, filled lazily: frames per (sequence, frame), masks per sequence (all at once, since
+        # choosing a first frame needs to know which annotated frames contain an object).
+        self._frames: dict[tuple[int, int], np.ndarray] = {}
+        self._masks: dict[int, dict[int, np.ndarray]] = {}
+        self._with_objects: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        for _ in range(CLIP_TRIES):
+            s = int(rng.integers(len(self.sequences)))
+            frames = self._pick_frames(s, rng)
+            if frames is not None:
+                item = self._make_clip(s, frames, rng)
+                if item is not None:
+                    return item
+        raise RuntimeError(f"could not sample a clip of {self.clip_len} annotated frames with a visible object after "
+                           f"{CLIP_TRIES} tries (item {index}); are the sequences in {self.roots} too short?")
+
+    def _load_masks(self, s: int) -> dict[int, np.ndarray]:
+        if s not in self._masks:
+            masks = {t: load_mask(p) for t, p in sorted(self.sequences[s].mask_paths.items())}
+            self._masks[s] = masks
+            self._with_objects[s] = np.array([np.any((m != 0) & (m != VOID)) for m in masks.values()])
+        return self._masks[s]
+
+    def _frame(self, s: int, t: int) -> np.ndarray:
+        if (s, t) not in self._frames:
+            self._frames[s, t] = load_frame(self.sequences[s].frame_paths[t])
+        return self._frames[s, t]
+
+    def _pick_frames(self, s: int, rng: np.random.Generator) -> list[int] | None:
+        """Frame indices of a clip: annotated frames in temporal order (or reversed), steps of 1..max_gap."""
+        annotated = np.array(list(self._load_masks(s)))
+        with_objects = self._with_objects[s]
+        n, steps = len(annotated), self.clip_len - 1
+        if n < self.clip_len:
+            return None
+        if rng.random() < 0.5:
+            annotated, with_objects = annotated[::-1], with_objects[::-1]
+        max_gap = max(1, min(self.max_gap, (n - 1) // steps)) if steps else 1
+        gaps = rng.integers(1, max_gap + 1, size=steps)
+        starts = np.flatnonzero(with_objects[: n - int(gaps.sum())])
+        if not len(starts):
+            return None
+        positions = int(rng.choice(starts)) + np.concatenate([[0], np.cumsum(gaps)])
+        return [int(t) for t in annotated[positions]]
+
+    def _make_clip(self, s: int, frames: list[int], rng: np.random.Generator) -> dict | None:
+        images = [self._frame(s, t) for t in frames]
+        masks = [self._masks[s][t] for t in frames]
+        ids = [int(i) for i in np.unique(masks[0]) if i not in (0, VOID)]
+        chosen = [int(i) for i in rng.choice(ids, size=min(self.max_objects, len(ids)), replace=False)]
+
+        images, masks = self._resize_and_crop(images, masks, chosen, rng)
+        objects = [k for k in chosen if np.any(masks[0] == k)]  # the crop may have cut an object out entirely
+        if not objects:
+            return None
+        images = np.stack(images).astype(np.float32) / 255.0
+        masks = np.stack(masks)
+        if self.augment:
+            if rng.random() < 0.5:
+                images, masks = images[:, :, ::-1], masks[:, :, ::-1]
+            images = self._colour_jitter(images, rng)
+
+        one_hot = np.zeros((len(frames), self.max_objects, *self.size), np.float32)
+        for k, obj in enumerate(objects):
+            one_hot[:, k] = masks == obj
+        valid = np.arange(self.max_objects) < len(objects)
+        return {"images": torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))),
+                "masks": torch.from_numpy(one_hot),
+                "void": torch.from_numpy(np.ascontiguousarray(masks == VOID)),
+                "valid": torch.from_numpy(valid),
+                "name": self.sequences[s].name}
+
+    def _resize_and_crop(self, images: list[np.ndarray], masks: list[np.ndarray], objects: list[int],
+                         rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        out_h, out_w = self.size
+        h, w = masks[0].shape
+        scale = max(out_h / h, out_w / w)  # the smallest scale at which the frame covers the crop
+        if self.augment:
+            scale *= rng.uniform(0.8, 1.5)
+        new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+        images = [cv2.resize(im, (new_w, new_h), interpolation=cv2.INTER_LINEAR) for im in images]
+        masks = [cv2.resize(m, (new_w, new_h), interpolation=cv2.INTER_NEAREST) for m in masks]
+
+        # Zoomed out below the crop size: pad with black background (not void: the network must predict it).
+        pad_h, pad_w = max(0, out_h - new_h), max(0, out_w - new_w)
+        if pad_h or pad_w:
+            top = int(rng.integers(pad_h + 1)) if self.augment else pad_h // 2
+            left = int(rng.integers(pad_w + 1)) if self.augment else pad_w // 2
+            pad = ((top, pad_h - top), (left, pad_w - left))
+            images = [np.pad(im, (*pad, (0, 0))) for im in images]
+            masks = [np.pad(m, pad) for m in masks]
+
+        y, x = self._choose_crop(masks[0], objects, rng)
+        return ([im[y:y + out_h, x:x + out_w] for im in images], [m[y:y + out_h, x:x + out_w] for m in masks])
+
+    def _choose_crop(self, first: np.ndarray, objects: list[int], rng: np.random.Generator) -> tuple[int, int]:
+        """Top-left corner of the crop: the first acceptable of a few random crops, else the best one seen."""
+        out_h, out_w = self.size
+        room_h, room_w = first.shape[0] - out_h, first.shape[1] - out_w
+        if not self.augment:
+            return room_h // 2, room_w // 2
+        inside = np.isin(first, objects)
+        ys, xs = np.nonzero(inside)
+        best, best_kept = (0, 0), -1.0
+        for attempt in range(CROP_TRIES):
+            if attempt % 2 == 0 and len(ys):  # every other try is placed around a random object pixel
+                i = int(rng.integers(len(ys)))
+                y = int(np.clip(ys[i] - rng.integers(out_h), 0, room_h))
+                x = int(np.clip(xs[i] - rng.integers(out_w), 0, room_w))
+            else:
+                y, x = int(rng.integers(room_h + 1)), int(rng.integers(room_w + 1))
+            kept = np.count_nonzero(inside[y:y + out_h, x:x + out_w]) / max(len(ys), 1)
+            if kept >= MIN_KEPT_FRACTION:
+                return y, x
+            if kept > best_kept:
+                best, best_kept = (y, x), kept
+        return best
+
+    @staticmethod
+    def _colour_jitter(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Brightness, contrast, saturation and hue: one draw for the clip plus a small draw per frame."""
+        clip = rng.uniform([0.8, 0.8, 0.8, -0.02], [1.2, 1.2, 1.2, 0.02])
+        out = np.empty_like(images)
+        for t, image in enumerate(images):
+            # Python floats: a float64 NumPy scalar would promote the float32 image to float64.
+            brightness, contrast, saturation = (clip[:3] * rng.uniform(0.97, 1.03, size=3)).tolist()
+            hue = float(clip[3] + rng.uniform(-0.005, 0.005))
+            image = np.clip(image * brightness, 0, 1)
+            mean = float((image @ _GRAY).mean())
+            image = np.clip((image - mean) * contrast + mean, 0, 1)
+            gray = (image @ _GRAY)[..., None]
+            image = np.clip((image - gray) * saturation + gray, 0, 1)
+            hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)  # float input: H in degrees
+            hsv[..., 0] = (hsv[..., 0] + 360.0 * hue) % 360.0
+            out[t] = np.clip(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), 0, 1)
+        return out
+
+
+def load_backgrounds(root: str | Path, count: int, seed: int = 0) -> list[np.ndarray]:
+    """`count` random frames (uint8 [H, W, 3] RGB) of the DAVIS-layout folder `root`, e.g. as synthetic backdrops."""
+    root = check_training_root(root)
+    names = list_sequences(root)
+    if not names:
+        raise ValueError(f"no sequences in {root}/JPEGImages")
+    rng = np.random.default_rng(seed)
+    sequences: dict[str, Sequence] = {}
+    frames = []
+    for _ in range(count):
+        name = names[int(rng.integers(len(names)))]
+        if name not in sequences:
+            sequences[name] = read_sequence(root, name)
+        seq = sequences[name]
+        frames.append(load_frame(seq.frame_paths[int(rng.integers(seq.num_frames))]))
+    return frames

@@ -1,0 +1,35 @@
+"""Validation during training on held-out synthetic clips (never on davis16-val, which is for evaluation only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
+from mobilevos.metrics import evaluate_sequence
+from mobilevos.models.network import SpaceTimeNetwork
+from mobilevos.track import Tracker
+
+# Validation clips come from a seed no training stream uses (training synth seeds are small integers + 1000).
+VAL_SEED = 987_654_321
+
+
+def synth_validation(net: SpaceTimeNetwork, videos: int, frames: int, size: tuple[int, int],
+                     finite_memory: bool, max_objects: int = 2) -> dict:
+    """Mean J&F / J / F (percent, averaged over objects) of tracking `videos` held-out synthetic clips."""
+    was_training = net.training
+    net.eval()
+    tracker = Tracker(net, short_side=min(size), keep_every=None if finite_memory else 5)
+    cfg = SynthConfig(max_objects=max_objects)
+    j, f = [], []
+    for i in range(videos):
+        clip, masks = generate_clip(clip_seed(VAL_SEED, i), frames, size, cfg)
+        tracker.start(clip[0], masks[0])
+        pred = {t: tracker.step(clip[t]).mask for t in range(1, frames)}
+        result = evaluate_sequence(dict(enumerate(masks)), pred, num_frames=frames)
+        for scores in result["objects"].values():
+            j.append(scores["J-mean"])
+            f.append(scores["F-mean"])
+    net.train(was_training)
+    jm, fm = 100 * float(np.mean(j)), 100 * float(np.mean(f))
+    return {"J&F": (jm + fm) / 2, "J": jm, "F": fm}

@@ -1,0 +1,253 @@
+"""J and F on hand-computed cases, and against the independent vos-benchmark scorer on random masks and davis16-val."""
+
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from mobilevos.data.davis import write_mask
+from mobilevos.metrics import (boundary_radius, db_eval_boundary, db_eval_iou, db_statistics, evaluate_sequence,
+                               score_folder, seg2bmap)
+
+
+def square(shape, top, left, side):
+    mask = np.zeros(shape, bool)
+    mask[top:top + side, left:left + side] = True
+    return mask
+
+
+def pixel(shape, y, x):
+    mask = np.zeros(shape, bool)
+    mask[y, x] = True
+    return mask
+
+
+# --- region similarity J -------------------------------------------------------------------------------------------
+
+def test_iou_both_empty_is_one():
+    empty = np.zeros((8, 8), bool)
+    assert db_eval_iou(empty, empty) == 1.0
+
+
+def test_iou_full_and_empty():
+    full, empty = np.ones((8, 8), bool), np.zeros((8, 8), bool)
+    assert db_eval_iou(full, full) == 1.0
+    assert db_eval_iou(full, empty) == 0.0
+
+
+def test_iou_one_pixel():
+    assert db_eval_iou(pixel((10, 10), 5, 5), pixel((10, 10), 5, 5)) == 1.0
+    assert db_eval_iou(pixel((10, 10), 5, 5), pixel((10, 10), 5, 6)) == 0.0
+
+
+def test_iou_shifted_square():
+    # 10×10 squares shifted by 5 columns: intersection 10×5 = 50, union 100 + 100 − 50 = 150.
+    gt, pred = square((40, 40), 10, 10, 10), square((40, 40), 10, 15, 10)
+    assert db_eval_iou(gt, pred) == pytest.approx(50 / 150)
+
+
+def test_iou_ignores_void_pixels():
+    gt = square((40, 40), 10, 10, 10)
+    pred = square((40, 40), 10, 10, 20)  # 300 extra pixels, all of them void
+    void = pred & ~gt
+    assert db_eval_iou(gt, pred) == pytest.approx(100 / 400)
+    assert db_eval_iou(gt, pred, void) == 1.0
+    # Void inside the object: a prediction missing exactly the void half of the square is perfect.
+    half = gt & (np.arange(40) < 15)
+    assert db_eval_iou(gt, gt & ~half) == pytest.approx(50 / 100)
+    assert db_eval_iou(gt, gt & ~half, half) == 1.0
+
+
+def test_iou_size_mismatch_raises():
+    with pytest.raises(ValueError, match="differ in size"):
+        db_eval_iou(np.zeros((4, 4)), np.zeros((4, 5)))
+
+
+# --- boundaries and F ----------------------------------------------------------------------------------------------
+
+def test_seg2bmap_of_one_pixel_is_its_2x2_upper_left_block():
+    # A pixel differs from the right/lower/lower-right neighbours of itself and of its three upper-left neighbours.
+    expected = np.zeros((10, 10), bool)
+    expected[4:6, 4:6] = True
+    np.testing.assert_array_equal(seg2bmap(pixel((10, 10), 5, 5)), expected)
+
+
+def test_seg2bmap_image_border_is_not_a_boundary():
+    assert not seg2bmap(np.ones((6, 7), bool)).any()
+    edge = np.zeros((6, 7), bool)
+    edge[:, :3] = True  # a left band touching three image borders: only its right side is a boundary
+    expected = np.zeros((6, 7), bool)
+    expected[:, 2] = True
+    np.testing.assert_array_equal(seg2bmap(edge), expected)
+
+
+def test_boundary_radius():
+    assert boundary_radius((480, 854)) == 8  # ceil(0.008 × 979.6) = ceil(7.84)
+    assert boundary_radius((10, 10)) == 1  # ceil(0.113)
+    assert boundary_radius((10, 10), bound_th=3) == 3  # ≥ 1: taken as pixels
+
+
+def test_boundary_identical_masks_is_one():
+    gt = square((100, 100), 20, 30, 25)
+    assert db_eval_boundary(gt, gt.copy()) == 1.0
+    assert db_eval_boundary(pixel((10, 10), 5, 5), pixel((10, 10), 5, 5)) == 1.0
+
+
+def test_boundary_far_away_mask_is_zero():
+    # Radius ceil(0.008 × 141.4) = 2 pixels; the squares are 40 pixels apart.
+    assert db_eval_boundary(square((100, 100), 10, 10, 20), square((100, 100), 10, 70, 20)) == 0.0
+
+
+def test_boundary_empty_cases():
+    empty, full = np.zeros((10, 10), bool), np.ones((10, 10), bool)
+    assert db_eval_boundary(empty, empty) == 1.0
+    assert db_eval_boundary(pixel((10, 10), 5, 5), empty) == 0.0
+    assert db_eval_boundary(empty, pixel((10, 10), 5, 5)) == 0.0
+    # A full mask has no boundary either (the image border is not one), so DAVIS scores full vs empty as F = 1.
+    assert db_eval_boundary(full, empty) == 1.0
+
+
+def test_boundary_partial_match_hand_computed():
+    # Radius 1 (a plus-shaped disk). Boundaries: gt {(4,4),(4,5),(5,4),(5,5)}, pred {(4,6),(4,7),(5,6),(5,7)}.
+    # Only (4,6),(5,6) lie within 1 pixel of gt's boundary and only (4,5),(5,5) within 1 of pred's:
+    # precision = recall = 2/4, F = 0.5.
+    assert db_eval_boundary(pixel((10, 10), 5, 5), pixel((10, 10), 5, 7)) == pytest.approx(0.5)
+
+
+def test_boundary_ignores_void_pixels():
+    gt = square((60, 60), 10, 10, 20)
+    pred = square((60, 60), 10, 10, 30)
+    void = pred & ~gt
+    assert db_eval_boundary(gt, pred) < 1.0
+    assert db_eval_boundary(gt, pred, void) == 1.0
+
+
+# --- statistics and sequences --------------------------------------------------------------------------------------
+
+def test_db_statistics_hand_computed():
+    values = [1.0, 1.0, 0.9, 0.8, 0.5, 0.4, 0.2, 0.0]
+    stats = db_statistics(values)
+    assert stats["mean"] == pytest.approx(4.8 / 8)
+    assert stats["recall"] == pytest.approx(4 / 8)  # 0.5 itself is not > 0.5
+    # Bin edges round(linspace(1, 8, 5)) − 1 = [0, 2, 4, 5, 7]: first bin [0..2], last bin [5..7].
+    assert stats["decay"] == pytest.approx((1.0 + 1.0 + 0.9) / 3 - (0.4 + 0.2 + 0.0) / 3)
+
+
+def test_db_statistics_short_and_long():
+    assert db_statistics([0.7]) == {"mean": pytest.approx(0.7), "recall": 1.0, "decay": 0.0}
+    # 4 frames: edges [0, 1, 2, 2, 3] → first bin frames 0..1, last bin frames 2..3.
+    assert db_statistics([1.0, 0.5, 0.5, 0.0])["decay"] == pytest.approx(0.75 - 0.25)
+    # More than 256 frames: the DAVIS toolkit's uint8 bin edges would wrap around; ours must not.
+    values = np.r_[np.ones(100), np.zeros(200)]
+    assert db_statistics(values)["decay"] == pytest.approx(1.0)
+
+
+def test_evaluate_sequence_scores_frames_1_to_n_minus_2_per_object():
+    shape = (20, 20)
+    gt = {t: np.zeros(shape, np.uint8) for t in range(5)}
+    for t in range(5):
+        gt[t][2:8, 2:8] = 1
+    gt[2][12:16, 12:16] = 2  # object 2 only in frame 2
+    pred = {t: m.copy() for t, m in gt.items()}
+    pred[3][:] = 0  # object 1 lost in frame 3
+    result = evaluate_sequence(gt, pred)
+    assert result["frames"] == [1, 2, 3]
+    assert sorted(result["objects"]) == [1, 2]
+    assert result["objects"][1]["J"] == [1.0, 1.0, 0.0]
+    assert result["objects"][1]["J-mean"] == pytest.approx(2 / 3)
+    assert result["objects"][1]["F-recall"] == pytest.approx(2 / 3)
+    # Object 2 is absent (in both) on frames 1 and 3: those count as perfect, as in DAVIS 2017.
+    assert result["objects"][2]["J"] == [1.0, 1.0, 1.0]
+
+
+def test_evaluate_sequence_skips_frames_without_ground_truth_and_ignores_void():
+    shape = (20, 20)
+    gt = {t: np.zeros(shape, np.uint8) for t in (0, 1, 3, 5)}
+    for mask in gt.values():
+        mask[2:8, 2:8] = 1
+        mask[2:8, 8:10] = 255
+    pred = {t: np.where(np.isin(gt[t], (1, 255)), 1, 0).astype(np.uint8) for t in gt}  # void painted as object
+    result = evaluate_sequence(gt, pred, num_frames=6)
+    assert result["frames"] == [1, 3]
+    assert list(result["objects"]) == [1]
+    assert result["objects"][1]["J"] == [1.0, 1.0]
+    assert result["objects"][1]["F"] == [1.0, 1.0]
+
+
+def test_evaluate_sequence_errors():
+    masks = {t: np.zeros((4, 4), np.uint8) for t in range(4)}
+    with pytest.raises(ValueError, match=r"no prediction for frames \[2\]"):
+        evaluate_sequence(masks, {t: m for t, m in masks.items() if t != 2})
+    with pytest.raises(ValueError, match="frame 1"):
+        evaluate_sequence(masks, {**masks, 1: np.zeros((4, 5), np.uint8)})
+    with pytest.raises(ValueError, match="nothing to score"):
+        evaluate_sequence({0: masks[0], 1: masks[1]}, {0: masks[0], 1: masks[1]})
+
+
+# --- cross-checks against vos-benchmark ----------------------------------------------------------------------------
+
+def _random_index_mask(rng, shape, num_objects):
+    mask = np.zeros(shape, np.uint8)
+    for obj in range(1, num_objects + 1):
+        noise = cv2.GaussianBlur(rng.random(shape).astype(np.float32), (0, 0), sigmaX=rng.uniform(1, 6))
+        mask[noise > np.quantile(noise, rng.uniform(0.6, 0.95))] = obj
+    return mask
+
+
+def test_per_frame_j_and_f_match_vos_benchmark_on_random_masks():
+    evaluator_module = pytest.importorskip("vos_benchmark.evaluator")
+    rng = np.random.default_rng(0)
+    for shape in [(7, 9), (37, 53), (120, 160), (480, 854)]:
+        for _ in range(4):
+            gt = _random_index_mask(rng, shape, 3)
+            pred = _random_index_mask(rng, shape, 3) if rng.random() < 0.5 else np.roll(gt, rng.integers(-4, 5), 1)
+            reference = evaluator_module.Evaluator()
+            reference.feed_frame(pred, gt)
+            for obj, (j_ref,) in reference.object_iou.items():
+                assert db_eval_iou(gt == obj, pred == obj) == pytest.approx(j_ref, abs=1e-12)
+                assert db_eval_boundary(gt == obj, pred == obj) == pytest.approx(reference.boundary_f[obj][0], abs=1e-12)
+
+
+def _copy_first_frame_predictions(annotations, out_dir, sequences):
+    for name in sequences:
+        (out_dir / name).mkdir(parents=True)
+        for path in sorted((annotations / name).glob("*.png")):
+            shutil.copyfile(annotations / name / "00000.png", out_dir / name / path.name)
+
+
+def test_score_folder_matches_vos_benchmark_on_davis16_val(davis_val, tmp_path):
+    benchmark = pytest.importorskip("vos_benchmark.benchmark").benchmark
+    annotations = davis_val / "Annotations"
+    sequences = sorted(p.name for p in annotations.iterdir() if p.is_dir())
+    _copy_first_frame_predictions(annotations, tmp_path / "pred", sequences)
+
+    ours = score_folder(davis_val, tmp_path / "pred", progress=False, workers=2)
+    ref_jf, ref_j, ref_f, ref_objects = benchmark([str(annotations)], [str(tmp_path / "pred")], num_processes=2,
+                                                  verbose=False)
+    summary = ours["summary"]
+    assert summary["J&F"] == pytest.approx(31.67, abs=0.01)  # the README's floor for this predictor
+    assert summary["J&F"] == pytest.approx(ref_jf[0], abs=1e-6)
+    assert summary["J"] == pytest.approx(ref_j[0], abs=1e-6)
+    assert summary["F"] == pytest.approx(ref_f[0], abs=1e-6)
+    assert summary["J&F"] == pytest.approx((summary["J"] + summary["F"]) / 2)
+    for name, (iou, boundary_f) in ref_objects[0].items():
+        assert set(ours["sequences"][name]["objects"]) == set(iou)
+        for obj in iou:
+            assert ours["sequences"][name]["objects"][obj]["J"] == pytest.approx(iou[obj], abs=1e-6)
+            assert ours["sequences"][name]["objects"][obj]["F"] == pytest.approx(boundary_f[obj], abs=1e-6)
+    for key in ("J-recall", "J-decay", "F-recall", "F-decay"):
+        assert 0 <= abs(summary[key]) <= 100
+
+
+def test_score_folder_errors(davis_val, tmp_path):
+    pred = tmp_path / "pred"
+    _copy_first_frame_predictions(davis_val / "Annotations", pred, ["blackswan"])
+    (pred / "blackswan" / "00010.png").unlink()
+    with pytest.raises(FileNotFoundError, match="00010.png"):
+        score_folder(davis_val, pred, sequences=["blackswan"], progress=False)
+    write_mask(pred / "blackswan" / "00010.png", np.zeros((240, 427), np.uint8))
+    with pytest.raises(ValueError, match=r"00010.png is \(240, 427\)"):
+        score_folder(davis_val, pred, sequences=["blackswan"], progress=False)
