@@ -142,9 +142,11 @@ def test_rgb_mask_is_rejected(tmp_path):
 
 
 def test_corrupt_and_empty_images(tmp_path):
-    write_sequence(tmp_path, "s", smooth_frames(3, 32, 32), blob_masks(3, 32, 32))
+    noise = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)  # mostly image data, little header
+    write_sequence(tmp_path, "s", noise, blob_masks(3, 32, 32))
     frame = tmp_path / "JPEGImages" / "s" / "00001.jpg"
-    frame.write_bytes(frame.read_bytes()[:200])  # truncated: the header parses, decoding fails
+    data = frame.read_bytes()
+    frame.write_bytes(data[: len(data) * 2 // 3])  # truncated: the header parses, decoding fails
     with pytest.raises(ValueError, match="cannot decode image .*00001.jpg"):
         load_frame(frame)
     (tmp_path / "JPEGImages" / "s" / "00002.jpg").write_bytes(b"")
@@ -240,7 +242,7 @@ def test_clip_frames_are_annotated_ordered_and_within_max_gap(tmp_path):
 
 def test_clip_dataset_small_frames_are_padded(tmp_path):
     _coded_sequence(tmp_path, num_frames=6)
-    ds = VideoClipDataset([tmp_path], clip_len=2, size=(96, 160), max_objects=3, seed=5)
+    ds = VideoClipDataset([tmp_path], clip_len=2, size=(96, 160), max_objects=3, seed=5, length=6)
     for index in range(6):
         item = ds[index]
         assert item["images"].shape == (2, 3, 96, 160)

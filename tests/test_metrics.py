@@ -211,24 +211,27 @@ def test_per_frame_j_and_f_match_vos_benchmark_on_random_masks():
                 assert db_eval_boundary(gt == obj, pred == obj) == pytest.approx(reference.boundary_f[obj][0], abs=1e-12)
 
 
-def _copy_first_frame_predictions(annotations, out_dir, sequences):
+def _write_predictions(annotations, out_dir, sequences, lag=None):
+    """Copy ground truth as predictions: frame 0's mask everywhere (lag None), or the mask `lag` frames back."""
     for name in sequences:
         (out_dir / name).mkdir(parents=True)
-        for path in sorted((annotations / name).glob("*.png")):
-            shutil.copyfile(annotations / name / "00000.png", out_dir / name / path.name)
+        paths = sorted((annotations / name).glob("*.png"))
+        for t, path in enumerate(paths):
+            shutil.copyfile(paths[0 if lag is None else max(t - lag, 0)], out_dir / name / path.name)
 
 
-def test_score_folder_matches_vos_benchmark_on_davis16_val(davis_val, tmp_path):
+@pytest.mark.parametrize("lag, expected", [(None, 31.67), (1, 80.24)], ids=["copy-frame-0", "previous-gt"])
+def test_score_folder_matches_vos_benchmark_on_davis16_val(davis_val, tmp_path, lag, expected):
     benchmark = pytest.importorskip("vos_benchmark.benchmark").benchmark
     annotations = davis_val / "Annotations"
     sequences = sorted(p.name for p in annotations.iterdir() if p.is_dir())
-    _copy_first_frame_predictions(annotations, tmp_path / "pred", sequences)
+    _write_predictions(annotations, tmp_path / "pred", sequences, lag)
 
     ours = score_folder(davis_val, tmp_path / "pred", progress=False, workers=2)
     ref_jf, ref_j, ref_f, ref_objects = benchmark([str(annotations)], [str(tmp_path / "pred")], num_processes=2,
                                                   verbose=False)
     summary = ours["summary"]
-    assert summary["J&F"] == pytest.approx(31.67, abs=0.01)  # the README's floor for this predictor
+    assert summary["J&F"] == pytest.approx(expected, abs=0.01)  # the reference scores in shared/data/README.md
     assert summary["J&F"] == pytest.approx(ref_jf[0], abs=1e-6)
     assert summary["J"] == pytest.approx(ref_j[0], abs=1e-6)
     assert summary["F"] == pytest.approx(ref_f[0], abs=1e-6)
@@ -238,13 +241,13 @@ def test_score_folder_matches_vos_benchmark_on_davis16_val(davis_val, tmp_path):
         for obj in iou:
             assert ours["sequences"][name]["objects"][obj]["J"] == pytest.approx(iou[obj], abs=1e-6)
             assert ours["sequences"][name]["objects"][obj]["F"] == pytest.approx(boundary_f[obj], abs=1e-6)
-    for key in ("J-recall", "J-decay", "F-recall", "F-decay"):
-        assert 0 <= abs(summary[key]) <= 100
+    assert set(summary) == {"J&F", "J", "J-recall", "J-decay", "F", "F-recall", "F-decay"}
+    assert all(0 <= summary[key] <= 100 for key in ("J-recall", "F-recall"))
 
 
 def test_score_folder_errors(davis_val, tmp_path):
     pred = tmp_path / "pred"
-    _copy_first_frame_predictions(davis_val / "Annotations", pred, ["blackswan"])
+    _write_predictions(davis_val / "Annotations", pred, ["blackswan"])
     (pred / "blackswan" / "00010.png").unlink()
     with pytest.raises(FileNotFoundError, match="00010.png"):
         score_folder(davis_val, pred, sequences=["blackswan"], progress=False)

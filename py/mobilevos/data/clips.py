@@ -70,6 +70,8 @@ class VideoClipDataset(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.length:
+            raise IndexError(f"item {index} out of range for {self.length} items")  # also ends `for item in dataset`
         rng = np.random.default_rng([self.seed, self.epoch, index])
         for _ in range(CLIP_TRIES):
             s = int(rng.integers(len(self.sequences)))

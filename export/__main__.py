@@ -1,0 +1,71 @@
+"""`python -m export`: the student checkpoint -> static-shape ONNX graphs, variants, fixtures and manifest.json.
+
+    python -m export                                  # models/student.safetensors -> web/public/models/student
+    python -m export --checkpoint /tmp/student_dev.safetensors --size 240x320 --capacities 1,4
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from export.manifest import ManifestError
+from export.op_support import UnsupportedOperatorError
+from export.pipeline import DEFAULT_CHECKPOINT, DEFAULT_DATA, DEFAULT_OUT, ExportOptions, run_export
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HxW, e.g. 240x320") from None
+    return height, width
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def parse_args(argv: list[str] | None = None) -> ExportOptions:
+    """Command-line flags -> ExportOptions (defaults are ExportOptions')."""
+    d = ExportOptions()
+    p = argparse.ArgumentParser(prog="python -m export", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="student weights (.safetensors)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (graphs, manifest.json, fixtures/)")
+    p.add_argument("--size", type=_size, default=d.size, help="model resolution HxW, multiples of 16")
+    p.add_argument("--capacities", type=_ints, default=d.capacities, help="object capacities K, one graph pair each")
+    p.add_argument("--opset", type=int, default=d.opset, help="ONNX opset (>= 18)")
+    p.add_argument("--variants", type=_names, default=d.variants, help="precision variants (fp32 required)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help="shared data folder (davis16-train-240p for int8 calibration, davis16-val for accuracy); "
+                        "synthetic clips stand in when absent")
+    p.add_argument("--eval-frames", type=int, default=d.eval_frames, help="frames per davis16-val sequence")
+    p.add_argument("--eval-sequences", type=int, default=d.eval_sequences, help="davis16-val sequences (all)")
+    p.add_argument("--calibration-sequences", type=int, default=d.calibration_sequences)
+    p.add_argument("--calibration-frames", type=int, default=d.calibration_frames)
+    p.add_argument("--fixture-frames", type=int, default=d.fixture_frames, help="frames in the web parity fixtures")
+    p.add_argument("--threads", type=int, default=d.threads, help="onnxruntime CPU threads for the timings")
+    return ExportOptions(**vars(p.parse_args(argv)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        manifest = run_export(parse_args(argv))
+    except (FileNotFoundError, ValueError, ManifestError, UnsupportedOperatorError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {manifest}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""Measurements recorded in the manifest: tracking parity/accuracy of each variant and onnxruntime CPU speed.
+
+Accuracy compares whole tracked clips (each tracker feeding on its own memory, as in use), at model resolution:
+fp32 ONNX against the PyTorch `Tracker`, fp16 and int8 against fp32 ONNX. Per capacity K, the K-object graphs run
+the clip's objects padded to K.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from tqdm import tqdm
+
+from mobilevos.metrics import db_eval_iou
+from mobilevos.models.network import SpaceTimeNetwork
+from mobilevos.track import Tracker
+
+from export.clips import Clip, ClipSet
+from export.ort_tracker import OrtTracker
+
+# The parity the fp32 graphs must keep with PyTorch (export fails otherwise).
+FP32_MAX_ABS_PROB = 1e-3
+FP32_MIN_IOU = 0.99
+
+
+def session_options(threads: int) -> ort.SessionOptions:
+    """onnxruntime options with a fixed intra-op thread count (and no inter-op parallelism)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return options
+
+
+@torch.inference_mode()
+def track_reference(net: SpaceTimeNetwork, clip: Clip) -> list[np.ndarray]:
+    """Probabilities [N+1, H, W] of frames 1.. tracked by the PyTorch tracker (frames are at model resolution)."""
+    tracker = Tracker(net, short_side=min(clip.mask.shape))
+    tracker.start(clip.frames[0], clip.mask)
+    return [tracker.step(frame).prob for frame in clip.frames[1:]]
+
+
+def track_onnx(tracker: OrtTracker, clip: Clip) -> list[np.ndarray]:
+    """Probabilities [N+1, H, W] of frames 1.. tracked with the exported graphs, at model resolution."""
+    tracker.start(clip.frames[0], clip.mask)
+    return [tracker.step_model(frame) for frame in clip.frames[1:]]
+
+
+def compare(reference: list[np.ndarray], probs: list[np.ndarray]) -> dict:
+    """IoU of argmax masks (per object and frame) and |Δprob| statistics of one tracked clip against a reference."""
+    ious, diffs = [], []
+    for ref, prob in zip(reference, probs, strict=True):
+        ref_mask, mask = ref.argmax(0), prob.argmax(0)
+        ious += [db_eval_iou(ref_mask == i, mask == i) for i in range(1, ref.shape[0])]
+        diffs.append(np.abs(ref - prob))
+    diffs = np.stack(diffs)
+    return {"frames": len(probs), "ious": ious, "max": float(diffs.max()), "sum": float(diffs.sum()),
+            "count": diffs.size}
+
+
+def summarise(results: list[dict]) -> dict:
+    """Pool per-clip comparisons: frames, mean and min IoU, max and mean |Δprob|."""
+    ious = [i for r in results for i in r["ious"]]
+    return {"frames": sum(r["frames"] for r in results), "mean_iou": round(float(np.mean(ious)), 5), "min_iou": round(float(np.min(ious)), 5),
+            "max_abs_prob": float(f"{max(r['max'] for r in results):.3g}"),
+            "mean_abs_prob": float(f"{sum(r['sum'] for r in results) / sum(r['count'] for r in results):.3g}")}
+
+
+def measure_accuracy(net: SpaceTimeNetwork, model_dir: Path, variants: list[str], capacities: list[int],
+                     clips: ClipSet, threads: int) -> dict:
+    """variant -> {reference, clips, k<K>: summary} for every exported variant and capacity.
+
+    `variants` must start with fp32, the reference of the others.
+    """
+    options = session_options(threads)
+    reference = [track_reference(net, clip) for clip in tqdm(clips.clips, desc="PyTorch reference", leave=False)]
+    fp32_probs = {}  # (capacity, clip index) -> fp32 ONNX probabilities
+    results = {}
+    for variant in variants:
+        entry = {"reference": "PyTorch Tracker" if variant == "fp32" else "fp32 graphs", "clips": clips.source}
+        for k in capacities:
+            tracker = OrtTracker(model_dir, variant, session_options=options, capacity=k)
+            comparisons = []
+            for i, clip in enumerate(tqdm(clips.clips, desc=f"{variant} k{k}", leave=False)):
+                if clip.num_objects > k:
+                    continue  # more objects than this capacity holds
+                probs = track_onnx(tracker, clip)
+                if variant == "fp32":
+                    fp32_probs[k, i] = probs
+                comparisons.append(compare(reference[i] if variant == "fp32" else fp32_probs[k, i], probs))
+            if comparisons:
+                entry[f"k{k}"] = summarise(comparisons)
+        results[variant] = entry
+    return results
+
+
+def fp32_parity_failures(accuracy: dict) -> list[str]:
+    """Capacities where the fp32 graphs miss the parity bounds against PyTorch (empty when all pass)."""
+    failures = []
+    for key, summary in accuracy["fp32"].items():
+        if key.startswith("k") and (summary["max_abs_prob"] > FP32_MAX_ABS_PROB or
+                                    summary["min_iou"] < FP32_MIN_IOU):
+            failures.append(f"{key}: max |Δprob| {summary['max_abs_prob']} (bound {FP32_MAX_ABS_PROB}), "
+                            f"min IoU {summary['min_iou']} (bound {FP32_MIN_IOU})")
+    return failures
+
+
+def random_feeds(graph: dict, seed: int = 0) -> dict[str, np.ndarray]:
+    """Inputs of the right shapes for timing: a random frame, random memory, all slots valid."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for t in graph["inputs"]:
+        if t["name"] in ("valid", "masks"):
+            feeds[t["name"]] = np.ones(t["shape"], np.float32)
+        elif len(t["shape"]) == 4 and t["shape"][-1] == 4:
+            feeds[t["name"]] = rng.integers(0, 256, t["shape"]).astype(np.float32)
+        else:
+            feeds[t["name"]] = rng.standard_normal(t["shape"]).astype(np.float32)
+    return feeds
+
+
+def benchmark(model_dir: Path, graphs: list[dict], threads: int = 1, warmup: int = 5, runs: int = 20) -> dict:
+    """Graph name -> median onnxruntime CPU milliseconds per run with `threads` threads."""
+    timings = {}
+    for graph in tqdm(graphs, desc="benchmark", leave=False):
+        session = ort.InferenceSession(str(model_dir / graph["file"]), session_options(threads),
+                                       providers=["CPUExecutionProvider"])
+        feeds = random_feeds(graph)
+        for _ in range(warmup):
+            session.run(None, feeds)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            session.run(None, feeds)
+            times.append(time.perf_counter() - start)
+        timings[graph["name"]] = round(1000 * float(np.median(times)), 2)
+    return timings

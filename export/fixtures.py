@@ -1,0 +1,82 @@
+"""Parity fixtures for the web tests: a few frames, the annotation, and the outputs every graph call must give.
+
+The JavaScript test replays them with the manifest's rules: load each PNG (already at model resolution) into a
+canvas, feed `new Float32Array(imageData.data)`, build `masks` from the annotation, run init then steps while
+updating the memory slots, and compare each output with the stored one. Layout of `fixtures/`:
+
+    index.json             what to run and compare (schema below, written by `write_fixtures`)
+    frame_<t>.png          RGB frames at model resolution
+    annotation.png         8-bit grey index mask of frame 0 (0 background, 1..N object ids)
+    k<K>/<call>_<output>.bin  expected outputs, float16 little-endian, C order
+
+Expected outputs are those of the fp32 graphs in onnxruntime (Python). Step calls store `prob` only (the memory
+entries they produce are checked through the next step's `prob`); the init call also stores `key` and `value`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
+
+from export.clips import SYNTH_SEED
+from export.ort_tracker import OrtTracker
+
+FIXTURE_OBJECTS = 2  # objects in the fixture clip; capacity 1 keeps only the first
+# Float16 storage rounds by up to 2^-11 relative; the runtimes themselves agree far more closely (fp32).
+TOLERANCE = {"atol": 1e-4, "rtol": 2e-3}
+
+
+def fixture_clip(size: tuple[int, int], frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """A deterministic synthetic clip with FIXTURE_OBJECTS objects: frames [T, H, W, 3], annotation [H, W]."""
+    cfg = SynthConfig(max_objects=FIXTURE_OBJECTS)
+    for i in range(100):
+        video, masks = generate_clip(clip_seed(SYNTH_SEED + 1, i), frames, size, cfg)
+        if masks[0].max() == FIXTURE_OBJECTS:
+            return video, masks[0]
+    raise RuntimeError("no synthetic clip with enough objects in 100 seeds")
+
+
+def _save(array: np.ndarray, folder: Path, name: str) -> dict:
+    """Store one expected output as float16 and describe it for index.json."""
+    (folder / name).parent.mkdir(parents=True, exist_ok=True)
+    array.astype("<f2").tofile(folder / name)
+    return {"file": name, "shape": list(array.shape), "dtype": "float16"}
+
+
+def write_fixtures(model_dir: Path, capacities: list[int], frames: int = 3, folder: str = "fixtures") -> Path:
+    """Write the fixtures of every capacity into `model_dir/folder`; returns the index path."""
+    out = model_dir / folder
+    out.mkdir(parents=True, exist_ok=True)
+    tracker = OrtTracker(model_dir, "fp32")
+    video, annotation = fixture_clip(tracker.size, frames)
+    frame_files = [f"frame_{t}.png" for t in range(frames)]
+    for name, frame in zip(frame_files, video):
+        Image.fromarray(frame).save(out / name, optimize=True)
+    Image.fromarray(annotation).save(out / "annotation.png", optimize=True)
+    runs = []
+    for k in capacities:
+        mask = np.where(annotation <= k, annotation, 0).astype(np.uint8)  # capacity 1: the first object only
+        tracker.forced_capacity = k
+        init = tracker.run_graph("init", tracker.init_feeds(video[0], mask))
+        calls = [{"graph": f"init_k{k}", "frame": 0,
+                  "outputs": {name: _save(init[name], out, f"k{k}/init0_{name}.bin") for name in ("key", "value")}}]
+        for t in range(1, frames):
+            step = tracker.run_graph("step", tracker.step_feeds(video[t]))
+            calls.append({"graph": f"step_k{k}", "frame": t,
+                          "outputs": {"prob": _save(step["prob"], out, f"k{k}/step{t}_prob.bin")}})
+        n = len(tracker.objects)
+        runs.append({"capacity": k, "objects": tracker.objects, "valid": [1.0] * n + [0.0] * (k - n), "calls": calls})
+    index = {
+        "variant": "fp32", "size": list(tracker.size), "frames": frame_files, "annotation": "annotation.png",
+        "masks": "masks[0, i] = (annotation == objects[i]) for i < len(objects); padding slots zero",
+        "tolerance": {**TOLERANCE, "rule": "|actual - expected| <= atol + rtol * |expected|"},
+        "runs": runs,
+    }
+    path = out / "index.json"
+    path.write_text(json.dumps(index, indent=1) + "\n")
+    return path

@@ -1,0 +1,162 @@
+"""Tracking with the exported ONNX graphs in onnxruntime, driven only by what `manifest.json` says.
+
+`OrtTracker` has the interface of `mobilevos.track.Tracker` (`start(frame, mask)`, `step(frame)`), but runs the
+init/step graphs and holds the memory in numpy, following the manifest's slot rules. It is the Python twin of the web
+app's memory bank and what the Gradio Space runs:
+
+    tracker = OrtTracker("web/public/models/student", variant="fp32")
+    tracker.start(first_frame, index_mask)        # uint8 HxWx3 RGB, uint8 HxW ids (0 background, 255 void)
+    for frame in frames:
+        mask, prob = tracker.step(frame)          # HxW ids; [N+1, H, W] probabilities, background first
+
+Frames of any size are resized to the graphs' fixed resolution (aspect not kept; export a size of your videos'
+aspect), with the same resize as `mobilevos.track.to_tensor`; results are resized back to the frame's size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from mobilevos.track import VOID, to_tensor
+
+from export.manifest import find_graph, load_manifest, pick_capacity
+
+
+class OrtStep(NamedTuple):
+    """One tracked frame at the frame's size (unpacks as `mask, prob`)."""
+
+    mask: np.ndarray  # HxW uint8 object ids (0 = background)
+    prob: np.ndarray  # [N+1, H, W] float32 probabilities, background first, objects in `OrtTracker.objects` order
+
+
+def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 HxWx3 RGB resized to `size` (H', W') exactly as `mobilevos.track.to_tensor` does, still uint8."""
+    return np.rint(to_tensor(frame, size)[0].permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Index mask resized to `size` (H', W') as `mobilevos.track.Tracker.start` does (nearest)."""
+    return cv2.resize(mask.astype(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def frame_to_rgba(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 HxWx3 RGB -> the graphs' frame input: float32 [1, H', W', 4] RGBA in 0..255 at `size` (H', W'),
+    what the browser gets from `new Float32Array(imageData.data)`."""
+    rgb = resize_frame(frame, size)
+    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], 2)
+    return rgba[None].astype(np.float32)
+
+
+def resize_prob(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Probabilities [C, h, w] -> [C, H, W], as the PyTorch tracker resizes them (bilinear on logits, then softmax).
+
+    log(prob) differs from the logits by a per-pixel constant, which bilinear interpolation keeps per pixel and the
+    softmax removes, so this equals resizing the logits.
+    """
+    if prob.shape[1:] == tuple(size):
+        return prob
+    logp = np.log(np.maximum(prob, np.finfo(np.float32).tiny)).transpose(1, 2, 0)
+    logp = cv2.resize(logp, (size[1], size[0]), interpolation=cv2.INTER_LINEAR).reshape(*size, -1)
+    logp = logp - logp.max(2, keepdims=True)
+    e = np.exp(logp)
+    return (e / e.sum(2, keepdims=True)).transpose(2, 0, 1)
+
+
+class OrtTracker:
+    """Semi-supervised tracking of the objects annotated in one frame, with the exported graphs of one variant."""
+
+    def __init__(self, model_dir: str | Path, variant: str = "fp32", providers: list | None = None,
+                 session_options: ort.SessionOptions | None = None, capacity: int | None = None):
+        """Load the manifest in `model_dir` (validating file sizes and sha256); sessions open on first use.
+
+        `providers` defaults to onnxruntime's CPU provider; `session_options` e.g. sets the thread count.
+        `capacity` forces the graphs of one object capacity (default: the smallest that holds the objects).
+        """
+        self.model_dir = Path(model_dir)
+        self.manifest = load_manifest(self.model_dir)
+        if variant not in self.manifest["variants"]:
+            raise ValueError(f"variant {variant!r} not exported (have: {', '.join(self.manifest['variants'])})")
+        self.variant = variant
+        self.providers = providers or ["CPUExecutionProvider"]
+        self.session_options = session_options
+        self.forced_capacity = capacity
+        model = self.manifest["model"]
+        self.size = (model["height"], model["width"])
+        self._sessions: dict[str, ort.InferenceSession] = {}
+        self.objects: list[int] = []
+        self.capacity = 0
+        self.frame_index = 0
+        self.memory: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # slot name -> (key, value)
+        self._valid: np.ndarray | None = None
+
+    def _session(self, kind: str) -> tuple[ort.InferenceSession, dict]:
+        graph = find_graph(self.manifest, kind, self.capacity, self.variant)
+        if graph["file"] not in self._sessions:
+            self._sessions[graph["file"]] = ort.InferenceSession(
+                str(self.model_dir / graph["file"]), self.session_options, providers=self.providers)
+        return self._sessions[graph["file"]], graph
+
+    def run_graph(self, kind: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the init or step graph on `feeds` and store its memory entry in the slots the manifest's update rule
+        names; returns all outputs by name. `start`/`step` are built on this and on `init_feeds`/`step_feeds`."""
+        session, graph = self._session(kind)
+        names = [t["name"] for t in graph["outputs"]]
+        outputs = dict(zip(names, session.run(names, feeds)))
+        entry = self.manifest["memory"]["entry"]
+        for slot in self.manifest["memory"]["update"][kind]:
+            self.memory[slot] = (outputs[entry["key"]], outputs[entry["value"]])
+        return outputs
+
+    def init_feeds(self, frame: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        """Set the objects of an annotation (index mask: 0 background, 255 void) and return the init graph's inputs."""
+        if mask.shape != frame.shape[:2]:
+            raise ValueError(f"mask size {mask.shape} does not match frame size {frame.shape[:2]}")
+        ids = [int(i) for i in np.unique(mask) if i not in (0, VOID)]
+        if not ids:
+            raise ValueError("the annotation has no object (all pixels are background or void)")
+        capacity = pick_capacity(self.manifest, max(len(ids), self.forced_capacity or 0))
+        if self.forced_capacity and capacity != self.forced_capacity:
+            raise ValueError(f"capacity {self.forced_capacity} is not exported or holds fewer than {len(ids)} objects")
+        self.objects, self.capacity = ids, capacity
+        small = resize_mask(mask, self.size)
+        masks = np.zeros((1, capacity) + self.size, np.float32)  # padding slots stay empty
+        masks[0, :len(ids)] = np.stack([small == i for i in ids])
+        self._valid = np.zeros((1, capacity), np.float32)
+        self._valid[0, :len(ids)] = 1
+        return {self.manifest["frame"]["input"]: frame_to_rgba(frame, self.size),
+                self.manifest["objects"]["masks_input"]: masks}
+
+    def step_feeds(self, frame: np.ndarray) -> dict[str, np.ndarray]:
+        """The step graph's inputs for the next frame: the frame, the memory slots and the valid flags."""
+        if not self.memory:
+            raise RuntimeError("call start(frame, mask) before step(frame)")
+        feeds = {self.manifest["frame"]["input"]: frame_to_rgba(frame, self.size),
+                 self.manifest["objects"]["valid_input"]: self._valid}
+        for slot in self.manifest["memory"]["slots"]:
+            feeds[slot["key"]], feeds[slot["value"]] = self.memory[slot["name"]]
+        return feeds
+
+    def start(self, frame: np.ndarray, mask: np.ndarray) -> None:
+        """Annotate `frame` with an index mask (0 background, 1..254 object ids, 255 void); resets the memory."""
+        feeds = self.init_feeds(frame, mask)
+        self.memory = {}
+        self.run_graph("init", feeds)
+        self.frame_index = 0
+
+    def step_model(self, frame: np.ndarray) -> np.ndarray:
+        """Segment the next frame and update the memory; probabilities [N+1, H, W] at model resolution."""
+        outputs = self.run_graph("step", self.step_feeds(frame))
+        self.frame_index += 1
+        prob = outputs[self.manifest["output"]["name"]][0, :len(self.objects) + 1]
+        return prob / prob.sum(0, keepdims=True)  # drop the padding slots' (negligible) share
+
+    def step(self, frame: np.ndarray) -> OrtStep:
+        """Segment the next frame and update the memory; mask and probabilities at the frame's size."""
+        prob = resize_prob(self.step_model(frame), frame.shape[:2])
+        lut = np.array([0] + self.objects, dtype=np.uint8)
+        return OrtStep(lut[prob.argmax(0)], prob)

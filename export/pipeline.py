@@ -1,0 +1,295 @@
+"""The export run: checkpoint -> fp32 graphs -> fp16/int8 variants -> checks -> measurements -> fixtures -> manifest.
+
+Everything is written into a staging folder beside `--out` and moved in only when every check has passed, so a
+failed export never leaves a half-written contract behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import onnxscript
+import torch
+from tqdm import tqdm
+
+import mobilevos
+from mobilevos.checkpoint import SHIPPED, load_network, read_metadata
+from mobilevos.models.network import SpaceTimeNetwork
+
+from export import clips as clip_sources
+from export.calibration import calibration_feeds
+from export.evaluate import benchmark, fp32_parity_failures, measure_accuracy, random_feeds
+from export.fixtures import write_fixtures
+from export.graph_stats import flops, op_counts
+from export.graphs import GraphSpec, export_graph, graph_specs, save_model
+from export.manifest import MANIFEST_NAME, SCHEMA_VERSION, VARIANTS, sha256, write_manifest
+from export.op_support import WASM_TABLE, WEBGPU_TABLE, check_operators, load_table
+from export.variants import precision_tail, to_fp16, to_int8
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CHECKPOINT = SHIPPED["student"]
+DEFAULT_OUT = REPO / "web" / "public" / "models" / "student"
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+
+# Where each variant runs, hence which operator tables it must satisfy.
+TARGETS = {"fp32": ("webgpu", "wasm"), "fp16": ("webgpu",), "int8": ("wasm",)}
+TABLES = {"webgpu": WEBGPU_TABLE, "wasm": WASM_TABLE}
+VARIANT_NOTES = {
+    "fp32": "reference precision; runs on WebGPU and WASM",
+    "fp16": "float16 weights and activations for WebGPU adapters with the 'shader-f16' feature; inputs, outputs "
+            "and the aggregation tail (object sigmoid -> prob) stay float32",
+    "int8": "static QDQ int8 for WASM: per-channel int8 weights, uint8 activations (MinMax calibration), "
+            "aggregation tail kept float32",
+}
+
+
+@dataclass
+class ExportOptions:
+    """What `python -m export` does; see `export.__main__` for the command-line flags."""
+
+    checkpoint: Path = DEFAULT_CHECKPOINT
+    out: Path = DEFAULT_OUT
+    size: tuple[int, int] = (240, 320)  # model resolution (H, W)
+    capacities: tuple[int, ...] = (1, 4)
+    opset: int = 18
+    variants: tuple[str, ...] = VARIANTS
+    data: Path | None = DEFAULT_DATA  # shared data folder with davis16-train-240p / davis16-val
+    eval_frames: int = 20  # accuracy: first frames of each davis16-val sequence
+    eval_sequences: int | None = None  # accuracy: how many sequences (None = all)
+    calibration_sequences: int = 8  # int8: training sequences ...
+    calibration_frames: int = 4  # ... and frames of each
+    fixture_frames: int = 3
+    threads: int = 1  # onnxruntime CPU threads for the timings
+
+    def validate(self) -> None:
+        """Raise ValueError with a clear message for options that cannot work."""
+        height, width = self.size
+        if height <= 0 or width <= 0 or height % SpaceTimeNetwork.stride or width % SpaceTimeNetwork.stride:
+            raise ValueError(f"--size {height}x{width}: both sides must be positive multiples of "
+                             f"{SpaceTimeNetwork.stride} (the network's output stride)")
+        if not self.capacities or min(self.capacities) < 1 or len(set(self.capacities)) != len(self.capacities):
+            raise ValueError(f"--capacities {self.capacities}: need distinct object counts >= 1")
+        unknown = set(self.variants) - set(VARIANTS)
+        if unknown:
+            raise ValueError(f"--variants: unknown {sorted(unknown)} (choose from {', '.join(VARIANTS)})")
+        if "fp32" not in self.variants:
+            raise ValueError("--variants must include fp32: the other variants are built from and measured "
+                             "against it")
+        if min(self.eval_frames, self.fixture_frames) < 3 or self.calibration_frames < 2:
+            raise ValueError("need at least 3 evaluation and fixture frames and 2 calibration frames per clip")
+
+
+def _checkpoint_path(path: Path) -> Path:
+    if not path.is_file():
+        hint = ("train the student first (see the README's training section) or pass --checkpoint PATH"
+                if path == DEFAULT_CHECKPOINT else "check the --checkpoint path")
+        raise FileNotFoundError(f"no student checkpoint at {path}: {hint}")
+    return path
+
+
+def _display_path(path: Path) -> str:
+    """Repository-relative where possible, so the manifest does not record this machine's layout."""
+    try:
+        return path.resolve().relative_to(REPO).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _checked_graph(folder: Path, spec: GraphSpec, variant: str, model: onnx.ModelProto, graph_flops: int) -> dict:
+    """Check a graph (onnx.checker, operator tables, one onnxruntime run), save it, and describe it."""
+    name = spec.name if variant == "fp32" else f"{spec.name}_{variant}"
+    onnx.checker.check_model(model, full_check=True)
+    for target in TARGETS[variant]:
+        check_operators(model, load_table(TABLES[target]), f"{name}.onnx ({variant}, for {target})")
+    path = folder / f"{name}.onnx"
+    save_model(model, path)
+    entry = {
+        "name": name, "kind": spec.kind, "capacity": spec.capacity, "variant": variant, "file": path.name,
+        "bytes": path.stat().st_size, "sha256": sha256(path),
+        "opset": next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+        "targets": list(TARGETS[variant]), "nodes": len(model.graph.node), "ops": op_counts(model),
+        "flops": graph_flops,
+        "inputs": [t.as_dict() for t in spec.inputs], "outputs": [t.as_dict() for t in spec.outputs],
+    }
+    # Loading also proves every node has an onnxruntime CPU kernel (the WASM backend's kernels).
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    outputs = session.run(None, random_feeds(entry))
+    for out, spec_out in zip(outputs, spec.outputs):
+        if list(out.shape) != list(spec_out.shape) or not np.isfinite(out).all():
+            raise RuntimeError(f"{name}: output {spec_out.name} has shape {out.shape} or non-finite values")
+    return entry
+
+
+def _manifest(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, graphs: list[dict],
+              variants: dict) -> dict:
+    height, width = opts.size
+    cfg, training = read_metadata(checkpoint)
+    step_graph = next(g for g in graphs if g["kind"] == "step")
+    names = {t["name"]: t for t in step_graph["inputs"]}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": "mobilevos-student",
+        "model": {"height": height, "width": width, "stride": net.stride, "key_dim": net.cfg.key_dim,
+                  "value_dim": net.cfg.value_dim, "memory_height": height // net.stride,
+                  "memory_width": width // net.stride},
+        "frame": {
+            "input": "frame", "shape": names["frame"]["shape"], "dtype": "float32", "layout": "NHWC",
+            "channels": "RGBA", "range": [0, 255],
+            "browser": "draw the video frame scaled to width x height on a canvas, then "
+                       "new Float32Array(ctx.getImageData(0, 0, width, height).data); alpha is ignored",
+            "resize": "bilinear (OpenCV INTER_LINEAR semantics, no antialiasing) to height x width; the aspect "
+                      "ratio is not kept",
+            "normalisation": "inside the graph: rgb = frame[..., :3] / 255 transposed to NCHW, then "
+                             "(rgb - 127/255) / (128/255)",
+        },
+        "objects": {
+            "capacities": sorted(opts.capacities), "masks_input": "masks", "valid_input": "valid",
+            "rule": "use the graphs of the smallest capacity K >= the number of objects; object i (annotation "
+                    "order) is slot i; valid[0, i] = 1 for i < number of objects, else 0; padding slots' masks "
+                    "are all zero and their prob channels are ~0",
+        },
+        "output": {
+            "name": "prob", "channels": "background first, then the objects in slot order (K+1 channels)",
+            "mask": "argmax over channels (0 = background, i = object slot i-1)",
+            "resize": "to another size: resize log(prob) bilinearly, then softmax over channels (equals "
+                      "resizing the logits, as the PyTorch tracker does)",
+        },
+        "memory": {
+            "slots": [
+                {"name": "first", "key": "key0", "value": "value0",
+                 "meaning": "the annotated frame's entry; permanent until the next annotation"},
+                {"name": "previous", "key": "key1", "value": "value1", "meaning": "the previous frame's entry"},
+            ],
+            "entry": {"key": "key", "value": "value"},
+            "update": {"init": ["first", "previous"], "step": ["previous"]},
+            "rule": "after init: slot0 = slot1 = the init outputs (key, value); after each step: slot1 = the step "
+                    "outputs (key, value), slot0 unchanged; re-annotating a frame runs init again (both slots "
+                    "reset). Every step reads exactly two entries, so its cost is constant.",
+        },
+        "graphs": graphs,
+        "variants": variants,
+        "checkpoint": {"path": _display_path(checkpoint), "sha256": sha256(checkpoint),
+                       "bytes": checkpoint.stat().st_size, "config": dataclasses.asdict(cfg),
+                       "training": training or None},
+        "versions": {"mobilevos": mobilevos.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
+                     "onnxruntime": ort.__version__, "onnxscript": onnxscript.__version__, "opset": opts.opset,
+                     "exporter": "torch.onnx.export(dynamo=True)",
+                     "operator_tables": {t: load_table(p)["source"] for t, p in TABLES.items()}},
+    }
+
+
+def _cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _variant_entry(variant: str, extra: dict | None = None) -> dict:
+    return {"targets": list(TARGETS[variant]), "notes": VARIANT_NOTES[variant], **(extra or {})}
+
+
+def _install(staging: Path, out: Path) -> None:
+    """Replace the previous export in `out` (only files this command writes) with the staged one."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in [out / MANIFEST_NAME, out / "fixtures", *out.glob("init_k*.onnx"), *out.glob("step_k*.onnx")]:
+        if old.is_dir():
+            shutil.rmtree(old)
+        elif old.exists():
+            old.unlink()
+    for item in staging.iterdir():
+        item.rename(out / item.name)
+
+
+def run_export(opts: ExportOptions) -> Path:
+    """Export, check, measure and write everything; returns the manifest path. Raises on any failed check."""
+    opts.validate()
+    checkpoint = _checkpoint_path(Path(opts.checkpoint))
+    net = load_network(checkpoint)
+    if net.cfg.kind != "student":
+        raise ValueError(f"{checkpoint} holds a {net.cfg.kind}; only the student's two-slot memory is exported")
+    torch.set_num_threads(max(1, opts.threads))
+    data = Path(opts.data) if opts.data else None
+    capacities = sorted(opts.capacities)
+    variants = [v for v in VARIANTS if v in opts.variants]
+    out = Path(opts.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-export-", dir=out.parent))
+    try:
+        progress = tqdm(total=2 * len(capacities) * len(variants) + 4, desc="export", unit="step")
+        graphs, fp32_models, variant_info = [], {}, {}
+        for k in capacities:
+            for spec in graph_specs(net, opts.size, k):
+                model = export_graph(net, spec, opts.opset)
+                fp32_models[spec.name] = (spec, model, flops(model))
+                graphs.append(_checked_graph(staging, spec, "fp32", model, fp32_models[spec.name][2]))
+                progress.update()
+                if "fp16" in variants:
+                    graphs.append(_checked_graph(staging, spec, "fp16", to_fp16(model), fp32_models[spec.name][2]))
+                    progress.update()
+        variant_info["fp32"] = _variant_entry("fp32")
+        if "fp16" in variants:
+            tail = precision_tail(fp32_models[f"step_k{capacities[0]}"][1])
+            variant_info["fp16"] = _variant_entry("fp16", {"float32_nodes_in_step": len(tail)})
+        manifest = _manifest(opts, net, checkpoint, graphs, variant_info)
+        write_manifest(staging, manifest)  # the fp32 graphs drive calibration through the manifest's rules
+
+        if "int8" in variants:
+            calib_clips = clip_sources.clip_set(data, clip_sources.CALIBRATION_SPLIT, opts.size,
+                                                opts.calibration_frames, opts.calibration_sequences,
+                                                max(capacities))
+            feeds = calibration_feeds(staging, calib_clips, capacities)
+            for name, (spec, model, graph_flops) in fp32_models.items():
+                graphs.append(_checked_graph(staging, spec, "int8", to_int8(model, feeds[name]), graph_flops))
+                progress.update()
+            variant_info["int8"] = _variant_entry("int8", {
+                "calibration": f"{calib_clips.source} ({calib_clips.num_frames} frames)"})
+        write_manifest(staging, manifest)
+
+        eval_clips = clip_sources.clip_set(data, clip_sources.EVALUATION_SPLIT, opts.size, opts.eval_frames,
+                                           opts.eval_sequences, max(capacities))
+        accuracy = measure_accuracy(net, staging, variants, capacities, eval_clips, threads=2)
+        progress.update()
+        failures = fp32_parity_failures(accuracy)
+        if failures:
+            raise RuntimeError("fp32 graphs do not match the PyTorch tracker: " + "; ".join(failures))
+        synthetic = clip_sources.ClipSet("synthetic multi-object", clip_sources.synthetic_clips(
+            opts.size, opts.eval_frames, 2, max(capacities)))
+        multi = measure_accuracy(net, staging, ["fp32"], capacities, synthetic, threads=2)["fp32"]
+        failures = fp32_parity_failures({"fp32": multi})
+        if failures:
+            raise RuntimeError("fp32 graphs do not match the PyTorch tracker on synthetic clips: "
+                               + "; ".join(failures))
+        progress.update()
+        for variant in variants:
+            variant_info[variant]["accuracy"] = accuracy[variant]
+        variant_info["fp32"]["parity_multi_object"] = multi
+
+        timings = benchmark(staging, graphs, threads=opts.threads)
+        for graph in graphs:
+            graph["cpu_ms"] = timings[graph["name"]]
+        manifest["benchmark"] = {
+            "what": "graphs[].cpu_ms: median wall time of one run in onnxruntime (Python) CPU, after warm-up",
+            "threads": opts.threads, "cpu": _cpu_name(),
+            "onnxruntime": ort.__version__}
+        progress.update()
+
+        write_fixtures(staging, capacities, opts.fixture_frames)
+        manifest["fixtures"] = "fixtures/index.json"
+        write_manifest(staging, manifest)
+        progress.update()
+        progress.close()
+        _install(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out / MANIFEST_NAME

@@ -1,0 +1,103 @@
+"""`mobilevos eval`: semi-supervised evaluation on DAVIS-layout folders.
+
+    mobilevos eval --data ../shared/data/davis16-val --model student --out results.json
+    mobilevos eval --data ../shared/data/davis16-val --pred PRED_DIR          # score another tool's masks
+
+The tracker gets the annotation of the first frame only; every frame's prediction is written as an index PNG
+(`--save-masks`, else a temporary folder) and scored by the same code path as `--pred`, so both agree by construction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from mobilevos.data.davis import list_sequences, read_sequence, write_mask
+from mobilevos.metrics import score_folder
+from mobilevos.models.network import SpaceTimeNetwork
+from mobilevos.track import Tracker
+
+
+def track_sequence(tracker: Tracker, data_dir: Path, name: str, out_dir: Path, progress: bool = True) -> int:
+    """Track sequence `name` from its first annotated frame; write index PNGs to out_dir/name; return frames done."""
+    seq = read_sequence(data_dir, name)
+    if 0 not in seq.mask_paths:
+        raise ValueError(f"sequence {name}: frame 0 has no annotation; semi-supervised evaluation starts from it")
+    first = seq.load_mask(0)
+    tracker.start(seq.load_frame(0), first)
+    write_mask(out_dir / name / f"{seq.frame_paths[0].stem}.png", first)
+    for t in tqdm(range(1, seq.num_frames), desc=name, leave=False, disable=not progress):
+        write_mask(out_dir / name / f"{seq.frame_paths[t].stem}.png", tracker.step(seq.load_frame(t)).mask)
+    return seq.num_frames - 1
+
+
+def evaluate_model(net: SpaceTimeNetwork, data_dir: str | Path, out_dir: str | Path, short_side: int = 240,
+                   sequences: list[str] | None = None, keep_every: int | None | str = "auto",
+                   progress: bool = True) -> dict:
+    """Track every sequence with `net`, write masks under `out_dir`, score them; results in percent + timing."""
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    names = sequences or list_sequences(data_dir)
+    tracker = Tracker(net, short_side=short_side, keep_every=keep_every)
+    frames, started = 0, time.perf_counter()
+    for name in tqdm(names, desc="tracking", unit="seq", disable=not progress):
+        frames += track_sequence(tracker, data_dir, name, out_dir, progress)
+    elapsed = time.perf_counter() - started
+    results = score_folder(data_dir, out_dir, names, progress=progress)
+    results["tracking"] = {"frames": frames, "seconds": elapsed, "ms_per_frame": 1000 * elapsed / max(frames, 1),
+                           "short_side": short_side, "memory": "finite (first + previous)" if
+                           tracker.memory.keep_every is None else f"growing (every {tracker.memory.keep_every})"}
+    return results
+
+
+def format_table(results: dict) -> str:
+    """Per-sequence and summary J&F / J / F as an aligned text table."""
+    lines = [f"{'sequence':<20}{'J&F':>8}{'J':>8}{'F':>8}"]
+    for name, row in results["sequences"].items():
+        lines.append(f"{name:<20}{row['J&F']:8.2f}{row['J']:8.2f}{row['F']:8.2f}")
+    s = results["summary"]
+    lines.append(f"{'mean (over objects)':<20}{s['J&F']:8.2f}{s['J']:8.2f}{s['F']:8.2f}")
+    return "\n".join(lines)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="DAVIS-layout folder (JPEGImages/, Annotations/)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--model", default="student", help="student, teacher, or a .safetensors checkpoint")
+    group.add_argument("--pred", help="score existing index-PNG predictions PRED/<seq>/<frame>.png instead")
+    p.add_argument("--out", help="write results JSON here")
+    p.add_argument("--save-masks", help="keep the predicted masks in this folder")
+    p.add_argument("--short-side", type=int, default=240, help="model input short side (multiple of 16)")
+    p.add_argument("--keep-every", type=int, default=None,
+                   help="growing memory: keep every k-th frame (default: none for the student, 5 for the teacher)")
+    p.add_argument("--sequences", help="comma-separated subset of sequences")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+
+
+def run(args: argparse.Namespace) -> None:
+    sequences = args.sequences.split(",") if args.sequences else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.pred:
+        results = score_folder(args.data, args.pred, sequences)
+        results["predictions"] = str(args.pred)
+    else:
+        from mobilevos.checkpoint import load_network
+
+        net = load_network(args.model, args.device)
+        keep = "auto" if args.keep_every is None else args.keep_every
+        with tempfile.TemporaryDirectory() as tmp:
+            results = evaluate_model(net, args.data, args.save_masks or tmp, args.short_side, sequences, keep)
+        results["model"] = str(args.model)
+        t = results["tracking"]
+        print(f"tracked {t['frames']} frames at {t['ms_per_frame']:.1f} ms/frame ({t['memory']} memory)")
+    print(format_table(results))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=2))
