@@ -67,22 +67,30 @@ def topological_sort(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def remove_cast_round_trips(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Bypass float32 -> float16 -> float32 Cast pairs, which the converter puts between consecutive blocked nodes:
-    they would round the tail's intermediate values to float16 after all."""
+def remove_redundant_casts(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Bypass the casts the converter puts between consecutive blocked nodes: float32 -> float16 -> float32 pairs
+    (which would round the tail's values to float16 after all) and casts of float32 constants to float32.
+    Re-infers value_info, since tensors that the converter typed float16 are float32 again."""
     graph = model.graph
     producer = {out: node for node in graph.node for out in node.output}
     floats = {v.name for v in list(graph.value_info) + list(graph.input) + list(graph.output)
               if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+    floats |= {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
     floats |= {n.output[0] for n in graph.node if _is_cast(n, onnx.TensorProto.FLOAT)}
     outputs = {o.name for o in graph.output}
     removed = set()
     for cast in [n for n in graph.node if _is_cast(n, onnx.TensorProto.FLOAT)]:
         first = producer.get(cast.input[0])
-        if first is None or not _is_cast(first, onnx.TensorProto.FLOAT16) or first.input[0] not in floats:
+        if cast.input[0] in floats and cast.input[0] not in producer:  # float32 constant or input
+            src = cast.input[0]
+        elif first is not None and _is_cast(first, onnx.TensorProto.FLOAT16) and first.input[0] in floats:
+            src = first.input[0]
+        else:
             continue
-        src, dst = first.input[0], cast.output[0]
+        dst = cast.output[0]
         if dst in outputs:  # a graph output keeps its name: the float32 producer writes it directly
+            if src not in producer:
+                continue
             src, dst = dst, src
             producer[dst].output[:] = [src if o == dst else o for o in producer[dst].output]
         for node in graph.node:
@@ -97,7 +105,8 @@ def remove_cast_round_trips(model: onnx.ModelProto) -> onnx.ModelProto:
         nodes = alive
     del graph.node[:]
     graph.node.extend(nodes)
-    return model
+    graph.ClearField("value_info")
+    return onnx.shape_inference.infer_shapes(model, strict_mode=True)
 
 
 def _is_cast(node: onnx.NodeProto, to: int) -> bool:
@@ -107,7 +116,7 @@ def _is_cast(node: onnx.NodeProto, to: int) -> bool:
 def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     """float16 weights and activations, float32 inputs/outputs and aggregation tail."""
     fp16 = convert_float_to_float16(model, keep_io_types=True, node_block_list=precision_tail(model))
-    return remove_cast_round_trips(topological_sort(fp16))
+    return remove_redundant_casts(topological_sort(fp16))
 
 
 class _Feeds(CalibrationDataReader):
@@ -128,8 +137,7 @@ def to_int8(model: onnx.ModelProto, calibration: list[dict[str, np.ndarray]]) ->
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)  # shape inference + fusions for QDQ
         quantize_static(str(pre), str(out), _Feeds(calibration), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                        nodes_to_exclude=precision_tail(onnx.load(pre)),
-                        extra_options={"CalibMaxIntermediateOutputs": 4})  # bounded memory, same ranges
+                        nodes_to_exclude=precision_tail(onnx.load(pre)))
         quantized = onnx.load(out)
     quantized.doc_string = model.doc_string
     return quantized

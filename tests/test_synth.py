@@ -10,6 +10,7 @@ from PIL import Image
 
 from mobilevos import cli
 from mobilevos.data import synth
+from mobilevos.data.clips import load_backgrounds
 from mobilevos.data.synth import SynthClipDataset, SynthConfig, generate_clip, generate_clip_layers
 
 SIZE = (64, 96)
@@ -92,7 +93,7 @@ def test_real_backgrounds_are_used(tmp_path):
 
     colour = np.array([200, 30, 120], np.uint8)
     write_sequence(tmp_path / "davis16-train", "flat", np.broadcast_to(colour, (2, 40, 60, 3)).copy())
-    backgrounds = synth.load_backgrounds(tmp_path / "davis16-train")
+    backgrounds = load_backgrounds(tmp_path / "davis16-train", 2, seed=0)
     assert len(backgrounds) == 2 and backgrounds[0].shape == (40, 60, 3)
     cfg = dataclasses.replace(CLEAN, real_background_prob=1.0, distractor_prob=0.0)
     frames, masks = generate_clip(0, 2, SIZE, cfg, backgrounds=backgrounds)
@@ -103,7 +104,7 @@ def test_real_backgrounds_are_used(tmp_path):
 def test_refuses_validation_split_as_backgrounds(tmp_path):
     (tmp_path / "davis16-val" / "JPEGImages" / "seq").mkdir(parents=True)
     with pytest.raises(ValueError, match="davis16-val"):
-        synth.load_backgrounds(tmp_path / "davis16-val")
+        load_backgrounds(tmp_path / "davis16-val", 1)
     args = _args(tmp_path / "out", backgrounds=tmp_path / "davis16-val")
     with pytest.raises(ValueError, match="davis16-val"):
         synth.run(args)

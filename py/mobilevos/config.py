@@ -81,3 +81,11 @@ def merge(base: dict, update: dict, where: str) -> dict:
         else:
             base[key] = value
     return base
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'240x432' -> (240, 432); ValueError otherwise."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"size must be HxW with positive integers, e.g. 240x432, got {text!r}")
+    return int(parts[0]), int(parts[1])

@@ -8,18 +8,8 @@ import argparse
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from mobilevos.config import parse_size
 from mobilevos.models.network import SpaceTimeNetwork, build_network, student_config, teacher_config
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'240x432' -> (240, 432)."""
-    try:
-        h, w = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size {text!r} is not of the form HxW, e.g. 240x432") from None
-    if h <= 0 or w <= 0:
-        raise ValueError(f"size {text!r} must be positive")
-    return h, w
 
 
 @torch.inference_mode()

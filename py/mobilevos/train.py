@@ -242,7 +242,7 @@ class Trainer:
                 t_segs = self.teacher_unroll(images, masks, valid)
         top_p = cfg.optim.bootstrap_end + (cfg.optim.bootstrap_start - cfg.optim.bootstrap_end) * max(
             0.0, 1 - self.step / max(1, cfg.optim.bootstrap_steps))
-        parts = {"seg": 0.0, "kd": 0.0, "repr": 0.0}
+        parts = dict.fromkeys(("seg", "kd", "repr"), torch.zeros((), device=self.device))
         for i, seg in enumerate(segs, start=1):
             target = make_target(masks[:, i], void[:, i])
             parts["seg"] = parts["seg"] + losses.segmentation_loss(seg.logits, seg.prob, masks[:, i], valid, target,
@@ -263,7 +263,7 @@ class Trainer:
                                        cfg.optim.grad_clip)
         self.opt.step()
         self.step += 1
-        return {"loss": float(loss), **{k: float(v) / len(segs) for k, v in parts.items()}}
+        return {"loss": loss.item(), **{k: v.item() / len(segs) for k, v in parts.items()}}
 
     def fit(self, steps: int | None = None) -> None:
         """Train until `steps` (default: the config's total), checkpointing and validating on the way."""

@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 import torch
 
+from mobilevos.config import parse_size
+
 Size = tuple[int, int]
 
 
@@ -423,33 +425,6 @@ def write_dataset(out: Path, videos: int, frames: int, size: Size, seed: int, cf
     return names
 
 
-def load_backgrounds(root: str | Path, max_frames: int = 64) -> list[np.ndarray]:
-    """Up to `max_frames` RGB frames spread over the sequences of a DAVIS-layout folder (never the val split)."""
-    root = Path(root)
-    if "davis16-val" in root.parts or "davis16-val" in root.resolve().parts:
-        raise ValueError(f"{root}: davis16-val is the evaluation split; take backgrounds from a training split")
-    sequences = sorted(p for p in (root / "JPEGImages").glob("*") if p.is_dir())
-    if not sequences:
-        raise FileNotFoundError(f"no sequences under {root / 'JPEGImages'}")
-    per_sequence = max(1, max_frames // len(sequences))
-    images = []
-    for seq in sequences:
-        files = sorted(seq.glob("*.jpg"))
-        for f in files[:: max(1, len(files) // per_sequence)][:per_sequence]:
-            images.append(cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB))
-    if not images:
-        raise ValueError(f"no JPEG frames under {root / 'JPEGImages'}")
-    return images[:max_frames]
-
-
-def parse_size(text: str) -> Size:
-    """'240x432' -> (240, 432); ValueError otherwise."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise ValueError(f"size must be HxW with positive integers, e.g. 240x432, got {text!r}")
-    return int(parts[0]), int(parts[1])
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     default = SynthConfig()
     parser.add_argument("--out", required=True, type=Path, help="output folder (DAVIS layout)")
@@ -463,9 +438,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mobilevos.data.clips import load_backgrounds
+
     size = parse_size(args.size)
     cfg = SynthConfig(size=size, frames=args.frames, max_objects=args.max_objects)
-    backgrounds = load_backgrounds(args.backgrounds) if args.backgrounds is not None else None
+    backgrounds = load_backgrounds(args.backgrounds, 64, args.seed) if args.backgrounds is not None else None
     names = write_dataset(args.out, args.videos, args.frames, size, args.seed, cfg, backgrounds, progress=True)
     print(f"wrote {len(names)} videos of {args.frames} frames at {size[0]}x{size[1]} to {args.out}")
     return 0

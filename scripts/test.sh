@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up (scripts/setup.sh) and run every test: Python (pytest), then JavaScript unit and browser end-to-end tests.
+# The shared data folder defaults to ../shared/data (override with MOBILEVOS_SHARED_DATA).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+python3 -m pytest -q
+if [ -f package.json ]; then
+  npm test
+  if grep -q '"test:e2e"' package.json; then npm run test:e2e; fi
+fi
