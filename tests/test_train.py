@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 import torch
@@ -66,3 +65,25 @@ def test_train_command_rejects_distillation_without_teacher_and_unknown_keys(tmp
     assert "needs --teacher" in capsys.readouterr().err
     assert main(["train", "student", "--out", str(tmp_path), "--set", "optim.nope=1"]) == 2
     assert "unknown key 'nope'" in capsys.readouterr().err
+
+
+def test_ship_writes_weights_and_a_record_whose_jf_eval_reproduces(tmp_path, monkeypatch):
+    import mobilevos.ship as ship
+    from mobilevos.data.synth import write_dataset
+    from mobilevos.eval import evaluate_model
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"command": "mobilevos train student --out run", "git_commit": "abc"}))
+    Trainer(tiny_config(), out).fit(steps=5)
+    monkeypatch.setattr(ship, "MODELS_DIR", tmp_path / "models")
+    (tmp_path / "models").mkdir()
+    val = tmp_path / "val"
+    write_dataset(val, videos=1, frames=5, size=(48, 64), seed=9)
+    record = ship.ship(out, "student", "fp16", val, short_side=48, synth_videos=1)
+    saved = json.loads((tmp_path / "models" / "student.json").read_text())
+    assert saved["steps"] == 5 and saved["command"].startswith("mobilevos train") and saved["dtype"] == "fp16"
+    assert saved["metrics"]["davis16_val"]["summary"]["J&F"] == pytest.approx(record["metrics"]["davis16_val"]["summary"]["J&F"])
+    net = load_network(tmp_path / "models" / "student.safetensors")
+    again = evaluate_model(net, val, tmp_path / "masks", 48, progress=False)
+    assert again["summary"]["J&F"] == pytest.approx(saved["metrics"]["davis16_val"]["summary"]["J&F"], abs=1e-9)

@@ -13,6 +13,7 @@ COMMANDS = {
     "synth": ("mobilevos.data.synth", "write procedurally generated videos with exact masks (DAVIS layout)"),
     "eval": ("mobilevos.eval", "track DAVIS-layout sequences and score J&F, or score existing predictions"),
     "train": ("mobilevos.train", "train the teacher, or distil the student from it"),
+    "ship": ("mobilevos.ship", "copy a training run into models/ with its JSON record and measured J&F"),
     "bench": ("mobilevos.bench", "speed and memory of student and teacher in PyTorch and onnxruntime"),
 }
 

@@ -17,10 +17,9 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -172,10 +171,10 @@ class Trainer:
         torch.set_num_threads(cfg.threads)
         self.device = torch.device(cfg.device)
         self.net = SpaceTimeNetwork(cfg.model).to(self.device)
-        self.uses_teacher = cfg.role == "student" and cfg.distill.loss in ("kd", "repr", "unified")
         self.uses_repr = cfg.role == "student" and cfg.distill.loss in ("repr", "unified")
         self.teacher = None
-        if self.uses_teacher and (cfg.distill.loss != "repr" or cfg.distill.omega > 0):
+        # The teacher is needed for logit KD, and for the representation loss unless omega = 0 (labels only).
+        if cfg.role == "student" and (cfg.distill.loss in ("kd", "unified") or (self.uses_repr and cfg.distill.omega > 0)):
             if not cfg.teacher:
                 raise ValueError(f"--loss {cfg.distill.loss} needs --teacher CHECKPOINT")
             self.teacher = load_network(cfg.teacher, cfg.device)
@@ -278,7 +277,7 @@ class Trainer:
                 break
             self.data.set_progress(self.step, cfg.optim.steps)
             row = self.train_step(batch)
-            clips += images_in(batch)
+            clips += batch["images"].shape[0]
             speed = clips / (time.time() - started)
             bar.set_postfix(loss=f"{row['loss']:.3f}", clips_s=f"{speed:.2f}")
             bar.update(1)
@@ -292,10 +291,6 @@ class Trainer:
                 self.log({"step": self.step, "val_synth": val})
                 bar.write(f"step {self.step}: synthetic validation J&F {val['J&F']:.2f}")
         bar.close()
-
-
-def images_in(batch: dict) -> int:
-    return int(batch["images"].shape[0])
 
 
 def _init_distributed() -> tuple[int, int]:
@@ -337,10 +332,33 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     return from_dict(TrainConfig, apply_overrides(data, overrides + args.overrides))
 
 
+def provenance() -> dict:
+    """How this run was started: command line, git commit, machine; the shipped models' records quote it."""
+    import platform
+    import subprocess
+    import sys
+
+    def git(*cmd: str) -> str:
+        try:
+            return subprocess.run(["git", *cmd], capture_output=True, text=True, check=True,
+                                  cwd=Path(__file__).parent).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "unknown"
+
+    argv = ["mobilevos"] + sys.argv[1:] if Path(sys.argv[0]).name in ("mobilevos", "cli.py") else sys.argv
+    return {"command": " ".join(argv), "git_commit": git("rev-parse", "HEAD"),
+            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")), "started": time.time(),
+            "hardware": {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count(),
+                         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
+            "torch": torch.__version__}
+
+
 def run(args: argparse.Namespace) -> None:
     cfg = build_config(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+    if not (out / "run.json").exists() or args.fresh:  # provenance of the run, kept across resumes
+        (out / "run.json").write_text(json.dumps(provenance(), indent=2))
     trainer = Trainer(cfg, out, fresh=args.fresh)
     trainer.fit(args.stop_at)

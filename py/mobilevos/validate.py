@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
 from mobilevos.metrics import evaluate_sequence

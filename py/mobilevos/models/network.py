@@ -12,7 +12,7 @@ The network holds weights only and exposes named stages, which map one-to-one on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch

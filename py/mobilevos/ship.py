@@ -1,0 +1,83 @@
+"""`mobilevos ship`: turn a training run into a shipped model in `models/` with its JSON record.
+
+    mobilevos ship runs/student --name student
+    mobilevos ship runs/teacher --name teacher --dtype fp16
+
+The record holds what reproduces and judges the model: the training command, git commit and machine (from the run's
+`run.json`), the resolved config, steps, wall time, the training data, and the J&F of the *shipped file itself* on
+held-out synthetic clips and on every sequence of the evaluation folder (so `mobilevos eval` prints the same numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+from mobilevos.checkpoint import MODELS_DIR, load_network, read_metadata, save_network
+from mobilevos.eval import evaluate_model
+from mobilevos.validate import synth_validation
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+
+
+def wall_time(metrics_path: Path) -> float | None:
+    """Seconds of training logged in metrics.jsonl (sum of the gaps between rows, so pauses across resumes and
+    sessions longer than 10 minutes are not counted)."""
+    if not metrics_path.exists():
+        return None
+    times = [json.loads(line)["time"] for line in metrics_path.read_text().splitlines() if '"time"' in line]
+    return float(sum(b - a for a, b in zip(times, times[1:]) if 0 < b - a < 600)) if len(times) > 1 else None
+
+
+def ship(run_dir: Path, name: str, dtype: str, val_dir: Path | None, short_side: int, synth_videos: int) -> dict:
+    """Write models/<name>.safetensors and models/<name>.json from `run_dir`; returns the record."""
+    checkpoint = run_dir / "last.safetensors"
+    _, extra = read_metadata(checkpoint)
+    provenance = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    record = {
+        "name": name,
+        "file": f"{name}.safetensors",
+        "dtype": dtype,
+        "command": provenance.get("command"),
+        "git_commit": provenance.get("git_commit"),
+        "hardware": provenance.get("hardware"),
+        "steps": extra.get("step"),
+        "wall_time_s": wall_time(run_dir / "metrics.jsonl"),
+        "config": extra.get("train_config"),
+        "data": (extra.get("train_config") or {}).get("data"),
+        "run_dir": str(run_dir),
+    }
+    out = MODELS_DIR / f"{name}.safetensors"
+    save_network(out, load_network(checkpoint), {"record": record},
+                 dtype=DTYPES[dtype])
+    net = load_network(out)  # judge the shipped file, rounding included
+    finite = net.cfg.kind == "student"
+    metrics = {"synthetic_val": synth_validation(net, synth_videos, 24, (240, 432), finite_memory=finite),
+               "short_side": short_side}
+    if val_dir is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            metrics["davis16_val"] = evaluate_model(net, val_dir, tmp, short_side)
+    record["metrics"] = metrics
+    (MODELS_DIR / f"{name}.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="training run folder (last.safetensors, run.json, metrics.jsonl)")
+    p.add_argument("--name", required=True, choices=["student", "teacher"])
+    p.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
+    p.add_argument("--val", default="../shared/data/davis16-val", help="evaluation folder ('' to skip)")
+    p.add_argument("--short-side", type=int, default=240)
+    p.add_argument("--synth-videos", type=int, default=16)
+
+
+def run(args: argparse.Namespace) -> None:
+    record = ship(Path(args.run), args.name, args.dtype, Path(args.val) if args.val else None, args.short_side,
+                  args.synth_videos)
+    davis = record["metrics"].get("davis16_val", {}).get("summary", {})
+    print(f"shipped models/{args.name}.safetensors ({args.dtype}), step {record['steps']}: synthetic J&F "
+          f"{record['metrics']['synthetic_val']['J&F']:.2f}" + (f", davis16-val J&F {davis['J&F']:.2f}" if davis else ""))
