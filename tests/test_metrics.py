@@ -1,4 +1,5 @@
-"""J and F on hand-computed cases, and against the independent vos-benchmark scorer on random masks and davis16-val."""
+"""J and F on hand-computed cases, the bitset core against numpy / OpenCV / skimage on odd sizes and image borders,
+and the whole scorer against the independent vos-benchmark on random masks and davis16-val."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+from mobilevos import metrics_core as core
 from mobilevos.data.davis import write_mask
-from mobilevos.metrics import (boundary_radius, db_eval_boundary, db_eval_iou, db_statistics, evaluate_sequence,
-                               score_folder, seg2bmap)
+from mobilevos.metrics import (_array, _bitset, boundary_radius, db_eval_boundary, db_eval_iou, db_statistics,
+                               evaluate_sequence, frame_from_array, score_folder, seg2bmap)
 
 
 def square(shape, top, left, side):
@@ -123,6 +125,179 @@ def test_boundary_ignores_void_pixels():
     void = pred & ~gt
     assert db_eval_boundary(gt, pred) < 1.0
     assert db_eval_boundary(gt, pred, void) == 1.0
+
+
+# --- the bitset core (mobilevos.metrics_core) ----------------------------------------------------------------------
+
+ODD_SHAPES = [(1, 1), (1, 9), (5, 1), (3, 7), (8, 8), (7, 9), (13, 16), (11, 17), (37, 53), (64, 63)]
+
+
+def _random_binary(rng, shape, density):
+    return rng.random(shape) < density
+
+
+@pytest.mark.parametrize("shape", ODD_SHAPES)
+def test_bitset_roundtrip_and_layout(shape):
+    rng = np.random.default_rng(1)
+    g = core.grid(shape[1], shape[0])
+    for mask in (_random_binary(rng, shape, 0.3), np.ones(shape, bool), np.zeros(shape, bool)):
+        bits = _bitset(mask, g)
+        np.testing.assert_array_equal(_array(bits, g), mask)
+        assert bits & ~g.full == 0  # nothing in the padding columns
+        assert bits.bit_count() == np.count_nonzero(mask)
+        for y, x in zip(*np.nonzero(mask)):
+            assert bits >> int(y * g.stride + x) & 1
+    assert _bitset(np.ones(shape, bool), g) == g.full
+
+
+def test_grid_geometry():
+    g = core.grid(854, 480)
+    assert (g.radius, g.pad, g.stride) == (8, 8, 862)
+    assert g.full.bit_count() == 854 * 480 and g.last_col.bit_count() == 480 and g.last_row.bit_count() == 854
+    assert core.grid(9, 7).pad == 1  # radius ceil(0.008 × 11.4) = 1
+    assert core.grid(10, 10, bound_th=5).pad == 5
+    assert core.grid(854, 480) is g  # cached
+    with pytest.raises(ValueError, match="empty"):
+        core.grid(0, 4)
+
+
+def test_disk_matches_skimage():
+    disk = pytest.importorskip("skimage.morphology").disk
+    for radius in range(41):
+        half = core.disk_half_widths(radius)
+        expected = disk(radius).astype(bool)
+        built = np.zeros_like(expected)
+        for row, w in enumerate(half):
+            built[row, radius - w:radius + w + 1] = True
+        np.testing.assert_array_equal(built, expected, err_msg=f"radius {radius}")
+    # floor(sqrt(64 − dy²)) for dy = 8, 7, …, 0: the disk's rows at 480×854 reach out 0, 3, 5, 6, 6, 7, 7, 7, 8.
+    assert core.disk_half_widths(8) == [0, 3, 5, 6, 6, 7, 7, 7, 8, 7, 7, 7, 6, 6, 5, 3, 0]
+
+
+@pytest.mark.parametrize("shape", ODD_SHAPES + [(480, 854)])
+@pytest.mark.parametrize("radius", [1, 2, 3, 8])
+def test_dilate_matches_cv2_with_the_skimage_disk(shape, radius):
+    rng = np.random.default_rng(radius)
+    g = core.grid(shape[1], shape[0], bound_th=radius)
+    offsets = np.arange(-radius, radius + 1)
+    disk = (offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius ** 2).astype(np.uint8)
+    corners = np.zeros(shape, bool)
+    corners[[0, 0, -1, -1], [0, -1, 0, -1]] = True  # pixels on the image corners spill over every border
+    edges = np.zeros(shape, bool)
+    edges[:, -1] = edges[-1, :] = True
+    for mask in (_random_binary(rng, shape, 0.01), _random_binary(rng, shape, 0.2), corners, edges):
+        expected = cv2.dilate(mask.astype(np.uint8), disk).astype(bool)
+        np.testing.assert_array_equal(_array(core.dilate(g, _bitset(mask, g)), g), expected)
+    assert core.dilate(g, 0) == 0
+
+
+def test_dilate_of_a_corner_pixel_is_a_quarter_disk():
+    g = core.grid(9, 7, bound_th=2)
+    got = _array(core.dilate(g, _bitset(pixel((7, 9), 0, 0), g)), g)
+    expected = np.zeros((7, 9), bool)
+    expected[0, :3] = expected[1, :2] = expected[2, 0] = True  # dx² + dy² ≤ 4
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_seg2bmap_of_a_corner_pixel():
+    # The bottom-right pixel differs from nothing (the image continues unchanged beyond it); its three upper-left
+    # neighbours differ from it. Width 9 puts the last column in the second byte of each row.
+    expected = np.zeros((7, 9), bool)
+    expected[5:7, 7:9] = True
+    expected[6, 8] = False
+    np.testing.assert_array_equal(seg2bmap(pixel((7, 9), 6, 8)), expected)
+    np.testing.assert_array_equal(seg2bmap(pixel((7, 9), 0, 0)), pixel((7, 9), 0, 0))
+    assert not seg2bmap(np.ones((1, 1), bool)).any()
+    np.testing.assert_array_equal(seg2bmap(np.array([[1, 0, 0, 1, 1]], bool)), [[1, 0, 1, 0, 0]])
+    np.testing.assert_array_equal(seg2bmap(np.array([[1], [0], [1]], bool)), [[1], [1], [0]])
+
+
+@pytest.mark.parametrize("shape", ODD_SHAPES + [(480, 854)])
+def test_seg2bmap_matches_vos_benchmark(shape):
+    reference = pytest.importorskip("vos_benchmark.utils")._seg2bmap
+    rng = np.random.default_rng(2)
+    for density in (0.1, 0.5, 0.9):
+        mask = _random_binary(rng, shape, density)
+        if min(shape) > 1:  # vos-benchmark's version needs 2 rows and 2 columns
+            np.testing.assert_array_equal(seg2bmap(mask), reference(mask))
+    band = np.zeros(shape, bool)
+    band[:, shape[1] // 2:] = True  # touches the top, right and bottom borders
+    expected = np.zeros(shape, bool)
+    if shape[1] > 1:
+        expected[:, shape[1] // 2 - 1] = True
+    np.testing.assert_array_equal(seg2bmap(band), expected)
+
+
+def test_region_similarity_and_f_on_bitsets():
+    g = core.grid(9, 3)  # rows of 9 bits: x = 8 is the first bit of the second byte
+    left = _bitset(np.array([[1, 1, 0, 0, 0, 0, 0, 0, 1]] * 3, bool), g)
+    right = _bitset(np.array([[0, 1, 1, 0, 0, 0, 0, 0, 1]] * 3, bool), g)
+    assert core.region_similarity(left, right) == pytest.approx(6 / 12)
+    assert core.region_similarity(left, right, void=_bitset(np.array([[1, 0, 1, 0, 0, 0, 0, 0, 0]] * 3, bool), g)) == 1
+    assert core.region_similarity(0, 0) == 1.0
+    assert core.boundary_f_measure(g, left, left) == 1.0
+    assert core.boundary_f_measure(g, left, 0) == 0.0
+
+
+def _random_labels(rng, shape, num_objects, void=True):
+    labels = _random_index_mask(rng, shape, num_objects)
+    if void:
+        labels[rng.random(shape) < 0.05] = 255
+    return labels
+
+
+@pytest.mark.parametrize("shape", ODD_SHAPES + [(480, 854)])
+def test_label_maps_split_like_numpy(shape):
+    rng = np.random.default_rng(3)
+    labels = _random_labels(rng, shape, 3)
+    labels[0, 0], labels[-1, -1] = 2, 255  # labels on the corners
+    g = core.grid(shape[1], shape[0])
+    frame = core.frame_from_labels(shape[1], shape[0], labels.tobytes())
+    reference = frame_from_array(labels)
+    assert frame.objects == reference.objects and frame.void == reference.void
+    present = [i for i in np.unique(labels) if i not in (0, 255)]
+    assert sorted(frame.objects) == core.label_ids(labels.tobytes()) == present
+    for value in (0, 1, 2, 255, 7):
+        assert core.label_bitset(g, labels.tobytes(), value) == _bitset(labels == value, g)
+    # bytearray, memoryview and lists are taken as well as bytes
+    assert core.frame_from_labels(shape[1], shape[0], bytearray(labels.tobytes())).objects == frame.objects
+    assert core.frame_from_labels(shape[1], shape[0], memoryview(labels.tobytes())).objects == frame.objects
+    with pytest.raises(ValueError, match="label map has"):
+        core.frame_from_labels(shape[1] + 1, shape[0], labels.tobytes())
+
+
+def test_evaluate_labels_matches_evaluate_sequence():
+    rng = np.random.default_rng(4)
+    shape = (37, 53)
+    gt = {t: _random_labels(rng, shape, 3) for t in range(6)}
+    pred = {t: _random_labels(rng, shape, 3, void=False) if t % 2 else gt[t].copy() for t in range(1, 5)}
+    expected = evaluate_sequence(gt, pred)
+    as_bytes = {t: m.tobytes() for t, m in gt.items()}
+    pred_list = [None] + [pred[t].tobytes() for t in range(1, 5)]  # a list indexed by frame, None where none
+    assert core.evaluate_labels(53, 37, as_bytes, pred_list, num_frames=6) == expected
+    assert core.evaluate_labels(53, 37, as_bytes, {t: m.tobytes() for t, m in pred.items()}) == expected
+    assert set(expected["objects"]) == {1, 2, 3} and expected["frames"] == [1, 2, 3, 4]
+    # Index masks of other integer types (a tracker's int64 argmax) split the same way.
+    wide = evaluate_sequence({t: m.astype(np.int64) for t, m in gt.items()},
+                             {t: m.astype(np.int32) for t, m in pred.items()})
+    assert wide == expected
+
+
+def test_summarize_hand_computed():
+    def result(j, f):
+        return {"objects": {obj: {"J-mean": jm, "J-recall": 1.0, "J-decay": 0.0, "F-mean": fm, "F-recall": 0.5,
+                                  "F-decay": 0.25} for obj, (jm, fm) in enumerate(zip(j, f), 1)}}
+    summary = core.summarize({"a": result([0.5], [0.7]), "b": result([1.0, 0.0], [0.9, 0.3])})
+    # Over objects, not sequences: J = (0.5 + 1.0 + 0.0) / 3, F = (0.7 + 0.9 + 0.3) / 3.
+    assert summary["summary"]["J"] == pytest.approx(50.0)
+    assert summary["summary"]["F"] == pytest.approx(190 / 3)
+    assert summary["summary"]["J&F"] == pytest.approx((50.0 + 190 / 3) / 2)
+    assert summary["summary"]["F-recall"] == pytest.approx(50.0)
+    assert summary["sequences"]["b"]["J"] == pytest.approx(50.0)
+    assert summary["sequences"]["b"]["objects"][2] == pytest.approx(
+        {"J": 0.0, "J-recall": 100.0, "J-decay": 0.0, "F": 30.0, "F-recall": 50.0, "F-decay": 25.0, "J&F": 15.0})
+    with pytest.raises(ValueError, match="no objects"):
+        core.summarize({"c": {"objects": {}}})
 
 
 # --- statistics and sequences --------------------------------------------------------------------------------------
