@@ -37,14 +37,18 @@ def _names(text: str) -> tuple[str, ...]:
 def parse_args(argv: list[str] | None = None) -> ExportOptions:
     """Command-line flags -> ExportOptions (defaults are ExportOptions')."""
     d = ExportOptions()
+    # String defaults go through `type` like typed flags, and --help shows them as they are typed.
     p = argparse.ArgumentParser(prog="python -m export", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="student weights (.safetensors)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (graphs, manifest.json, fixtures/)")
-    p.add_argument("--size", type=_size, default=d.size, help="model resolution HxW, multiples of 16")
-    p.add_argument("--capacities", type=_ints, default=d.capacities, help="object capacities K, one graph pair each")
+    p.add_argument("--size", type=_size, default="x".join(map(str, d.size)),
+                   help="model resolution HxW, multiples of 16")
+    p.add_argument("--capacities", type=_ints, default=",".join(map(str, d.capacities)),
+                   help="object capacities K, one graph pair each")
     p.add_argument("--opset", type=int, default=d.opset, help="ONNX opset (>= 18)")
-    p.add_argument("--variants", type=_names, default=d.variants, help="precision variants (fp32 required)")
+    p.add_argument("--variants", type=_names, default=",".join(d.variants),
+                   help="precision variants (fp32 required)")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA,
                    help="shared data folder (davis16-train-240p for int8 calibration, davis16-val for accuracy); "
                         "synthetic clips stand in when absent")

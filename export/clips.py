@@ -15,7 +15,7 @@ import numpy as np
 from mobilevos.data.davis import list_sequences, read_sequence
 from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
 
-from export.ort_tracker import resize_frame, resize_mask
+from mobilevos.track import resize_frame, resize_mask
 
 CALIBRATION_SPLIT = "davis16-train-240p"  # int8 calibration: training data only
 EVALUATION_SPLIT = "davis16-val"  # accuracy checks: evaluation data, never calibration
@@ -70,7 +70,7 @@ def synthetic_clips(size: tuple[int, int], frames: int, count: int, max_objects:
 def clip_set(data: Path | None, split: str, size: tuple[int, int], frames: int, sequences: int | None,
              synthetic_objects: int) -> ClipSet:
     """DAVIS clips of `split` under `data` when present, else synthetic clips (the source says which)."""
-    root = data / split if data is not None else None
+    root = Path(data) / split if data is not None else None
     if root is not None and (root / "JPEGImages").is_dir():
         clips = davis_clips(root, size, frames, sequences)
         return ClipSet(f"{split}: {len(clips)} sequences, first {frames} frames", clips)

@@ -23,6 +23,8 @@ from torch import nn
 
 from mobilevos.models.network import SpaceTimeNetwork
 
+MIN_OPSET = 18  # the lowest the dynamo exporter produces (its down-conversion to 17 fails on Pad)
+
 
 def rgba_to_image(frame: torch.Tensor) -> torch.Tensor:
     """[1, H, W, 4] RGBA in 0..255 (canvas ImageData as float) -> [1, 3, H, W] RGB in [0, 1], the network's input."""
@@ -142,8 +144,8 @@ def export_graph(net: SpaceTimeNetwork, spec: GraphSpec, opset: int) -> onnx.Mod
     Uses the dynamo exporter: at the same static shapes its graph is about 30% the size of the legacy exporter's,
     which keeps Shape/Gather chains for `view`/`expand` (numbers in export/README.md). It supports opset >= 18.
     """
-    if opset < 18:
-        raise ValueError(f"--opset {opset}: the dynamo exporter produces opset 18 or newer")
+    if opset < MIN_OPSET:
+        raise ValueError(f"opset {opset}: the dynamo exporter produces opset {MIN_OPSET} or newer")
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # deprecation and tracer warnings that do not apply to static shapes
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # e.g. "torchvision is not installed"

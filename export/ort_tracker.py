@@ -10,7 +10,7 @@ app's memory bank and what the Gradio Space runs:
         mask, prob = tracker.step(frame)          # HxW ids; [N+1, H, W] probabilities, background first
 
 Frames of any size are resized to the graphs' fixed resolution (aspect not kept; export a size of your videos'
-aspect), with the same resize as `mobilevos.track.to_tensor`; results are resized back to the frame's size.
+aspect), with the same resize as `mobilevos.track.resize_frame`; results are resized back to the frame's size.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from mobilevos.track import VOID, to_tensor
+from mobilevos.track import VOID, resize_frame, resize_mask
 
 from export.manifest import find_graph, load_manifest, pick_capacity
 
@@ -32,16 +32,6 @@ class OrtStep(NamedTuple):
 
     mask: np.ndarray  # HxW uint8 object ids (0 = background)
     prob: np.ndarray  # [N+1, H, W] float32 probabilities, background first, objects in `OrtTracker.objects` order
-
-
-def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """uint8 HxWx3 RGB resized to `size` (H', W') exactly as `mobilevos.track.to_tensor` does, still uint8."""
-    return np.rint(to_tensor(frame, size)[0].permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)
-
-
-def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Index mask resized to `size` (H', W') as `mobilevos.track.Tracker.start` does (nearest)."""
-    return cv2.resize(mask.astype(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
 
 
 def frame_to_rgba(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:

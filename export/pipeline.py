@@ -29,7 +29,7 @@ from export.calibration import calibration_feeds
 from export.evaluate import benchmark, fp32_parity_failures, measure_accuracy, random_feeds
 from export.fixtures import write_fixtures
 from export.graph_stats import flops, op_counts
-from export.graphs import GraphSpec, export_graph, graph_specs, save_model
+from export.graphs import MIN_OPSET, GraphSpec, export_graph, graph_specs, save_model
 from export.manifest import MANIFEST_NAME, SCHEMA_VERSION, VARIANTS, sha256, write_manifest
 from export.op_support import WASM_TABLE, WEBGPU_TABLE, check_operators, load_table
 from export.variants import precision_tail, to_fp16, to_int8
@@ -80,6 +80,8 @@ class ExportOptions:
         unknown = set(self.variants) - set(VARIANTS)
         if unknown:
             raise ValueError(f"--variants: unknown {sorted(unknown)} (choose from {', '.join(VARIANTS)})")
+        if self.opset < MIN_OPSET:
+            raise ValueError(f"--opset {self.opset}: the dynamo exporter produces opset {MIN_OPSET} or newer")
         if "fp32" not in self.variants:
             raise ValueError("--variants must include fp32: the other variants are built from and measured "
                              "against it")
@@ -186,6 +188,14 @@ def _manifest(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, grap
     }
 
 
+def _operator_notes(graphs: list[dict]) -> dict:
+    """The WebGPU table's remarks on the operators that the WebGPU-targeted graphs use."""
+    table = load_table(WEBGPU_TABLE)
+    used = {op for g in graphs if "webgpu" in g["targets"] for op in g["ops"]}
+    return {"source": table["source"],
+            "notes": {op: note for op, note in table.get("comments", {}).items() if op in used}}
+
+
 def _cpu_name() -> str:
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
@@ -211,6 +221,69 @@ def _install(staging: Path, out: Path) -> None:
         item.rename(out / item.name)
 
 
+def _export_graphs(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, folder: Path,
+                   progress: tqdm) -> tuple[dict, dict]:
+    """fp32 (and fp16) graphs of every capacity and the manifest describing them; also returns the fp32 models
+    by name as (spec, model, flops) for the int8 step."""
+    graphs, fp32_models = [], {}
+    for k in sorted(opts.capacities):
+        for spec in graph_specs(net, opts.size, k):
+            model = export_graph(net, spec, opts.opset)
+            fp32_models[spec.name] = (spec, model, flops(model))
+            graphs.append(_checked_graph(folder, spec, "fp32", model, fp32_models[spec.name][2]))
+            progress.update()
+            if "fp16" in opts.variants:
+                graphs.append(_checked_graph(folder, spec, "fp16", to_fp16(model), fp32_models[spec.name][2]))
+                progress.update()
+    variants = {"fp32": _variant_entry("fp32")}
+    if "fp16" in opts.variants:
+        tail = precision_tail(fp32_models[f"step_k{min(opts.capacities)}"][1])
+        variants["fp16"] = _variant_entry("fp16", {"float32_nodes_in_step": len(tail)})
+    manifest = _manifest(opts, net, checkpoint, graphs, variants)
+    write_manifest(folder, manifest)
+    return manifest, fp32_models
+
+
+def _add_int8(opts: ExportOptions, folder: Path, manifest: dict, fp32_models: dict, progress: tqdm) -> None:
+    """Calibrate on training clips tracked by the fp32 graphs (through the manifest's rules) and add int8 graphs."""
+    capacities = sorted(opts.capacities)
+    clips = clip_sources.clip_set(opts.data, clip_sources.CALIBRATION_SPLIT, opts.size, opts.calibration_frames,
+                                  opts.calibration_sequences, max(capacities))
+    feeds = calibration_feeds(folder, clips, capacities)
+    for name, (spec, model, graph_flops) in fp32_models.items():
+        manifest["graphs"].append(_checked_graph(folder, spec, "int8", to_int8(model, feeds[name]), graph_flops))
+        progress.update()
+    manifest["variants"]["int8"] = _variant_entry("int8", {"calibration": f"{clips.source} ({clips.num_frames} "
+                                                                          "frames)"})
+    write_manifest(folder, manifest)
+
+
+def _measure(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest: dict) -> None:
+    """Parity with PyTorch (raises when the fp32 graphs miss it), each variant's accuracy, CPU timings."""
+    capacities = sorted(opts.capacities)
+    variants = list(manifest["variants"])
+    clips = clip_sources.clip_set(opts.data, clip_sources.EVALUATION_SPLIT, opts.size, opts.eval_frames,
+                                  opts.eval_sequences, max(capacities))
+    accuracy = measure_accuracy(net, folder, variants, capacities, clips, threads=2)
+    # davis16 has one object per clip: synthetic clips check the multi-object graphs against PyTorch as well.
+    synthetic = clip_sources.ClipSet("synthetic multi-object", clip_sources.synthetic_clips(
+        opts.size, opts.eval_frames, 2, max(capacities)))
+    multi = measure_accuracy(net, folder, ["fp32"], capacities, synthetic, threads=2)["fp32"]
+    failures = fp32_parity_failures(accuracy) + fp32_parity_failures({"fp32": multi})
+    if failures:
+        raise RuntimeError("fp32 graphs do not match the PyTorch tracker: " + "; ".join(failures))
+    for variant in variants:
+        manifest["variants"][variant]["accuracy"] = accuracy[variant]
+    manifest["variants"]["fp32"]["parity_multi_object"] = multi
+    manifest["operator_notes"] = _operator_notes(manifest["graphs"])
+    timings = benchmark(folder, manifest["graphs"], threads=opts.threads)
+    for graph in manifest["graphs"]:
+        graph["cpu_ms"] = timings[graph["name"]]
+    manifest["benchmark"] = {
+        "what": "graphs[].cpu_ms: median wall time of one run in onnxruntime (Python) CPU, after warm-up",
+        "threads": opts.threads, "cpu": _cpu_name(), "onnxruntime": ort.__version__}
+
+
 def run_export(opts: ExportOptions) -> Path:
     """Export, check, measure and write everything; returns the manifest path. Raises on any failed check."""
     opts.validate()
@@ -219,76 +292,21 @@ def run_export(opts: ExportOptions) -> Path:
     if net.cfg.kind != "student":
         raise ValueError(f"{checkpoint} holds a {net.cfg.kind}; only the student's two-slot memory is exported")
     torch.set_num_threads(max(1, opts.threads))
-    data = Path(opts.data) if opts.data else None
-    capacities = sorted(opts.capacities)
-    variants = [v for v in VARIANTS if v in opts.variants]
     out = Path(opts.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-export-", dir=out.parent))
     try:
-        progress = tqdm(total=2 * len(capacities) * len(variants) + 4, desc="export", unit="step")
-        graphs, fp32_models, variant_info = [], {}, {}
-        for k in capacities:
-            for spec in graph_specs(net, opts.size, k):
-                model = export_graph(net, spec, opts.opset)
-                fp32_models[spec.name] = (spec, model, flops(model))
-                graphs.append(_checked_graph(staging, spec, "fp32", model, fp32_models[spec.name][2]))
-                progress.update()
-                if "fp16" in variants:
-                    graphs.append(_checked_graph(staging, spec, "fp16", to_fp16(model), fp32_models[spec.name][2]))
-                    progress.update()
-        variant_info["fp32"] = _variant_entry("fp32")
-        if "fp16" in variants:
-            tail = precision_tail(fp32_models[f"step_k{capacities[0]}"][1])
-            variant_info["fp16"] = _variant_entry("fp16", {"float32_nodes_in_step": len(tail)})
-        manifest = _manifest(opts, net, checkpoint, graphs, variant_info)
-        write_manifest(staging, manifest)  # the fp32 graphs drive calibration through the manifest's rules
-
-        if "int8" in variants:
-            calib_clips = clip_sources.clip_set(data, clip_sources.CALIBRATION_SPLIT, opts.size,
-                                                opts.calibration_frames, opts.calibration_sequences,
-                                                max(capacities))
-            feeds = calibration_feeds(staging, calib_clips, capacities)
-            for name, (spec, model, graph_flops) in fp32_models.items():
-                graphs.append(_checked_graph(staging, spec, "int8", to_int8(model, feeds[name]), graph_flops))
-                progress.update()
-            variant_info["int8"] = _variant_entry("int8", {
-                "calibration": f"{calib_clips.source} ({calib_clips.num_frames} frames)"})
-        write_manifest(staging, manifest)
-
-        eval_clips = clip_sources.clip_set(data, clip_sources.EVALUATION_SPLIT, opts.size, opts.eval_frames,
-                                           opts.eval_sequences, max(capacities))
-        accuracy = measure_accuracy(net, staging, variants, capacities, eval_clips, threads=2)
-        progress.update()
-        failures = fp32_parity_failures(accuracy)
-        if failures:
-            raise RuntimeError("fp32 graphs do not match the PyTorch tracker: " + "; ".join(failures))
-        synthetic = clip_sources.ClipSet("synthetic multi-object", clip_sources.synthetic_clips(
-            opts.size, opts.eval_frames, 2, max(capacities)))
-        multi = measure_accuracy(net, staging, ["fp32"], capacities, synthetic, threads=2)["fp32"]
-        failures = fp32_parity_failures({"fp32": multi})
-        if failures:
-            raise RuntimeError("fp32 graphs do not match the PyTorch tracker on synthetic clips: "
-                               + "; ".join(failures))
-        progress.update()
-        for variant in variants:
-            variant_info[variant]["accuracy"] = accuracy[variant]
-        variant_info["fp32"]["parity_multi_object"] = multi
-
-        timings = benchmark(staging, graphs, threads=opts.threads)
-        for graph in graphs:
-            graph["cpu_ms"] = timings[graph["name"]]
-        manifest["benchmark"] = {
-            "what": "graphs[].cpu_ms: median wall time of one run in onnxruntime (Python) CPU, after warm-up",
-            "threads": opts.threads, "cpu": _cpu_name(),
-            "onnxruntime": ort.__version__}
-        progress.update()
-
-        write_fixtures(staging, capacities, opts.fixture_frames)
-        manifest["fixtures"] = "fixtures/index.json"
-        write_manifest(staging, manifest)
-        progress.update()
-        progress.close()
+        total = 2 * len(opts.capacities) * len(opts.variants) + 2
+        with tqdm(total=total, desc="export", unit="step") as progress:
+            manifest, fp32_models = _export_graphs(opts, net, checkpoint, staging, progress)
+            if "int8" in opts.variants:
+                _add_int8(opts, staging, manifest, fp32_models, progress)
+            _measure(opts, net, staging, manifest)
+            progress.update()
+            write_fixtures(staging, sorted(opts.capacities), opts.fixture_frames)
+            manifest["fixtures"] = "fixtures/index.json"
+            write_manifest(staging, manifest)
+            progress.update()
         _install(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -5,8 +5,8 @@
   The soft-aggregation tail (object sigmoid -> `prob`) stays float32: `1 - 1e-7` rounds to 1 in float16, so its
   clamped log-odds would reach log(inf) and the softmax NaN wherever an object is certain.
 * int8: static QDQ quantisation (per-channel int8 weights, uint8 activations, MinMax calibration on frames from the
-  training split), the same tail excluded. Dynamic quantisation was measured and rejected: onnxruntime runs its
-  ConvInteger path 5-9x slower than fp32 on CPU (export/README.md).
+  training split), the same tail excluded. Dynamic quantisation was measured and rejected: less accurate, and
+  onnxruntime runs its ConvInteger path 8-12x slower than fp32 on CPU (numbers in export/README.md).
 """
 
 from __future__ import annotations

@@ -39,12 +39,21 @@ def model_size(height: int, width: int, short_side: int, stride: int = 16) -> tu
     return (short_side, round_to(width)) if height <= width else (round_to(height), short_side)
 
 
-def to_tensor(frame: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-    """uint8 HxWx3 RGB -> float [1, 3, H', W'] in [0, 1] at `size` (bilinear)."""
+def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 HxWx3 RGB resized (bilinear) to `size` (H', W'), still uint8: the model input every backend shares."""
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"frame must be HxWx3 uint8 RGB, got shape {frame.shape} dtype {frame.dtype}")
-    resized = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-    return torch.from_numpy(resized).permute(2, 0, 1)[None].float() / 255.0
+    return cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Index mask resized (nearest) to `size` (H', W')."""
+    return cv2.resize(mask.astype(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def to_tensor(frame: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    """uint8 HxWx3 RGB -> float [1, 3, H', W'] in [0, 1] at `size`."""
+    return torch.from_numpy(resize_frame(frame, size)).permute(2, 0, 1)[None].float() / 255.0
 
 
 class MemoryBank:
@@ -122,7 +131,7 @@ class Tracker:
         self.objects = ids
         self.size = model_size(*frame.shape[:2], self.short_side)
         image = to_tensor(frame, self.size).to(self.device)
-        small = cv2.resize(mask.astype(np.uint8), (self.size[1], self.size[0]), interpolation=cv2.INTER_NEAREST)
+        small = resize_mask(mask, self.size)
         masks = torch.from_numpy(np.stack([small == i for i in ids])).float()[None].to(self.device)
         feats = self.net.encode_key(image)
         self.memory.reset(feats.key, self.net.encode_value(feats, masks))

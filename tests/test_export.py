@@ -1,0 +1,314 @@
+"""ONNX export: graphs, operator check, manifest, the onnxruntime tracker's parity with PyTorch, fixtures, errors.
+
+One small export (64x96, capacities 1 and 2, a dev checkpoint without ImageNet weights) is shared by the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # `export` is a top-level package run from the repository root
+
+from mobilevos.checkpoint import load_network, save_network  # noqa: E402
+from mobilevos.data.synth import SynthConfig, generate_clip  # noqa: E402
+from mobilevos.models.network import build_network, student_config  # noqa: E402
+from mobilevos.track import Tracker  # noqa: E402
+
+from export.__main__ import main as export_main  # noqa: E402
+from export.clips import davis_clips  # noqa: E402
+from export.evaluate import FP32_MAX_ABS_PROB, FP32_MIN_MEAN_IOU, mask_ious  # noqa: E402
+from export.manifest import ManifestError, load_manifest, sha256  # noqa: E402
+from export.op_support import (  # noqa: E402
+    WASM_TABLE, WEBGPU_TABLE, UnsupportedOperatorError, check_operators, load_table, parse_webgpu_doc,
+    unsupported_nodes)
+from export.ort_tracker import OrtTracker, frame_to_rgba  # noqa: E402
+from export.pipeline import TABLES, TARGETS, ExportOptions, run_export  # noqa: E402
+from export.variants import precision_tail  # noqa: E402
+
+SIZE = (64, 96)
+CAPACITIES = (1, 2)
+
+
+def _data_root() -> Path | None:
+    root = Path(os.environ.get("MOBILEVOS_SHARED_DATA", REPO.parent / "shared" / "data"))
+    return root if root.is_dir() else None
+
+
+@pytest.fixture(scope="module")
+def dev_checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "student_dev.safetensors"
+    save_network(path, build_network(student_config(pretrained=False)), metadata={"steps": 0, "note": "test"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, dev_checkpoint) -> Path:
+    out = tmp_path_factory.mktemp("onnx") / "student"
+    run_export(ExportOptions(checkpoint=dev_checkpoint, out=out, size=SIZE, capacities=CAPACITIES,
+                             data=_data_root(), eval_frames=4, eval_sequences=2, calibration_sequences=2,
+                             calibration_frames=3, fixture_frames=3))
+    return out
+
+
+@pytest.fixture(scope="module")
+def net(dev_checkpoint):
+    return load_network(dev_checkpoint)
+
+
+def _graph_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.onnx"))
+
+
+# --- graphs and manifest --------------------------------------------------------------------------------------------
+
+def test_manifest_validates_and_matches_files(exported, dev_checkpoint):
+    manifest = load_manifest(exported)
+    assert (manifest["model"]["height"], manifest["model"]["width"]) == SIZE
+    assert manifest["objects"]["capacities"] == list(CAPACITIES)
+    assert {g["file"] for g in manifest["graphs"]} == {p.name for p in _graph_files(exported)}
+    for graph in manifest["graphs"]:
+        path = exported / graph["file"]
+        assert graph["bytes"] == path.stat().st_size and graph["sha256"] == sha256(path)
+    assert len(manifest["graphs"]) == 2 * len(CAPACITIES) * 3
+    assert manifest["checkpoint"]["sha256"] == sha256(dev_checkpoint)
+    assert manifest["checkpoint"]["training"] == {"steps": 0, "note": "test"}
+    for variant in ("fp32", "fp16", "int8"):
+        for k in CAPACITIES:
+            assert 0 <= manifest["variants"][variant]["accuracy"][f"k{k}"]["mean_iou"] <= 1
+
+
+def test_graphs_are_static_single_file_and_checked(exported):
+    manifest = load_manifest(exported)
+    for graph in manifest["graphs"]:
+        model = onnx.load(exported / graph["file"], load_external_data=False)
+        onnx.checker.check_model(model, full_check=True)
+        assert not any(t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer)
+        declared = {t["name"]: t["shape"] for t in graph["inputs"] + graph["outputs"]}
+        for value in list(model.graph.input) + list(model.graph.output):
+            dims = value.type.tensor_type.shape.dim
+            assert all(d.HasField("dim_value") for d in dims), f"{graph['name']}: {value.name} is not static"
+            assert [d.dim_value for d in dims] == declared[value.name]
+            assert value.type.tensor_type.elem_type == TensorProto.FLOAT  # every variant keeps float32 I/O
+        for target in TARGETS[graph["variant"]]:
+            assert unsupported_nodes(model, load_table(TABLES[target])) == []
+
+
+def test_fp16_keeps_the_aggregation_tail_float32(exported):
+    fp32 = onnx.load(exported / "step_k1.onnx")
+    fp16 = onnx.shape_inference.infer_shapes(onnx.load(exported / "step_k1_fp16.onnx"))
+    tail = set(precision_tail(fp32))
+    assert {"Sigmoid", "Log", "Softmax"} <= {n.op_type for n in fp32.graph.node if n.name in tail}
+    types = {v.name: v.type.tensor_type.elem_type for v in list(fp16.graph.value_info) + list(fp16.graph.output)}
+    types.update({t.name: t.data_type for t in fp16.graph.initializer})
+    for node in fp16.graph.node:
+        if node.name in tail:
+            float_args = [types[n] for n in list(node.input) + list(node.output) if types.get(n) in (1, 10)]
+            assert set(float_args) == {TensorProto.FLOAT}, node.name
+    assert TensorProto.FLOAT16 in {t.data_type for t in fp16.graph.initializer}
+
+
+# --- operator check -------------------------------------------------------------------------------------------------
+
+def _tiny_model(op: str, opset: int, **attrs) -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    inputs, inits = ["x"], []
+    if op == "TopK":
+        inits = [helper.make_tensor("k", TensorProto.INT64, [1], [2])]
+        inputs.append("k")
+        outputs.append(helper.make_tensor_value_info("i", TensorProto.INT64, None))
+    node = helper.make_node(op, inputs, [o.name for o in outputs], name="the_node", **attrs)
+    graph = helper.make_graph([node], "tiny", [x], outputs, initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def test_operator_check_rejects_an_unsupported_op():
+    webgpu = load_table(WEBGPU_TABLE)
+    model = _tiny_model("TopK", 18)
+    with pytest.raises(UnsupportedOperatorError, match=r"the_node: TopK \(ai.onnx v11\)"):
+        check_operators(model, webgpu, "tiny.onnx")
+    check_operators(model, load_table(WASM_TABLE), "tiny.onnx")  # the CPU/WASM kernels have TopK
+    check_operators(_tiny_model("Relu", 18), webgpu, "tiny.onnx")
+
+
+def test_webgpu_table_parsing():
+    doc = ("| Operator | Opset | Comments |\n|:--:|:--:|--|\n| Pad | ai.onnx(2-10,11-12,13+) |  |\n"
+           "| Attention | com.microsoft(1+) | note |\n")
+    operators, comments = parse_webgpu_doc(doc)
+    assert operators == {"Pad": {"ai.onnx": [[2, 10], [11, 12], [13, None]]},
+                         "Attention": {"com.microsoft": [[1, None]]}}
+    assert comments == {"Attention": "note"}
+    table = load_table(WEBGPU_TABLE)
+    assert "1.30.0" in table["source"] and "Conv" in table["operators"] and "TopK" not in table["operators"]
+
+
+# --- the onnxruntime tracker ----------------------------------------------------------------------------------------
+
+def _track_both(net, folder, frames, mask, capacity=None, variant="fp32"):
+    """(PyTorch results, OrtTracker results) of one clip, at the frames' size."""
+    reference = Tracker(net, short_side=min(SIZE))
+    reference.start(frames[0], mask)
+    ours = OrtTracker(folder, variant, capacity=capacity)
+    ours.start(frames[0], mask)
+    return [reference.step(f) for f in frames[1:]], [ours.step(f) for f in frames[1:]]
+
+
+def _assert_parity(ref, ours):
+    """The export's bounds: max |Δprob| and mean IoU of the argmax masks over frames and objects."""
+    ious = []
+    for r, (mask, prob) in zip(ref, ours, strict=True):
+        assert prob.shape == r.prob.shape
+        assert np.abs(prob - r.prob).max() <= FP32_MAX_ABS_PROB
+        ious += mask_ious(r.prob, prob)
+    assert np.mean(ious) >= FP32_MIN_MEAN_IOU
+
+
+def test_ort_tracker_matches_pytorch_on_a_synthetic_clip(exported, net):
+    frames, masks = generate_clip(5, 6, SIZE, SynthConfig(max_objects=2))
+    assert masks[0].max() == 2
+    _assert_parity(*_track_both(net, exported, frames, masks[0]))
+
+
+def test_ort_tracker_resizes_like_pytorch(exported, net):
+    """Frames at twice the model size: both trackers resize in and out the same way."""
+    frames, masks = generate_clip(7, 4, (2 * SIZE[0], 2 * SIZE[1]), SynthConfig(max_objects=2))
+    _assert_parity(*_track_both(net, exported, frames, masks[0]))
+
+
+@pytest.mark.parametrize("capacity", CAPACITIES)
+def test_ort_tracker_matches_pytorch_on_a_davis_clip(exported, net, davis_val, capacity):
+    clip = davis_clips(davis_val, SIZE, frames=5, sequences=1)[0]
+    _assert_parity(*_track_both(net, exported, clip.frames, clip.mask, capacity=capacity))
+
+
+def test_ort_tracker_follows_the_memory_rule(exported):
+    frames, masks = generate_clip(5, 4, SIZE, SynthConfig(max_objects=2))
+    tracker = OrtTracker(exported)
+    tracker.start(frames[0], masks[0])
+    assert tracker.capacity == 2 and tracker.objects == [1, 2]
+    first = tracker.memory["first"]
+    assert all(a is b for a, b in zip(tracker.memory["previous"], first))  # after init: both slots = init entry
+    tracker.step(frames[1])
+    assert tracker.memory["first"] is first and tracker.memory["previous"][0] is not first[0]
+    single = np.where(masks[2] == 1, 1, 0).astype(np.uint8)
+    tracker.start(frames[2], single)  # re-annotation: init again, smallest capacity
+    assert tracker.capacity == 1 and tracker.memory["first"] is not first
+    with pytest.raises(ValueError, match="no object"):
+        tracker.start(frames[0], np.zeros_like(masks[0]))
+    with pytest.raises(ManifestError, match="exceed"):
+        tracker.start(frames[0], np.arange(SIZE[0] * SIZE[1]).reshape(SIZE).astype(np.uint8) % 4)
+
+
+@pytest.mark.parametrize("variant", ["fp16", "int8"])
+def test_variants_track(exported, variant):
+    frames, masks = generate_clip(5, 4, SIZE, SynthConfig(max_objects=2))
+    tracker = OrtTracker(exported, variant)
+    tracker.start(frames[0], masks[0])
+    mask, prob = tracker.step(frames[1])
+    assert mask.shape == SIZE and prob.shape == (3, *SIZE) and np.isfinite(prob).all()
+    assert np.allclose(prob.sum(0), 1, atol=1e-4)
+
+
+# --- fixtures -------------------------------------------------------------------------------------------------------
+
+def test_fixtures_replay(exported):
+    """Replay the fixtures as the web test will: PNG -> RGBA float, manifest rules, compare within tolerance."""
+    manifest = load_manifest(exported)
+    folder = exported / manifest["fixtures"].rsplit("/", 1)[0]
+    index = json.loads((exported / manifest["fixtures"]).read_text())
+    frames = [np.asarray(Image.open(folder / f).convert("RGBA"), np.float32)[None] for f in index["frames"]]
+    annotation = np.asarray(Image.open(folder / index["annotation"]))
+    tol = index["tolerance"]
+    assert [run["capacity"] for run in index["runs"]] == list(CAPACITIES)
+    for run in index["runs"]:
+        sessions, memory = {}, {}
+        masks = np.zeros((1, run["capacity"], *SIZE), np.float32)
+        for i, obj in enumerate(run["objects"]):
+            masks[0, i] = annotation == obj
+        for call in run["calls"]:
+            graph = next(g for g in manifest["graphs"] if g["name"] == call["graph"])
+            session = sessions.setdefault(graph["name"], ort.InferenceSession(str(exported / graph["file"])))
+            feeds = {manifest["frame"]["input"]: frames[call["frame"]]}
+            if graph["kind"] == "init":
+                feeds[manifest["objects"]["masks_input"]] = masks
+            else:
+                feeds[manifest["objects"]["valid_input"]] = np.array([run["valid"]], np.float32)
+                for slot in manifest["memory"]["slots"]:
+                    feeds[slot["key"]], feeds[slot["value"]] = memory[slot["name"]]
+            names = [t["name"] for t in graph["outputs"]]
+            outputs = dict(zip(names, session.run(names, feeds)))
+            for slot in manifest["memory"]["update"][graph["kind"]]:
+                memory[slot] = (outputs[manifest["memory"]["entry"]["key"]],
+                                outputs[manifest["memory"]["entry"]["value"]])
+            for name, spec in call["outputs"].items():
+                expected = np.fromfile(folder / spec["file"], "<f2").astype(np.float32).reshape(spec["shape"])
+                assert np.all(np.abs(outputs[name] - expected) <= tol["atol"] + tol["rtol"] * np.abs(expected))
+
+
+def test_frame_format_is_canvas_rgba():
+    frame = np.random.default_rng(0).integers(0, 256, (*SIZE, 3), dtype=np.uint8)
+    rgba = frame_to_rgba(frame, SIZE)
+    assert rgba.shape == (1, *SIZE, 4) and rgba.dtype == np.float32
+    assert np.array_equal(rgba[0, ..., :3], frame) and np.all(rgba[..., 3] == 255)
+
+
+def test_export_without_data_falls_back_to_synthetic_clips(dev_checkpoint, tmp_path):
+    path = run_export(ExportOptions(checkpoint=dev_checkpoint, out=tmp_path / "student", size=SIZE, capacities=(2,),
+                                    variants=("fp32", "int8"), data=None, eval_frames=3, eval_sequences=1,
+                                    calibration_sequences=1, calibration_frames=2, fixture_frames=3))
+    manifest = load_manifest(path)
+    assert manifest["variants"]["int8"]["calibration"].startswith("synthetic")
+    assert manifest["variants"]["int8"]["accuracy"]["clips"].startswith("synthetic")
+    assert sorted(g["name"] for g in manifest["graphs"]) == ["init_k2", "init_k2_int8", "step_k2", "step_k2_int8"]
+    assert not list(tmp_path.glob(".student-export-*"))  # the staging folder is gone
+
+
+# --- manifest and command-line errors -------------------------------------------------------------------------------
+
+def test_manifest_rejects_changed_or_incomplete_exports(exported, tmp_path):
+    copy = tmp_path / "student"
+    shutil.copytree(exported, copy)
+    with open(copy / "step_k1.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ManifestError, match="step_k1.*bytes"):
+        load_manifest(copy)
+    load_manifest(copy, check_files=False)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["memory"]["rule"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ManifestError, match="memory lacks rule"):
+        load_manifest(copy, check_files=False)
+    with pytest.raises(ManifestError, match="no manifest"):
+        load_manifest(tmp_path / "nowhere")
+
+
+def test_cli_reports_missing_checkpoint(tmp_path, capsys):
+    assert export_main(["--checkpoint", str(tmp_path / "missing.safetensors"), "--out", str(tmp_path)]) == 2
+    assert "no student checkpoint at" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--size", "65x96"], "multiples of 16"),
+    (["--variants", "fp16"], "must include fp32"),
+    (["--variants", "fp32,bf16"], "unknown"),
+    (["--capacities", "0"], "capacities"),
+    (["--opset", "17"], "opset 18 or newer"),
+])
+def test_cli_reports_bad_options(dev_checkpoint, tmp_path, capsys, args, message):
+    assert export_main(["--checkpoint", str(dev_checkpoint), "--out", str(tmp_path / "o"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
