@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,23 +19,22 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # `export` is a top-level package run from the repository root
 
-from mobilevos.checkpoint import load_network, save_network  # noqa: E402
-from mobilevos.data.synth import SynthConfig, generate_clip  # noqa: E402
-from mobilevos.models.network import build_network, student_config  # noqa: E402
-from mobilevos.track import Tracker  # noqa: E402
+from mobilevos.checkpoint import load_network, save_network
+from mobilevos.data.synth import SynthConfig, generate_clip
+from mobilevos.models.network import build_network, student_config
+from mobilevos.track import Tracker
 
-from export.__main__ import main as export_main  # noqa: E402
-from export.clips import davis_clips  # noqa: E402
-from export.evaluate import FP32_MAX_ABS_PROB, FP32_MIN_MEAN_IOU, mask_ious  # noqa: E402
-from export.manifest import ManifestError, load_manifest, sha256  # noqa: E402
-from export.op_support import (  # noqa: E402
+from export.__main__ import main as export_main
+from export.clips import davis_clips
+from export.evaluate import FP32_MAX_ABS_PROB, FP32_MIN_MEAN_IOU, mask_ious
+from export.manifest import ManifestError, load_manifest, sha256
+from export.op_support import (
     WASM_TABLE, WEBGPU_TABLE, UnsupportedOperatorError, check_operators, load_table, parse_webgpu_doc,
     unsupported_nodes)
-from export.ort_tracker import OrtTracker, frame_to_rgba  # noqa: E402
-from export.pipeline import TABLES, TARGETS, ExportOptions, run_export  # noqa: E402
-from export.variants import precision_tail  # noqa: E402
+from export.ort_tracker import OrtTracker, frame_to_rgba
+from export.pipeline import TABLES, TARGETS, ExportOptions, run_export
+from export.variants import precision_tail
 
 SIZE = (64, 96)
 CAPACITIES = (1, 2)

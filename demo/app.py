@@ -1,0 +1,288 @@
+"""MobileVOS Space: the finite-memory student (the ONNX graphs the browser runs) next to its growing-memory teacher.
+
+    python demo/app.py                                   # http://127.0.0.1:7860, shipped models
+    python demo/app.py --host 0.0.0.0 --port 7860 --student-onnx DIR --teacher FILE --max-frames 150
+
+Model paths: --student-onnx / $MOBILEVOS_STUDENT_ONNX (default web/public/models/student) and --teacher /
+$MOBILEVOS_TEACHER (default models/teacher.safetensors); $MOBILEVOS_DAVIS (a DAVIS-layout folder) adds its
+sequences to the samples. Layout and wiring only: inputs.py reads and checks what users bring, inference.py runs the
+models, viz.py draws.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+
+import inputs  # noqa: E402
+import viz  # noqa: E402
+from inference import ModelError, Models, compare, resolve_paths, score, summary_rows, write_results  # noqa: E402
+
+DEFAULT_FRAMES = 60
+SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
+CSS = ".compact-md p { margin: 0.2em 0 !important; }"
+
+
+def _fail(err: Exception) -> gr.Error:
+    return gr.Error(str(err), title="Cannot do that")
+
+
+def _tell(notes: list[str], warn: bool) -> None:
+    for note in notes:
+        (gr.Warning if warn else gr.Info)(note)
+
+
+def _editor_value(clip: inputs.Clip, with_sample_mask: bool) -> dict:
+    """The first frame to paint on; a sample's own mask is drawn into the picture (Gradio 6.31's editor does not
+    display layers it is given, and drops them once the user paints), and run() adds it back under the strokes."""
+    frame = clip.frames[0]
+    if with_sample_mask and clip.annotation is not None:
+        ids = [int(i) for i in np.unique(clip.annotation) if i not in (0, 255)]
+        frame = viz.overlay(frame, clip.annotation, ids)
+    return {"background": frame, "layers": [], "composite": None}
+
+
+def _loaded(clip: inputs.Clip, default_frames: int):
+    _tell(clip.notes, warn=True)
+    h, w = clip.size
+    (sh, sw) = clip.source_size
+    notes = "".join(f"\n\n⚠️ {n}" for n in clip.notes)
+    sample = clip.annotation is not None
+    todo = ("The sample's own first-frame mask is shown and will be used; paint to add to it, or untick the box "
+            "to mark objects yourself." if sample else
+            "Now paint over each object on the first frame (one brush colour per object), then press **Track**.")
+    status = (f"**{clip.name}**: {len(clip.frames)} frames at {clip.fps:.0f} fps, {sw}×{sh}, processed at {w}×{h}."
+              f"{notes}\n\n{todo}")
+    frames = gr.update(maximum=len(clip.frames), value=min(len(clip.frames), default_frames))
+    use_sample = gr.update(visible=sample, value=sample)
+    return _editor_value(clip, sample), status, frames, use_sample, {"clip": clip}
+
+
+def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = None,
+               concurrency: int = 1) -> gr.Blocks:
+    samples = inputs.sample_names(davis_root)
+    palette = viz.OBJECT_COLOURS[:limits.max_objects]
+    default_frames = min(DEFAULT_FRAMES, limits.max_frames)
+
+    def load_video(video):
+        if not video:
+            raise gr.Error("Upload a video first.")
+        try:
+            clip = inputs.read_video(video, models.short_side, limits)
+        except inputs.InputError as err:
+            raise _fail(err) from None
+        return _loaded(clip, default_frames)
+
+    def load_sample(name):
+        try:
+            clip = inputs.load_sample(name, models.short_side, limits, davis_root)
+        except (inputs.InputError, OSError, ValueError) as err:
+            raise _fail(err) from None
+        return _loaded(clip, default_frames)
+
+    def toggle_sample_mask(use, session):
+        clip = (session or {}).get("clip")
+        return gr.skip() if clip is None else _editor_value(clip, use)
+
+    def run(editor, use_sample_mask, mask_file, gt_files, num_frames, variant, session, progress=gr.Progress()):
+        clip = (session or {}).get("clip")
+        if clip is None:
+            raise gr.Error("Upload a video or load a sample first.")
+        if variant not in models.variants:
+            raise gr.Error(f"Unknown student variant {variant!r}; have {', '.join(models.variants)}.")
+        count = int(max(3, min(num_frames or len(clip.frames), len(clip.frames))))
+        part = inputs.Clip(clip.name, clip.frames[:count], clip.fps, clip.source_size, clip.annotation,
+                           clip.ground_truth, [])
+        try:
+            if mask_file:
+                annotation = inputs.mask_from_png(mask_file, part, limits)
+            else:
+                strokes = inputs.mask_from_layers((editor or {}).get("layers") or [], palette, part.size)
+                base = clip.annotation if use_sample_mask and clip.annotation is not None else np.zeros_like(strokes)
+                annotation = np.where(strokes > 0, strokes, base).astype(np.uint8)  # strokes paint over the sample
+            objects = inputs.check_annotation(annotation, limits)
+            if gt_files:
+                truth = inputs.load_ground_truth(gt_files, part, objects, limits)
+            else:
+                truth = inputs.sample_ground_truth(part)
+                if truth is not None:  # a sample whose annotation the user changed: score the marked objects
+                    truth = {t: np.where(np.isin(m, objects + [255]), m, 0).astype(np.uint8) for t, m in truth.items()}
+        except inputs.InputError as err:
+            raise _fail(err) from None
+        if count < len(clip.frames):
+            part.notes.append(f"Tracking the first {count} of {len(clip.frames)} loaded frames (slider).")
+        _tell(part.notes, warn=False)
+
+        progress((0, count - 1), desc="Tracking", unit="frames")
+        tick = lambda t, total: progress((t, total), desc="Tracking", unit="frames")  # noqa: E731
+        result = compare(models, part.frames, annotation, variant, progress=tick)
+        scores = score(result, truth) if truth else None
+        if truth and scores is None:
+            gr.Info("Ground truth covers none of frames 1..n-2, so J&F is not computed.")
+
+        workdir = Path(tempfile.mkdtemp(prefix="mobilevos-space-"))  # this request's files only
+        figures = []
+        try:
+            progress(1.0, desc="Writing videos")
+            teacher_video = viz.overlay_video(part.frames, result.teacher_masks, objects, "teacher",
+                                              workdir / "teacher", clip.fps)
+            student_video = viz.overlay_video(part.frames, result.student_masks, objects, "student",
+                                              workdir / "student", clip.fps)
+            x = result.frames
+            per_frame_j = [{"frames": s["frames"], "J": s["J_per_frame"]} for s in scores.values()] if scores else []
+            figures = [
+                viz.agreement_plot(x, result.agreement, result.agreement_per_object, *per_frame_j),
+                viz.speed_plot(x, result.teacher_ms, result.student_ms),
+                viz.memory_plot(x, result.teacher_bytes, result.student_bytes, result.teacher_entries,
+                                result.student_entries),
+            ]
+            table = summary_rows(result, scores)
+            zip_path = write_results(workdir / "mobilevos-results.zip", clip.name, result, scores)
+            middle = count // 2
+            session = {"clip": clip, "part": part, "result": result}
+            status = (f"Tracked {count - 1} frames after the annotated one; {len(objects)} object(s) "
+                      f"({', '.join(map(str, objects))}); student variant {variant}. Agreement (mean IoU student vs "
+                      f"teacher): **{result.agreement.mean():.3f}**."
+                      + (f" J&F vs ground truth: teacher **{scores['teacher']['J&F']:.1f}**, student "
+                         f"**{scores['student']['J&F']:.1f}**." if scores else "")
+                      + "".join(f"\n\nℹ️ {n}" for n in part.notes))
+            yield (str(teacher_video), str(student_video), *figures, table, str(zip_path),
+                   gr.update(maximum=count - 1, value=middle), _frame_image(session, middle), status, session)
+        finally:  # Gradio has copied the files into its cache by the time the generator resumes
+            for fig in figures:
+                viz.close(fig)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _frame_image(session, index):
+        if not session or "result" not in session:
+            return None
+        result, frames = session["result"], session["part"].frames
+        index = int(min(max(index, 0), len(frames) - 1))
+        return viz.compare_frame(frames[index], result.teacher_masks[index], result.student_masks[index],
+                                 result.objects, index)
+
+    with gr.Blocks(title="MobileVOS: student vs teacher", analytics_enabled=False,
+                   delete_cache=(600, 1800)) as demo:
+        session = gr.State(None, time_to_live=3600)
+        gr.Markdown(
+            "# MobileVOS: a finite-memory student next to its teacher\n"
+            "Mark objects on the first frame; the **teacher** (PyTorch, memory grows with every 5th frame) and the "
+            "**student** (the exact ONNX graphs the web app runs, memory fixed at two frames) track them through "
+            "the video. You get both results side by side, how much they agree, their speed and the memory each "
+            f"holds. Runs on the CPU: at most **{limits.max_frames} frames** (longer videos are cut), processed at "
+            f"a short side of {models.short_side} px; uploads up to {limits.max_upload_mb} MB; up to "
+            f"{limits.max_objects} objects.", elem_classes="compact-md")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=280):
+                video = gr.Video(label="1. Upload a short video", sources=["upload"], height=240,
+                                 elem_id="video-input")
+                with gr.Row():
+                    sample = gr.Dropdown(samples, value=samples[0], label="… or pick a sample", scale=3)
+                    sample_button = gr.Button("Load sample", scale=1, min_width=100)
+                status = gr.Markdown("Upload a video or load a sample.", elem_classes="compact-md",
+                                     elem_id="load-status")
+            with gr.Column(scale=3, min_width=360):
+                gr.Markdown("**2. Mark the objects on the first frame** with the brush, one colour per object: "
+                            + ", ".join(f"{['red', 'green', 'blue', 'yellow'][i]} = object {i + 1}"
+                                        for i in range(limits.max_objects)) + ".", elem_classes="compact-md")
+                editor = gr.ImageEditor(
+                    label="First frame", show_label=False, elem_id="editor",
+                    type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
+                    brush=gr.Brush(colors=viz.BRUSH_COLOURS[:limits.max_objects],
+                                   default_color=viz.BRUSH_COLOURS[0], color_mode="fixed", default_size=12),
+                    height=420)
+                use_sample_mask = gr.Checkbox(label="Start from the sample's own first-frame mask", value=False,
+                                              visible=False)
+        with gr.Accordion("Optional: annotation as a mask file, ground truth for J&F", open=False):
+            with gr.Row():
+                mask_file = gr.File(label="First-frame mask: index or palette PNG, 0 = background (replaces the "
+                                          "brush strokes)", file_types=[".png"], type="filepath")
+                gt_files = gr.File(label="Ground truth: a zip in DAVIS layout (Annotations/<seq>/00000.png …) or "
+                                         "PNG files, for J&F", file_types=[".zip", ".png"], file_count="multiple",
+                                   type="filepath")
+        with gr.Row():
+            num_frames = gr.Slider(3, limits.max_frames, value=default_frames, step=1,
+                                   label=f"3. Frames to track (at most {limits.max_frames})", scale=3,
+                                   elem_id="frames")
+            variant = gr.Dropdown(models.variants, value=models.variants[0], label="Student precision", scale=1)
+            run_button = gr.Button("Track", variant="primary", scale=1)
+        run_status = gr.Markdown(elem_classes="compact-md", elem_id="run-status")
+        with gr.Row():
+            teacher_video = gr.Video(label="Teacher (growing memory)", interactive=False, autoplay=True, loop=True,
+                                     elem_id="teacher-video", height=320)
+            student_video = gr.Video(label="Student (finite memory, ONNX)", interactive=False, autoplay=True,
+                                     loop=True, elem_id="student-video", height=320)
+        with gr.Row():
+            agreement_plot = gr.Plot(label="Agreement per frame", format="png", show_label=False)
+            speed_plot = gr.Plot(label="Time per frame", format="png", show_label=False)
+            memory_plot = gr.Plot(label="Memory held", format="png", show_label=False)
+        with gr.Row():
+            table = gr.Dataframe(headers=["", "teacher", "student"], label="Summary", interactive=False, scale=3,
+                                 elem_id="summary")
+            results_file = gr.File(label="Masks (DAVIS layout) and per-frame metrics", interactive=False, scale=1)
+        frame_slider = gr.Slider(0, 1, value=0, step=1, label="Inspect a frame")
+        frame_image = gr.Image(label="teacher | student | where they differ", interactive=False, format="png",
+                               elem_id="inspect-image")
+
+        loaded = [editor, status, num_frames, use_sample_mask, session]
+        video.upload(load_video, video, loaded, api_name="load_video")
+        sample_button.click(load_sample, sample, loaded, api_name="load_sample")
+        use_sample_mask.input(toggle_sample_mask, [use_sample_mask, session], editor, api_name=False)
+        run_button.click(run, [editor, use_sample_mask, mask_file, gt_files, num_frames, variant, session],
+                         [teacher_video, student_video, agreement_plot, speed_plot, memory_plot, table,
+                          results_file, frame_slider, frame_image, run_status, session],
+                         api_name="run", concurrency_limit=concurrency, concurrency_id="tracking",
+                         show_progress_on=[teacher_video, student_video])
+        frame_slider.release(_frame_image, [session, frame_slider], frame_image, api_name="show_frame")
+    return demo
+
+
+def main(argv: list[str] | None = None) -> int:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="address to bind ($GRADIO_SERVER_NAME; 0.0.0.0 to serve others)")
+    parser.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--student-onnx", default=None,
+                        help="exported student folder (manifest.json); $MOBILEVOS_STUDENT_ONNX, else "
+                             "web/public/models/student")
+    parser.add_argument("--teacher", default=None,
+                        help="teacher weights (.safetensors); $MOBILEVOS_TEACHER, else models/teacher.safetensors")
+    parser.add_argument("--davis", default=env("MOBILEVOS_DAVIS"), help="DAVIS-layout folder offered as samples")
+    parser.add_argument("--max-frames", type=int, default=int(env("MOBILEVOS_MAX_FRAMES", "150")))
+    parser.add_argument("--max-upload-mb", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=1, help="tracking requests run at once (others queue)")
+    parser.add_argument("--queue-size", type=int, default=16, help="requests waiting at most")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads per model (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.max_frames < 3:
+        parser.error("--max-frames must be at least 3")
+    try:
+        models = Models(*resolve_paths(args.student_onnx, args.teacher), threads=args.threads)
+    except ModelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    limits = inputs.Limits(max_frames=args.max_frames, max_upload_mb=args.max_upload_mb,
+                           max_objects=models.max_objects)
+    demo = build_demo(models, limits, args.davis, args.concurrency)
+    demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
+    theme = gr.themes.Soft(font=SYSTEM_FONTS, font_mono=MONO_FONTS)  # system fonts: no font CDN requests
+    demo.launch(server_name=args.host, server_port=args.port, max_file_size=f"{args.max_upload_mb}mb",
+                show_error=True, share=False, ssr_mode=False, enable_monitoring=False, mcp_server=False,
+                theme=theme, css=CSS)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

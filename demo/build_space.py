@@ -1,0 +1,74 @@
+"""Assemble a self-contained Hugging Face Space folder from this checkout:
+
+    python demo/build_space.py --out /tmp/mobilevos-space          # shipped models
+    python demo/build_space.py --out DIR --student-onnx DIR --teacher FILE
+
+The folder holds app.py and its modules, README.md (the Space card), requirements.txt, the `mobilevos` package, the
+three `export` modules the Space uses (manifest, ort_tracker), the student's graphs and manifest under
+models/student and the teacher under models/teacher.safetensors (where inference.py looks when the checkout's paths
+do not exist), the screenshot the card shows, and a .gitattributes that stores the weights and images with Git LFS
+(the Hub refuses binary files outside it). Push it to the Space's git repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+APP_FILES = ("app.py", "inference.py", "inputs.py", "viz.py", "README.md", "requirements.txt")
+EXPORT_FILES = ("__init__.py", "manifest.py", "ort_tracker.py")
+LFS = "".join(f"*.{ext} filter=lfs diff=lfs merge=lfs -text\n" for ext in ("onnx", "safetensors", "png"))
+SCREENSHOT = REPO / "docs" / "screenshots" / "space-sample.png"
+
+
+def build(out: Path, student: Path, teacher: Path) -> Path:
+    if not (student / "manifest.json").is_file():
+        raise FileNotFoundError(f"no exported student at {student} (manifest.json missing): run `python -m export`")
+    if not teacher.is_file():
+        raise FileNotFoundError(f"no teacher weights at {teacher}")
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in APP_FILES:
+        shutil.copy2(HERE / name, out / name)
+    shutil.copytree(REPO / "py" / "mobilevos", out / "mobilevos", ignore=shutil.ignore_patterns("__pycache__"))
+    (out / "export").mkdir()
+    for name in EXPORT_FILES:
+        shutil.copy2(REPO / "export" / name, out / "export" / name)
+    models = out / "models" / "student"
+    models.mkdir(parents=True)
+    manifest = json.loads((student / "manifest.json").read_text())
+    for graph in manifest["graphs"]:  # the graphs only (not the web test fixtures)
+        shutil.copy2(student / graph["file"], models / graph["file"])
+    shutil.copy2(student / "manifest.json", models / "manifest.json")
+    shutil.copy2(teacher, out / "models" / "teacher.safetensors")
+    if SCREENSHOT.is_file():  # the card shows it; in the checkout it lives in docs/
+        shutil.copy2(SCREENSHOT, out / SCREENSHOT.name)
+        card = out / "README.md"
+        card.write_text(card.read_text().replace(f"../docs/screenshots/{SCREENSHOT.name}", SCREENSHOT.name))
+    (out / ".gitattributes").write_text(LFS)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="the Space folder to create (new or empty)")
+    parser.add_argument("--student-onnx", type=Path, default=REPO / "web" / "public" / "models" / "student")
+    parser.add_argument("--teacher", type=Path, default=REPO / "models" / "teacher.safetensors")
+    args = parser.parse_args(argv)
+    try:
+        out = build(args.out, args.student_onnx, args.teacher)
+    except (FileNotFoundError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote the Space to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
