@@ -1,0 +1,27 @@
+/**
+ * Where the tests find an exported model: $MOBILEVOS_MODELS, else web/public/models/student when it holds a
+ * manifest.json, else tests/web/.models/dev, built on demand by scripts/make_dev_models.sh (an untrained student
+ * exported with `python -m export`; takes a few minutes the first time).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const DEV_MODELS = join(REPO, 'tests/web/.models/dev');
+
+/** The model folder the tests use (building the dev export when nothing else is there). */
+export function modelDir() {
+  if (process.env.MOBILEVOS_MODELS) return resolve(process.env.MOBILEVOS_MODELS);
+  const shipped = join(REPO, 'web/public/models/student');
+  if (existsSync(join(shipped, 'manifest.json'))) return shipped;
+  if (!existsSync(join(DEV_MODELS, 'manifest.json'))) {
+    execFileSync('bash', [join(REPO, 'scripts/make_dev_models.sh'), DEV_MODELS], { stdio: 'inherit' });
+  }
+  return DEV_MODELS;
+}
+
+export function readManifest(dir = modelDir()) {
+  return JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+}

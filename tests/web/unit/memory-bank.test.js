@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { MemoryBank } from '../../../web/src/memory-bank.js';
+
+// The student's memory section as `python -m export` writes it (export/pipeline.py).
+const MEMORY = {
+  slots: [
+    { name: 'first', key: 'key0', value: 'value0' },
+    { name: 'previous', key: 'key1', value: 'value1' },
+  ],
+  entry: { key: 'key', value: 'value' },
+  update: { init: ['first', 'previous'], step: ['previous'] },
+};
+
+let serial = 0;
+class FakeTensor {
+  constructor(tag, dims = [1, 64, 15, 20]) {
+    this.tag = tag;
+    this.id = serial++;
+    this.dims = dims;
+    this.type = 'float32';
+    this.location = 'gpu-buffer';
+    this.disposedCount = 0;
+  }
+  dispose() { this.disposedCount += 1; }
+}
+const entry = (tag) => ({ key: new FakeTensor(`${tag}.key`), value: new FakeTensor(`${tag}.value`, [1, 2, 128, 15, 20]), prob: new FakeTensor(`${tag}.prob`) });
+
+test('init fills both slots with the same entry; step replaces only the previous slot', () => {
+  const bank = new MemoryBank(MEMORY);
+  assert.equal(bank.ready, false);
+  assert.throws(() => bank.feeds(), /empty/);
+  const init = entry('init');
+  bank.update('init', init);
+  assert.equal(bank.ready, true);
+  let feeds = bank.feeds();
+  assert.deepEqual(Object.keys(feeds).sort(), ['key0', 'key1', 'value0', 'value1']);
+  assert.equal(feeds.key0, init.key);
+  assert.equal(feeds.key1, init.key);
+  assert.equal(feeds.value0, init.value);
+  assert.equal(feeds.value1, init.value);
+  assert.equal(bank.tensors().size, 2);
+
+  const s1 = entry('s1');
+  bank.update('step', s1);
+  feeds = bank.feeds();
+  assert.equal(feeds.key0, init.key, 'the first-frame entry is permanent');
+  assert.equal(feeds.value0, init.value);
+  assert.equal(feeds.key1, s1.key);
+  assert.equal(feeds.value1, s1.value);
+  assert.equal(init.key.disposedCount, 0, 'still referenced by the first slot');
+
+  const s2 = entry('s2');
+  bank.update('step', s2);
+  assert.equal(bank.feeds().key1, s2.key);
+  assert.equal(s1.key.disposedCount, 1, 'the replaced previous entry is disposed');
+  assert.equal(s1.value.disposedCount, 1);
+  assert.equal(s2.prob.disposedCount, 0, 'outputs that are not the entry are left to the caller');
+});
+
+test('memory does not grow and every replaced tensor is disposed exactly once over many steps', () => {
+  const bank = new MemoryBank(MEMORY);
+  const init = entry('init');
+  bank.update('init', init);
+  const entries = [];
+  for (let t = 0; t < 5000; t++) {
+    const e = entry(`s${t}`);
+    entries.push(e);
+    bank.update('step', e);
+    assert.equal(bank.tensors().size, 4);
+  }
+  const bytesAfter = bank.bytes;
+  assert.equal(bytesAfter, 2 * (64 * 15 * 20 + 2 * 128 * 15 * 20) * 4);
+  entries.slice(0, -1).forEach((e) => {
+    assert.equal(e.key.disposedCount, 1);
+    assert.equal(e.value.disposedCount, 1);
+  });
+  assert.equal(entries.at(-1).key.disposedCount, 0);
+  assert.equal(init.key.disposedCount, 0);
+  assert.equal(bank.disposed, 2 * 4999);
+});
+
+test('re-annotating runs init again: both slots reset, every old tensor released', () => {
+  const bank = new MemoryBank(MEMORY);
+  const a = entry('a');
+  bank.update('init', a);
+  const s = entry('s');
+  bank.update('step', s);
+  const b = entry('b');
+  bank.update('init', b);
+  const feeds = bank.feeds();
+  assert.equal(feeds.key0, b.key);
+  assert.equal(feeds.key1, b.key);
+  for (const t of [a.key, a.value, s.key, s.value]) assert.equal(t.disposedCount, 1);
+  assert.equal(bank.tensors().size, 2);
+});
+
+test('re-init right after init (no step) disposes the shared init entry once', () => {
+  const bank = new MemoryBank(MEMORY);
+  const a = entry('a');
+  bank.update('init', a);
+  bank.update('init', entry('b'));
+  assert.equal(a.key.disposedCount, 1);
+  assert.equal(a.value.disposedCount, 1);
+});
+
+test('clear releases everything; unknown kinds and missing outputs are errors', () => {
+  const bank = new MemoryBank(MEMORY);
+  const a = entry('a');
+  bank.update('init', a);
+  bank.clear();
+  assert.equal(bank.ready, false);
+  assert.equal(a.key.disposedCount, 1);
+  assert.equal(bank.bytes, 0);
+  assert.throws(() => bank.update('decode', entry('x')), /no update for decode/);
+  assert.throws(() => bank.update('step', { key: new FakeTensor('k') }), /lack the memory entry/);
+});
+
+test('slot names and input names come from the manifest, not from the code', () => {
+  const renamed = {
+    slots: [
+      { name: 'anchor', key: 'mk_a', value: 'mv_a' },
+      { name: 'recent', key: 'mk_r', value: 'mv_r' },
+    ],
+    entry: { key: 'k_out', value: 'v_out' },
+    update: { init: ['anchor', 'recent'], step: ['recent'] },
+  };
+  const bank = new MemoryBank(renamed);
+  const k = new FakeTensor('k');
+  const v = new FakeTensor('v');
+  bank.update('init', { k_out: k, v_out: v });
+  assert.deepEqual(Object.keys(bank.feeds()).sort(), ['mk_a', 'mk_r', 'mv_a', 'mv_r']);
+});

@@ -1,0 +1,168 @@
+/**
+ * manifest.json: the contract written by `python -m export` (export/manifest.py). Everything the app knows about the
+ * model comes from it: graph files per object capacity K and precision variant, input/output names and shapes, the
+ * model resolution, the frame format and the memory slots with their update rule. This module only reads and
+ * checks it; nothing here hard-codes a name or a shape.
+ */
+
+export const SCHEMA_VERSION = 1;
+export const KINDS = ['init', 'step'];
+
+/** Top-level sections and the keys each must have (mirrors `_REQUIRED` in export/manifest.py). */
+const REQUIRED = {
+  schema_version: null,
+  model: ['height', 'width', 'stride'],
+  frame: ['input', 'shape', 'dtype', 'layout', 'channels', 'range'],
+  objects: ['capacities', 'masks_input', 'valid_input'],
+  output: ['name'],
+  memory: ['slots', 'entry', 'update'],
+  graphs: null,
+  variants: null,
+};
+const GRAPH_KEYS = ['name', 'kind', 'capacity', 'variant', 'file', 'bytes', 'sha256', 'inputs', 'outputs'];
+
+/** A manifest that is missing, malformed, or does not match its files. `code` says which for the UI. */
+export class ManifestError extends Error {
+  constructor(message, code = 'model-invalid') {
+    super(message);
+    this.name = 'ManifestError';
+    this.code = code;
+  }
+}
+
+function requireKeys(section, keys, where) {
+  if (section === null || typeof section !== 'object') throw new ManifestError(`${where} must be an object`);
+  const missing = keys.filter((k) => !(k in section));
+  if (missing.length) throw new ManifestError(`${where} lacks ${missing.join(', ')}`);
+}
+
+/** Check structure and cross-references; throws ManifestError with the first problem found. Returns `manifest`. */
+export function validateManifest(manifest) {
+  requireKeys(manifest, Object.keys(REQUIRED), 'manifest');
+  if (manifest.schema_version !== SCHEMA_VERSION) {
+    throw new ManifestError(`manifest schema_version ${manifest.schema_version} is not ${SCHEMA_VERSION} (this app)`);
+  }
+  for (const [key, fields] of Object.entries(REQUIRED)) if (fields) requireKeys(manifest[key], fields, key);
+  const { frame, objects, memory, graphs, variants } = manifest;
+  if (frame.dtype !== 'float32' || frame.layout !== 'NHWC' || frame.channels !== 'RGBA') {
+    throw new ManifestError(`frame format ${frame.dtype} ${frame.layout} ${frame.channels} is not the float32 NHWC ` +
+      'RGBA this app feeds');
+  }
+  const caps = objects.capacities;
+  if (!Array.isArray(caps) || !caps.length || caps.some((k, i) => !(k >= 1) || (i && k <= caps[i - 1]))) {
+    throw new ManifestError(`objects.capacities must be increasing and non-empty, got ${JSON.stringify(caps)}`);
+  }
+  if (!Array.isArray(graphs) || !graphs.length) throw new ManifestError('manifest lists no graphs');
+  const seen = new Set();
+  graphs.forEach((g, i) => {
+    requireKeys(g, GRAPH_KEYS, `graphs[${i}]`);
+    const key = `${g.kind}/${g.capacity}/${g.variant}`;
+    if (!KINDS.includes(g.kind) || seen.has(key)) throw new ManifestError(`graphs[${i}] (${g.name}): bad or duplicate ${key}`);
+    seen.add(key);
+    for (const t of [...g.inputs, ...g.outputs]) requireKeys(t, ['name', 'shape', 'dtype'], `${g.name} tensor`);
+  });
+  const variantNames = Object.keys(variants);
+  if (!variantNames.includes('fp32')) throw new ManifestError('manifest has no fp32 variant');
+  for (const v of variantNames) {
+    for (const kind of KINDS) {
+      for (const k of caps) {
+        if (!seen.has(`${kind}/${k}/${v}`)) throw new ManifestError(`variant ${v} has no ${kind} graph for capacity ${k}`);
+      }
+    }
+  }
+  requireKeys(memory.entry, ['key', 'value'], 'memory.entry');
+  const slotNames = new Set();
+  for (const slot of memory.slots) {
+    requireKeys(slot, ['name', 'key', 'value'], 'memory slot');
+    slotNames.add(slot.name);
+  }
+  for (const g of graphs) {
+    const inputs = new Set(g.inputs.map((t) => t.name));
+    const outputs = new Set(g.outputs.map((t) => t.name));
+    if (!inputs.has(frame.input)) throw new ManifestError(`${g.name} has no frame input ${frame.input}`);
+    if (g.kind === 'step') {
+      for (const slot of memory.slots) {
+        if (!inputs.has(slot.key) || !inputs.has(slot.value)) {
+          throw new ManifestError(`memory slot ${slot.name} names inputs ${g.name} does not have`);
+        }
+      }
+      if (!outputs.has(manifest.output.name)) throw new ManifestError(`${g.name} has no output ${manifest.output.name}`);
+    }
+    if (!outputs.has(memory.entry.key) || !outputs.has(memory.entry.value)) {
+      throw new ManifestError(`${g.name} does not output the memory entry (${memory.entry.key}, ${memory.entry.value})`);
+    }
+  }
+  for (const [kind, slots] of Object.entries(memory.update)) {
+    if (!KINDS.includes(kind) || !slots.every((s) => slotNames.has(s))) {
+      throw new ManifestError(`memory.update[${kind}] = ${JSON.stringify(slots)} refers to unknown graphs or slots`);
+    }
+  }
+  if (!(memory.update.init || []).length) throw new ManifestError('memory.update.init stores no slot');
+  return manifest;
+}
+
+/** The manifest entry of one graph; ManifestError if it was not exported. */
+export function findGraph(manifest, kind, capacity, variant) {
+  const graph = manifest.graphs.find((g) => g.kind === kind && g.capacity === capacity && g.variant === variant);
+  if (!graph) {
+    throw new ManifestError(`no ${kind} graph for capacity ${capacity}, variant ${variant} (exported variants: ` +
+      `${Object.keys(manifest.variants).join(', ')}; capacities: ${manifest.objects.capacities.join(', ')})`);
+  }
+  return graph;
+}
+
+/** The smallest exported object capacity that holds `numObjects`. */
+export function pickCapacity(manifest, numObjects) {
+  const k = manifest.objects.capacities.find((c) => c >= numObjects);
+  if (k === undefined) {
+    throw new ManifestError(`${numObjects} objects exceed the largest exported capacity ` +
+      `${manifest.objects.capacities.at(-1)}`, 'too-many-objects');
+  }
+  return k;
+}
+
+/** The most objects one annotation may have. */
+export function maxObjects(manifest) {
+  return manifest.objects.capacities.at(-1);
+}
+
+/** Model resolution {height, width} (the frame input's H and W). */
+export function modelSize(manifest) {
+  return { height: manifest.model.height, width: manifest.model.width };
+}
+
+/** Tensor spec (name, shape, dtype) of a graph input or output by name. */
+export function tensorSpec(graph, name) {
+  const spec = graph.inputs.find((t) => t.name === name) || graph.outputs.find((t) => t.name === name);
+  if (!spec) throw new ManifestError(`${graph.name} has no tensor ${name}`);
+  return spec;
+}
+
+/** Does the variant run on the backend? Uses the variant's `targets` when the manifest gives them. */
+export function variantRunsOn(manifest, variant, backend) {
+  const info = manifest.variants[variant];
+  if (!info) return false;
+  if (Array.isArray(info.targets)) return info.targets.includes(backend);
+  return variant === 'fp32' || (variant === 'fp16' ? backend === 'webgpu' : backend === 'wasm');
+}
+
+/**
+ * The precision variant to run. `requested` 'auto' picks fp16 on WebGPU adapters with shader-f16, int8 on WASM,
+ * each only when exported, and fp32 otherwise. An explicit request is honoured when exported and runnable here,
+ * else the reason is returned so the UI can say why it fell back.
+ * @returns {{variant: string, reason: string}}
+ */
+export function chooseVariant(manifest, backend, { requested = 'auto', shaderF16 = false } = {}) {
+  const exported = Object.keys(manifest.variants);
+  const runnable = (v) => exported.includes(v) && variantRunsOn(manifest, v, backend) && (v !== 'fp16' || shaderF16);
+  if (requested !== 'auto') {
+    if (runnable(requested)) return { variant: requested, reason: 'requested' };
+    const why = !exported.includes(requested) ? 'not exported'
+      : requested === 'fp16' && backend === 'webgpu' && !shaderF16 ? "this GPU adapter lacks 'shader-f16'"
+        : `not meant for ${backend}`;
+    return { variant: 'fp32', reason: `${requested} ${why}; using fp32` };
+  }
+  if (backend === 'webgpu' && runnable('fp16')) return { variant: 'fp16', reason: "WebGPU adapter has 'shader-f16'" };
+  if (backend === 'wasm' && runnable('int8')) return { variant: 'int8', reason: 'int8 is the WASM default' };
+  return { variant: 'fp32', reason: 'default' };
+}

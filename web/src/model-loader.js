@@ -1,0 +1,152 @@
+/**
+ * Fetching the manifest and graph bytes: Cache Storage first (works offline once loaded), every file checked against
+ * the size and sha256 the manifest records. Errors carry a `code` the UI turns into a message:
+ * 'model-missing' (HTTP 404 / no manifest), 'model-corrupt' (size or sha256 mismatch), 'model-invalid' (bad
+ * manifest), 'model-offline' (network down and nothing cached).
+ */
+import { ManifestError, validateManifest } from './manifest.js';
+
+export const MODEL_CACHE = 'mobilevos-models-v1';
+
+export class ModelError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.name = 'ModelError';
+    this.code = code;
+  }
+}
+
+const cacheStorage = () => (typeof caches !== 'undefined' ? caches : null);
+
+/** A 404, or an HTML page served instead of the file (hosts that answer unknown paths with index.html). */
+const missing = (response) => !response.ok || /text\/html/.test(response.headers.get('content-type') || '');
+
+/** Hex sha256 of bytes (WebCrypto: browsers in secure contexts, workers, node). */
+export async function sha256Hex(bytes) {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Fetch and validate manifest.json from `baseUrl` (network first, the cached copy when offline). */
+export async function fetchManifest(baseUrl, { fetchFn = fetch } = {}) {
+  const url = new URL('manifest.json', baseUrl).href;
+  const store = cacheStorage() && await caches.open(MODEL_CACHE);
+  let text;
+  try {
+    const response = await fetchFn(url, { cache: 'no-cache' });
+    if (missing(response)) {
+      throw new ModelError(`no model manifest at ${url} (HTTP ${response.status}): export the model with ` +
+        '`python -m export` into web/public/models/student', 'model-missing');
+    }
+    text = await response.text();
+    if (store) await store.put(url, new Response(text, { headers: { 'content-type': 'application/json' } }));
+  } catch (e) {
+    const cached = store && await store.match(url);
+    if (!cached) {
+      if (e instanceof ModelError) throw e;
+      throw new ModelError(`cannot fetch ${url} (${e.message}) and no copy is cached`, 'model-offline');
+    }
+    text = await cached.text();
+  }
+  let manifest;
+  try {
+    manifest = JSON.parse(text);
+  } catch (e) {
+    throw new ModelError(`${url} is not valid JSON (${e.message})`, 'model-invalid');
+  }
+  try {
+    return validateManifest(manifest);
+  } catch (e) {
+    if (e instanceof ManifestError) throw new ModelError(`${url}: ${e.message}`, 'model-invalid');
+    throw e;
+  }
+}
+
+/** Does `bytes` match the graph's recorded size and sha256? Returns a reason string, or '' when it does. */
+export async function checkGraphBytes(graph, bytes) {
+  if (bytes.byteLength !== graph.bytes) return `${graph.file} is ${bytes.byteLength} bytes, the manifest says ${graph.bytes}`;
+  const digest = await sha256Hex(bytes);
+  if (digest !== graph.sha256) return `${graph.file}: sha256 ${digest.slice(0, 12)}… does not match the manifest's ${graph.sha256.slice(0, 12)}…`;
+  return '';
+}
+
+/**
+ * The bytes of one graph, checked. Cached copies are keyed by URL and sha256, so a new export is fetched anew; a cached
+ * copy that fails the check is dropped and fetched again. `onProgress(loaded, total)` follows the download.
+ */
+export async function loadGraph(baseUrl, graph, { fetchFn = fetch, onProgress = () => {} } = {}) {
+  const url = new URL(graph.file, baseUrl).href;
+  const key = `${url}?sha256=${graph.sha256}`;
+  const store = cacheStorage() && await caches.open(MODEL_CACHE);
+  if (store) {
+    const cached = await store.match(key);
+    if (cached) {
+      const bytes = new Uint8Array(await cached.arrayBuffer());
+      if (!(await checkGraphBytes(graph, bytes))) {
+        onProgress(graph.bytes, graph.bytes, true);
+        return bytes;
+      }
+      await store.delete(key);
+    }
+  }
+  let response;
+  try {
+    response = await fetchFn(url);
+  } catch (e) {
+    throw new ModelError(`cannot fetch ${url} (${e.message}) and it is not cached`, 'model-offline');
+  }
+  if (missing(response)) {
+    throw new ModelError(`model file ${graph.file} is missing (HTTP ${response.status} for ${url}): re-run ` +
+      '`python -m export`', 'model-missing');
+  }
+  const bytes = await readWithProgress(response, graph.bytes, onProgress);
+  const problem = await checkGraphBytes(graph, bytes);
+  if (problem) throw new ModelError(`model file is corrupt: ${problem}; re-run \`python -m export\``, 'model-corrupt');
+  if (store) await store.put(key, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }));
+  return bytes;
+}
+
+async function readWithProgress(response, expected, onProgress) {
+  if (!response.body || !response.body.getReader) return new Uint8Array(await response.arrayBuffer());
+  const reader = response.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    onProgress(loaded, expected, false);
+  }
+  const bytes = new Uint8Array(loaded);
+  let o = 0;
+  for (const c of chunks) { bytes.set(c, o); o += c.length; }
+  return bytes;
+}
+
+/** Remove cached graphs that the current manifest no longer lists (older exports). */
+export async function pruneCache(baseUrl, manifest) {
+  const store = cacheStorage() && await caches.open(MODEL_CACHE);
+  if (!store) return 0;
+  const keep = new Set(manifest.graphs.map((g) => `${new URL(g.file, baseUrl).href}?sha256=${g.sha256}`));
+  keep.add(new URL('manifest.json', baseUrl).href);
+  let removed = 0;
+  for (const request of await store.keys()) {
+    if (request.url.startsWith(new URL('.', baseUrl).href) && !keep.has(request.url)) {
+      await store.delete(request);
+      removed += 1;
+    }
+  }
+  return removed;
+}
+
+/** How many bytes of the given graphs are not cached yet (shown before a download). */
+export async function missingBytes(baseUrl, graphs) {
+  const store = cacheStorage() && await caches.open(MODEL_CACHE);
+  let missing = 0;
+  for (const g of graphs) {
+    const hit = store && await store.match(`${new URL(g.file, baseUrl).href}?sha256=${g.sha256}`);
+    if (!hit) missing += g.bytes;
+  }
+  return missing;
+}

@@ -1,0 +1,90 @@
+/**
+ * Vite config for the static site: `npm run dev` (dev server), `npm run build` (-> web/dist, servable by any static
+ * host), `npm start` (build + preview on 127.0.0.1). Both servers send the cross-origin isolation headers that
+ * multi-threaded WASM needs; on hosts that cannot, web/public/sw.js adds them (see web/README.md).
+ *
+ * Environment: MOBILEVOS_MODELS=DIR serves DIR as models/student/ instead of web/public/models/student (e.g. the
+ * test export of scripts/make_dev_models.sh); PORT sets the port.
+ */
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vite';
+
+const WEB = dirname(fileURLToPath(import.meta.url));
+const ORT_DIST = resolve(WEB, '../node_modules/onnxruntime-web/dist');
+// The JSEP build: WASM (SIMD, threads) and WebGPU in one binary; loaded from ./ort/ by onnxruntime-web.
+const ORT_FILES = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
+const ISOLATION = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+const TYPES = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm',
+  '.json': 'application/json', '.onnx': 'application/octet-stream', '.png': 'image/png', '.bin': 'application/octet-stream' };
+
+/** Serve `prefix` + relative path from `root` (no directory escapes). */
+function serveFolder(prefix, root, only = null) {
+  return (req, res, next) => {
+    const path = decodeURIComponent((req.url || '').split('?')[0]);
+    const at = path.indexOf(prefix);
+    if (at < 0) return next();
+    const rel = path.slice(at + prefix.length);
+    if (only && !only.includes(rel)) return next();
+    const file = normalize(join(root, rel));
+    if (!file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile()) return next();
+    res.setHeader('Content-Type', TYPES[extname(file)] || 'application/octet-stream');
+    res.setHeader('Content-Length', statSync(file).size);
+    for (const [k, v] of Object.entries(ISOLATION)) res.setHeader(k, v);
+    createReadStream(file).pipe(res);
+  };
+}
+
+/** onnxruntime-web's runtime files, served from node_modules in dev and copied into dist/ort/ by the build. */
+function ortRuntime() {
+  return {
+    name: 'mobilevos-ort-runtime',
+    configureServer(server) {
+      server.middlewares.use(serveFolder('/ort/', ORT_DIST, ORT_FILES));
+    },
+    async generateBundle() {
+      for (const name of ORT_FILES) {
+        this.emitFile({ type: 'asset', fileName: `ort/${name}`, source: await readFile(join(ORT_DIST, name)) });
+      }
+    },
+  };
+}
+
+/** MOBILEVOS_MODELS=DIR: serve DIR at models/student/ (dev and preview), ahead of the public folder. */
+function modelsFolder() {
+  const dir = process.env.MOBILEVOS_MODELS && resolve(process.env.MOBILEVOS_MODELS);
+  const use = (server) => {
+    if (dir) server.middlewares.use(serveFolder('/models/student/', dir));
+  };
+  return { name: 'mobilevos-models-folder', configureServer: use, configurePreviewServer: use };
+}
+
+const port = Number(process.env.PORT) || undefined;
+
+export default defineConfig({
+  root: WEB,
+  base: './',
+  publicDir: 'public',
+  resolve: {
+    // The non-bundled build: it imports its WASM glue from env.wasm.wasmPaths (./ort/), so the glue runs as its own
+    // module and its pthread workers start from that file, not from our bundle.
+    alias: { 'onnxruntime-web': join(ORT_DIST, 'ort.min.mjs') },
+  },
+  optimizeDeps: { exclude: ['onnxruntime-web'] },
+  worker: { format: 'es' },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    chunkSizeWarningLimit: 1024,
+  },
+  server: { host: '127.0.0.1', port: port ?? 5173, strictPort: false, headers: ISOLATION },
+  preview: { host: '127.0.0.1', port: port ?? 4173, strictPort: false, headers: ISOLATION },
+  plugins: [ortRuntime(), modelsFolder()],
+});
