@@ -2,7 +2,8 @@
 
 Run from the repository root: `python -m export --help`. Modules, in the order the export uses them:
 
-* `graphs`       export-only wrappers (init / step) around the network's stages, and the torch -> ONNX step;
+* `graphs`       the export-only wrapper (one graph per object capacity, annotate and track calls) around the
+                 network's stages, and the torch -> ONNX step;
 * `variants`     fp16 (WebGPU shader-f16) and int8 (WASM) versions of the fp32 graphs;
 * `op_support`   the operator tables of onnxruntime-web (webgpu_ops.json, wasm_ops.json) and the check against them;
 * `ort_tracker`  `OrtTracker`: tracking with the graphs in onnxruntime, following the manifest's memory rules;

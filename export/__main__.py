@@ -1,7 +1,7 @@
 """`python -m export`: the student checkpoint -> static-shape ONNX graphs, variants, fixtures and manifest.json.
 
     python -m export                                  # models/student.safetensors -> web/public/models/student
-    python -m export --checkpoint /tmp/student_dev.safetensors --size 240x320 --capacities 1,4
+    python -m export --checkpoint /tmp/student_dev.safetensors --size 240x320 --capacities 1,2,4
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> ExportOptions:
     p.add_argument("--size", type=_size, default="x".join(map(str, d.size)),
                    help="model resolution HxW, multiples of 16")
     p.add_argument("--capacities", type=_ints, default=",".join(map(str, d.capacities)),
-                   help="object capacities K, one graph pair each")
+                   help="object capacities K, one graph each")
     p.add_argument("--opset", type=int, default=d.opset, help="ONNX opset (>= 18)")
     p.add_argument("--variants", type=_names, default=",".join(d.variants),
                    help="precision variants (fp32 required)")

@@ -10,18 +10,22 @@ from export.ort_tracker import OrtTracker
 
 
 def calibration_feeds(model_dir: Path, clips: ClipSet, capacities: list[int]) -> dict[str, list[dict]]:
-    """Graph name (init_k<K>, step_k<K>) -> input feeds recorded while the fp32 graphs track `clips`."""
+    """Graph name (student_k<K>) -> input feeds recorded while the fp32 graphs track `clips`: the annotate call of
+    each clip's first frame and the tracking calls of the others, so both calls' activation ranges are covered.
+
+    A clip with more than K objects calibrates the capacity-K graph with its first K objects (never skipped: every
+    capacity gets feeds even when all clips have several objects).
+    """
     feeds = defaultdict(list)
     for k in capacities:
         tracker = OrtTracker(model_dir, "fp32", capacity=k)
         for clip in clips.clips:
-            if clip.num_objects > k:
-                continue
-            init = tracker.init_feeds(clip.frames[0], clip.mask)
-            feeds[f"init_k{k}"].append(init)
-            tracker.run_graph("init", init)
+            clip = clip.first_objects(k)
+            annotate = tracker.annotate_feeds(clip.frames[0], clip.mask)
+            feeds[tracker.graph_name].append(annotate)
+            tracker.run_graph("annotate", annotate)
             for frame in clip.frames[1:]:
-                step = tracker.step_feeds(frame)
-                feeds[f"step_k{k}"].append(step)
-                tracker.run_graph("step", step)
+                track = tracker.track_feeds(frame)
+                feeds[tracker.graph_name].append(track)
+                tracker.run_graph("track", track)
     return dict(feeds)

@@ -30,7 +30,21 @@ class Clip:
 
     @property
     def num_objects(self) -> int:
-        return len(np.setdiff1d(np.unique(self.mask), [0, 255]))
+        return len(self.objects)
+
+    @property
+    def objects(self) -> list[int]:
+        """Object ids of the annotation (frame 0), increasing (the trackers' slot order)."""
+        return [int(i) for i in np.setdiff1d(np.unique(self.mask), [0, 255])]
+
+    def first_objects(self, count: int) -> Clip:
+        """This clip with only its first `count` objects annotated (the others become background): a capacity-K
+        graph can still calibrate or be measured on a clip with more than K objects."""
+        if self.num_objects <= count:
+            return self
+        keep = self.objects[:count]
+        mask = np.where(np.isin(self.mask, keep) | (self.mask == 255), self.mask, 0).astype(self.mask.dtype)
+        return Clip(f"{self.name} (first {count} objects)", self.frames, mask)
 
 
 @dataclass

@@ -1,16 +1,18 @@
 """Parity fixtures for the web tests: a few frames, the annotation, and the outputs every graph call must give.
 
 The JavaScript test replays them with the manifest's rules: load each PNG (already at model resolution) into a
-canvas, feed `new Float32Array(imageData.data)`, build `masks` from the annotation, run init then steps while
-updating the memory slots, and compare each output with the stored one. Layout of `fixtures/`:
+canvas, feed `new Float32Array(imageData.data)`, build `masks` from the annotation, run the annotate call then track
+calls while updating the memory slots, and compare each output with the stored one. Layout of `fixtures/`:
 
     index.json             what to run and compare (schema below, written by `write_fixtures`)
     frame_<t>.png          RGB frames at model resolution
     annotation.png         8-bit grey index mask of frame 0 (0 background, 1..N object ids)
     k<K>/<call>_<output>.bin  expected outputs, float16 little-endian, C order
 
-Expected outputs are those of the fp32 graphs in onnxruntime (Python). Step calls store `prob` only (the memory
-entries they produce are checked through the next step's `prob`); the init call also stores `key` and `value`.
+Expected outputs are those of the fp32 graphs in onnxruntime (Python). Each run lists its calls in order, each with
+the graph, the call ("annotate" or "track", the manifest's `calls`) and the frame. Track calls store `prob` only (the
+memory entries they produce are checked through the next call's `prob`); the annotate call stores `key` and `value`
+(its `prob` is not a result).
 """
 
 from __future__ import annotations
@@ -62,13 +64,16 @@ def write_fixtures(model_dir: Path, capacities: list[int], frames: int = 3, fold
     for k in capacities:
         mask = np.where(annotation <= k, annotation, 0).astype(np.uint8)  # capacity 1: the first object only
         tracker.forced_capacity = k
-        init = tracker.run_graph("init", tracker.init_feeds(video[0], mask))
-        calls = [{"graph": f"init_k{k}", "frame": 0,
-                  "outputs": {name: _save(init[name], out, f"k{k}/init0_{name}.bin") for name in ("key", "value")}}]
+        entry = tracker.manifest["memory"]["entry"]
+        annotated = tracker.run_graph("annotate", tracker.annotate_feeds(video[0], mask))
+        calls = [{"graph": tracker.graph_name, "call": "annotate", "frame": 0,
+                  "outputs": {name: _save(annotated[name], out, f"k{k}/annotate0_{name}.bin")
+                              for name in (entry["key"], entry["value"])}}]
+        prob = tracker.manifest["output"]["name"]
         for t in range(1, frames):
-            step = tracker.run_graph("step", tracker.step_feeds(video[t]))
-            calls.append({"graph": f"step_k{k}", "frame": t,
-                          "outputs": {"prob": _save(step["prob"], out, f"k{k}/step{t}_prob.bin")}})
+            tracked = tracker.run_graph("track", tracker.track_feeds(video[t]))
+            calls.append({"graph": tracker.graph_name, "call": "track", "frame": t,
+                          "outputs": {prob: _save(tracked[prob], out, f"k{k}/track{t}_{prob}.bin")}})
         n = len(tracker.objects)
         runs.append({"capacity": k, "objects": tracker.objects, "valid": [1.0] * n + [0.0] * (k - n), "calls": calls})
     index = {

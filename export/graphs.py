@@ -1,13 +1,19 @@
-"""Export-only wrappers, one per deployed graph, and the torch -> ONNX step for them.
+"""The export-only wrapper of the deployed graph, and the torch -> ONNX step for it.
 
-The wrappers only call the network's stages (`encode_key`, `encode_value`, `segment`); the one piece of logic they
-add is unpacking the browser's frame format. Like segment-anything's `SamOnnxModel`, they are not meant to be called
-directly: `export_graph` traces them with named, fully static inputs.
+The wrapper only calls the network's stages (`encode_key`, `encode_value`, `segment`); the logic it adds is unpacking
+the browser's frame format and choosing the masks the new memory entry is encoded with. Like segment-anything's
+`SamOnnxModel`, it is not meant to be called directly: `export_graph` traces it with named, fully static inputs.
 
-Shapes (H, W: model resolution; h, w = H/16, W/16; K: object capacity; CK, CV: key and value channels):
+One graph per object capacity K serves both calls (H, W: model resolution; h, w = H/16, W/16; CK, CV: key and value
+channels):
 
-    init_k{K}:  frame [1,H,W,4], masks [1,K,H,W]                              -> key [1,CK,h,w], value [1,K,CV,h,w]
-    step_k{K}:  frame, key0, value0, key1, value1 (two memory slots), valid [1,K] -> prob [1,K+1,H,W], key, value
+    student_k{K}:  frame [1,H,W,4], masks [1,K,H,W], annotate [1], key0, value0, key1, value1 (two memory slots),
+                   valid [1,K]  ->  prob [1,K+1,H,W], key [1,CK,h,w], value [1,K,CV,h,w]
+
+The new entry's value is encoded from m = annotate * masks + (1 - annotate) * (the predicted object probabilities):
+annotate = 1 encodes the annotation (the frame's key and value are then those of `mobilevos.track.Tracker.start`,
+whatever the memory inputs hold, and `prob` is ignored); annotate = 0 is a tracking step (`Tracker.step`).
+A single graph means the browser downloads the weights once.
 """
 
 from __future__ import annotations
@@ -31,32 +37,23 @@ def rgba_to_image(frame: torch.Tensor) -> torch.Tensor:
     return frame[..., :3].permute(0, 3, 1, 2) / 255.0
 
 
-class InitGraph(nn.Module):
-    """The annotated frame's memory entry: key and per-object values from the frame and its object masks."""
+class StudentGraph(nn.Module):
+    """One call of the student: read the two memory slots, segment the frame, and encode the frame's memory entry
+    from the annotation (annotate = 1) or from its own prediction (annotate = 0)."""
 
     def __init__(self, net: SpaceTimeNetwork):
         super().__init__()
         self.net = net
 
-    def forward(self, frame: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feats = self.net.encode_key(rgba_to_image(frame))
-        return feats.key, self.net.encode_value(feats, masks)
-
-
-class StepGraph(nn.Module):
-    """One tracking step: read the two memory slots, segment the frame, encode its entry with its own prediction."""
-
-    def __init__(self, net: SpaceTimeNetwork):
-        super().__init__()
-        self.net = net
-
-    def forward(self, frame, key0, value0, key1, value1, valid):
+    def forward(self, frame, masks, annotate, key0, value0, key1, value1, valid):
         feats = self.net.encode_key(rgba_to_image(frame))
         # Same entry order as mobilevos.track.MemoryBank.read: [permanent (first frame), previous frame].
         keys = torch.stack([key0, key1], 2)
         values = torch.stack([value0, value1], 3)
         seg = self.net.segment(feats, keys, values, valid)
-        return torch.softmax(seg.logits, 1), feats.key, self.net.encode_value(feats, seg.prob)
+        # annotate is 0 or 1: exactly the annotation (Tracker.start) or exactly the prediction (Tracker.step).
+        entry_masks = annotate * masks + (1 - annotate) * seg.prob
+        return torch.softmax(seg.logits, 1), feats.key, self.net.encode_value(feats, entry_masks)
 
 
 @dataclass(frozen=True)
@@ -74,49 +71,44 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class GraphSpec:
-    """A graph to export: its kind (init/step), object capacity, inputs and outputs."""
+    """A graph to export: its object capacity, inputs and outputs."""
 
-    kind: str
     capacity: int
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
 
     @property
     def name(self) -> str:
-        return f"{self.kind}_k{self.capacity}"
+        return f"{GRAPH_PREFIX}_k{self.capacity}"
 
 
-def graph_specs(net: SpaceTimeNetwork, size: tuple[int, int], capacity: int) -> tuple[GraphSpec, GraphSpec]:
-    """The init and step graph specs for model resolution `size` (H, W) and `capacity` objects."""
+GRAPH_PREFIX = "student"  # graph files: student_k{K}.onnx, student_k{K}_fp16.onnx, student_k{K}_int8.onnx
+
+
+def graph_spec(net: SpaceTimeNetwork, size: tuple[int, int], capacity: int) -> GraphSpec:
+    """The graph spec for model resolution `size` (H, W) and `capacity` objects."""
     height, width = size
     k, ck, cv = capacity, net.cfg.key_dim, net.cfg.value_dim
     h, w = height // net.stride, width // net.stride
-    frame = TensorSpec("frame", (1, height, width, 4),
-                       "RGBA frame at model resolution, 0..255 (canvas ImageData bytes as float32); alpha is ignored")
-    key_out = TensorSpec("key", (1, ck, h, w), "this frame's memory key")
-    init = GraphSpec("init", k, (
-        frame,
-        TensorSpec("masks", (1, k, height, width), "annotated objects' masks at model resolution (0/1); "
-                   "padding slots are all zero"),
-    ), (
-        key_out,
-        TensorSpec("value", (1, k, cv, h, w), "this frame's per-object memory values"),
-    ))
-    step = GraphSpec("step", k, (
-        frame,
-        TensorSpec("key0", (1, ck, h, w), "memory slot 0 (first frame, permanent): key"),
-        TensorSpec("value0", (1, k, cv, h, w), "memory slot 0: values"),
-        TensorSpec("key1", (1, ck, h, w), "memory slot 1 (previous frame): key"),
-        TensorSpec("value1", (1, k, cv, h, w), "memory slot 1: values"),
+    return GraphSpec(k, (
+        TensorSpec("frame", (1, height, width, 4),
+                   "RGBA frame at model resolution, 0..255 (canvas ImageData bytes as float32); alpha is ignored"),
+        TensorSpec("masks", (1, k, height, width), "annotated objects' masks at model resolution (0/1) when "
+                   "annotate = 1 (padding slots all zero); all zero when annotate = 0"),
+        TensorSpec("annotate", (1,), "1: this frame is annotated, its entry's value is encoded from masks; "
+                   "0: a tracking step, the value is encoded from the predicted probabilities"),
+        TensorSpec("key0", (1, ck, h, w), "memory slot 0 (first frame, permanent): key; zeros when annotate = 1"),
+        TensorSpec("value0", (1, k, cv, h, w), "memory slot 0: values; zeros when annotate = 1"),
+        TensorSpec("key1", (1, ck, h, w), "memory slot 1 (previous frame): key; zeros when annotate = 1"),
+        TensorSpec("value1", (1, k, cv, h, w), "memory slot 1: values; zeros when annotate = 1"),
         TensorSpec("valid", (1, k), "1 for object slots in use, 0 for padding"),
     ), (
         TensorSpec("prob", (1, k + 1, height, width), "probabilities at model resolution, background first "
-                   "(softmax over the K+1 channels)"),
-        key_out,
-        TensorSpec("value", (1, k, cv, h, w), "this frame's per-object memory values (encoded with its own "
-                   "prediction); it replaces memory slot 1"),
+                   "(softmax over the K+1 channels); ignored when annotate = 1"),
+        TensorSpec("key", (1, ck, h, w), "this frame's memory key"),
+        TensorSpec("value", (1, k, cv, h, w), "this frame's per-object memory values, encoded from masks "
+                   "(annotate = 1) or from its own prediction (annotate = 0)"),
     ))
-    return init, step
 
 
 def example_inputs(spec: GraphSpec) -> tuple[torch.Tensor, ...]:
@@ -128,14 +120,11 @@ def example_inputs(spec: GraphSpec) -> tuple[torch.Tensor, ...]:
             out.append(torch.randint(0, 256, t.shape, generator=gen).float())
         elif t.name in ("masks", "valid"):
             out.append(torch.ones(t.shape))
+        elif t.name == "annotate":
+            out.append(torch.full(t.shape, 0.5))  # a traced value, never folded into a constant
         else:
             out.append(torch.randn(t.shape, generator=gen))
     return tuple(out)
-
-
-def wrapper(net: SpaceTimeNetwork, kind: str) -> nn.Module:
-    """The export wrapper of a graph kind."""
-    return {"init": InitGraph, "step": StepGraph}[kind](net).eval()
 
 
 def export_graph(net: SpaceTimeNetwork, spec: GraphSpec, opset: int) -> onnx.ModelProto:
@@ -150,7 +139,7 @@ def export_graph(net: SpaceTimeNetwork, spec: GraphSpec, opset: int) -> onnx.Mod
         warnings.simplefilter("ignore")  # deprecation and tracer warnings that do not apply to static shapes
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # e.g. "torchvision is not installed"
         program = torch.onnx.export(
-            wrapper(net, spec.kind), example_inputs(spec), dynamo=True, opset_version=opset, optimize=True,
+            StudentGraph(net).eval(), example_inputs(spec), dynamo=True, opset_version=opset, optimize=True,
             input_names=[t.name for t in spec.inputs], output_names=[t.name for t in spec.outputs], verbose=False,
         )
     model = program.model_proto

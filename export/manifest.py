@@ -1,9 +1,13 @@
 """`manifest.json`: the one contract between the exported graphs and their consumers (web app, Gradio Space, tests).
 
 Everything a consumer needs is in the manifest, so nothing about the interface is hard-coded elsewhere: the graphs
-(file, kind, capacity K, precision variant, size, sha256, inputs and outputs with name/shape/dtype/meaning), the model
-resolution and stride, the frame format and the normalisation done in the graph, the memory slots and the rule that
-updates them, the object capacities, the source checkpoint, library versions and each variant's measured accuracy.
+(file, capacity K, precision variant, size, sha256, inputs and outputs with name/shape/dtype/meaning; one graph per
+K and variant), the model resolution and stride, the frame format and the normalisation done in the graph, the two
+calls of the graph (annotate / track) and what each feeds, the memory slots and the rule that updates them, the
+object capacities, the source checkpoint, library versions and each variant's measured accuracy.
+
+Schema history: 1 had an init and a step graph per K and variant (the weights twice); 2 has one graph that does
+both, told apart by its `annotate` input (the `calls` section).
 
 `load_manifest` reads and validates one; `write_manifest` validates before writing. Field by field, the schema is
 the `_REQUIRED` table below plus the cross-checks in `validate`.
@@ -15,10 +19,12 @@ import hashlib
 import json
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 VARIANTS = ("fp32", "fp16", "int8")
-KINDS = ("init", "step")
+CALLS = ("annotate", "track")  # the two ways the graph is called (manifest section `calls`)
+# What each call feeds and does with the outputs: the tokens a consumer interprets, per call field.
+CALL_TOKENS = {"masks": ("annotation", "zeros"), "memory": ("zeros", "slots"), "prob": ("ignore", "result")}
 
 # Top-level sections and the keys each must have.
 _REQUIRED = {
@@ -26,6 +32,7 @@ _REQUIRED = {
     "model": ("height", "width", "stride", "key_dim", "value_dim", "memory_height", "memory_width"),
     "frame": ("input", "shape", "dtype", "layout", "channels", "range", "browser", "resize", "normalisation"),
     "objects": ("capacities", "masks_input", "valid_input", "rule"),
+    "calls": ("input", *CALLS, "rule"),
     "output": ("name", "channels", "mask", "resize"),
     "memory": ("slots", "entry", "update", "rule"),
     "graphs": None,
@@ -33,9 +40,10 @@ _REQUIRED = {
     "checkpoint": ("path", "sha256", "bytes", "config", "training"),
     "versions": ("torch", "onnx", "onnxruntime", "opset"),
 }
-_GRAPH_KEYS = ("name", "kind", "capacity", "variant", "file", "bytes", "sha256", "opset", "nodes", "ops", "inputs",
+_GRAPH_KEYS = ("name", "capacity", "variant", "file", "bytes", "sha256", "opset", "nodes", "ops", "inputs",
                "outputs")
 _TENSOR_KEYS = ("name", "shape", "dtype", "meaning")
+_CALL_KEYS = ("value", *CALL_TOKENS, "meaning")
 
 
 class ManifestError(ValueError):
@@ -76,34 +84,72 @@ def validate(manifest: dict, folder: str | Path | None = None) -> None:
     if not capacities or capacities != sorted(set(capacities)):
         raise ManifestError(f"objects.capacities must be increasing and non-empty, got {capacities}")
     graphs = manifest["graphs"]
+    if not isinstance(graphs, list) or not graphs:
+        raise ManifestError("manifest lists no graphs")
     seen = set()
     for i, graph in enumerate(graphs):
         _require(graph, _GRAPH_KEYS, f"graphs[{i}]")
-        key = (graph["kind"], graph["capacity"], graph["variant"])
-        if graph["kind"] not in KINDS or graph["variant"] not in VARIANTS or key in seen:
-            raise ManifestError(f"graphs[{i}] ({graph['name']}): bad or duplicate kind/capacity/variant {key}")
+        key = (graph["capacity"], graph["variant"])
+        if graph["variant"] not in VARIANTS or key in seen:
+            raise ManifestError(f"graphs[{i}] ({graph['name']}): bad or duplicate capacity/variant {key}")
         seen.add(key)
         for tensor in graph["inputs"] + graph["outputs"]:
             _require(tensor, _TENSOR_KEYS, f"{graph['name']} tensor")
+        _check_names(manifest, graph)
         if folder is not None:
             _check_file(Path(folder), graph)
     for variant in manifest["variants"]:
         if variant not in VARIANTS:
             raise ManifestError(f"unknown variant {variant!r}")
-        for kind in KINDS:
-            for k in capacities:
-                if (kind, k, variant) not in seen:
-                    raise ManifestError(f"variant {variant} has no {kind} graph for capacity {k}")
-    step_inputs = {t["name"] for g in graphs if g["kind"] == "step" for t in g["inputs"]}
+        for k in capacities:
+            if (k, variant) not in seen:
+                raise ManifestError(f"variant {variant} has no graph for capacity {k}")
+    _check_calls(manifest)
+
+
+def _check_names(manifest: dict, graph: dict) -> None:
+    """Every input and output the manifest's sections name must be one of the graph's."""
     memory = manifest["memory"]
+    inputs = {t["name"] for t in graph["inputs"]}
+    outputs = {t["name"] for t in graph["outputs"]}
+    needed = [manifest["frame"]["input"], manifest["objects"]["masks_input"], manifest["objects"]["valid_input"],
+              manifest["calls"]["input"]]
     for slot in memory["slots"]:
         _require(slot, ("name", "key", "value", "meaning"), "memory slot")
-        if slot["key"] not in step_inputs or slot["value"] not in step_inputs:
-            raise ManifestError(f"memory slot {slot['name']} names inputs the step graphs do not have")
+        needed += [slot["key"], slot["value"]]
+    missing = [n for n in needed if n not in inputs]
+    if missing:
+        raise ManifestError(f"{graph['name']} lacks the inputs {', '.join(missing)} that the manifest names")
+    _require(memory["entry"], ("key", "value"), "memory.entry")
+    missing = [n for n in (manifest["output"]["name"], memory["entry"]["key"], memory["entry"]["value"])
+               if n not in outputs]
+    if missing:
+        raise ManifestError(f"{graph['name']} lacks the outputs {', '.join(missing)} that the manifest names")
+
+
+def _check_calls(manifest: dict) -> None:
+    """The calls section (annotate / track) and the memory update rule keyed by it."""
+    calls = manifest["calls"]
+    for name in CALLS:
+        call = calls[name]
+        _require(call, _CALL_KEYS, f"calls.{name}")
+        if call["value"] not in (0, 1):
+            raise ManifestError(f"calls.{name}.value must be 0 or 1, got {call['value']!r}")
+        for field, tokens in CALL_TOKENS.items():
+            if call[field] not in tokens:
+                raise ManifestError(f"calls.{name}.{field} = {call[field]!r} is not one of {', '.join(tokens)}")
+    if calls["annotate"]["value"] == calls["track"]["value"]:
+        raise ManifestError("calls.annotate and calls.track have the same annotate value")
+    memory = manifest["memory"]
     slot_names = {s["name"] for s in memory["slots"]}
-    for kind, slots in memory["update"].items():
-        if kind not in KINDS or not set(slots) <= slot_names:
-            raise ManifestError(f"memory.update[{kind!r}] = {slots} refers to unknown graphs or slots")
+    update = memory["update"]
+    if set(update) != set(CALLS):
+        raise ManifestError(f"memory.update must have exactly the calls {', '.join(CALLS)}, got {sorted(update)}")
+    for call, slots in update.items():
+        if not slots or not set(slots) <= slot_names:
+            raise ManifestError(f"memory.update[{call!r}] = {slots} refers to no or unknown slots")
+    if calls["annotate"]["memory"] == "zeros" and set(update["annotate"]) != slot_names:
+        raise ManifestError("memory.update['annotate'] must refill every slot (the annotate call reads none)")
 
 
 def _check_file(folder: Path, graph: dict) -> None:
@@ -142,12 +188,12 @@ def write_manifest(folder: str | Path, manifest: dict) -> Path:
     return path
 
 
-def find_graph(manifest: dict, kind: str, capacity: int, variant: str) -> dict:
-    """The manifest entry of one graph; ManifestError if it was not exported."""
+def find_graph(manifest: dict, capacity: int, variant: str) -> dict:
+    """The manifest entry of the graph of one capacity and variant; ManifestError if it was not exported."""
     for graph in manifest["graphs"]:
-        if (graph["kind"], graph["capacity"], graph["variant"]) == (kind, capacity, variant):
+        if (graph["capacity"], graph["variant"]) == (capacity, variant):
             return graph
-    raise ManifestError(f"no {kind} graph for capacity {capacity}, variant {variant} "
+    raise ManifestError(f"no graph for capacity {capacity}, variant {variant} "
                         f"(exported variants: {', '.join(manifest['variants'])}; "
                         f"capacities: {manifest['objects']['capacities']})")
 

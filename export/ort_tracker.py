@@ -1,8 +1,9 @@
 """Tracking with the exported ONNX graphs in onnxruntime, driven only by what `manifest.json` says.
 
 `OrtTracker` has the interface of `mobilevos.track.Tracker` (`start(frame, mask)`, `step(frame)`), but runs the
-init/step graphs and holds the memory in numpy, following the manifest's slot rules. It is the Python twin of the web
-app's memory bank and what the Gradio Space runs:
+exported graph (one per object capacity: `start` is its annotate call, `step` its track call) and holds the memory in
+numpy, following the manifest's `calls` and `memory` sections. It is the Python twin of the web app's tracker and
+memory bank, and what the Gradio Space runs:
 
     tracker = OrtTracker("web/public/models/student", variant="fp32")
     tracker.start(first_frame, index_mask)        # uint8 HxWx3 RGB, uint8 HxW ids (0 background, 255 void)
@@ -65,7 +66,7 @@ class OrtTracker:
         """Load the manifest in `model_dir` (validating file sizes and sha256); sessions open on first use.
 
         `providers` defaults to onnxruntime's CPU provider; `session_options` e.g. sets the thread count.
-        `capacity` forces the graphs of one object capacity (default: the smallest that holds the objects).
+        `capacity` forces the graph of one object capacity (default: the smallest that holds the objects).
         """
         self.model_dir = Path(model_dir)
         self.manifest = load_manifest(self.model_dir)
@@ -83,27 +84,66 @@ class OrtTracker:
         self.frame_index = 0
         self.memory: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # slot name -> (key, value)
         self._valid: np.ndarray | None = None
+        self._masks: np.ndarray | None = None  # the annotation's masks [1, K, H, W]
+        self._constants: dict[tuple, np.ndarray] = {}  # zero tensors and call flags, made once
 
-    def _session(self, kind: str) -> tuple[ort.InferenceSession, dict]:
-        graph = find_graph(self.manifest, kind, self.capacity, self.variant)
+    @property
+    def graph(self) -> dict:
+        """The manifest entry of the graph in use (the current capacity and this variant)."""
+        return find_graph(self.manifest, self.capacity, self.variant)
+
+    @property
+    def graph_name(self) -> str:
+        return self.graph["name"]
+
+    def _session(self) -> tuple[ort.InferenceSession, dict]:
+        graph = self.graph
         if graph["file"] not in self._sessions:
             self._sessions[graph["file"]] = ort.InferenceSession(
                 str(self.model_dir / graph["file"]), self.session_options, providers=self.providers)
         return self._sessions[graph["file"]], graph
 
-    def run_graph(self, kind: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the init or step graph on `feeds` and store its memory entry in the slots the manifest's update rule
-        names; returns all outputs by name. `start`/`step` are built on this and on `init_feeds`/`step_feeds`."""
-        session, graph = self._session(kind)
+    def run_graph(self, call: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the graph on `feeds` as the manifest's `call` ("annotate" or "track") and store its memory entry in
+        the slots the manifest's update rule names for that call; returns all outputs by name. `start`/`step` are
+        built on this and on `annotate_feeds`/`track_feeds`."""
+        session, graph = self._session()
         names = [t["name"] for t in graph["outputs"]]
         outputs = dict(zip(names, session.run(names, feeds)))
         entry = self.manifest["memory"]["entry"]
-        for slot in self.manifest["memory"]["update"][kind]:
+        for slot in self.manifest["memory"]["update"][call]:
             self.memory[slot] = (outputs[entry["key"]], outputs[entry["value"]])
         return outputs
 
-    def init_feeds(self, frame: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-        """Set the objects of an annotation (index mask: 0 background, 255 void) and return the init graph's inputs."""
+    def _constant(self, name: str, fill: float) -> np.ndarray:
+        """A float32 array of the graph input `name`, filled with `fill` (made once per graph and reused)."""
+        graph = self.graph
+        key = (graph["file"], name, fill)
+        if key not in self._constants:
+            spec = next(t for t in graph["inputs"] if t["name"] == name)
+            self._constants[key] = np.full(spec["shape"], fill, np.float32)
+        return self._constants[key]
+
+    def _feeds(self, call: str, frame: np.ndarray) -> dict[str, np.ndarray]:
+        """The graph's inputs for one call, as the manifest's `calls` section says."""
+        calls, objects = self.manifest["calls"], self.manifest["objects"]
+        spec = calls[call]
+        feeds = {self.manifest["frame"]["input"]: frame_to_rgba(frame, self.size),
+                 calls["input"]: self._constant(calls["input"], float(spec["value"])),
+                 objects["valid_input"]: self._valid,
+                 objects["masks_input"]: (self._masks if spec["masks"] == "annotation"
+                                          else self._constant(objects["masks_input"], 0.0))}
+        for slot in self.manifest["memory"]["slots"]:
+            if spec["memory"] == "slots":
+                feeds[slot["key"]], feeds[slot["value"]] = self.memory[slot["name"]]
+            else:
+                feeds[slot["key"]] = self._constant(slot["key"], 0.0)
+                feeds[slot["value"]] = self._constant(slot["value"], 0.0)
+        return feeds
+
+    def annotate_feeds(self, frame: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        """Set the objects of an annotation (index mask: 0 background, 255 void) and return the graph's inputs for
+        the annotate call."""
         if mask.shape != frame.shape[:2]:
             raise ValueError(f"mask size {mask.shape} does not match frame size {frame.shape[:2]}")
         ids = [int(i) for i in np.unique(mask) if i not in (0, VOID)]
@@ -116,31 +156,27 @@ class OrtTracker:
         small = resize_mask(mask, self.size)
         masks = np.zeros((1, capacity) + self.size, np.float32)  # padding slots stay empty
         masks[0, :len(ids)] = np.stack([small == i for i in ids])
+        self._masks = masks
         self._valid = np.zeros((1, capacity), np.float32)
         self._valid[0, :len(ids)] = 1
-        return {self.manifest["frame"]["input"]: frame_to_rgba(frame, self.size),
-                self.manifest["objects"]["masks_input"]: masks}
+        return self._feeds("annotate", frame)
 
-    def step_feeds(self, frame: np.ndarray) -> dict[str, np.ndarray]:
-        """The step graph's inputs for the next frame: the frame, the memory slots and the valid flags."""
+    def track_feeds(self, frame: np.ndarray) -> dict[str, np.ndarray]:
+        """The graph's inputs for the track call on the next frame: the frame, the memory slots, the valid flags."""
         if not self.memory:
             raise RuntimeError("call start(frame, mask) before step(frame)")
-        feeds = {self.manifest["frame"]["input"]: frame_to_rgba(frame, self.size),
-                 self.manifest["objects"]["valid_input"]: self._valid}
-        for slot in self.manifest["memory"]["slots"]:
-            feeds[slot["key"]], feeds[slot["value"]] = self.memory[slot["name"]]
-        return feeds
+        return self._feeds("track", frame)
 
     def start(self, frame: np.ndarray, mask: np.ndarray) -> None:
         """Annotate `frame` with an index mask (0 background, 1..254 object ids, 255 void); resets the memory."""
-        feeds = self.init_feeds(frame, mask)
+        feeds = self.annotate_feeds(frame, mask)
         self.memory = {}
-        self.run_graph("init", feeds)
+        self.run_graph("annotate", feeds)
         self.frame_index = 0
 
     def step_model(self, frame: np.ndarray) -> np.ndarray:
         """Segment the next frame and update the memory; probabilities [N+1, H, W] at model resolution."""
-        outputs = self.run_graph("step", self.step_feeds(frame))
+        outputs = self.run_graph("track", self.track_feeds(frame))
         self.frame_index += 1
         prob = outputs[self.manifest["output"]["name"]][0, :len(self.objects) + 1]
         return prob / prob.sum(0, keepdims=True)  # drop the padding slots' (negligible) share

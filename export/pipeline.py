@@ -29,7 +29,7 @@ from export.calibration import calibration_feeds
 from export.evaluate import benchmark, fp32_parity_failures, measure_accuracy, random_feeds
 from export.fixtures import write_fixtures
 from export.graph_stats import flops, op_counts
-from export.graphs import MIN_OPSET, GraphSpec, export_graph, graph_specs, save_model
+from export.graphs import GRAPH_PREFIX, MIN_OPSET, GraphSpec, export_graph, graph_spec, save_model
 from export.manifest import MANIFEST_NAME, SCHEMA_VERSION, VARIANTS, sha256, write_manifest
 from export.op_support import WASM_TABLE, WEBGPU_TABLE, check_operators, load_table
 from export.variants import precision_tail, to_fp16, to_int8
@@ -58,7 +58,7 @@ class ExportOptions:
     checkpoint: Path = DEFAULT_CHECKPOINT
     out: Path = DEFAULT_OUT
     size: tuple[int, int] = (240, 320)  # model resolution (H, W)
-    capacities: tuple[int, ...] = (1, 4)
+    capacities: tuple[int, ...] = (1, 2, 4)
     opset: int = 18
     variants: tuple[str, ...] = VARIANTS
     data: Path | None = DEFAULT_DATA  # shared data folder with davis16-train-240p / davis16-val
@@ -114,7 +114,7 @@ def _checked_graph(folder: Path, spec: GraphSpec, variant: str, model: onnx.Mode
     path = folder / f"{name}.onnx"
     save_model(model, path)
     entry = {
-        "name": name, "kind": spec.kind, "capacity": spec.capacity, "variant": variant, "file": path.name,
+        "name": name, "capacity": spec.capacity, "variant": variant, "file": path.name,
         "bytes": path.stat().st_size, "sha256": sha256(path),
         "opset": next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
         "targets": list(TARGETS[variant]), "nodes": len(model.graph.node), "ops": op_counts(model),
@@ -134,8 +134,7 @@ def _manifest(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, grap
               variants: dict) -> dict:
     height, width = opts.size
     cfg, training = read_metadata(checkpoint)
-    step_graph = next(g for g in graphs if g["kind"] == "step")
-    names = {t["name"]: t for t in step_graph["inputs"]}
+    names = {t["name"]: t for t in graphs[0]["inputs"]}
     return {
         "schema_version": SCHEMA_VERSION,
         "name": "mobilevos-student",
@@ -154,9 +153,31 @@ def _manifest(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, grap
         },
         "objects": {
             "capacities": sorted(opts.capacities), "masks_input": "masks", "valid_input": "valid",
-            "rule": "use the graphs of the smallest capacity K >= the number of objects; object i (annotation "
-                    "order) is slot i; valid[0, i] = 1 for i < number of objects, else 0; padding slots' masks "
-                    "are all zero and their prob channels are ~0",
+            "rule": "use the graph of the smallest capacity K >= the number of objects; object i (annotation "
+                    "order) is slot i; valid[0, i] = 1 for i < number of objects, else 0 (in both calls); padding "
+                    "slots' masks are all zero and their prob channels are ~0",
+        },
+        "calls": {
+            "input": "annotate",
+            "annotate": {
+                "value": 1, "masks": "annotation", "memory": "zeros", "prob": "ignore",
+                "meaning": "a frame with an annotation (the first frame, or a re-annotation): annotate = [1], masks = "
+                           "the annotated objects (objects.rule), every memory slot input zeros (any finite values "
+                           "give the same entry); prob is not a result; the entry (key, value) fills the slots "
+                           "memory.update.annotate names",
+            },
+            "track": {
+                "value": 0, "masks": "zeros", "memory": "slots", "prob": "result",
+                "meaning": "every later frame: annotate = [0], masks all zero (one zero tensor can be made once "
+                           "and reused), the memory slots as inputs; prob is the frame's result; the entry fills "
+                           "the slots memory.update.track names",
+            },
+            "rule": "one graph per capacity K and variant serves both calls. It always segments the frame from the "
+                    "memory slots and encodes the frame's memory entry: key from the frame, value from "
+                    "m = annotate * masks + (1 - annotate) * (predicted object probabilities, prob without its "
+                    "background channel). With annotate = 1 that is the annotation exactly, so the entry equals "
+                    "encode_key + encode_value(annotation) of mobilevos.track.Tracker.start; with annotate = 0 it "
+                    "is Tracker.step's entry.",
         },
         "output": {
             "name": "prob", "channels": "background first, then the objects in slot order (K+1 channels)",
@@ -171,10 +192,11 @@ def _manifest(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, grap
                 {"name": "previous", "key": "key1", "value": "value1", "meaning": "the previous frame's entry"},
             ],
             "entry": {"key": "key", "value": "value"},
-            "update": {"init": ["first", "previous"], "step": ["previous"]},
-            "rule": "after init: slot0 = slot1 = the init outputs (key, value); after each step: slot1 = the step "
-                    "outputs (key, value), slot0 unchanged; re-annotating a frame runs init again (both slots "
-                    "reset). Every step reads exactly two entries, so its cost is constant.",
+            "update": {"annotate": ["first", "previous"], "track": ["previous"]},
+            "rule": "annotating a frame: run the graph once with annotate = 1 (calls.annotate), then slot0 = slot1 "
+                    "= its outputs (key, value); each later frame: annotate = 0 (calls.track), then slot1 = its "
+                    "outputs (key, value), slot0 unchanged; re-annotating a frame is another annotate call (both "
+                    "slots reset). Every tracking call reads exactly two entries, so its cost is constant.",
         },
         "graphs": graphs,
         "variants": variants,
@@ -212,7 +234,9 @@ def _variant_entry(variant: str, extra: dict | None = None) -> dict:
 def _install(staging: Path, out: Path) -> None:
     """Replace the previous export in `out` (only files this command writes) with the staged one."""
     out.mkdir(parents=True, exist_ok=True)
-    for old in [out / MANIFEST_NAME, out / "fixtures", *out.glob("init_k*.onnx"), *out.glob("step_k*.onnx")]:
+    # Schema 1 exports had init_k*/step_k* pairs; schema 2 has one graph per capacity and variant.
+    old_graphs = [*out.glob("init_k*.onnx"), *out.glob("step_k*.onnx"), *out.glob(f"{GRAPH_PREFIX}_k*.onnx")]
+    for old in [out / MANIFEST_NAME, out / "fixtures", *old_graphs]:
         if old.is_dir():
             shutil.rmtree(old)
         elif old.exists():
@@ -227,18 +251,18 @@ def _export_graphs(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path,
     by name as (spec, model, flops) for the int8 step."""
     graphs, fp32_models = [], {}
     for k in sorted(opts.capacities):
-        for spec in graph_specs(net, opts.size, k):
-            model = export_graph(net, spec, opts.opset)
-            fp32_models[spec.name] = (spec, model, flops(model))
-            graphs.append(_checked_graph(folder, spec, "fp32", model, fp32_models[spec.name][2]))
+        spec = graph_spec(net, opts.size, k)
+        model = export_graph(net, spec, opts.opset)
+        fp32_models[spec.name] = (spec, model, flops(model))
+        graphs.append(_checked_graph(folder, spec, "fp32", model, fp32_models[spec.name][2]))
+        progress.update()
+        if "fp16" in opts.variants:
+            graphs.append(_checked_graph(folder, spec, "fp16", to_fp16(model), fp32_models[spec.name][2]))
             progress.update()
-            if "fp16" in opts.variants:
-                graphs.append(_checked_graph(folder, spec, "fp16", to_fp16(model), fp32_models[spec.name][2]))
-                progress.update()
     variants = {"fp32": _variant_entry("fp32")}
     if "fp16" in opts.variants:
-        tail = precision_tail(fp32_models[f"step_k{min(opts.capacities)}"][1])
-        variants["fp16"] = _variant_entry("fp16", {"float32_nodes_in_step": len(tail)})
+        tail = precision_tail(fp32_models[f"{GRAPH_PREFIX}_k{min(opts.capacities)}"][1])
+        variants["fp16"] = _variant_entry("fp16", {"float32_nodes": len(tail)})
     manifest = _manifest(opts, net, checkpoint, graphs, variants)
     write_manifest(folder, manifest)
     return manifest, fp32_models
@@ -278,9 +302,10 @@ def _measure(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest:
     manifest["operator_notes"] = _operator_notes(manifest["graphs"])
     timings = benchmark(folder, manifest["graphs"], threads=opts.threads)
     for graph in manifest["graphs"]:
-        graph["cpu_ms"] = timings[graph["name"]]
+        graph["cpu_ms"], graph["session_ms"] = timings[graph["name"]]
     manifest["benchmark"] = {
-        "what": "graphs[].cpu_ms: median wall time of one run in onnxruntime (Python) CPU, after warm-up",
+        "what": "graphs[].cpu_ms: median wall time of one tracking call (annotate = 0) in onnxruntime (Python) CPU, "
+                "after warm-up; graphs[].session_ms: median time to create its InferenceSession from the file",
         "threads": opts.threads, "cpu": _cpu_name(), "onnxruntime": ort.__version__}
 
 
@@ -296,7 +321,7 @@ def run_export(opts: ExportOptions) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-export-", dir=out.parent))
     try:
-        total = 2 * len(opts.capacities) * len(opts.variants) + 2
+        total = len(opts.capacities) * len(opts.variants) + 2
         with tqdm(total=total, desc="export", unit="step") as progress:
             manifest, fp32_models = _export_graphs(opts, net, checkpoint, staging, progress)
             if "int8" in opts.variants:

@@ -1,6 +1,8 @@
 """ONNX export: graphs, operator check, manifest, the onnxruntime tracker's parity with PyTorch, fixtures, errors.
 
 One small export (64x96, capacities 1 and 2, a dev checkpoint without ImageNet weights) is shared by the tests.
+Each capacity and variant has one graph (`student_k{K}[_variant].onnx`); its annotate call (annotate = 1) replaces
+schema 1's init graph and its track call (annotate = 0) the step graph.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from mobilevos.models.network import build_network, student_config
 from mobilevos.track import Tracker
 
 from export.__main__ import main as export_main
-from export.clips import davis_clips
+from export.calibration import calibration_feeds
+from export.clips import ClipSet, davis_clips, synthetic_clips
 from export.evaluate import FP32_MAX_ABS_PROB, FP32_MIN_MEAN_IOU, mask_ious
-from export.manifest import ManifestError, load_manifest, sha256
+from export.graphs import StudentGraph, example_inputs, graph_spec
+from export.manifest import SCHEMA_VERSION, ManifestError, load_manifest, sha256, validate
 from export.op_support import (
     WASM_TABLE, WEBGPU_TABLE, UnsupportedOperatorError, check_operators, load_table, parse_webgpu_doc,
     unsupported_nodes)
@@ -81,7 +85,10 @@ def test_manifest_validates_and_matches_files(exported, dev_checkpoint):
     for graph in manifest["graphs"]:
         path = exported / graph["file"]
         assert graph["bytes"] == path.stat().st_size and graph["sha256"] == sha256(path)
-    assert len(manifest["graphs"]) == 2 * len(CAPACITIES) * 3
+    assert manifest["schema_version"] == SCHEMA_VERSION == 2
+    assert len(manifest["graphs"]) == len(CAPACITIES) * 3  # one graph per capacity and variant
+    assert sorted(g["file"] for g in manifest["graphs"]) == sorted(
+        f"student_k{k}{suffix}.onnx" for k in CAPACITIES for suffix in ("", "_fp16", "_int8"))
     assert manifest["checkpoint"]["sha256"] == sha256(dev_checkpoint)
     assert manifest["checkpoint"]["training"] == {"steps": 0, "note": "test"}
     for variant in ("fp32", "fp16", "int8"):
@@ -106,8 +113,8 @@ def test_graphs_are_static_single_file_and_checked(exported):
 
 
 def test_fp16_keeps_the_aggregation_tail_float32(exported):
-    fp32 = onnx.load(exported / "step_k1.onnx")
-    fp16 = onnx.shape_inference.infer_shapes(onnx.load(exported / "step_k1_fp16.onnx"))
+    fp32 = onnx.load(exported / "student_k1.onnx")
+    fp16 = onnx.shape_inference.infer_shapes(onnx.load(exported / "student_k1_fp16.onnx"))
     tail = set(precision_tail(fp32))
     assert {"Sigmoid", "Log", "Softmax"} <= {n.op_type for n in fp32.graph.node if n.name in tail}
     types = {v.name: v.type.tensor_type.elem_type for v in list(fp16.graph.value_info) + list(fp16.graph.output)}
@@ -199,16 +206,74 @@ def test_ort_tracker_follows_the_memory_rule(exported):
     tracker.start(frames[0], masks[0])
     assert tracker.capacity == 2 and tracker.objects == [1, 2]
     first = tracker.memory["first"]
-    assert all(a is b for a, b in zip(tracker.memory["previous"], first))  # after init: both slots = init entry
+    assert all(a is b for a, b in zip(tracker.memory["previous"], first))  # after annotate: both slots = its entry
     tracker.step(frames[1])
     assert tracker.memory["first"] is first and tracker.memory["previous"][0] is not first[0]
     single = np.where(masks[2] == 1, 1, 0).astype(np.uint8)
-    tracker.start(frames[2], single)  # re-annotation: init again, smallest capacity
+    tracker.start(frames[2], single)  # re-annotation: another annotate call, smallest capacity
     assert tracker.capacity == 1 and tracker.memory["first"] is not first
     with pytest.raises(ValueError, match="no object"):
         tracker.start(frames[0], np.zeros_like(masks[0]))
     with pytest.raises(ManifestError, match="exceed"):
         tracker.start(frames[0], np.arange(SIZE[0] * SIZE[1]).reshape(SIZE).astype(np.uint8) % 4)
+
+
+@pytest.mark.parametrize("capacity", CAPACITIES)
+def test_annotate_call_gives_the_pytorch_start_entry(exported, net, capacity):
+    """annotate = 1: key = encode_key(frame), value = encode_value(annotation masks), as `Tracker.start` computes them,
+    whatever finite values the memory inputs hold (zeros, or another frame's entries)."""
+    frames, masks = generate_clip(11, 2, SIZE, SynthConfig(max_objects=capacity))
+    ids = [i for i in np.unique(masks[0]) if i not in (0, 255)][:capacity]
+    tracker = OrtTracker(exported, capacity=capacity)
+    feeds = tracker.annotate_feeds(frames[0], np.where(np.isin(masks[0], ids), masks[0], 0).astype(np.uint8))
+    zeros_out = tracker.run_graph("annotate", feeds)
+    rng = np.random.default_rng(1)
+    noisy = dict(feeds)
+    for slot in tracker.manifest["memory"]["slots"]:
+        for name in (slot["key"], slot["value"]):
+            noisy[name] = rng.standard_normal(feeds[name].shape).astype(np.float32)
+    noisy_out = tracker.run_graph("annotate", noisy)
+    with torch.no_grad():
+        image = torch.from_numpy(frames[0]).permute(2, 0, 1)[None].float() / 255.0
+        feats = net.encode_key(image)
+        key = feats.key.numpy()
+        value = net.encode_value(feats, torch.from_numpy(feeds["masks"])).numpy()
+    for out in (zeros_out, noisy_out):
+        np.testing.assert_allclose(out["key"], key, atol=1e-5, rtol=1e-4)
+        np.testing.assert_allclose(out["value"], value, atol=1e-5, rtol=1e-4)
+    np.testing.assert_array_equal(noisy_out["value"], zeros_out["value"])  # the memory inputs do not reach the entry
+
+
+def test_the_graph_wrapper_switches_on_annotate(net):
+    """The wrapper in PyTorch: annotate = 1 encodes the masks, annotate = 0 the prediction (Tracker.step's entry)."""
+    graph = StudentGraph(net).eval()
+    spec = graph_spec(net, SIZE, 2)
+    inputs = dict(zip([t.name for t in spec.inputs], example_inputs(spec)))
+    inputs["masks"] = (torch.rand(inputs["masks"].shape) > 0.5).float()
+    with torch.no_grad():
+        feats = net.encode_key(inputs["frame"][..., :3].permute(0, 3, 1, 2) / 255.0)
+        seg = net.segment(feats, torch.stack([inputs["key0"], inputs["key1"]], 2),
+                          torch.stack([inputs["value0"], inputs["value1"]], 3), inputs["valid"])
+        for flag, masks in ((1.0, inputs["masks"]), (0.0, seg.prob)):
+            prob, key, value = graph(**{**inputs, "annotate": torch.tensor([flag])})
+            assert torch.equal(key, feats.key)
+            torch.testing.assert_close(value, net.encode_value(feats, masks), atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(prob, torch.softmax(seg.logits, 1))
+
+
+def test_calibration_covers_every_capacity_with_multi_object_clips(exported):
+    """Clips with more objects than K calibrate the capacity-K graph with their first K objects (once: KeyError)."""
+    clips = [c for c in synthetic_clips(SIZE, 3, 12, 2) if c.num_objects == 2][:2]
+    assert clips, "no two-object synthetic clip"
+    feeds = calibration_feeds(exported, ClipSet("synthetic, 2 objects", clips), list(CAPACITIES))
+    assert sorted(feeds) == [f"student_k{k}" for k in CAPACITIES]
+    for k in CAPACITIES:
+        assert len(feeds[f"student_k{k}"]) == 3 * len(clips)  # one annotate and two track calls per clip
+        annotate = [f for f in feeds[f"student_k{k}"] if f["annotate"][0] == 1]
+        assert len(annotate) == len(clips) and all(f["masks"].shape[1] == k for f in annotate)
+    one = clips[0].first_objects(1)
+    assert one.objects == clips[0].objects[:1] and one.frames is clips[0].frames
+    assert set(np.unique(one.mask)) <= {0, 255, clips[0].objects[0]}
 
 
 @pytest.mark.parametrize("variant", ["fp16", "int8"])
@@ -232,24 +297,30 @@ def test_fixtures_replay(exported):
     annotation = np.asarray(Image.open(folder / index["annotation"]))
     tol = index["tolerance"]
     assert [run["capacity"] for run in index["runs"]] == list(CAPACITIES)
+    calls = manifest["calls"]
     for run in index["runs"]:
         sessions, memory = {}, {}
         masks = np.zeros((1, run["capacity"], *SIZE), np.float32)
         for i, obj in enumerate(run["objects"]):
             masks[0, i] = annotation == obj
+        assert [c["call"] for c in run["calls"]] == ["annotate"] + ["track"] * (len(run["calls"]) - 1)
         for call in run["calls"]:
             graph = next(g for g in manifest["graphs"] if g["name"] == call["graph"])
+            assert (graph["capacity"], graph["variant"]) == (run["capacity"], index["variant"])
             session = sessions.setdefault(graph["name"], ort.InferenceSession(str(exported / graph["file"])))
-            feeds = {manifest["frame"]["input"]: frames[call["frame"]]}
-            if graph["kind"] == "init":
-                feeds[manifest["objects"]["masks_input"]] = masks
-            else:
-                feeds[manifest["objects"]["valid_input"]] = np.array([run["valid"]], np.float32)
-                for slot in manifest["memory"]["slots"]:
-                    feeds[slot["key"]], feeds[slot["value"]] = memory[slot["name"]]
+            spec = calls[call["call"]]
+            shapes = {t["name"]: t["shape"] for t in graph["inputs"]}
+            feeds = {manifest["frame"]["input"]: frames[call["frame"]],
+                     calls["input"]: np.full(shapes[calls["input"]], spec["value"], np.float32),
+                     manifest["objects"]["valid_input"]: np.array([run["valid"]], np.float32),
+                     manifest["objects"]["masks_input"]: masks if spec["masks"] == "annotation" else 0 * masks}
+            for slot in manifest["memory"]["slots"]:
+                for name, i in ((slot["key"], 0), (slot["value"], 1)):
+                    feeds[name] = (memory[slot["name"]][i] if spec["memory"] == "slots"
+                                   else np.zeros(shapes[name], np.float32))
             names = [t["name"] for t in graph["outputs"]]
             outputs = dict(zip(names, session.run(names, feeds)))
-            for slot in manifest["memory"]["update"][graph["kind"]]:
+            for slot in manifest["memory"]["update"][call["call"]]:
                 memory[slot] = (outputs[manifest["memory"]["entry"]["key"]],
                                 outputs[manifest["memory"]["entry"]["value"]])
             for name, spec in call["outputs"].items():
@@ -271,7 +342,7 @@ def test_export_without_data_falls_back_to_synthetic_clips(dev_checkpoint, tmp_p
     manifest = load_manifest(path)
     assert manifest["variants"]["int8"]["calibration"].startswith("synthetic")
     assert manifest["variants"]["int8"]["accuracy"]["clips"].startswith("synthetic")
-    assert sorted(g["name"] for g in manifest["graphs"]) == ["init_k2", "init_k2_int8", "step_k2", "step_k2_int8"]
+    assert sorted(g["name"] for g in manifest["graphs"]) == ["student_k2", "student_k2_int8"]
     assert not list(tmp_path.glob(".student-export-*"))  # the staging folder is gone
 
 
@@ -280,9 +351,9 @@ def test_export_without_data_falls_back_to_synthetic_clips(dev_checkpoint, tmp_p
 def test_manifest_rejects_changed_or_incomplete_exports(exported, tmp_path):
     copy = tmp_path / "student"
     shutil.copytree(exported, copy)
-    with open(copy / "step_k1.onnx", "ab") as f:
+    with open(copy / "student_k1.onnx", "ab") as f:
         f.write(b"\0")
-    with pytest.raises(ManifestError, match="step_k1.*bytes"):
+    with pytest.raises(ManifestError, match="student_k1.*bytes"):
         load_manifest(copy)
     load_manifest(copy, check_files=False)
     manifest = json.loads((copy / "manifest.json").read_text())
@@ -292,6 +363,30 @@ def test_manifest_rejects_changed_or_incomplete_exports(exported, tmp_path):
         load_manifest(copy, check_files=False)
     with pytest.raises(ManifestError, match="no manifest"):
         load_manifest(tmp_path / "nowhere")
+
+
+def _mutated(manifest: dict, change) -> dict:
+    copy = json.loads(json.dumps(manifest))
+    change(copy)
+    return copy
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.update(schema_version=1), "schema_version 1 is not 2"),
+    (lambda m: m.pop("calls"), "manifest lacks calls"),
+    (lambda m: m["calls"]["annotate"].update(masks="prob"), "calls.annotate.masks"),
+    (lambda m: m["calls"]["track"].update(value=1), "same annotate value"),
+    (lambda m: m["calls"].update(input="flag"), "lacks the inputs flag"),
+    (lambda m: m["memory"]["update"].update(annotate=["first"]), "must refill every slot"),
+    (lambda m: m["memory"]["update"].pop("track"), "exactly the calls"),
+    (lambda m: m["memory"]["slots"][1].update(key="nope"), "lacks the inputs nope"),
+    (lambda m: m["graphs"].pop(0), "variant fp32 has no graph for capacity 1"),
+])
+def test_manifest_schema_2_checks(exported, change, message):
+    manifest = load_manifest(exported)
+    validate(manifest)
+    with pytest.raises(ManifestError, match=message):
+        validate(_mutated(manifest, change))
 
 
 def test_cli_reports_missing_checkpoint(tmp_path, capsys):
