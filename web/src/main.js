@@ -310,7 +310,7 @@ async function track() {
   setStatus('');
   app.trackedObjects = app.objects.length;
   stats.resume();
-  if (!source.live && config.everyFrame && !stats.frames) { // first guess of the pace from the init graph's time
+  if (!source.live && config.everyFrame && !stats.frames) { // first guess of the pace from the annotate call's time
     video.playbackRate = Math.min(1, Math.max(0.05, 0.8 * (1000 / (1.5 * reply.timings.infer)) * app.frameDuration));
   }
   setMode('tracking');

@@ -1,12 +1,17 @@
 /**
  * manifest.json: the contract written by `python -m export` (export/manifest.py). Everything the app knows about the
- * model comes from it: graph files per object capacity K and precision variant, input/output names and shapes, the
- * model resolution, the frame format and the memory slots with their update rule. This module only reads and
- * checks it; nothing here hard-codes a name or a shape.
+ * model comes from it: one graph file per object capacity K and precision variant, input/output names and shapes,
+ * the model resolution, the frame format, the graph's two calls (annotate / track: what each feeds) and the memory
+ * slots with their update rule. This module only reads and checks it; nothing here hard-codes a name or a shape.
+ * Schema 2 (one graph that annotates and tracks, told apart by its `annotate` input) replaced schema 1's init/step
+ * graph pairs, which made the browser download the weights twice.
  */
 
-export const SCHEMA_VERSION = 1;
-export const KINDS = ['init', 'step'];
+export const SCHEMA_VERSION = 2;
+/** The two calls of the graph (manifest `calls`): annotating a frame, and tracking each later frame. */
+export const CALLS = ['annotate', 'track'];
+/** What a call feeds or does with `prob`: the tokens this app interprets, per field of a `calls` entry. */
+const CALL_TOKENS = { masks: ['annotation', 'zeros'], memory: ['zeros', 'slots'], prob: ['ignore', 'result'] };
 
 /** Top-level sections and the keys each must have (mirrors `_REQUIRED` in export/manifest.py). */
 const REQUIRED = {
@@ -14,12 +19,13 @@ const REQUIRED = {
   model: ['height', 'width', 'stride'],
   frame: ['input', 'shape', 'dtype', 'layout', 'channels', 'range'],
   objects: ['capacities', 'masks_input', 'valid_input'],
+  calls: ['input', ...CALLS],
   output: ['name'],
   memory: ['slots', 'entry', 'update'],
   graphs: null,
   variants: null,
 };
-const GRAPH_KEYS = ['name', 'kind', 'capacity', 'variant', 'file', 'bytes', 'sha256', 'inputs', 'outputs'];
+const GRAPH_KEYS = ['name', 'capacity', 'variant', 'file', 'bytes', 'sha256', 'inputs', 'outputs'];
 
 /** A manifest that is missing, malformed, or does not match its files. `code` says which for the UI. */
 export class ManifestError extends Error {
@@ -43,7 +49,7 @@ export function validateManifest(manifest) {
     throw new ManifestError(`manifest schema_version ${manifest.schema_version} is not ${SCHEMA_VERSION} (this app)`);
   }
   for (const [key, fields] of Object.entries(REQUIRED)) if (fields) requireKeys(manifest[key], fields, key);
-  const { frame, objects, memory, graphs, variants } = manifest;
+  const { frame, objects, calls, memory, graphs, variants } = manifest;
   if (frame.dtype !== 'float32' || frame.layout !== 'NHWC' || frame.channels !== 'RGBA') {
     throw new ManifestError(`frame format ${frame.dtype} ${frame.layout} ${frame.channels} is not the float32 NHWC ` +
       'RGBA this app feeds');
@@ -52,60 +58,68 @@ export function validateManifest(manifest) {
   if (!Array.isArray(caps) || !caps.length || caps.some((k, i) => !(k >= 1) || (i && k <= caps[i - 1]))) {
     throw new ManifestError(`objects.capacities must be increasing and non-empty, got ${JSON.stringify(caps)}`);
   }
-  if (!Array.isArray(graphs) || !graphs.length) throw new ManifestError('manifest lists no graphs');
-  const seen = new Set();
-  graphs.forEach((g, i) => {
-    requireKeys(g, GRAPH_KEYS, `graphs[${i}]`);
-    const key = `${g.kind}/${g.capacity}/${g.variant}`;
-    if (!KINDS.includes(g.kind) || seen.has(key)) throw new ManifestError(`graphs[${i}] (${g.name}): bad or duplicate ${key}`);
-    seen.add(key);
-    for (const t of [...g.inputs, ...g.outputs]) requireKeys(t, ['name', 'shape', 'dtype'], `${g.name} tensor`);
-  });
-  const variantNames = Object.keys(variants);
-  if (!variantNames.includes('fp32')) throw new ManifestError('manifest has no fp32 variant');
-  for (const v of variantNames) {
-    for (const kind of KINDS) {
-      for (const k of caps) {
-        if (!seen.has(`${kind}/${k}/${v}`)) throw new ManifestError(`variant ${v} has no ${kind} graph for capacity ${k}`);
-      }
-    }
-  }
   requireKeys(memory.entry, ['key', 'value'], 'memory.entry');
   const slotNames = new Set();
   for (const slot of memory.slots) {
     requireKeys(slot, ['name', 'key', 'value'], 'memory slot');
     slotNames.add(slot.name);
   }
-  for (const g of graphs) {
+  if (!Array.isArray(graphs) || !graphs.length) throw new ManifestError('manifest lists no graphs');
+  const seen = new Set();
+  const neededInputs = [frame.input, objects.masks_input, objects.valid_input, calls.input,
+    ...memory.slots.flatMap((s) => [s.key, s.value])];
+  const neededOutputs = [manifest.output.name, memory.entry.key, memory.entry.value];
+  graphs.forEach((g, i) => {
+    requireKeys(g, GRAPH_KEYS, `graphs[${i}]`);
+    const key = `${g.capacity}/${g.variant}`;
+    if (seen.has(key)) throw new ManifestError(`graphs[${i}] (${g.name}): duplicate capacity/variant ${key}`);
+    seen.add(key);
+    for (const t of [...g.inputs, ...g.outputs]) requireKeys(t, ['name', 'shape', 'dtype'], `${g.name} tensor`);
     const inputs = new Set(g.inputs.map((t) => t.name));
     const outputs = new Set(g.outputs.map((t) => t.name));
-    if (!inputs.has(frame.input)) throw new ManifestError(`${g.name} has no frame input ${frame.input}`);
-    if (g.kind === 'step') {
-      for (const slot of memory.slots) {
-        if (!inputs.has(slot.key) || !inputs.has(slot.value)) {
-          throw new ManifestError(`memory slot ${slot.name} names inputs ${g.name} does not have`);
-        }
+    const missingIn = neededInputs.filter((n) => !inputs.has(n));
+    if (missingIn.length) throw new ManifestError(`${g.name} lacks the inputs ${missingIn.join(', ')} that the manifest names`);
+    const missingOut = neededOutputs.filter((n) => !outputs.has(n));
+    if (missingOut.length) throw new ManifestError(`${g.name} lacks the outputs ${missingOut.join(', ')} that the manifest names`);
+  });
+  const variantNames = Object.keys(variants);
+  if (!variantNames.includes('fp32')) throw new ManifestError('manifest has no fp32 variant');
+  for (const v of variantNames) {
+    for (const k of caps) {
+      if (!seen.has(`${k}/${v}`)) throw new ManifestError(`variant ${v} has no graph for capacity ${k}`);
+    }
+  }
+  for (const name of CALLS) {
+    const call = calls[name];
+    requireKeys(call, ['value', ...Object.keys(CALL_TOKENS)], `calls.${name}`);
+    if (call.value !== 0 && call.value !== 1) throw new ManifestError(`calls.${name}.value must be 0 or 1, got ${JSON.stringify(call.value)}`);
+    for (const [field, tokens] of Object.entries(CALL_TOKENS)) {
+      if (!tokens.includes(call[field])) {
+        throw new ManifestError(`calls.${name}.${field} = ${JSON.stringify(call[field])} is not one of ${tokens.join(', ')}`);
       }
-      if (!outputs.has(manifest.output.name)) throw new ManifestError(`${g.name} has no output ${manifest.output.name}`);
-    }
-    if (!outputs.has(memory.entry.key) || !outputs.has(memory.entry.value)) {
-      throw new ManifestError(`${g.name} does not output the memory entry (${memory.entry.key}, ${memory.entry.value})`);
     }
   }
-  for (const [kind, slots] of Object.entries(memory.update)) {
-    if (!KINDS.includes(kind) || !slots.every((s) => slotNames.has(s))) {
-      throw new ManifestError(`memory.update[${kind}] = ${JSON.stringify(slots)} refers to unknown graphs or slots`);
+  if (calls.annotate.value === calls.track.value) throw new ManifestError('calls.annotate and calls.track have the same annotate value');
+  const updates = Object.keys(memory.update);
+  if (updates.length !== CALLS.length || !CALLS.every((c) => updates.includes(c))) {
+    throw new ManifestError(`memory.update must have exactly the calls ${CALLS.join(', ')}, got ${updates.join(', ')}`);
+  }
+  for (const [call, slots] of Object.entries(memory.update)) {
+    if (!Array.isArray(slots) || !slots.length || !slots.every((s) => slotNames.has(s))) {
+      throw new ManifestError(`memory.update[${call}] = ${JSON.stringify(slots)} refers to no or unknown slots`);
     }
   }
-  if (!(memory.update.init || []).length) throw new ManifestError('memory.update.init stores no slot');
+  if (calls.annotate.memory === 'zeros' && !memory.slots.every((s) => memory.update.annotate.includes(s.name))) {
+    throw new ManifestError('memory.update.annotate must refill every slot (the annotate call reads none)');
+  }
   return manifest;
 }
 
-/** The manifest entry of one graph; ManifestError if it was not exported. */
-export function findGraph(manifest, kind, capacity, variant) {
-  const graph = manifest.graphs.find((g) => g.kind === kind && g.capacity === capacity && g.variant === variant);
+/** The manifest entry of the graph of one capacity and variant; ManifestError if it was not exported. */
+export function findGraph(manifest, capacity, variant) {
+  const graph = manifest.graphs.find((g) => g.capacity === capacity && g.variant === variant);
   if (!graph) {
-    throw new ManifestError(`no ${kind} graph for capacity ${capacity}, variant ${variant} (exported variants: ` +
+    throw new ManifestError(`no graph for capacity ${capacity}, variant ${variant} (exported variants: ` +
       `${Object.keys(manifest.variants).join(', ')}; capacities: ${manifest.objects.capacities.join(', ')})`);
   }
   return graph;

@@ -2,15 +2,15 @@
  * The JavaScript memory bank: the tracker's memory slots, filled and replaced exactly as manifest.json's `memory`
  * section says (the same rules as `mobilevos.track.MemoryBank` and `export/ort_tracker.py`):
  *
- *   memory.slots   [{name, key, value}]  one entry per slot; `key`/`value` name the step graph's inputs
+ *   memory.slots   [{name, key, value}]  one entry per slot; `key`/`value` name the graph's memory inputs
  *   memory.entry   {key, value}          the graph outputs that form an entry
- *   memory.update  {init: [...], step: [...]}  which slots a graph's entry replaces after it runs
+ *   memory.update  {annotate: [...], track: [...]}  which slots the entry of each call replaces after it runs
  *
- * With the student's manifest: after init, first = previous = the init entry; after each step, previous = the step
- * entry; re-annotating runs init again. The bank holds a fixed number of entries, so its size does not grow with the
- * number of frames. Tensors are onnxruntime-web Tensors and may live on the GPU ('gpu-buffer' outputs fed back as
- * inputs); a tensor is disposed as soon as no slot refers to it any more (the init entry sits in two slots, so it is
- * released only when both have been replaced).
+ * With the student's manifest: after the annotate call, first = previous = its entry; after each track call,
+ * previous = its entry; re-annotating is another annotate call (it refills every slot). The bank holds a fixed number
+ * of entries, so its size does not grow with the number of frames. Tensors are onnxruntime-web Tensors and may live on
+ * the GPU ('gpu-buffer' outputs fed back as inputs); a tensor is disposed as soon as no slot refers to it any more
+ * (the annotated entry sits in two slots, so it is released only when both have been replaced).
  */
 
 export class MemoryBank {
@@ -24,30 +24,30 @@ export class MemoryBank {
     this.disposed = 0;
   }
 
-  /** Slot names the entry of a `kind` graph goes into (throws for a kind the rule does not name). */
-  targets(kind) {
-    const names = this.spec.update[kind];
-    if (!names) throw new Error(`the manifest's memory rule has no update for ${kind} graphs`);
+  /** Slot names the entry of a `call` goes into (throws for a call the rule does not name). */
+  targets(call) {
+    const names = this.spec.update[call];
+    if (!names) throw new Error(`the manifest's memory rule has no update for ${call} calls`);
     return names;
   }
 
   /**
-   * Store the entry of a graph run: `outputs` maps output names to Tensors (only the entry's key and value are taken).
-   * Replaced tensors that no slot refers to any more are disposed.
+   * Store the entry of a graph call (`call`: 'annotate' or 'track'): `outputs` maps output names to Tensors (only the
+   * entry's key and value are taken). Replaced tensors that no slot refers to any more are disposed.
    */
-  update(kind, outputs) {
+  update(call, outputs) {
     const { key: keyName, value: valueName } = this.spec.entry;
     const key = outputs[keyName];
     const value = outputs[valueName];
-    if (!key || !value) throw new Error(`${kind} outputs lack the memory entry (${keyName}, ${valueName})`);
+    if (!key || !value) throw new Error(`${call} outputs lack the memory entry (${keyName}, ${valueName})`);
+    const targets = this.targets(call);
     const before = this.tensors();
-    if (kind === 'init') this.slots.clear(); // a new annotation: every slot is refilled by the rule below
-    for (const name of this.targets(kind)) this.slots.set(name, { key, value });
+    for (const name of targets) this.slots.set(name, { key, value });
     this.updates += 1;
     this.releaseUnreferenced(before);
   }
 
-  /** Step graph inputs for the slots: {key0: Tensor, value0: Tensor, key1: ..., ...}. */
+  /** The graph's memory inputs for a track call: {key0: Tensor, value0: Tensor, key1: ..., ...}. */
   feeds() {
     const feeds = {};
     for (const slot of this.spec.slots) {
@@ -59,12 +59,12 @@ export class MemoryBank {
     return feeds;
   }
 
-  /** True once every slot the step graph reads holds an entry. */
+  /** True once every slot the track call reads holds an entry. */
   get ready() {
     return this.spec.slots.every((s) => this.slots.has(s.name));
   }
 
-  /** Distinct tensors held (the init entry shared by two slots counts once). */
+  /** Distinct tensors held (the annotated entry shared by two slots counts once). */
   tensors() {
     const set = new Set();
     for (const { key, value } of this.slots.values()) set.add(key).add(value);

@@ -1,6 +1,7 @@
 /**
  * Replaying the export's parity fixtures (fixtures/index.json, written by export/fixtures.py) through a Tracker:
- * init on frame 0 with the annotation, then steps fed by the memory bank, each output compared with what Python's
+ * the annotate call on frame 0 with the annotation, then track calls fed by the memory bank (each fixture call names
+ * its call, 'annotate' or 'track', as the manifest's `calls` does), each output compared with what Python's
  * onnxruntime produced. Shared by the node unit test (WASM) and the worker's debug 'parity' action (WebGPU in the
  * browser), so both check the app's own code path.
  */
@@ -60,7 +61,7 @@ export async function runParity(tracker, index, read, { capacities = null } = {}
     const labels = annotation.map((v) => run.objects.indexOf(v) + 1);
     for (const call of run.calls) {
       let outputs;
-      if (call.graph.startsWith('init')) {
+      if (call.call === 'annotate') {
         await tracker.start(frames[call.frame], labels, run.objects.length, run.capacity);
         const feeds = tracker.memory.feeds();
         const first = manifest.memory.slots[0];
@@ -80,7 +81,7 @@ export async function runParity(tracker, index, read, { capacities = null } = {}
           if (!(d <= maxAbs)) maxAbs = Number.isNaN(d) ? Infinity : d;
           if (!(d <= atol + rtol * Math.abs(expected[i]))) outside += 1;
         }
-        const row = { capacity: run.capacity, graph: call.graph, frame: call.frame, output: name, maxAbs, outside,
+        const row = { capacity: run.capacity, graph: call.graph, call: call.call, frame: call.frame, output: name, maxAbs, outside,
           count: expected.length, sizeMatches: actual.length === expected.length };
         if (name === manifest.output.name) {
           const channels = run.objects.length + 1;

@@ -1,5 +1,5 @@
 /**
- * Pre-processing: video frame -> the graphs' `frame` input, and an annotation -> the init graph's `masks`/`valid`.
+ * Pre-processing: video frame -> the graph's `frame` input, and an annotation -> its `masks`/`valid` inputs.
  *
  * The frame is drawn scaled to the model's width x height (the whole frame, aspect not kept — as the Python tracker's
  * resize does) and read back with getImageData; `new Float32Array(imageData.data)` is the input (RGBA, 0..255, NHWC),
@@ -55,7 +55,7 @@ export function resizeLabelsNearest(labels, srcWidth, srcHeight, dstWidth, dstHe
 }
 
 /**
- * The init graph's object masks [1, K, H, W] from a label image at model resolution (0 background, i = object i,
+ * The annotate call's object masks [1, K, H, W] from a label image at model resolution (0 background, i = object i,
  * anything above `numObjects` — e.g. 255 void — counts as background): masks[0, i] = (labels == i + 1), padding slots
  * i >= numObjects stay zero (manifest `objects.rule`).
  */

@@ -12,7 +12,7 @@
  *     fetch manifest + graphs (cached, sha256-checked), pick backend and variant, create sessions, warm up
  * @typedef {{action: 'annotate', requestId: number, frame: ImageBitmap, labels: Uint8Array, width: number,
  *            height: number, numObjects: number, colors: number[][], frameId: number, mediaTime: number}} AnnotateRequest
- *     a label image at the frame's size (0 background, 1..N objects); runs the init graph (memory reset)
+ *     a label image at the frame's size (0 background, 1..N objects); runs the graph's annotate call (memory reset)
  * @typedef {{action: 'step', requestId: number, frame: ImageBitmap, frameId: number, mediaTime: number}} StepRequest
  *     one frame to track; the frame bitmap comes back with the result (for synchronized drawing)
  * @typedef {{action: 'reset'|'masks'|'recording'|'stats', requestId: number}} SimpleRequest

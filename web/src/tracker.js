@@ -1,14 +1,18 @@
 /**
- * The tracker: onnxruntime-web sessions for the init/step graphs of one precision variant, plus the memory bank.
+ * The tracker: an onnxruntime-web session per object capacity for one precision variant, plus the memory bank.
  * No DOM, no UI: it runs in the app's worker, in node's tests and in the bench page alike.
  *
  *   const tracker = new Tracker(ort, manifest, { backend: 'wasm', variant: 'int8', loadModel });
- *   await tracker.prepare(1);                       // sessions + warm-up for capacity 1
+ *   await tracker.prepare(1);                       // session + warm-up for capacity 1
  *   await tracker.start(rgba, labels, numObjects);  // annotated frame: RGBA bytes at model size, labels 0..N
  *   const { prob } = await tracker.step(rgba);      // next frame: prob [(K+1) x H x W], background first
  *
- * Everything model-specific (tensor names, shapes, capacities, which slots each graph's entry fills) is read from the
- * manifest. On WebGPU the memory entries stay on the GPU between frames ('gpu-buffer' outputs fed back as inputs).
+ * One graph per capacity does both: `start` is its annotate call and `step` its track call (manifest `calls`: the
+ * value of the `annotate` input, which masks and memory inputs each call feeds, whether `prob` is a result).
+ * Everything model-specific (tensor names, shapes, capacities, calls, which slots each call's entry fills) is read
+ * from the manifest. On WebGPU the memory entries stay on the GPU between frames ('gpu-buffer' outputs fed back as
+ * inputs); the constant inputs (the track call's zero masks, the annotate flag, the annotate call's zero memory) are
+ * tensors made once per graph and reused.
  */
 import { MemoryBank } from './memory-bank.js';
 import { findGraph, pickCapacity, tensorSpec } from './manifest.js';
@@ -31,6 +35,8 @@ export class Tracker {
     this.memory = new MemoryBank(manifest.memory);
     /** @type {Map<string, Promise<any>>} graph file -> InferenceSession */
     this.sessions = new Map();
+    /** @type {Map<string, any>} constant CPU tensors (zeros, call flags), made once per graph input and value */
+    this.constants = new Map();
     this.capacity = 0;
     this.numObjects = 0;
     this.frameIndex = 0;
@@ -39,9 +45,9 @@ export class Tracker {
     this.width = width;
   }
 
-  /** The session of a graph (created once, on first use). */
-  session(kind, capacity) {
-    const graph = findGraph(this.manifest, kind, capacity, this.variant);
+  /** The session of the graph of `capacity` (created once, on first use). */
+  session(capacity) {
+    const graph = findGraph(this.manifest, capacity, this.variant);
     if (!this.sessions.has(graph.file)) {
       const entry = this.manifest.memory.entry;
       const options = {
@@ -59,71 +65,92 @@ export class Tracker {
     return this.sessions.get(graph.file).then((session) => ({ session, graph }));
   }
 
-  /** Are the sessions of `capacity` created (or being created)? */
-  hasSessions(capacity) {
-    return ['init', 'step'].every((kind) => this.sessions.has(findGraph(this.manifest, kind, capacity, this.variant).file));
+  /** Is the session of `capacity` created (or being created)? */
+  hasSession(capacity) {
+    return this.sessions.has(findGraph(this.manifest, capacity, this.variant).file);
   }
 
-  /** Create the init and step sessions of `capacity` and run each once (compiles WebGPU shaders, sizes WASM
-   * buffers: the first run costs several times a steady one). Returns the warm-up wall times in ms. */
+  /** Create the session of `capacity` and run an annotate and a track call (compiles WebGPU shaders, sizes WASM
+   * buffers: the first run costs several times a steady one). Returns the wall times in ms. */
   async prepare(capacity) {
     const t0 = now();
-    await Promise.all([this.session('init', capacity), this.session('step', capacity)]);
+    await this.session(capacity);
     const t1 = now();
     const labels = new Uint8Array(this.height * this.width);
     for (let y = this.height >> 2; y < (3 * this.height) >> 2; y++) labels.fill(1, y * this.width + (this.width >> 2), y * this.width + ((3 * this.width) >> 2));
     const grey = new Uint8ClampedArray(this.height * this.width * 4).fill(128);
-    const saved = { capacity: this.capacity, numObjects: this.numObjects };
-    const warm = new Tracker(this.ort, this.manifest, this); // same sessions, its own memory
+    const warm = new Tracker(this.ort, this.manifest, this); // same sessions and constants, its own memory
     warm.sessions = this.sessions;
+    warm.constants = this.constants;
     await warm.start(grey, labels, 1, capacity);
     await warm.step(grey);
     warm.memory.clear();
-    Object.assign(this, saved);
     return { sessionMs: t1 - t0, warmupMs: now() - t1 };
   }
 
   /**
    * Annotate a frame: `rgba` its RGBA bytes at model resolution, `labels` a label image at model resolution
-   * (0 background, i = object i for i <= numObjects). Runs the init graph and resets the memory (manifest rule).
+   * (0 background, i = object i for i <= numObjects). Runs the annotate call, whose entry refills the memory
+   * (manifest rule); its `prob` is not a result.
    */
   async start(rgba, labels, numObjects, capacity = pickCapacity(this.manifest, numObjects)) {
     if (numObjects < 1) throw new Error('the annotation has no object');
     if (labels.length !== this.height * this.width) throw new Error('labels are not at model resolution');
-    const { session, graph } = await this.session('init', capacity);
-    const { objects, frame } = this.manifest;
+    const { session, graph } = await this.session(capacity);
     const t0 = now();
-    const feeds = {
-      [frame.input]: this.tensor(graph, frame.input, frameData(rgba, this.manifest)),
-      [objects.masks_input]: this.tensor(graph, objects.masks_input, objectMasks(labels, numObjects, capacity)),
-    };
-    const outputs = await session.run(feeds);
+    const outputs = await session.run(this.feeds('annotate', graph, rgba, numObjects, labels));
     this.capacity = capacity;
     this.numObjects = numObjects;
     this.frameIndex = 0;
-    this.memory.update('init', outputs);
+    this.memory.update('annotate', outputs);
     this.disposeOthers(outputs);
     return { capacity, inferMs: now() - t0 };
   }
 
-  /** Segment the next frame and update the memory. Returns prob [(K+1) x H x W] (background first). */
+  /** Segment the next frame (the track call) and update the memory. Returns prob [(K+1) x H x W], background first. */
   async step(rgba) {
     if (!this.memory.ready) throw new Error('annotate a frame before tracking');
-    const { session, graph } = await this.session('step', this.capacity);
-    const { objects, frame, output } = this.manifest;
+    const { session, graph } = await this.session(this.capacity);
     const t0 = now();
-    const feeds = {
-      [frame.input]: this.tensor(graph, frame.input, frameData(rgba, this.manifest)),
-      [objects.valid_input]: this.tensor(graph, objects.valid_input, validFlags(this.numObjects, this.capacity)),
-      ...this.memory.feeds(),
-    };
-    const outputs = await session.run(feeds);
-    const probTensor = outputs[output.name];
+    const outputs = await session.run(this.feeds('track', graph, rgba, this.numObjects));
+    const probTensor = outputs[this.manifest.output.name];
     const prob = probTensor.location === 'cpu' ? probTensor.data : await probTensor.getData(true);
     this.frameIndex += 1;
-    this.memory.update('step', outputs);
+    this.memory.update('track', outputs);
     this.disposeOthers(outputs);
     return { prob, capacity: this.capacity, numObjects: this.numObjects, inferMs: now() - t0 };
+  }
+
+  /** The graph's inputs for one call ('annotate' | 'track'), as the manifest's `calls` section says. */
+  feeds(call, graph, rgba, numObjects, labels = null) {
+    const { calls, objects, frame, memory } = this.manifest;
+    const spec = calls[call];
+    const feeds = {
+      [frame.input]: this.tensor(graph, frame.input, frameData(rgba, this.manifest)),
+      [calls.input]: this.constant(graph, calls.input, spec.value),
+      [objects.valid_input]: this.tensor(graph, objects.valid_input, validFlags(numObjects, graph.capacity)),
+      [objects.masks_input]: spec.masks === 'annotation'
+        ? this.tensor(graph, objects.masks_input, objectMasks(labels, numObjects, graph.capacity))
+        : this.constant(graph, objects.masks_input, 0),
+    };
+    if (spec.memory === 'slots') return Object.assign(feeds, this.memory.feeds());
+    for (const slot of memory.slots) {
+      feeds[slot.key] = this.constant(graph, slot.key, 0);
+      feeds[slot.value] = this.constant(graph, slot.value, 0);
+    }
+    return feeds;
+  }
+
+  /** A CPU tensor of the graph input `name` filled with `fill`, made once and reused on every call. */
+  constant(graph, name, fill) {
+    const key = `${graph.file}|${name}|${fill}`;
+    if (!this.constants.has(key)) {
+      const spec = tensorSpec(graph, name);
+      const data = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
+      if (fill !== 0) data.fill(fill);
+      this.constants.set(key, new this.ort.Tensor(spec.dtype, data, spec.shape));
+    }
+    return this.constants.get(key);
   }
 
   tensor(graph, name, data) {
@@ -147,6 +174,7 @@ export class Tracker {
   /** Release the memory and every session. */
   async release() {
     this.reset();
+    this.constants.clear();
     const sessions = await Promise.allSettled([...this.sessions.values()]);
     this.sessions.clear();
     await Promise.all(sessions.filter((s) => s.status === 'fulfilled').map((s) => s.value.release()));

@@ -151,8 +151,8 @@ async function annotate({ requestId, frame, labels, width, height, numObjects, c
   const { width: mw, height: mh } = state.ctx.canvas;
   const small = resizeLabelsNearest(labels, width, height, mw, mh);
   const capacity = pickCapacity(state.manifest, numObjects);
-  if (!tracker.hasSessions(capacity)) { // first use of this capacity: create and warm up its graphs now, not mid-track
-    post({ status: 'progress', requestId, message: `loading the ${capacity}-object graphs` });
+  if (!tracker.hasSession(capacity)) { // first use of this capacity: create and warm up its graph now, not mid-track
+    post({ status: 'progress', requestId, message: `loading the ${capacity}-object graph` });
     await tracker.prepare(capacity);
   }
   const t1 = now();

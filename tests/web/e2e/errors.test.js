@@ -92,7 +92,7 @@ test('model files missing', { timeout: 120000 }, async () => {
 
 test('model file corrupt: sha256 mismatch with the manifest', { timeout: 120000 }, async () => {
   const manifest = JSON.parse(readFileSync(join(models, 'manifest.json'), 'utf8'));
-  const graph = manifest.graphs.find((g) => g.variant === 'fp32' && g.kind === 'init');
+  const graph = manifest.graphs.find((g) => g.variant === 'fp32' && g.capacity === manifest.objects.capacities[0]);
   const bytes = readFileSync(join(models, graph.file));
   bytes[bytes.length >> 1] ^= 0xff; // same size, different content
   const { page, close } = await open('backend=wasm&variant=fp32', [], (p) => p.route(`**/${graph.file}`, (route) => route.fulfill({ body: bytes })));

@@ -11,15 +11,21 @@ const clone = () => structuredClone(real);
 
 test('the exported manifest validates and names everything the app needs', () => {
   const m = validateManifest(clone());
+  assert.equal(m.schema_version, 2);
   assert.equal(m.frame.layout, 'NHWC');
   assert.equal(m.frame.shape[3], 4);
-  for (const k of m.objects.capacities) {
-    const step = findGraph(m, 'step', k, 'fp32');
-    const names = step.inputs.map((t) => t.name);
-    for (const slot of m.memory.slots) assert.ok(names.includes(slot.key) && names.includes(slot.value));
-    assert.ok(names.includes(m.objects.valid_input));
-    assert.ok(findGraph(m, 'init', k, 'fp32').inputs.some((t) => t.name === m.objects.masks_input));
+  for (const v of Object.keys(m.variants)) {
+    assert.equal(m.graphs.filter((g) => g.variant === v).length, m.objects.capacities.length, `one ${v} graph per capacity`);
   }
+  for (const k of m.objects.capacities) {
+    const graph = findGraph(m, k, 'fp32');
+    const names = graph.inputs.map((t) => t.name);
+    for (const slot of m.memory.slots) assert.ok(names.includes(slot.key) && names.includes(slot.value));
+    for (const name of [m.objects.valid_input, m.objects.masks_input, m.calls.input]) assert.ok(names.includes(name), name);
+    assert.deepEqual(graph.inputs.find((t) => t.name === m.calls.input).shape, [1]);
+  }
+  assert.deepEqual([m.calls.annotate.value, m.calls.track.value], [1, 0]);
+  assert.deepEqual(m.memory.update, { annotate: m.memory.slots.map((s) => s.name), track: [m.memory.slots.at(-1).name] });
 });
 
 test('broken manifests are rejected with a clear message', () => {
@@ -28,9 +34,17 @@ test('broken manifests are rejected with a clear message', () => {
     [(m) => { m.schema_version = 99; }, /schema_version 99/],
     [(m) => { m.frame.layout = 'NCHW'; }, /frame format/],
     [(m) => { m.objects.capacities = [4, 1]; }, /increasing/],
-    [(m) => { m.memory.slots[0].key = 'nope'; }, /memory slot/],
-    [(m) => { m.memory.update.step = ['elsewhere']; }, /unknown graphs or slots/],
-    [(m) => { m.graphs = m.graphs.filter((g) => !(g.kind === 'init' && g.variant === 'fp32')); }, /no init graph/],
+    [(m) => { m.memory.slots[0].key = 'nope'; }, /lacks the inputs nope/],
+    [(m) => { m.memory.update.track = ['elsewhere']; }, /no or unknown slots/],
+    [(m) => { m.graphs = m.graphs.filter((g) => !(g.capacity === m.objects.capacities[0] && g.variant === 'fp32')); }, /no graph for capacity/],
+    [(m) => { m.schema_version = 1; }, /schema_version 1 is not 2/],
+    [(m) => { delete m.calls; }, /lacks calls/],
+    [(m) => { m.calls.input = 'flag'; }, /lacks the inputs flag/],
+    [(m) => { m.calls.annotate.masks = 'prob'; }, /calls.annotate.masks/],
+    [(m) => { m.calls.track.value = 1; }, /same annotate value/],
+    [(m) => { m.memory.update.annotate = [m.memory.slots[0].name]; }, /refill every slot/],
+    [(m) => { delete m.memory.update.track; }, /exactly the calls/],
+    [(m) => { m.graphs.push(structuredClone(m.graphs[0])); }, /duplicate/],
   ];
   for (const [mutate, message] of cases) {
     const m = clone();

@@ -10,7 +10,7 @@ const MEMORY = {
     { name: 'previous', key: 'key1', value: 'value1' },
   ],
   entry: { key: 'key', value: 'value' },
-  update: { init: ['first', 'previous'], step: ['previous'] },
+  update: { annotate: ['first', 'previous'], track: ['previous'] },
 };
 
 let serial = 0;
@@ -27,32 +27,32 @@ class FakeTensor {
 }
 const entry = (tag) => ({ key: new FakeTensor(`${tag}.key`), value: new FakeTensor(`${tag}.value`, [1, 2, 128, 15, 20]), prob: new FakeTensor(`${tag}.prob`) });
 
-test('init fills both slots with the same entry; step replaces only the previous slot', () => {
+test('annotate fills both slots with the same entry; track replaces only the previous slot', () => {
   const bank = new MemoryBank(MEMORY);
   assert.equal(bank.ready, false);
   assert.throws(() => bank.feeds(), /empty/);
-  const init = entry('init');
-  bank.update('init', init);
+  const annotated = entry('annotate');
+  bank.update('annotate', annotated);
   assert.equal(bank.ready, true);
   let feeds = bank.feeds();
   assert.deepEqual(Object.keys(feeds).sort(), ['key0', 'key1', 'value0', 'value1']);
-  assert.equal(feeds.key0, init.key);
-  assert.equal(feeds.key1, init.key);
-  assert.equal(feeds.value0, init.value);
-  assert.equal(feeds.value1, init.value);
+  assert.equal(feeds.key0, annotated.key);
+  assert.equal(feeds.key1, annotated.key);
+  assert.equal(feeds.value0, annotated.value);
+  assert.equal(feeds.value1, annotated.value);
   assert.equal(bank.tensors().size, 2);
 
   const s1 = entry('s1');
-  bank.update('step', s1);
+  bank.update('track', s1);
   feeds = bank.feeds();
-  assert.equal(feeds.key0, init.key, 'the first-frame entry is permanent');
-  assert.equal(feeds.value0, init.value);
+  assert.equal(feeds.key0, annotated.key, 'the first-frame entry is permanent');
+  assert.equal(feeds.value0, annotated.value);
   assert.equal(feeds.key1, s1.key);
   assert.equal(feeds.value1, s1.value);
-  assert.equal(init.key.disposedCount, 0, 'still referenced by the first slot');
+  assert.equal(annotated.key.disposedCount, 0, 'still referenced by the first slot');
 
   const s2 = entry('s2');
-  bank.update('step', s2);
+  bank.update('track', s2);
   assert.equal(bank.feeds().key1, s2.key);
   assert.equal(s1.key.disposedCount, 1, 'the replaced previous entry is disposed');
   assert.equal(s1.value.disposedCount, 1);
@@ -61,13 +61,13 @@ test('init fills both slots with the same entry; step replaces only the previous
 
 test('memory does not grow and every replaced tensor is disposed exactly once over many steps', () => {
   const bank = new MemoryBank(MEMORY);
-  const init = entry('init');
-  bank.update('init', init);
+  const annotated = entry('annotate');
+  bank.update('annotate', annotated);
   const entries = [];
   for (let t = 0; t < 5000; t++) {
     const e = entry(`s${t}`);
     entries.push(e);
-    bank.update('step', e);
+    bank.update('track', e);
     assert.equal(bank.tensors().size, 4);
   }
   const bytesAfter = bank.bytes;
@@ -77,18 +77,18 @@ test('memory does not grow and every replaced tensor is disposed exactly once ov
     assert.equal(e.value.disposedCount, 1);
   });
   assert.equal(entries.at(-1).key.disposedCount, 0);
-  assert.equal(init.key.disposedCount, 0);
+  assert.equal(annotated.key.disposedCount, 0);
   assert.equal(bank.disposed, 2 * 4999);
 });
 
-test('re-annotating runs init again: both slots reset, every old tensor released', () => {
+test('re-annotating (another annotate call): both slots reset, every old tensor released', () => {
   const bank = new MemoryBank(MEMORY);
   const a = entry('a');
-  bank.update('init', a);
+  bank.update('annotate', a);
   const s = entry('s');
-  bank.update('step', s);
+  bank.update('track', s);
   const b = entry('b');
-  bank.update('init', b);
+  bank.update('annotate', b);
   const feeds = bank.feeds();
   assert.equal(feeds.key0, b.key);
   assert.equal(feeds.key1, b.key);
@@ -96,11 +96,11 @@ test('re-annotating runs init again: both slots reset, every old tensor released
   assert.equal(bank.tensors().size, 2);
 });
 
-test('re-init right after init (no step) disposes the shared init entry once', () => {
+test('re-annotating right after annotating (no track call) disposes the shared entry once', () => {
   const bank = new MemoryBank(MEMORY);
   const a = entry('a');
-  bank.update('init', a);
-  bank.update('init', entry('b'));
+  bank.update('annotate', a);
+  bank.update('annotate', entry('b'));
   assert.equal(a.key.disposedCount, 1);
   assert.equal(a.value.disposedCount, 1);
 });
@@ -108,13 +108,13 @@ test('re-init right after init (no step) disposes the shared init entry once', (
 test('clear releases everything; unknown kinds and missing outputs are errors', () => {
   const bank = new MemoryBank(MEMORY);
   const a = entry('a');
-  bank.update('init', a);
+  bank.update('annotate', a);
   bank.clear();
   assert.equal(bank.ready, false);
   assert.equal(a.key.disposedCount, 1);
   assert.equal(bank.bytes, 0);
   assert.throws(() => bank.update('decode', entry('x')), /no update for decode/);
-  assert.throws(() => bank.update('step', { key: new FakeTensor('k') }), /lack the memory entry/);
+  assert.throws(() => bank.update('track', { key: new FakeTensor('k') }), /lack the memory entry/);
 });
 
 test('slot names and input names come from the manifest, not from the code', () => {
@@ -124,11 +124,11 @@ test('slot names and input names come from the manifest, not from the code', () 
       { name: 'recent', key: 'mk_r', value: 'mv_r' },
     ],
     entry: { key: 'k_out', value: 'v_out' },
-    update: { init: ['anchor', 'recent'], step: ['recent'] },
+    update: { annotate: ['anchor', 'recent'], track: ['recent'] },
   };
   const bank = new MemoryBank(renamed);
   const k = new FakeTensor('k');
   const v = new FakeTensor('v');
-  bank.update('init', { k_out: k, v_out: v });
+  bank.update('annotate', { k_out: k, v_out: v });
   assert.deepEqual(Object.keys(bank.feeds()).sort(), ['mk_a', 'mk_r', 'mv_a', 'mv_r']);
 });

@@ -1,0 +1,149 @@
+/**
+ * The Tracker's calls of the single graph, against a fake onnxruntime that records every feed: the annotate call
+ * feeds the annotation's masks, the flag of `calls.annotate` and zero memory; each track call feeds the flag of
+ * `calls.track`, one zero masks tensor made once, and the memory bank's slots. Every name comes from the manifest,
+ * so a manifest with other names must drive the same calls.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { validateManifest } from '../../../web/src/manifest.js';
+import { Tracker } from '../../../web/src/tracker.js';
+
+const [H, W, CK, CV, h, w] = [32, 48, 8, 16, 2, 3];
+
+class FakeTensor {
+  constructor(type, data, dims) {
+    Object.assign(this, { type, data, dims, location: 'cpu', disposed: 0 });
+  }
+  dispose() { this.disposed += 1; }
+}
+
+/** A fake onnxruntime-web: sessions record their feeds and return outputs of the declared shapes. */
+function fakeOrt() {
+  const runs = [];
+  const created = [];
+  const size = (dims) => dims.reduce((a, b) => a * b, 1);
+  class Session {
+    constructor(graph, options) { Object.assign(this, { graph, options }); }
+    async run(feeds) {
+      runs.push({ graph: this.graph.name, feeds });
+      const outputs = {};
+      for (const t of this.graph.outputs) {
+        const out = new FakeTensor(t.dtype, new Float32Array(size(t.shape)).fill(runs.length), t.shape);
+        if (this.options.preferredOutputLocation?.[t.name]) out.location = 'gpu-buffer';
+        outputs[t.name] = out;
+      }
+      return outputs;
+    }
+    async release() {}
+  }
+  const ort = {
+    Tensor: FakeTensor,
+    InferenceSession: { create: async (graph, options) => { created.push(graph.name); return new Session(graph, options); } },
+  };
+  return { ort, runs, created };
+}
+
+/** A schema-2 manifest for capacities 1 and 2 whose every name differs from the exporter's. */
+function renamedManifest() {
+  const graph = (k) => ({
+    name: `g${k}`, capacity: k, variant: 'fp32', file: `g${k}.onnx`, bytes: 1, sha256: '0',
+    inputs: [
+      { name: 'img', shape: [1, H, W, 4], dtype: 'float32' },
+      { name: 'obj_masks', shape: [1, k, H, W], dtype: 'float32' },
+      { name: 'is_annotation', shape: [1], dtype: 'float32' },
+      { name: 'ka', shape: [1, CK, h, w], dtype: 'float32' },
+      { name: 'va', shape: [1, k, CV, h, w], dtype: 'float32' },
+      { name: 'kr', shape: [1, CK, h, w], dtype: 'float32' },
+      { name: 'vr', shape: [1, k, CV, h, w], dtype: 'float32' },
+      { name: 'in_use', shape: [1, k], dtype: 'float32' },
+    ],
+    outputs: [
+      { name: 'p', shape: [1, k + 1, H, W], dtype: 'float32' },
+      { name: 'k_out', shape: [1, CK, h, w], dtype: 'float32' },
+      { name: 'v_out', shape: [1, k, CV, h, w], dtype: 'float32' },
+    ],
+  });
+  return validateManifest({
+    schema_version: 2,
+    model: { height: H, width: W, stride: 16 },
+    frame: { input: 'img', shape: [1, H, W, 4], dtype: 'float32', layout: 'NHWC', channels: 'RGBA', range: [0, 255] },
+    objects: { capacities: [1, 2], masks_input: 'obj_masks', valid_input: 'in_use' },
+    calls: {
+      input: 'is_annotation',
+      annotate: { value: 1, masks: 'annotation', memory: 'zeros', prob: 'ignore' },
+      track: { value: 0, masks: 'zeros', memory: 'slots', prob: 'result' },
+    },
+    output: { name: 'p' },
+    memory: {
+      slots: [{ name: 'anchor', key: 'ka', value: 'va' }, { name: 'recent', key: 'kr', value: 'vr' }],
+      entry: { key: 'k_out', value: 'v_out' },
+      update: { annotate: ['anchor', 'recent'], track: ['recent'] },
+    },
+    graphs: [graph(1), graph(2)],
+    variants: { fp32: { targets: ['webgpu', 'wasm'] } },
+  });
+}
+
+const frame = () => new Uint8ClampedArray(H * W * 4).fill(7);
+const labels = (numObjects) => Uint8Array.from({ length: H * W }, (_, p) => (p % 3 < numObjects ? (p % 3) + 1 : 0));
+const isZero = (t) => t.data.every((v) => v === 0);
+
+for (const backend of ['wasm', 'webgpu']) {
+  test(`${backend}: start is the annotate call, step the track call, with the manifest's names and rules`, async () => {
+    const manifest = renamedManifest();
+    const { ort, runs, created } = fakeOrt();
+    const tracker = new Tracker(ort, manifest, { backend, variant: 'fp32', loadModel: async (g) => g });
+    await tracker.start(frame(), labels(2), 2);
+    assert.equal(tracker.capacity, 2);
+    assert.deepEqual(created, ['g2'], 'one session: the graph of the smallest capacity holding 2 objects');
+
+    const annotate = runs[0].feeds;
+    assert.deepEqual(Object.keys(annotate).sort(), ['img', 'in_use', 'is_annotation', 'ka', 'kr', 'obj_masks', 'va', 'vr']);
+    assert.deepEqual([...annotate.is_annotation.data], [1]);
+    assert.deepEqual([...annotate.in_use.data], [1, 1]);
+    assert.deepEqual(annotate.obj_masks.dims, [1, 2, H, W]);
+    assert.equal(annotate.obj_masks.data[0], 1, 'pixel 0 is object 1');
+    assert.equal(annotate.obj_masks.data[H * W + 1], 1, 'pixel 1 is object 2');
+    assert.equal(annotate.obj_masks.data.reduce((a, b) => a + b, 0), labels(2).filter((v) => v > 0).length);
+    for (const name of ['ka', 'va', 'kr', 'vr']) assert.ok(isZero(annotate[name]), `${name}: zeros in the annotate call`);
+    const entry = tracker.memory.feeds();
+    assert.equal(entry.ka, entry.kr, 'both slots hold the annotated entry');
+    assert.equal(entry.ka.location, backend === 'webgpu' ? 'gpu-buffer' : 'cpu');
+
+    const steps = [];
+    for (let i = 0; i < 3; i++) {
+      const slots = tracker.memory.feeds();
+      await tracker.step(frame());
+      const feeds = runs.at(-1).feeds;
+      steps.push(feeds);
+      assert.deepEqual([...feeds.is_annotation.data], [0]);
+      assert.ok(isZero(feeds.obj_masks));
+      for (const name of ['ka', 'va', 'kr', 'vr']) assert.equal(feeds[name], slots[name], `${name}: the memory slot`);
+    }
+    assert.equal(steps[0].obj_masks, steps[2].obj_masks, 'one zero masks tensor, made once and reused');
+    assert.equal(steps[0].is_annotation, steps[2].is_annotation);
+    assert.equal(tracker.memory.feeds().ka, entry.ka, 'the annotated entry stays in the first slot');
+    assert.equal(created.length, 1);
+
+    await tracker.start(frame(), labels(1), 1); // re-annotation with one object: the capacity-1 graph
+    assert.deepEqual(created, ['g2', 'g1']);
+    assert.deepEqual(runs.at(-1).feeds.obj_masks.dims, [1, 1, H, W]);
+    assert.deepEqual([...runs.at(-1).feeds.is_annotation.data], [1]);
+    if (backend === 'webgpu') assert.equal(entry.ka.disposed, 1, 'the old entry is released once');
+    await tracker.release();
+  });
+}
+
+test('prepare creates one session per capacity and warms it up with an annotate and a track call', async () => {
+  const { ort, runs, created } = fakeOrt();
+  const tracker = new Tracker(ort, renamedManifest(), { backend: 'wasm', variant: 'fp32', loadModel: async (g) => g });
+  const timings = await tracker.prepare(1);
+  assert.ok(timings.sessionMs >= 0 && timings.warmupMs >= 0);
+  assert.deepEqual(created, ['g1']);
+  assert.deepEqual(runs.map((r) => r.feeds.is_annotation.data[0]), [1, 0]);
+  assert.ok(tracker.hasSession(1) && !tracker.hasSession(2));
+  assert.equal(tracker.memory.ready, false, 'the warm-up leaves no memory behind');
+  await assert.rejects(tracker.step(frame()), /annotate a frame/);
+});
