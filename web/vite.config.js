@@ -1,6 +1,7 @@
 /**
  * Vite config for the static site: `npm run dev` (dev server), `npm run build` (-> web/dist, servable by any static
- * host), `npm start` (build + preview on 127.0.0.1). Both servers send the cross-origin isolation headers that
+ * host), `npm start` (build + preview on 127.0.0.1). Two pages: the app (index.html) and the bench (bench.html, which
+ * also needs Pyodide's runtime, served from ./pyodide/). Both servers send the cross-origin isolation headers that
  * multi-threaded WASM needs; on hosts that cannot, web/public/sw.js adds them (see web/README.md).
  *
  * Environment: MOBILEVOS_MODELS=DIR serves DIR as models/student/ instead of web/public/models/student (e.g. the
@@ -16,13 +17,16 @@ const WEB = dirname(fileURLToPath(import.meta.url));
 const ORT_DIST = resolve(WEB, '../node_modules/onnxruntime-web/dist');
 // The JSEP build: WASM (SIMD, threads) and WebGPU in one binary; loaded from ./ort/ by onnxruntime-web.
 const ORT_FILES = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
+// Pyodide (the bench page scores masks with py/mobilevos/metrics_core.py in it): the core runtime only, no packages.
+const PYODIDE_DIST = resolve(WEB, '../node_modules/pyodide');
+const PYODIDE_FILES = ['pyodide.mjs', 'pyodide.asm.mjs', 'pyodide.asm.wasm', 'python_stdlib.zip', 'pyodide-lock.json'];
 const ISOLATION = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
 const TYPES = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm',
-  '.json': 'application/json', '.onnx': 'application/octet-stream', '.png': 'image/png', '.bin': 'application/octet-stream' };
+  '.json': 'application/json', '.zip': 'application/zip', '.onnx': 'application/octet-stream', '.png': 'image/png', '.bin': 'application/octet-stream' };
 
 /** Serve `prefix` + relative path from `root` (no directory escapes). */
 function serveFolder(prefix, root, only = null) {
@@ -56,6 +60,21 @@ function ortRuntime() {
   };
 }
 
+/** Pyodide's runtime for the bench page: served from node_modules in dev, copied into dist/pyodide/ by the build. */
+function pyodideRuntime() {
+  return {
+    name: 'mobilevos-pyodide-runtime',
+    configureServer(server) {
+      server.middlewares.use(serveFolder('/pyodide/', PYODIDE_DIST, PYODIDE_FILES));
+    },
+    async generateBundle() {
+      for (const name of PYODIDE_FILES) {
+        this.emitFile({ type: 'asset', fileName: `pyodide/${name}`, source: await readFile(join(PYODIDE_DIST, name)) });
+      }
+    },
+  };
+}
+
 /** MOBILEVOS_MODELS=DIR: serve DIR at models/student/ (dev and preview), ahead of the public folder. */
 function modelsFolder() {
   const dir = process.env.MOBILEVOS_MODELS && resolve(process.env.MOBILEVOS_MODELS);
@@ -83,8 +102,10 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     chunkSizeWarningLimit: 1024,
+    // Two pages: the app and the bench (web/bench.html, web/src/bench/).
+    rollupOptions: { input: { main: resolve(WEB, 'index.html'), bench: resolve(WEB, 'bench.html') } },
   },
   server: { host: '127.0.0.1', port: port ?? 5173, strictPort: false, headers: ISOLATION },
   preview: { host: '127.0.0.1', port: port ?? 4173, strictPort: false, headers: ISOLATION },
-  plugins: [ortRuntime(), modelsFolder()],
+  plugins: [ortRuntime(), pyodideRuntime(), modelsFolder()],
 });

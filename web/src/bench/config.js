@@ -1,0 +1,83 @@
+/**
+ * The bench's settings (URL parameters, also the form's fields) and the list of configurations they expand to.
+ *
+ *   frames=200        tracked frames per configuration (the clip is looped forth and back: no jump)
+ *   warmup=5          steps run and discarded before the timed frames (after the sessions' own warm-up)
+ *   backends=wasm     comma list of wasm, webgpu
+ *   threads=1,2       WASM thread counts (needs cross-origin isolation above 1)
+ *   variants=auto     comma list of fp32, fp16, int8; auto = every exported variant meant for the backend
+ *   models=models/student/   comma list of exported model folders (one per model resolution)
+ *   clip=bench/clip/clip.json  the bundled clip (a picked DAVIS folder replaces it)
+ *   sequence=         sequence of a picked folder (default: the first; `all` tracks every sequence once)
+ *   probe=1024        compute-peak probe: n of the n×n MatMuls (0 = off); probechain=4, proberuns=5
+ *   sample=100        memory sample every this many frames
+ *   score=1           J&F of the first pass with metrics_core.py in Pyodide (0 = off)
+ *   long=1            long run: 10,000 frames (unless frames= is given), one configuration, gc before samples
+ *   gc=1              call gc() before memory samples (needs --js-flags=--expose-gc)
+ *   agentmemory=1     performance.measureUserAgentSpecificMemory() at the start and end of each configuration
+ *   autorun=1         start at once (scripts/bench.mjs)   sw=0  no service worker
+ */
+
+export const DEFAULTS = {
+  frames: 200, warmup: 5, backends: 'wasm', threads: '1,2', variants: 'auto', models: 'models/student/', wasm: 'ort/',
+  clip: 'bench/clip/clip.json', sequence: '', probe: 1024, probechain: 4, proberuns: 5, sample: 100, score: 1, long: 0,
+  gc: 0, agentmemory: 1, autorun: 0, sw: 1,
+};
+export const LONG_FRAMES = 10000;
+const NUMERIC = ['frames', 'warmup', 'probe', 'probechain', 'proberuns', 'sample', 'score', 'long', 'gc', 'agentmemory',
+  'autorun', 'sw'];
+
+/** Settings from URL parameters over the defaults; `unknown` lists parameters the bench does not know. */
+export function parseSettings(search) {
+  const query = new URLSearchParams(search);
+  const settings = { ...DEFAULTS };
+  const unknown = [];
+  for (const [key, value] of query) {
+    if (!(key in DEFAULTS)) unknown.push(key);
+    else settings[key] = NUMERIC.includes(key) ? Number(value) : value;
+  }
+  if (settings.long && !query.has('frames')) settings.frames = LONG_FRAMES;
+  return { settings, unknown };
+}
+
+const list = (text) => String(text).split(',').map((s) => s.trim()).filter(Boolean);
+
+/**
+ * Configurations to run: every model folder × backend × (thread count, WASM only) × variant. `manifests` maps a
+ * model folder to its manifest. Variants not exported or not meant for a backend are left out when `auto`, and kept
+ * (to be reported as skipped) when asked for by name. A long run keeps the first configuration only.
+ */
+export function expandConfigs(settings, manifests) {
+  const configs = [];
+  for (const models of list(settings.models)) {
+    const manifest = manifests[models];
+    const resolution = manifest ? `${manifest.model.height}x${manifest.model.width}` : '?';
+    for (const backend of list(settings.backends)) {
+      const threads = backend === 'wasm' ? list(settings.threads).map(Number) : [0];
+      const exported = manifest ? Object.keys(manifest.variants) : [];
+      const meant = (v) => {
+        const targets = manifest?.variants[v]?.targets;
+        return Array.isArray(targets) ? targets.includes(backend) : v === 'fp32' || (v === 'fp16') === (backend === 'webgpu');
+      };
+      const variants = settings.variants === 'auto' ? exported.filter(meant) : list(settings.variants);
+      for (const t of threads) for (const variant of variants) configs.push({ models, resolution, backend, threads: t, variant });
+    }
+  }
+  return settings.long ? configs.slice(0, 1) : configs;
+}
+
+/**
+ * FLOPs of one tracking step for an object capacity and variant, from the manifest (graphs record `flops`, 2 per
+ * multiply-add). Falls back to the fp32 graph (quantisation does not change the arithmetic's count).
+ */
+export function stepFlops(manifest, capacity, variant) {
+  const graphs = manifest.graphs.filter((g) => g.capacity === capacity);
+  for (const v of [variant, 'fp32']) {
+    const candidates = graphs.filter((g) => g.variant === v);
+    const g = candidates.find((x) => x.kind === 'step') ?? candidates[0];
+    if (!g) continue;
+    const flops = g.flops_step ?? g.flops?.step ?? (typeof g.flops === 'number' ? g.flops : null);
+    if (flops) return { flops, graph: g.file, fromVariant: v };
+  }
+  return null;
+}
