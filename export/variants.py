@@ -5,8 +5,10 @@
   The soft-aggregation tail (object sigmoid -> `prob`) stays float32: `1 - 1e-7` rounds to 1 in float16, so its
   clamped log-odds would reach log(inf) and the softmax NaN wherever an object is certain.
 * int8: static QDQ quantisation (per-channel int8 weights, uint8 activations, MinMax calibration on frames from the
-  training split), the same tail excluded. Dynamic quantisation was measured and rejected: less accurate, and
-  onnxruntime runs its ConvInteger path 8-12x slower than fp32 on CPU (numbers in export/README.md).
+  training split), the same tail excluded, and the 4 nodes that switch the entry's masks between the annotation and
+  the prediction (`entry_switch`) too: quantised, they only add 5 QuantizeLinear/DequantizeLinear pairs per call.
+  Dynamic quantisation was measured and rejected: less accurate, and onnxruntime runs its ConvInteger path 8-12x
+  slower than fp32 on CPU (numbers in export/README.md).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from onnxruntime.transformers.float16 import convert_float_to_float16
 
 PRECISION_TAIL_START = "Sigmoid"  # the decoder's per-object probability; the aggregation follows it
 PRECISION_TAIL_END = "prob"
+ENTRY_SWITCH_INPUT = "annotate"  # annotate * masks + (1 - annotate) * prob_objects: the entry's masks (graphs.py)
+ENTRY_MASKS_INPUT = "masks"
 
 
 def precision_tail(model: onnx.ModelProto) -> list[str]:
@@ -46,6 +50,30 @@ def precision_tail(model: onnx.ModelProto) -> list[str]:
     before = reach([producer[PRECISION_TAIL_END]] if PRECISION_TAIL_END in producer else [],
                    lambda n: [producer[i] for i in n.input if i in producer])
     return sorted(after & before)
+
+
+def entry_switch(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes that mix the annotation into the entry's masks (annotate * masks + (1 - annotate) * prob):
+    the nodes reached from the `annotate` input, up to and including the first ones that the `masks` input also
+    reaches. Empty for graphs without these inputs."""
+    consumers = defaultdict(list)
+    for node in model.graph.node:
+        for name in node.input:
+            consumers[name].append(node)
+    from_masks, stack = set(), list(consumers[ENTRY_MASKS_INPUT])
+    while stack:
+        node = stack.pop()
+        if node.name not in from_masks:
+            from_masks.add(node.name)
+            stack.extend(c for out in node.output for c in consumers[out])
+    switch, stack = set(), list(consumers[ENTRY_SWITCH_INPUT]) if from_masks else []
+    while stack:
+        node = stack.pop()
+        if node.name not in switch:
+            switch.add(node.name)
+            if node.name not in from_masks:  # stop where the annotation joins
+                stack.extend(c for out in node.output for c in consumers[out])
+    return sorted(switch)
 
 
 def topological_sort(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -128,7 +156,7 @@ class _Feeds(CalibrationDataReader):
 
 
 def to_int8(model: onnx.ModelProto, calibration: list[dict[str, np.ndarray]]) -> onnx.ModelProto:
-    """Static QDQ int8 model calibrated on `calibration` (a list of input feeds of this graph)."""
+    """Static QDQ int8 model calibrated on `calibration` (a list of input feeds of this graph, of both calls)."""
     if not calibration:
         raise ValueError("int8 quantisation needs calibration feeds")
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,7 +165,7 @@ def to_int8(model: onnx.ModelProto, calibration: list[dict[str, np.ndarray]]) ->
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)  # shape inference + fusions for QDQ
         quantize_static(str(pre), str(out), _Feeds(calibration), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                        nodes_to_exclude=precision_tail(onnx.load(pre)))
+                        nodes_to_exclude=precision_tail(onnx.load(pre)) + entry_switch(onnx.load(pre)))
         quantized = onnx.load(out)
     quantized.doc_string = model.doc_string
     return quantized

@@ -38,7 +38,7 @@ from export.op_support import (
     unsupported_nodes)
 from export.ort_tracker import OrtTracker, frame_to_rgba
 from export.pipeline import TABLES, TARGETS, ExportOptions, run_export
-from export.variants import precision_tail
+from export.variants import entry_switch, precision_tail
 
 SIZE = (64, 96)
 CAPACITIES = (1, 2)
@@ -124,6 +124,18 @@ def test_fp16_keeps_the_aggregation_tail_float32(exported):
             float_args = [types[n] for n in list(node.input) + list(node.output) if types.get(n) in (1, 10)]
             assert set(float_args) == {TensorProto.FLOAT}, node.name
     assert TensorProto.FLOAT16 in {t.data_type for t in fp16.graph.initializer}
+
+
+def test_int8_keeps_the_entry_switch_float(exported):
+    """The 4 nodes that mix annotation and prediction stay float in int8 (no QuantizeLinear on masks or annotate),
+    and they are the only nodes the merged graph adds to a tracking step's work."""
+    fp32 = onnx.load(exported / "student_k1.onnx")
+    int8 = onnx.load(exported / "student_k1_int8.onnx")
+    switch = entry_switch(fp32)
+    assert sorted(n.op_type for n in fp32.graph.node if n.name in switch) == ["Add", "Mul", "Mul", "Sub"]
+    assert set(switch) <= {n.name for n in int8.graph.node}
+    quantized_inputs = {n.input[0] for n in int8.graph.node if n.op_type == "QuantizeLinear"}
+    assert not {"masks", "annotate"} & quantized_inputs
 
 
 # --- operator check -------------------------------------------------------------------------------------------------
