@@ -79,14 +79,15 @@ export function heapNow() {
 
 /**
  * The whole page's memory (main thread, workers, WebAssembly) via performance.measureUserAgentSpecificMemory: only
- * when cross-origin isolated; the browser may answer late (at its next GC), so this gives up after `timeoutMs`.
+ * when cross-origin isolated (null otherwise); the browser may answer late (at its next GC, unless Chromium runs with
+ * --enable-blink-features=ForceEagerMeasureMemory), so this gives up after `timeoutMs` ({timedOut: true}).
  */
 export async function measureAgentMemory(timeoutMs = 20000) {
   if (typeof performance.measureUserAgentSpecificMemory !== 'function' || !globalThis.crossOriginIsolated) return null;
   const timeout = new Promise((resolve) => setTimeout(() => resolve(null), timeoutMs));
   try {
     const result = await Promise.race([performance.measureUserAgentSpecificMemory(), timeout]);
-    if (!result) return null;
+    if (!result) return { timedOut: true };
     const byType = {};
     for (const b of result.breakdown) {
       const type = b.types.join('+') || 'other';

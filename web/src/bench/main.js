@@ -248,9 +248,10 @@ async function timeRun(run, worker, settings, prepared) {
   };
   const sampleAgent = async (frame) => {
     if (!settings.agentmemory || hook.agentMemoryOff) return;
-    const m = await measureAgentMemory(hook.agentMemoryTried ? 20000 : 8000);
-    hook.agentMemoryTried = true;
-    if (!m) { hook.agentMemoryOff = true; return; } // unavailable or too slow here (no eager measurement)
+    const m = await measureAgentMemory(20000);
+    if (!m) { hook.agentMemoryOff = true; return; } // unavailable: not cross-origin isolated, or not Chromium
+    if (m.timedOut) hook.agentMemoryTimeouts = (hook.agentMemoryTimeouts || 0) + 1;
+    if (hook.agentMemoryTimeouts >= 2) hook.agentMemoryOff = true; // answers only at GC here: stop waiting for it
     agent.push({ frame, ...m });
   };
 
@@ -327,8 +328,14 @@ async function timeRun(run, worker, settings, prepared) {
   run.perFrame = Object.fromEntries([...ALL_STAGES].map((s) => [s, Array.from(per[s], (v) => round(v, 3))]));
   run.memory = memory;
   run.agentMemory = agent;
-  run.flatness = flatness({ e2e: per.e2e, infer: per.infer }, memory.map((m) => ({ frame: m.frame,
+  // Memory growth from the first sample after the first pass over the clip (whose masks are kept for J&F) to the
+  // last; the frame-0 sample (annotation only: the bank's slots share one entry) is left out.
+  const firstPass = single ? prepared[0].frames.length - 1 : total;
+  const steady = memory.filter((m) => m.frame >= firstPass);
+  const compared = steady.length >= 2 ? steady : memory.slice(1);
+  run.flatness = flatness({ e2e: per.e2e, infer: per.infer }, compared.map((m) => ({ frame: m.frame,
     heapUsed: m.heapUsed, workerHeapUsed: m.workerHeapUsed, bankBytes: m.bankBytes, bankTensors: m.bankTensors })));
+  run.flatness.memoryFrom = compared[0]?.frame ?? null;
   run.bankConstant = memory.length > 1 && memory.slice(1).every((m) => m.bankBytes === memory[1].bankBytes &&
     m.bankTensors === memory[1].bankTensors);
 }
@@ -430,7 +437,7 @@ function render(results) {
   $('#jf').textContent = jf.length ? `${jf.join('; ')} — ${results.runs.find((r) => r.jf?.scorer).jf.scorer}` : 'not scored';
   const long = results.runs.filter((r) => r.status === 'ok').map((r) => {
     const f = r.flatness;
-    const heap = f.memory.heapUsed ? `, heap ${(f.memory.heapUsed.growth / 2 ** 20).toFixed(2)} MiB growth` : '';
+    const heap = f.memory.heapUsed ? `, page heap ${(f.memory.heapUsed.growth / 2 ** 20).toFixed(2)} MiB growth from frame ${f.memoryFrom}` : '';
     return `${configLabel(r.config)}: e2e median first ${f.window} frames ${f.latency.e2e.first.toFixed(1)} ms, last ${f.window} ` +
       `${f.latency.e2e.last.toFixed(1)} ms (×${f.latency.e2e.ratio.toFixed(2)})${heap}, memory bank ${r.bankConstant ? 'constant' : 'changed'}`;
   });

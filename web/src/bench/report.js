@@ -41,7 +41,8 @@ export function markdownTable(results) {
   for (const row of tableRows(results)) lines.push(`| ${row.join(' | ')} |`);
   const d = results.device || {};
   const clip = results.clip || {};
-  lines.push('', `${results.settings.frames} frames per configuration (after ${results.settings.warmup} warm-up steps), ` +
+  const frames = results.runs.find((r) => r.status === 'ok')?.frames ?? results.settings.frames;
+  lines.push('', `${frames} frames per configuration (after ${results.settings.warmup} warm-up steps), ` +
     `p50 in ms unless noted; clip ${clip.name} (${(clip.sequences || []).map((s) => `${s.name} ${s.frames}×${s.width}x${s.height}`).join(', ')}); ` +
     `${d.hardwareConcurrency} logical CPUs, cross-origin isolated: ${d.crossOriginIsolated}; ${d.userAgent}` +
     (d.webgpu?.available ? `; WebGPU: ${[d.webgpu.vendor, d.webgpu.architecture, d.webgpu.description].filter(Boolean).join(' ')}` : ''));
