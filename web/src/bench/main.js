@@ -246,13 +246,16 @@ async function timeRun(run, worker, settings, prepared) {
     const heap = heapNow();
     memory.push({ frame, t: round(now() - t0, 1), heapUsed: heap?.used ?? null, heapTotal: heap?.total ?? null, ...sample });
   };
-  const sampleAgent = async (frame) => {
+  // The whole page's memory: asked for without waiting (the browser may answer only at its next GC, up to ~20 s
+  // later, unless Chromium runs with --enable-blink-features=ForceEagerMeasureMemory as scripts/bench.mjs does).
+  const pendingAgent = [];
+  const sampleAgent = (frame) => {
     if (!settings.agentmemory || hook.agentMemoryOff) return;
-    const m = await measureAgentMemory(20000);
-    if (!m) { hook.agentMemoryOff = true; return; } // unavailable: not cross-origin isolated, or not Chromium
-    if (m.timedOut) hook.agentMemoryTimeouts = (hook.agentMemoryTimeouts || 0) + 1;
-    if (hook.agentMemoryTimeouts >= 2) hook.agentMemoryOff = true; // answers only at GC here: stop waiting for it
-    agent.push({ frame, ...m });
+    const requestedMs = round(now() - t0, 1);
+    pendingAgent.push(measureAgentMemory(20000).then((m) => {
+      if (!m) { hook.agentMemoryOff = true; return; } // unavailable: not cross-origin isolated, or not Chromium
+      agent.push({ frame, requestedMs, answeredMs: round(now() - t0, 1), ...m });
+    }));
   };
 
   for (const [k, p] of prepared.entries()) {
@@ -275,7 +278,7 @@ async function timeRun(run, worker, settings, prepared) {
     await annotate(bitmaps[0]);
     if (k === 0) {
       await sampleMemory(0);
-      await sampleAgent(0);
+      sampleAgent(0);
     }
     const steps = single ? settings.frames : p.frames.length - 1;
     const seqStore = { name: p.name, width: p.width, height: p.height, numFrames: Math.min(p.frames.length, steps + 1),
@@ -308,7 +311,7 @@ async function timeRun(run, worker, settings, prepared) {
       }
       const n = i + 1;
       if (n % settings.sample === 0 || n === total) await sampleMemory(n);
-      if (settings.long && n % 1000 === 0) await sampleAgent(n);
+      if (settings.long && n % 1000 === 0) sampleAgent(n);
       if (n % 10 === 0 || n === total) {
         hook.progress.frame = n;
         hook.progress.frames = total;
@@ -319,9 +322,11 @@ async function timeRun(run, worker, settings, prepared) {
     }
     if (!p.bitmaps) bitmaps.forEach((bm) => bm.close());
   }
-  await sampleAgent(total);
-  run.frames = total;
   run.wallMs = now() - t0;
+  sampleAgent(total);
+  await Promise.race([Promise.all(pendingAgent), new Promise((r) => setTimeout(r, 5000))]);
+  agent.sort((x, y) => x.frame - y.frame);
+  run.frames = total;
   run.stages = Object.fromEntries(ALL_STAGES.map((s) => [s, roundStats(summarize(per[s]))]));
   if (per.run.some(Number.isFinite)) run.stages.run = roundStats(summarize(per.run.filter(Number.isFinite)));
   run.fps = 1000 / run.stages.e2e.mean;
