@@ -124,7 +124,7 @@ for (const r of results.runs) {
   const f = r.flatness;
   const heap = f.memory.heapUsed;
   const bank = r.memory.at(-1);
-  const agent = r.agentMemory.filter((a) => a.bytes);
+  const agent = r.agentMemory.filter((a) => a.bytes && !a.afterWorkerStopped);
   console.log(`${configLabel(r.config)}: ${r.frames} frames; e2e median first ${f.window} ${f.latency.e2e.first.toFixed(1)} ms, ` +
     `last ${f.window} ${f.latency.e2e.last.toFixed(1)} ms (x${f.latency.e2e.ratio.toFixed(2)}); inference ` +
     `${f.latency.infer.first.toFixed(1)} -> ${f.latency.infer.last.toFixed(1)} ms; page heap from frame ${f.memoryFrom} ` +

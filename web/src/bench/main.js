@@ -196,6 +196,7 @@ async function decodeAll(seq) {
 async function runConfig(config, settings, manifest, prepared, probes) {
   const run = { config, status: 'ok', reason: '', frames: 0, warmup: settings.warmup };
   const worker = new BenchWorker();
+  const life = { stopped: false }; // a whole-page measurement answered after this is not this configuration's
   const modelBase = new URL(config.models, document.baseURI).href;
   try {
     const numObjects = Math.max(...prepared.map((p) => p.ids.length));
@@ -208,7 +209,7 @@ async function runConfig(config, settings, manifest, prepared, probes) {
       probes[probeKey] = (await worker.request('probe', { n: settings.probe, chain: settings.probechain,
         runs: settings.proberuns })).probe;
     }
-    await timeRun(run, worker, settings, prepared);
+    await timeRun(run, worker, settings, prepared, life);
     const capacity = pickCapacity(manifest, numObjects);
     const flops = stepFlops(manifest, capacity, config.variant);
     const peak = probes[probeKey];
@@ -222,13 +223,14 @@ async function runConfig(config, settings, manifest, prepared, probes) {
     if (run.status === 'error') console.error(configLabel(config), error);
   } finally {
     await worker.request('release').catch(() => {});
+    life.stopped = true;
     worker.terminate();
   }
   return run;
 }
 
 /** The timed loop of one configuration. */
-async function timeRun(run, worker, settings, prepared) {
+async function timeRun(run, worker, settings, prepared, life) {
   const single = prepared.length === 1;
   const total = single ? settings.frames : prepared.reduce((n, p) => n + p.frames.length - 1, 0);
   const per = Object.fromEntries([...ALL_STAGES, 'run'].map((s) => [s, new Float32Array(total)]));
@@ -254,7 +256,8 @@ async function timeRun(run, worker, settings, prepared) {
     const requestedMs = round(now() - t0, 1);
     pendingAgent.push(measureAgentMemory(20000).then((m) => {
       if (!m) { hook.agentMemoryOff = true; return; } // unavailable: not cross-origin isolated, or not Chromium
-      agent.push({ frame, requestedMs, answeredMs: round(now() - t0, 1), ...m });
+      agent.push({ frame, requestedMs, answeredMs: round(now() - t0, 1), ...m,
+        ...(life.stopped ? { afterWorkerStopped: true } : {}) });
     }));
   };
 
