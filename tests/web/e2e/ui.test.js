@@ -158,8 +158,11 @@ test('phone-sized touch screen: layout fits and touch draws', { timeout: 300000 
 });
 
 test('works offline once loaded (service worker + cached model)', { timeout: 300000 }, async (t) => {
-  const page = await browser.context.newPage();
-  t.after(() => page.close().catch(() => {}));
+  // A fresh profile: a first visit, with no service worker or HTTP cache left by the tests above (with them, the
+  // worker script could come from the HTTP cache, never pass through the service worker, and be missing offline).
+  const own = await launch([]);
+  t.after(() => own.close());
+  const page = await own.context.newPage();
   const logs = collectLogs(page);
   await page.goto(`${server.url}?backend=wasm&variant=fp32`);
   await waitReady(page, logs);
@@ -170,7 +173,7 @@ test('works offline once loaded (service worker + cached model)', { timeout: 300
     const keys = (await cache.keys()).map((r) => r.url);
     return keys.some((u) => u.endsWith('.wasm')) && keys.some((u) => /worker-.*\.js$/.test(u));
   }, null, { timeout: 120000, polling: 500 });
-  await browser.context.setOffline(true);
+  await own.context.setOffline(true);
   try {
     await page.reload();
     const { info, error } = await waitReady(page, logs);
@@ -178,7 +181,6 @@ test('works offline once loaded (service worker + cached model)', { timeout: 300
     assert.equal(info.backend, 'wasm');
     assert.ok(info.timings.sessionMs > 0, 'sessions were created from the cached model bytes');
   } finally {
-    await browser.context.setOffline(false);
-    await page.close();
+    await own.context.setOffline(false);
   }
 });
