@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mobilevos.data.clips import VideoClipDataset, load_backgrounds
+from mobilevos.data.clips import MIN_KEPT_FRACTION, VideoClipDataset, load_backgrounds
 from mobilevos.data.davis import (DAVIS_PALETTE, list_sequences, load_frame, load_mask, read_sequence, write_mask,
                                   write_sequence)
 
@@ -248,3 +248,23 @@ def test_clip_dataset_small_frames_are_padded(tmp_path):
         assert item["images"].shape == (2, 3, 96, 160)
         assert item["valid"].sum() >= 1
         assert item["masks"].shape == (2, 3, 96, 160)
+
+
+def test_pasted_distractor_is_unlabelled_moves_rigidly_and_keeps_the_annotation(tmp_path):
+    _coded_sequence(tmp_path)  # every source frame is a grey level <= 180; the clip below is 200 everywhere
+    ds = VideoClipDataset([tmp_path], clip_len=3, size=(48, 64), max_objects=3, length=1)
+    first = ds._load_masks(0)[0]
+    images, masks = [np.full((48, 64, 3), 200, np.uint8)] * 3, [first] * 3
+    pasted_any = 0
+    for seed in range(20):
+        new_images, new_masks = ds._paste_distractor(0, images, masks, [1, 2, 3], np.random.default_rng(seed))
+        pasted = [np.any(im != 200, axis=-1) for im in new_images]
+        counts = {int(p.sum()) for p in pasted}
+        assert len(counts) == 1  # the same patch in every frame, only moved
+        for p, m in zip(pasted, new_masks):
+            assert (m[p] == 0).all()  # the distractor is background in the labels ...
+            assert np.array_equal(m[~p], first[~p])  # ... and occludes only what it covers
+        for k in (1, 2, 3):  # the annotated frame still shows every object
+            assert (new_masks[0] == k).sum() >= MIN_KEPT_FRACTION * (first == k).sum()
+        pasted_any += counts.pop() > 0
+    assert pasted_any >= 3  # (the others would have hidden too much of an object in this small frame: skipped)

@@ -87,3 +87,16 @@ def test_ship_writes_weights_and_a_record_whose_jf_eval_reproduces(tmp_path, mon
     net = load_network(tmp_path / "models" / "student.safetensors")
     again = evaluate_model(net, val, tmp_path / "masks", 48, progress=False)
     assert again["summary"]["J&F"] == pytest.approx(saved["metrics"]["davis16_val"]["summary"]["J&F"], abs=1e-9)
+
+
+def test_init_starts_from_given_weights_with_a_fresh_schedule(tmp_path):
+    torch.manual_seed(1)
+    source = build_network(student_config(pretrained=False))
+    save_network(tmp_path / "init.safetensors", source)
+    trainer = Trainer(tiny_config(init=str(tmp_path / "init.safetensors")), tmp_path / "run")
+    assert trainer.step == 0
+    for name, value in source.state_dict().items():
+        assert torch.equal(trainer.net.state_dict()[name], value), name
+    with pytest.raises(ValueError, match="architecture"):
+        Trainer(tiny_config(init=str(tmp_path / "init.safetensors"), model=student_config(pretrained=False,
+                                                                                             key_dim=32)), tmp_path / "other")

@@ -13,6 +13,7 @@ when it is started again with the same --out; `--fresh` ignores it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -46,6 +47,7 @@ class DataConfig:
     max_gap_start: int = 2  # frame gaps grow linearly from 1..start to 1..end over training
     max_gap_end: int = 12
     workers: int = 1
+    paste_prob: float = 0.0  # share of real clips with a pasted distractor object (copy-paste augmentation)
 
 
 @dataclass
@@ -86,6 +88,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     teacher: str = ""  # teacher weights (student role with kd/repr/unified)
+    init: str = ""  # start from these weights (same architecture) with a fresh optimiser and schedule: fine-tuning
     seed: int = 0
     device: str = "cpu"
     threads: int = 2
@@ -171,6 +174,8 @@ class Trainer:
         torch.set_num_threads(cfg.threads)
         self.device = torch.device(cfg.device)
         self.net = SpaceTimeNetwork(cfg.model).to(self.device)
+        if cfg.init:
+            self._load_init(cfg.init)
         self.uses_repr = cfg.role == "student" and cfg.distill.loss in ("repr", "unified")
         self.teacher = None
         # The teacher is needed for logit KD, and for the representation loss unless omega = 0 (labels only).
@@ -198,6 +203,12 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(cfg.seed + 7919 * (self.rank + 1) + self.step)
 
     # -- checkpoints -------------------------------------------------------------------------------------------
+    def _load_init(self, path: str) -> None:
+        init = load_network(path)
+        if dataclasses.replace(init.cfg, pretrained=self.cfg.model.pretrained) != self.cfg.model:
+            raise ValueError(f"--init {path}: its architecture {init.cfg} differs from the run's {self.cfg.model}")
+        self.net.load_state_dict(init.state_dict())
+
     def _resume(self) -> None:
         state = torch.load(self.out / "last_state.pt", map_location=self.device, weights_only=False)
         self.net.load_state_dict(load_network(self.out / "last.safetensors").state_dict())
@@ -306,6 +317,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="JSON file with TrainConfig fields (defaults in mobilevos/train.py)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl, config.json")
     p.add_argument("--teacher", help="teacher weights for distillation")
+    p.add_argument("--init", help="start from these weights (fine-tuning; optimiser and schedule start fresh)")
     p.add_argument("--loss", choices=["ce", "kd", "repr", "unified"])
     p.add_argument("--omega", type=float)
     p.add_argument("--steps", type=int, help="total optimiser steps")
@@ -323,7 +335,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     data = to_dict(TrainConfig(role=args.role, model=model))
     if args.config:
         data = merge(data, json.loads(Path(args.config).read_text()), "TrainConfig")
-    flags = {"teacher": "teacher", "loss": "distill.loss", "omega": "distill.omega", "steps": "optim.steps",
+    flags = {"teacher": "teacher", "init": "init", "loss": "distill.loss", "omega": "distill.omega", "steps": "optim.steps",
              "device": "device"}
     overrides = [f"{key}={json.dumps(getattr(args, flag))}" for flag, key in flags.items()
                  if getattr(args, flag) is not None]

@@ -46,7 +46,7 @@ class VideoClipDataset(Dataset):
 
     def __init__(self, roots: list[str | Path], clip_len: int = 3, size: tuple[int, int] = (192, 320),
                  max_objects: int = 2, max_gap: int = 5, length: int | None = None, seed: int = 0,
-                 augment: bool = True):
+                 augment: bool = True, paste_prob: float = 0.0):
         if not roots:
             raise ValueError("no dataset roots given")
         if clip_len < 1 or max_objects < 1 or max_gap < 1:
@@ -59,6 +59,7 @@ class VideoClipDataset(Dataset):
             raise ValueError(f"no annotated sequences in {', '.join(map(str, self.roots))}")
         self.clip_len, self.size, self.max_objects = clip_len, (int(size[0]), int(size[1])), max_objects
         self.max_gap, self.seed, self.augment, self.epoch = max_gap, seed, augment, 0
+        self.paste_prob = paste_prob
         self.length = length if length is not None else sum(len(s.mask_paths) for s in self.sequences)
         # Decoded uint8 arrays, filled lazily: frames per (sequence, frame), masks per sequence (all at once, since
         # choosing a first frame needs to know which annotated frames contain an object).
@@ -122,6 +123,8 @@ class VideoClipDataset(Dataset):
         objects = [k for k in chosen if np.any(masks[0] == k)]  # the crop may have cut an object out entirely
         if not objects:
             return None
+        if self.augment and rng.random() < self.paste_prob:
+            images, masks = self._paste_distractor(s, images, masks, objects, rng)
         images = np.stack(images).astype(np.float32) / 255.0
         masks = np.stack(masks)
         if self.augment:
@@ -184,6 +187,51 @@ class VideoClipDataset(Dataset):
             if kept > best_kept:
                 best, best_kept = (y, x), kept
         return best
+
+    def _paste_distractor(self, s: int, images: list[np.ndarray], masks: list[np.ndarray], objects: list[int],
+                          rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Paste an annotated object, moving over the clip, as an unlabelled distractor (copy-paste augmentation).
+
+        Half the time the pasted object is the clip's own object taken from another frame of its sequence: a
+        look-alike that only position and motion tell apart (DAVIS's hardest failures: a crowd of dancers, a herd
+        of camels). It occludes what it covers, so those pixels become background in the labels. The paste is
+        skipped if it would hide most of an object in the first frame (the annotation must still show it).
+        """
+        src = s if rng.random() < 0.5 else int(rng.integers(len(self.sequences)))
+        src_masks = self._load_masks(src)
+        candidates = [t for t, has in zip(src_masks, self._with_objects[src]) if has]
+        t = candidates[int(rng.integers(len(candidates)))]
+        label = src_masks[t]
+        ids = [int(i) for i in np.unique(label) if i not in (0, VOID)]
+        cut = label == ids[int(rng.integers(len(ids)))]
+        ys, xs = np.nonzero(cut)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        patch, alpha = self._frame(src, t)[y0:y1, x0:x1], cut[y0:y1, x0:x1].astype(np.uint8)
+        out_h, out_w = self.size
+        # The distractor is about the size of the clip's objects: scale its box to 0.5-1.2 of theirs.
+        ref = max(1.0, np.sqrt(np.count_nonzero(np.isin(masks[0], objects))))
+        scale = float(np.clip(ref * rng.uniform(0.5, 1.2) / np.sqrt(alpha.sum()), 0.05, 4.0))
+        ph, pw = max(1, round(patch.shape[0] * scale)), max(1, round(patch.shape[1] * scale))
+        ph, pw = min(ph, out_h), min(pw, out_w)
+        patch = cv2.resize(patch, (pw, ph), interpolation=cv2.INTER_LINEAR)
+        alpha = cv2.resize(alpha, (pw, ph), interpolation=cv2.INTER_NEAREST).astype(bool)
+        if rng.random() < 0.5:
+            patch, alpha = patch[:, ::-1], alpha[:, ::-1]
+        start = rng.uniform([0, 0], [out_h - ph + 1, out_w - pw + 1])
+        velocity = rng.normal(0, 0.03, size=2) * (out_h, out_w)  # per frame, a few percent of the crop
+        new_images, new_masks = [], []
+        for i, (image, mask) in enumerate(zip(images, masks)):
+            y, x = (np.clip(start + i * velocity, 0, (out_h - ph, out_w - pw))).astype(int)
+            image, mask = image.copy(), mask.copy()
+            region = (slice(y, y + ph), slice(x, x + pw))
+            image[region][alpha] = patch[alpha]
+            mask[region][alpha] = 0
+            new_images.append(image)
+            new_masks.append(mask)
+        before = [np.count_nonzero(masks[0] == k) for k in objects]
+        if any(np.count_nonzero(new_masks[0] == k) < MIN_KEPT_FRACTION * n for k, n in zip(objects, before)):
+            return images, masks
+        return new_images, new_masks
 
     @staticmethod
     def _colour_jitter(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
