@@ -7,7 +7,7 @@
  * Environment: MOBILEVOS_MODELS=DIR serves DIR as models/student/ instead of web/public/models/student (e.g. the
  * test export of scripts/make_dev_models.sh); PORT sets the port.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,6 +75,26 @@ function pyodideRuntime() {
   };
 }
 
+/**
+ * dist/precache.json: every file the app page needs offline (its HTML, scripts, styles, onnxruntime-web's runtime, the
+ * sample clip), which the service worker caches when it installs. A list made at build time, rather than the resource
+ * timings the page saw, also covers files the page never loaded itself (the inference worker's script and what it
+ * imports). The bench page, Pyodide and the models are left out: the models are cached by the inference worker, with
+ * their sha256 checked against the manifest.
+ */
+function precacheManifest() {
+  const offline = (name) => !/^(bench\.html|assets\/bench[-.]|pyodide\/|models\/)/.test(name);
+  return {
+    name: 'mobilevos-precache-manifest',
+    enforce: 'post',
+    generateBundle(_, bundle) {
+      const sample = readdirSync(join(WEB, 'public/sample')).map((f) => `sample/${f}`);
+      const files = ['./', ...Object.keys(bundle).filter(offline), ...sample].sort();
+      this.emitFile({ type: 'asset', fileName: 'precache.json', source: `${JSON.stringify(files, null, 1)}\n` });
+    },
+  };
+}
+
 /** MOBILEVOS_MODELS=DIR: serve DIR at models/student/ (dev and preview), ahead of the public folder. */
 function modelsFolder() {
   const dir = process.env.MOBILEVOS_MODELS && resolve(process.env.MOBILEVOS_MODELS);
@@ -107,5 +127,5 @@ export default defineConfig({
   },
   server: { host: '127.0.0.1', port: port ?? 5173, strictPort: false, headers: ISOLATION },
   preview: { host: '127.0.0.1', port: port ?? 4173, strictPort: false, headers: ISOLATION },
-  plugins: [ortRuntime(), pyodideRuntime(), modelsFolder()],
+  plugins: [ortRuntime(), pyodideRuntime(), modelsFolder(), precacheManifest()],
 });

@@ -595,7 +595,7 @@ window.__mobilevos = {
 };
 
 if (unknownParams.length) banner.show('unknown URL parameter', { kind: 'warn', detail: `${unknownParams.join(', ')} (known: ${PARAMS.join(', ')})` });
-if (config.sw) registerServiceWorker({ wasmBase: config.wasm });
+if (config.sw) registerServiceWorker();
 selectTool('brush');
 setMode('idle');
 startWorker();

@@ -157,27 +157,21 @@ test('phone-sized touch screen: layout fits and touch draws', { timeout: 300000 
   await page.close();
 });
 
-// Flaky (passes alone, fails in most runs): after the offline reload the worker script sometimes fails to load
-// ("script error"). Skipped until the cause is found (issue 5 note); run it with MOBILEVOS_E2E_OFFLINE=1.
-const OFFLINE = process.env.MOBILEVOS_E2E_OFFLINE === '1' ? false : 'flaky offline reload: see the issue 5 note';
-test('works offline once loaded (service worker + cached model)', { timeout: 300000, skip: OFFLINE }, async (t) => {
-  // A fresh profile: a first visit, with no service worker or HTTP cache left by the tests above (with them, the
-  // worker script could come from the HTTP cache, never pass through the service worker, and be missing offline).
+test('works offline once loaded (service worker + cached model)', { timeout: 300000 }, async (t) => {
+  // A fresh profile: a first visit, with no service worker or HTTP cache left by the tests above.
   const own = await launch([]);
   t.after(() => own.close());
   const page = await own.context.newPage();
   const logs = collectLogs(page);
   await page.goto(`${server.url}?backend=wasm&variant=fp32`);
   await waitReady(page, logs);
-  await page.waitForFunction(async () => (await navigator.serviceWorker.getRegistration())?.active?.state === 'activated');
-  // let the service worker finish caching what the page loaded before it took over
-  await page.waitForFunction(async () => {
-    const cache = await caches.open('mobilevos-shell-v1');
-    const keys = (await cache.keys()).map((r) => r.url);
-    // everything the inference worker loads: its script, onnxruntime-web's loader (.mjs) and binary (.wasm)
-    return keys.some((u) => u.endsWith('.wasm')) && keys.some((u) => u.endsWith('.mjs'))
-      && keys.some((u) => /worker-.*\.js$/.test(u));
-  }, null, { timeout: 120000, polling: 500 });
+  // The worker activates only after its install step cached the build's file list (precache.json).
+  await page.waitForFunction(async () => (await navigator.serviceWorker.getRegistration())?.active?.state === 'activated',
+    null, { timeout: 120000, polling: 250 });
+  const cached = await page.evaluate(async () => (await (await caches.open('mobilevos-shell-v2')).keys()).map((r) => r.url));
+  const listed = await (await fetch(new URL('precache.json', server.url))).json();
+  assert.ok(listed.some((f) => /^assets\/worker-.*\.js$/.test(f)) && listed.some((f) => f.endsWith('.wasm')), listed.join());
+  for (const file of listed) assert.ok(cached.includes(new URL(file, server.url).href), `${file} is cached`);
   await own.context.setOffline(true);
   try {
     await page.reload();

@@ -499,7 +499,7 @@ $('#btn-bundled').addEventListener('click', () => {
   $('#clip-name').textContent = 'bundled clip';
 });
 if (unknown.length) status(`unknown URL parameters ignored: ${unknown.join(', ')}`);
-if (initial.sw) registerServiceWorker({ wasmBase: new URL(initial.wasm, document.baseURI).href });
+if (initial.sw) registerServiceWorker();
 deviceInfo().then((d) => {
   hook.device = d;
   renderDevice(d);
