@@ -3,16 +3,24 @@
  * with as many threads as cross-origin isolation allows. Pure functions plus one probe, so the choice is testable.
  */
 
+/**
+ * The high-performance WebGPU adapter, or why there is none: `{adapter}` or `{adapter: null, reason}`. The app's probe
+ * and the bench's device report both start here, so they always describe the same adapter.
+ */
+export async function requestAdapter(gpu = globalThis.navigator?.gpu) {
+  if (!gpu) return { adapter: null, reason: 'this browser has no WebGPU (navigator.gpu is missing)' };
+  try {
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    return adapter ? { adapter } : { adapter: null, reason: 'no WebGPU adapter (GPU blocklisted or disabled)' };
+  } catch (e) {
+    return { adapter: null, reason: `requestAdapter failed: ${e.message}` };
+  }
+}
+
 /** What the WebGPU adapter offers. `software` flags SwiftShader/fallback adapters (slower than WASM). */
 export async function probeWebGPU(gpu = globalThis.navigator?.gpu) {
-  if (!gpu) return { available: false, reason: 'this browser has no WebGPU (navigator.gpu is missing)' };
-  let adapter;
-  try {
-    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  } catch (e) {
-    return { available: false, reason: `requestAdapter failed: ${e.message}` };
-  }
-  if (!adapter) return { available: false, reason: 'no WebGPU adapter (GPU blocklisted or disabled)' };
+  const { adapter, reason } = await requestAdapter(gpu);
+  if (!adapter) return { available: false, reason };
   const info = adapter.info || {};
   const description = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'WebGPU adapter';
   const software = Boolean(info.isFallbackAdapter || adapter.isFallbackAdapter) ||

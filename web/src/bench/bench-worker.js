@@ -13,6 +13,7 @@
  */
 import * as ort from 'onnxruntime-web';
 
+import { probeWebGPU } from '../backend.js';
 import { pickCapacity } from '../manifest.js';
 import { fetchManifest, loadGraph } from '../model-loader.js';
 import { argmaxLabels, overlayRgba } from '../postprocess.js';
@@ -56,12 +57,10 @@ const ACTIONS = {
     ort.env.logLevel = 'error';
     let adapter = null;
     if (backend === 'webgpu') {
-      if (!self.navigator.gpu) throw skip('no WebGPU in this worker (navigator.gpu is missing)');
-      const gpuAdapter = await self.navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
-      if (!gpuAdapter) throw skip('no WebGPU adapter');
-      if (variant === 'fp16' && !gpuAdapter.features.has('shader-f16')) throw skip("the WebGPU adapter lacks 'shader-f16'");
-      const i = gpuAdapter.info || {};
-      adapter = [i.vendor, i.architecture, i.description].filter(Boolean).join(' ') || 'WebGPU adapter';
+      const probe = await probeWebGPU(self.navigator.gpu);
+      if (!probe.available) throw skip(probe.reason);
+      if (variant === 'fp16' && !probe.shaderF16) throw skip("the WebGPU adapter lacks 'shader-f16'");
+      adapter = probe.adapter;
       ort.env.webgpu.powerPreference = 'high-performance';
     }
     const tracker = new Tracker(ort, manifest, { backend, variant, loadModel: (graph) => loadGraph(modelBase, graph) });

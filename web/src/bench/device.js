@@ -3,6 +3,8 @@
  * or requestAdapterInfo() on older browsers), so results from different machines can be told apart and compared.
  */
 
+import { requestAdapter } from '../backend.js';
+
 const LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize',
   'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX'];
 
@@ -16,14 +18,8 @@ function adapterInfo(info) {
 
 /** WebGPU: the adapter the page would get, or why there is none. */
 export async function webgpuInfo(gpu = navigator.gpu) {
-  if (!gpu) return { available: false, reason: 'navigator.gpu is missing (no WebGPU in this browser or context)' };
-  let adapter;
-  try {
-    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  } catch (e) {
-    return { available: false, reason: `requestAdapter failed: ${e.message}` };
-  }
-  if (!adapter) return { available: false, reason: 'no WebGPU adapter (blocklisted, disabled or headless without flags)' };
+  const { adapter, reason } = await requestAdapter(gpu);
+  if (!adapter) return { available: false, reason };
   let info = adapter.info;
   if (!info && typeof adapter.requestAdapterInfo === 'function') info = await adapter.requestAdapterInfo().catch(() => null);
   const limits = {};
