@@ -68,7 +68,7 @@ const ms = (us) => (us / runs / 1000).toFixed(2);
 console.log(`${path}: ${runs} runs, ${ort.env.wasm.numThreads} thread(s); kernel time ${ms(total)} ms per run\n`);
 console.log('| operator | ms per run | share | GFLOP/s |\n| --- | --- | --- | --- |');
 for (const [kind, k] of [...byKind].sort((a, b) => b[1].us - a[1].us)) {
-  const rate = k.flops ? ((k.flops * runs) / (k.us * 1e3)).toFixed(1) : '';
+  const rate = k.flops ? (k.flops / (k.us * 1e3)).toFixed(1) : '';
   console.log(`| ${kind} | ${ms(k.us)} | ${((100 * k.us) / total).toFixed(1)}% | ${rate} |`);
 }
 console.log(`\nslowest ${top} nodes:`);
