@@ -100,3 +100,20 @@ def test_init_starts_from_given_weights_with_a_fresh_schedule(tmp_path):
     with pytest.raises(ValueError, match="architecture"):
         Trainer(tiny_config(init=str(tmp_path / "init.safetensors"), model=student_config(pretrained=False,
                                                                                              key_dim=32)), tmp_path / "other")
+
+
+def test_ship_of_a_fine_tuning_run_keeps_the_record_of_its_init_weights(tmp_path, monkeypatch):
+    import mobilevos.ship as ship
+
+    models = tmp_path / "models"
+    models.mkdir()
+    save_network(models / "student.safetensors", build_network(student_config(pretrained=False)))
+    (models / "student.json").write_text(json.dumps({"command": "mobilevos train student --out first", "steps": 5}))
+    out = tmp_path / "run"
+    out.mkdir()
+    Trainer(tiny_config(init=str(models / "student.safetensors")), out).fit(steps=2)
+    monkeypatch.setattr(ship, "MODELS_DIR", models)
+    record = ship.ship(out, "student", "fp32", None, short_side=48, synth_videos=1)
+    assert record["init"]["path"] == str(models / "student.safetensors")
+    assert record["init"]["record"] == {"command": "mobilevos train student --out first", "steps": 5}
+    assert json.loads((models / "student.json").read_text())["init"]["record"]["steps"] == 5  # shipped over it

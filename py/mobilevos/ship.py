@@ -33,6 +33,15 @@ def wall_time(metrics_path: Path) -> float | None:
     return float(sum(b - a for a, b in zip(times, times[1:]) if 0 < b - a < 600)) if len(times) > 1 else None
 
 
+def init_record(path: Path) -> dict | None:
+    """The record of the weights a run started from: the shipped JSON next to them (with metrics), else the record in
+    the file's metadata. Read before shipping, which may overwrite that very file."""
+    sibling = path.with_suffix(".json")
+    if sibling.is_file():
+        return json.loads(sibling.read_text())
+    return read_metadata(path)[1].get("record")
+
+
 def ship(run_dir: Path, name: str, dtype: str, val_dir: Path | None, short_side: int, synth_videos: int) -> dict:
     """Write models/<name>.safetensors and models/<name>.json from `run_dir`; returns the record."""
     checkpoint = run_dir / "last.safetensors"
@@ -51,6 +60,9 @@ def ship(run_dir: Path, name: str, dtype: str, val_dir: Path | None, short_side:
         "data": (extra.get("train_config") or {}).get("data"),
         "run_dir": str(run_dir),
     }
+    init = (extra.get("train_config") or {}).get("init")
+    if init:  # a fine-tuning run: reproducing it starts from the init weights, so keep their record too
+        record["init"] = {"path": init, "record": init_record(Path(init))}
     out = MODELS_DIR / f"{name}.safetensors"
     save_network(out, load_network(checkpoint), {"record": record},
                  dtype=DTYPES[dtype])
