@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The paper's ablation at our scale: the same student, equal steps, four losses; J&F on held-out synthetic clips and
-# on davis16-val. Usage: bash scripts/ablation.sh TEACHER.safetensors STEPS [THREADS]
+# on davis16-val. Usage: bash scripts/ablation.sh TEACHER.safetensors STEPS [THREADS] [INIT.safetensors]
 # Writes runs/ablation-<arm>/ and results/ablation.md. Arms run one after another; each resumes if interrupted.
+# INIT: every arm fine-tunes the same starting weights (e.g. a cross-entropy student), which makes a CPU-sized
+# ablation possible: a few hundred steps per arm instead of thousands from ImageNet weights.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-teacher=${1:?teacher weights}; steps=${2:?steps}; threads=${3:-2}
+teacher=${1:?teacher weights}; steps=${2:?steps}; threads=${3:-2}; init=${4:-}
 declare -A arms=(
   [ce]="--loss ce"
   [kd]="--loss kd --teacher $teacher"
@@ -14,7 +16,8 @@ declare -A arms=(
 for arm in ce kd unified unified-uniform; do
   out=runs/ablation-$arm
   # shellcheck disable=SC2086
-  mobilevos train student --out "$out" --steps "$steps" ${arms[$arm]} --set threads="$threads" val_every="$steps"
+  mobilevos train student --out "$out" --steps "$steps" ${arms[$arm]} ${init:+--init "$init"} \
+    --set threads="$threads" val_every="$steps"
   mobilevos eval --data ../shared/data/davis16-val --model "$out/last.safetensors" --out "results/ablation-$arm.json" \
     --threads "$threads"
 done
