@@ -83,6 +83,7 @@ def test_ship_writes_weights_and_a_record_whose_jf_eval_reproduces(tmp_path, mon
     record = ship.ship(out, "student", "fp16", val, short_side=48, synth_videos=1)
     saved = json.loads((tmp_path / "models" / "student.json").read_text())
     assert saved["steps"] == 5 and saved["command"].startswith("mobilevos train") and saved["dtype"] == "fp16"
+    assert saved["reproduce"] == "mobilevos train student --out run --stop-at 5"  # stopped at 5 of 20 steps
     assert saved["metrics"]["davis16_val"]["summary"]["J&F"] == pytest.approx(record["metrics"]["davis16_val"]["summary"]["J&F"])
     net = load_network(tmp_path / "models" / "student.safetensors")
     again = evaluate_model(net, val, tmp_path / "masks", 48, progress=False)

@@ -60,6 +60,11 @@ def ship(run_dir: Path, name: str, dtype: str, val_dir: Path | None, short_side:
         "data": (extra.get("train_config") or {}).get("data"),
         "run_dir": str(run_dir),
     }
+    total = ((extra.get("train_config") or {}).get("optim") or {}).get("steps")
+    if record["command"] and record["steps"] is not None and total and record["steps"] < total:
+        # Stopped before the end of its schedule (e.g. at the end of a working session): the same command with
+        # --stop-at reproduces these weights, learning-rate schedule included.
+        record["reproduce"] = f"{record['command']} --stop-at {record['steps']}"
     init = (extra.get("train_config") or {}).get("init")
     if init:  # a fine-tuning run: reproducing it starts from the init weights, so keep their record too
         record["init"] = {"path": init, "record": init_record(Path(init))}
