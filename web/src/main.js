@@ -311,11 +311,18 @@ async function track() {
   app.trackedObjects = app.objects.length;
   stats.resume();
   if (!source.live && config.everyFrame && !stats.frames) { // first guess of the pace from the annotate call's time
-    video.playbackRate = Math.min(1, Math.max(0.05, 0.8 * (1000 / (1.5 * reply.timings.infer)) * app.frameDuration));
+    setPlaybackRate(0.8 * (1000 / (1.5 * reply.timings.infer)) * app.frameDuration);
   }
   setMode('tracking');
   if (!source.live) await video.play().catch(() => {});
   loop.start();
+}
+
+// Chromium throws on playback rates below 1/16 (a slow device or a busy CPU asks for less): clamp to what it plays.
+const MIN_PLAYBACK_RATE = 0.0625;
+
+function setPlaybackRate(rate) {
+  video.playbackRate = Math.min(1, Math.max(MIN_PLAYBACK_RATE, rate));
 }
 
 /**
@@ -329,8 +336,8 @@ function pace(mediaTime) {
   if (step > 1e-4 && step < app.frameDuration) app.frameDuration = step;
   const fps = stats.fps;
   if (stats.frames % 5 === 0 && fps > 0) {
-    const rate = Math.min(1, Math.max(0.05, 0.9 * fps * app.frameDuration));
-    if (Math.abs(rate - video.playbackRate) > 0.02) video.playbackRate = rate;
+    const rate = 0.9 * fps * app.frameDuration;
+    if (Math.abs(rate - video.playbackRate) > 0.02) setPlaybackRate(rate);
   }
 }
 
