@@ -79,11 +79,11 @@ function pyodideRuntime() {
  * dist/precache.json: every file the app page needs offline (its HTML, scripts, styles, onnxruntime-web's runtime, the
  * sample clip), which the service worker caches when it installs. A list made at build time, rather than the resource
  * timings the page saw, also covers files the page never loaded itself (the inference worker's script and what it
- * imports). The bench page, Pyodide and the models are left out: the models are cached by the inference worker, with
- * their sha256 checked against the manifest.
+ * imports). The bench page and Pyodide are left out; the models are not part of the bundle (they are public files,
+ * cached by the inference worker with their sha256 checked against the manifest).
  */
 function precacheManifest() {
-  const offline = (name) => !/^(bench\.html|assets\/bench[-.]|pyodide\/|models\/)/.test(name);
+  const offline = (name) => !/^(bench\.html|assets\/bench[-.]|pyodide\/)/.test(name);
   return {
     name: 'mobilevos-precache-manifest',
     enforce: 'post',

@@ -46,6 +46,7 @@ def ship(run_dir: Path, name: str, dtype: str, val_dir: Path | None, short_side:
     """Write models/<name>.safetensors and models/<name>.json from `run_dir`; returns the record."""
     checkpoint = run_dir / "last.safetensors"
     _, extra = read_metadata(checkpoint)
+    train_config = extra.get("train_config") or {}
     provenance = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
     record = {
         "name": name,
@@ -57,15 +58,15 @@ def ship(run_dir: Path, name: str, dtype: str, val_dir: Path | None, short_side:
         "steps": extra.get("step"),
         "wall_time_s": wall_time(run_dir / "metrics.jsonl"),
         "config": extra.get("train_config"),
-        "data": (extra.get("train_config") or {}).get("data"),
+        "data": train_config.get("data"),
         "run_dir": str(run_dir),
     }
-    total = ((extra.get("train_config") or {}).get("optim") or {}).get("steps")
+    total = train_config.get("optim", {}).get("steps")
     if record["command"] and record["steps"] is not None and total and record["steps"] < total:
         # Stopped before the end of its schedule (e.g. at the end of a working session): the same command with
         # --stop-at reproduces these weights, learning-rate schedule included.
         record["reproduce"] = f"{record['command']} --stop-at {record['steps']}"
-    init = (extra.get("train_config") or {}).get("init")
+    init = train_config.get("init")
     if init:  # a fine-tuning run: reproducing it starts from the init weights, so keep their record too
         record["init"] = {"path": init, "record": init_record(Path(init))}
     out = MODELS_DIR / f"{name}.safetensors"

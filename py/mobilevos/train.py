@@ -335,8 +335,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     data = to_dict(TrainConfig(role=args.role, model=model))
     if args.config:
         data = merge(data, json.loads(Path(args.config).read_text()), "TrainConfig")
-    flags = {"teacher": "teacher", "init": "init", "loss": "distill.loss", "omega": "distill.omega", "steps": "optim.steps",
-             "device": "device"}
+    flags = {"teacher": "teacher", "init": "init", "loss": "distill.loss", "omega": "distill.omega",
+             "steps": "optim.steps", "device": "device"}
     overrides = [f"{key}={json.dumps(getattr(args, flag))}" for flag, key in flags.items()
                  if getattr(args, flag) is not None]
     if args.no_pretrained:
