@@ -50,6 +50,26 @@ def read_metadata(path: str | Path) -> tuple[NetworkConfig, dict]:
     return from_dict(NetworkConfig, json.loads(meta["config"])), json.loads(meta.get("extra", "{}"))
 
 
+def grow_state(target: dict[str, torch.Tensor], source: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`source` weights fitted into `target`'s shapes: equal shapes are copied; a tensor that only has more input
+    channels (dim 1) in `target` gets `source` as its leading channels and zeros after them, so the grown network
+    computes exactly what the source did (e.g. `NetworkConfig.previous_value` added for fine-tuning)."""
+    if set(target) != set(source):
+        raise ValueError(f"parameter names differ: {sorted(set(target) ^ set(source))[:5]}")
+    out = {}
+    for name, t in target.items():
+        s = source[name]
+        if s.shape == t.shape:
+            out[name] = s.clone()
+        elif s.dim() == t.dim() >= 2 and s.shape[0] == t.shape[0] and s.shape[2:] == t.shape[2:] and s.shape[1] < t.shape[1]:
+            grown = torch.zeros_like(t)
+            grown[:, : s.shape[1]] = s
+            out[name] = grown
+        else:
+            raise ValueError(f"{name}: cannot grow {tuple(s.shape)} into {tuple(t.shape)}")
+    return out
+
+
 def load_network(name_or_path: str | Path, device: str = "cpu") -> SpaceTimeNetwork:
     """Rebuild a network from a weight file (config from its metadata), in eval mode and float32."""
     path = resolve(name_or_path)

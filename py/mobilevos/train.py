@@ -28,7 +28,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mobilevos import losses
-from mobilevos.checkpoint import load_network, save_network
+from mobilevos.checkpoint import grow_state, load_network, save_network
 from mobilevos.config import apply_overrides, from_dict, merge, to_dict
 from mobilevos.data.mix import MixedClips
 from mobilevos.models.network import NetworkConfig, SpaceTimeNetwork, Segmentation, student_config, teacher_config
@@ -205,9 +205,11 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------------------------------------------
     def _load_init(self, path: str) -> None:
         init = load_network(path)
-        if dataclasses.replace(init.cfg, pretrained=self.cfg.model.pretrained) != self.cfg.model:
+        # The one architecture change fine-tuning allows: adding the in-place previous value (zero-initialised).
+        same = dict(pretrained=self.cfg.model.pretrained, previous_value=self.cfg.model.previous_value)
+        if dataclasses.replace(init.cfg, **same) != self.cfg.model:
             raise ValueError(f"--init {path}: its architecture {init.cfg} differs from the run's {self.cfg.model}")
-        self.net.load_state_dict(init.state_dict())
+        self.net.load_state_dict(grow_state(self.net.state_dict(), init.state_dict()))
 
     def _resume(self) -> None:
         state = torch.load(self.out / "last_state.pt", map_location=self.device, weights_only=False)

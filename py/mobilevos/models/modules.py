@@ -60,14 +60,16 @@ def others_mask(masks: torch.Tensor) -> torch.Tensor:
 class Decoder(nn.Module):
     """Per-object mask decoder: memory readout + query features at 1/16, refined with skips at 1/8 and 1/4.
 
+    With `previous_value`, the previous frame's value [B, N, CV, h, w] is concatenated *last*, so a decoder without it
+    is the same function as one with it whose extra `fuse16` input weights are zero (`checkpoint.grow_state`).
     Returns logits at input resolution and the 1/4-scale embedding the representation loss compares.
     """
 
     def __init__(self, f16_dim: int, f8_dim: int, f4_dim: int, value_dim: int, widths: tuple[int, int, int],
-                 separable: bool):
+                 separable: bool, previous_value: bool = False):
         super().__init__()
         w16, w8, w4 = widths
-        self.fuse16 = nn.Conv2d(value_dim + f16_dim, w16, 1)
+        self.fuse16 = nn.Conv2d(value_dim * (2 if previous_value else 1) + f16_dim, w16, 1)
         self.block16 = ConvBlock(w16, separable)
         self.reduce8 = nn.Conv2d(w16, w8, 1)
         self.skip8 = nn.Conv2d(f8_dim, w8, 1)
@@ -78,10 +80,13 @@ class Decoder(nn.Module):
         self.embed_dim = w4
         self.head = nn.Conv2d(w4, 1, 3, padding=1)
 
-    def forward(self, f16, f8, f4, readout: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """logits [B, N, H, W] and embedding [B, N, C, H/4, W/4] from features and readout [B, N, CV, h, w]."""
+    def forward(self, f16, f8, f4, readout: torch.Tensor,
+                previous: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """logits [B, N, H, W] and embedding [B, N, C, H/4, W/4] from features, readout [B, N, CV, h, w] and (with
+        `previous_value`) the previous frame's value [B, N, CV, h, w]."""
         b, n = readout.shape[:2]
-        g = self.fuse16(torch.cat([fold(readout), repeat_objects(f16, n)], 1))
+        parts = [fold(readout), repeat_objects(f16, n)] + ([fold(previous)] if previous is not None else [])
+        g = self.fuse16(torch.cat(parts, 1))
         g = self.block16(F.relu(g))
         g = upsample(self.reduce8(g), 2) + repeat_objects(self.skip8(f8), n)
         g = self.block8(g)
