@@ -86,6 +86,22 @@ def test_padded_object_slots_get_no_probability(net):
     assert seg.prob[0, 1].max() < 1e-5 and seg.prob[0, 0].max() > 0
 
 
+def test_student_decoder_reads_the_previous_entry_in_place_and_only_the_last_entry():
+    torch.manual_seed(0)
+    net = build_network(student_config(pretrained=False)).eval()
+    assert net.cfg.previous_value
+    with torch.no_grad():
+        feats = net.encode_key(torch.rand(1, 3, 32, 48))
+        value = net.encode_value(feats, torch.rand(1, 1, 32, 48))
+        keys = torch.stack([feats.key] * 2, 2)
+        base = net.segment(feats, keys, torch.stack([value, value], 3)).prob
+        # Same attention readout (identical keys: equal weights), but the last entry's value mirrored in place.
+        mirrored = net.segment(feats, keys, torch.stack([value.flip(-1), value], 3).flip(3)).prob
+        swapped_first = net.segment(feats, keys, torch.stack([value.flip(-1), value], 3)).prob
+    assert (mirrored - base).abs().max() > 1e-4  # the previous value enters position by position
+    assert not torch.allclose(mirrored, swapped_first)  # ... and it is the last entry, not the first
+
+
 def test_forward_is_not_the_api_and_sizes_must_be_multiples_of_16(net):
     with pytest.raises(NotImplementedError):
         net(torch.rand(1, 3, 32, 32))

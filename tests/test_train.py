@@ -103,6 +103,24 @@ def test_init_starts_from_given_weights_with_a_fresh_schedule(tmp_path):
                                                                                              key_dim=32)), tmp_path / "other")
 
 
+def test_init_without_the_previous_value_path_grows_into_the_same_function(tmp_path):
+    torch.manual_seed(2)
+    source = build_network(student_config(pretrained=False, previous_value=False)).eval()
+    save_network(tmp_path / "init.safetensors", source)
+    grown = Trainer(tiny_config(init=str(tmp_path / "init.safetensors")), tmp_path / "run").net.eval()
+    assert grown.cfg.previous_value and not source.cfg.previous_value
+    image, masks = torch.rand(1, 3, 32, 48), (torch.rand(1, 1, 32, 48) > 0.5).float()
+    with torch.no_grad():
+        probs = []
+        for net in (source, grown):
+            feats = net.encode_key(image)
+            value = net.encode_value(feats, masks)
+            # A previous entry unlike the first, so the grown path would show if its new weights were not zero.
+            probs.append(net.segment(feats, torch.stack([feats.key] * 2, 2), torch.stack([value, -3 * value], 3)).prob)
+    assert torch.allclose(probs[0], probs[1], atol=1e-6)
+    assert probs[0].std() > 0  # not a degenerate constant output
+
+
 def test_ship_of_a_fine_tuning_run_keeps_the_record_of_its_init_weights(tmp_path, monkeypatch):
     import mobilevos.ship as ship
 
