@@ -180,8 +180,12 @@ async function annotateSampleStart() {
   await freeze();
   try {
     const response = await fetch(new URL('sample/sample-mask.png', document.baseURI));
-    if (response.ok) applyMask(new Uint8Array(await response.arrayBuffer()));
-  } catch { /* the sample works without its mask */ }
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    applyMask(new Uint8Array(await response.arrayBuffer()));
+  } catch (error) { // the sample works without its mask: say so, and the visitor paints one
+    console.warn('sample mask not loaded:', error);
+    setStatus('Sample mask not loaded: paint the object, then press Track');
+  }
 }
 
 video.addEventListener('ended', () => {
@@ -294,9 +298,9 @@ async function track() {
   }
   banner.hide();
   setStatus('annotating…');
-  const bitmap = await createImageBitmap(app.frozen.bitmap);
   let reply;
-  try {
+  try { // everything that can fail ends in the banner: the page never stays in 'annotating…' without a word
+    const bitmap = await createImageBitmap(app.frozen.bitmap);
     reply = await app.worker.request('annotate', {
       frame: bitmap, labels: annotator.labels.slice(), width: annotator.width, height: annotator.height,
       numObjects: app.objects.length, colors: OBJECT_COLORS, frameId: app.frameId, mediaTime: app.frozen.mediaTime,
@@ -305,7 +309,7 @@ async function track() {
     app.lastLabels = null;
   } catch (error) {
     setStatus('');
-    return banner.show(error.code === 'too-many-objects' ? error.code : 'no-backend', { detail: error.message });
+    return banner.show(failureCode(error), { detail: error.message });
   }
   setStatus('');
   app.trackedObjects = app.objects.length;
@@ -316,6 +320,11 @@ async function track() {
   setMode('tracking');
   if (!source.live) await video.play().catch(() => {});
   loop.start();
+}
+
+/** The banner for a failed annotate or track call: the worker's own code where it has a message, else generic. */
+function failureCode(error) {
+  return Banner.knows(error.code) ? error.code : 'tracking-failed';
 }
 
 // Chromium throws on playback rates below 1/16 (a slow device or a busy CPU asks for less): clamp to what it plays.
@@ -374,7 +383,7 @@ async function onVideoFrame(now, mediaTime) {
     .catch((error) => {
       if (error.code !== 'cancelled') {
         pauseTracking();
-        banner.show('no-backend', { detail: `Tracking stopped: ${error.message}` });
+        banner.show(failureCode(error), { detail: `Tracking stopped: ${error.message}` });
       }
     })
     .finally(() => { app.inFlight -= 1; });

@@ -1,6 +1,7 @@
 /**
  * The page's error messages, each provoked for real in headless Chromium: camera denied, no camera, neither backend
- * working, model files missing or corrupt (sha256 mismatch), an unreadable video file and an image that is no mask.
+ * working, model files missing or corrupt (sha256 mismatch), an unreadable video file, an image that is no mask, and
+ * a Track press whose graph cannot be fetched (the page says so, stays usable, and Track works once it can).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -115,6 +116,38 @@ test('unreadable video file and a photo uploaded as a mask', { timeout: 120000 }
     await page.waitForFunction(() => window.__mobilevos.mode === 'annotating');
     await page.setInputFiles('#file-mask', join(REPO, 'tests/web/unit/fixtures/png/rgb.png'));
     assert.match(await bannerFor(page, 'mask-not-flat'), /flat colour per object/);
+  } finally {
+    await close();
+  }
+});
+
+test('Track fails when its graph cannot be fetched: a message, no stuck status, and Track works again after', { timeout: 180000 }, async () => {
+  const manifest = JSON.parse(readFileSync(join(models, 'manifest.json'), 'utf8'));
+  // The sample has two objects: the smallest capacity that holds them is loaded only when Track is pressed.
+  const capacity = manifest.objects.capacities.find((k) => k >= 2);
+  const pattern = `**/student_k${capacity}*.onnx`;
+  let refused = 0;
+  const { page, logs, close } = await open('backend=wasm&variant=fp32', [], (p) => p.route(pattern, (route) => {
+    refused += 1;
+    return route.fulfill({ status: 503, body: 'down for maintenance' });
+  }));
+  try {
+    await waitReady(page, logs);
+    await page.click('.placeholder [data-source=sample]');
+    await page.waitForFunction(() => document.querySelectorAll('#objects li[data-object]').length === 2);
+    await page.click('#btn-track');
+    await page.waitForFunction(() => window.__mobilevos.error !== null, null, { timeout: 60000 });
+    const error = await page.evaluate(() => window.__mobilevos.error);
+    assert.ok(refused >= 1, 'the graph was requested');
+    assert.match(error.code, /^model-/, error.text);
+    assert.match(error.text, new RegExp(`student_k${capacity}`));
+    assert.equal(await page.evaluate(() => window.__mobilevos.mode), 'annotating', 'the annotation is kept');
+    assert.doesNotMatch(await page.textContent('#stage-status'), /annotating…/);
+    assert.ok(!(await page.isDisabled('#btn-track')));
+
+    await page.unroute(pattern);
+    await page.click('#btn-track');
+    await page.waitForFunction(() => window.__mobilevos.mode === 'tracking', null, { timeout: 90000 });
   } finally {
     await close();
   }

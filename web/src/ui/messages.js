@@ -17,6 +17,7 @@ const MESSAGES = {
   'model-offline': ['You are offline and the model is not cached yet.', 'Load the page once while online; it then works offline.'],
   'no-backend': ['Neither WebGPU nor WASM can run the model in this browser.',
     'Use a current Chrome, Edge, Firefox or Safari. WASM needs WebAssembly with SIMD; WebGPU needs a supported GPU.'],
+  'tracking-failed': ['Tracking failed.', 'Press Track to try again; if it keeps failing, reload the page.'],
   'mask-unreadable': ['This mask image cannot be read.', 'Upload a PNG: an index mask (grey or palette, value = object id) or one flat colour per object.'],
   'mask-not-flat': ['This image is not a mask.', ''],
   'mask-empty': ['The mask has no object.', 'Index masks need values 1, 2, …; colour masks a non-black colour per object.'],
@@ -33,6 +34,11 @@ export class Banner {
     this.actions = root.querySelector('#banner-actions');
     this.code = '';
     root.querySelector('#banner-close').addEventListener('click', () => this.hide());
+  }
+
+  /** Is there a stock message for `code`? */
+  static knows(code) {
+    return Object.hasOwn(MESSAGES, code);
   }
 
   /**
