@@ -4,20 +4,23 @@
 # Writes runs/ablation-<arm>/ and results/ablation.md. Arms run one after another; each resumes if interrupted.
 # INIT: every arm fine-tunes the same starting weights (e.g. a cross-entropy student), which makes a CPU-sized
 # ablation possible: a few hundred steps per arm instead of thousands from ImageNet weights.
+# Environment: STOP_AT=N stops every arm at step N of its STEPS-step schedule (equal steps, same schedule);
+# SET="k=v ..." adds config overrides to every arm; ARMS="ce kd" runs only those arms (the table needs all four).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 teacher=${1:?teacher weights}; steps=${2:?steps}; threads=${3:-2}; init=${4:-}
+stop_at=${STOP_AT:-$steps}
 declare -A arms=(
   [ce]="--loss ce"
   [kd]="--loss kd --teacher $teacher"
   [unified]="--loss unified --omega 0.8 --teacher $teacher"
   [unified-uniform]="--loss unified --omega 0.8 --teacher $teacher --set distill.boundary=false"
 )
-for arm in ce kd unified unified-uniform; do
+for arm in ${ARMS:-ce kd unified unified-uniform}; do
   out=runs/ablation-$arm
   # shellcheck disable=SC2086
-  mobilevos train student --out "$out" --steps "$steps" ${arms[$arm]} ${init:+--init "$init"} \
-    --set threads="$threads" val_every="$steps"
+  mobilevos train student --out "$out" --steps "$steps" --stop-at "$stop_at" ${arms[$arm]} ${init:+--init "$init"} \
+    --set threads="$threads" val_every="$stop_at" ${SET:-}
   mobilevos eval --data ../shared/data/davis16-val --model "$out/last.safetensors" --out "results/ablation-$arm.json" \
     --threads "$threads"
 done
