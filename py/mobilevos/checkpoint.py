@@ -51,22 +51,23 @@ def read_metadata(path: str | Path) -> tuple[NetworkConfig, dict]:
 
 
 def grow_state(target: dict[str, torch.Tensor], source: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """`source` weights fitted into `target`'s shapes: equal shapes are copied; a tensor that only has more input
-    channels (dim 1) in `target` gets `source` as its leading channels and zeros after them, so the grown network
-    computes exactly what the source did (e.g. `NetworkConfig.previous_value` added for fine-tuning)."""
+    """`source` weights fitted into the larger shapes of `target` (a freshly initialised network with extra channels,
+    e.g. `NetworkConfig.previous_value` or `value_gating` added for fine-tuning), so that the grown network computes
+    exactly what the source did: the source fills the leading block of every tensor; new output channels keep their
+    fresh initialisation, and the weights from new input channels (dim 1) into old outputs are zero. (Zeroing new
+    outputs too would leave a depthwise conv and the 1x1 after it both at zero, and no gradient could reach either.)"""
     if set(target) != set(source):
         raise ValueError(f"parameter names differ: {sorted(set(target) ^ set(source))[:5]}")
     out = {}
     for name, t in target.items():
         s = source[name]
-        if s.shape == t.shape:
-            out[name] = s.clone()
-        elif s.dim() == t.dim() >= 2 and s.shape[0] == t.shape[0] and s.shape[2:] == t.shape[2:] and s.shape[1] < t.shape[1]:
-            grown = torch.zeros_like(t)
-            grown[:, : s.shape[1]] = s
-            out[name] = grown
-        else:
+        if s.dim() != t.dim() or any(a > b for a, b in zip(s.shape, t.shape)):
             raise ValueError(f"{name}: cannot grow {tuple(s.shape)} into {tuple(t.shape)}")
+        grown = t.clone()
+        if s.dim() >= 2:
+            grown[: s.shape[0], s.shape[1]:] = 0
+        grown[tuple(slice(0, n) for n in s.shape)] = s
+        out[name] = grown
     return out
 
 

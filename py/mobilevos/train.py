@@ -147,11 +147,18 @@ def representation_term(seg_s, seg_t, masks, valid, void, proj, cfg: DistillConf
     return total / max(count, 1)
 
 
+# The value backbone's stem conv reads image + masks; its mask channels start at zero (ImageNet has none), so it is
+# never frozen and learns at the heads' rate. (Frozen, as it once was, the teacher never saw its masks at all.)
+VALUE_STEM = "value_encoder.backbone._conv_stem."
+
+
 def freeze_early_blocks(net: SpaceTimeNetwork, stride: int) -> None:
-    """Stop gradients into the stem and the blocks whose output stride is <= `stride`, in every backbone."""
+    """Stop gradients into the stem and the blocks whose output stride is <= `stride`, in every backbone (except the
+    value backbone's stem conv: see VALUE_STEM)."""
     backbones = [net.backbone] + ([net.value_encoder.backbone] if hasattr(net.value_encoder, "backbone") else [])
     for bb in backbones:
-        frozen = [bb._conv_stem, bb._bn0] + [blk for blk, info in zip(bb._blocks, bb.info) if info.stride <= stride]
+        stem = [bb._conv_stem] if bb is net.backbone else []
+        frozen = stem + [bb._bn0] + [blk for blk, info in zip(bb._blocks, bb.info) if info.stride <= stride]
         for module in frozen if stride > 0 else []:
             module.requires_grad_(False)
 
@@ -191,7 +198,8 @@ class Trainer:
         if self.world > 1:
             self.unroll = nn.parallel.DistributedDataParallel(self.unroll)
         trainable = [(n, p) for n, p in self.net.named_parameters() if p.requires_grad]
-        backbone = [p for n, p in trainable if n.startswith(("backbone.", "value_encoder.backbone."))]
+        backbone = [p for n, p in trainable
+                    if n.startswith(("backbone.", "value_encoder.backbone.")) and not n.startswith(VALUE_STEM)]
         ids = {id(p) for p in backbone}
         heads = [p for _, p in trainable if id(p) not in ids] + list(self.proj.parameters())
         self.opt = torch.optim.AdamW([{"params": heads, "lr": cfg.optim.lr}, {"params": backbone,
@@ -205,8 +213,8 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------------------------------------------
     def _load_init(self, path: str) -> None:
         init = load_network(path)
-        # The one architecture change fine-tuning allows: adding the in-place previous value (zero-initialised).
-        same = dict(pretrained=self.cfg.model.pretrained, previous_value=self.cfg.model.previous_value)
+        # The architecture changes fine-tuning allows: paths added to the init network (grown, see grow_state).
+        same = {k: getattr(self.cfg.model, k) for k in ("pretrained", "previous_value", "value_gating")}
         if dataclasses.replace(init.cfg, **same) != self.cfg.model:
             raise ValueError(f"--init {path}: its architecture {init.cfg} differs from the run's {self.cfg.model}")
         self.net.load_state_dict(grow_state(self.net.state_dict(), init.state_dict()))

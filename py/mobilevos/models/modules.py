@@ -98,13 +98,22 @@ class Decoder(nn.Module):
 
 class LightValueEncoder(nn.Module):
     """The student's value path: no second backbone; the masks are encoded at 1/4 and fused with the key encoder's
-    f4/f8/f16 features on the way down to 1/16 (depthwise-separable, a few MFLOPs per object)."""
+    f4/f8/f16 features on the way down to 1/16 (depthwise-separable, a few MFLOPs per object).
 
-    def __init__(self, f16_dim: int, f8_dim: int, f4_dim: int, value_dim: int, separable: bool = True):
+    `gated`: each stage also gets its image features multiplied by the object's mask at that scale. Without it the
+    0/1 mask is a few channels next to features ~8x larger, and training found it cheaper to ignore the mask and
+    segment the salient object (a value 0.1% away from the same frame's value with an empty mask); gated features
+    cannot be separated from the mask. They come last, so `checkpoint.grow_state` can add them to an ungated model.
+    """
+
+    def __init__(self, f16_dim: int, f8_dim: int, f4_dim: int, value_dim: int, separable: bool = True,
+                 gated: bool = False):
         super().__init__()
-        self.down8 = _down(2 + f4_dim, 32)
-        self.down16 = _down(32 + f8_dim, 64)
-        self.fuse16 = nn.Conv2d(64 + f16_dim, value_dim, 1)
+        self.gated = gated
+        extra = 2 if gated else 1
+        self.down8 = _down(2 + f4_dim * extra, 32)
+        self.down16 = _down(32 + f8_dim * extra, 64)
+        self.fuse16 = nn.Conv2d(64 + f16_dim * extra, value_dim, 1)
         self.block = ConvBlock(value_dim, separable)
 
     def forward(self, image: torch.Tensor, f16, f8, f4, masks: torch.Tensor) -> torch.Tensor:
@@ -112,9 +121,16 @@ class LightValueEncoder(nn.Module):
         b, n = masks.shape[:2]
         m = torch.stack([masks, others_mask(masks)], 2).flatten(0, 1)  # [B*N, 2, H, W]
         m = F.avg_pool2d(m, 4)
-        g = self.down8(torch.cat([m, repeat_objects(f4, n)], 1))
-        g = self.down16(torch.cat([g, repeat_objects(f8, n)], 1))
-        g = self.block(F.relu(self.fuse16(torch.cat([g, repeat_objects(f16, n)], 1))))
+
+        def with_features(g: torch.Tensor, f: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+            f = repeat_objects(f, n)
+            return torch.cat([g, f, f * m[:, :1]] if self.gated else [g, f], 1)
+
+        g = self.down8(with_features(m, f4, m))
+        m = F.avg_pool2d(m, 2)
+        g = self.down16(with_features(g, f8, m))
+        m = F.avg_pool2d(m, 2)
+        g = self.block(F.relu(self.fuse16(with_features(g, f16, m))))
         return g.view(b, n, *g.shape[1:])
 
 

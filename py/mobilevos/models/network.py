@@ -42,11 +42,12 @@ class NetworkConfig:
     # strongest prior a tracker has (copying the previous ground-truth mask scores 80.2 J&F on davis16-val) and the
     # 1/16 attention readout blurs it. Free at inference: the previous entry is already a graph input.
     previous_value: bool = False
+    value_gating: bool = False  # student: mask-gated features in the value path (see LightValueEncoder)
 
 
 def student_config(**overrides) -> NetworkConfig:
     """The shipped student's architecture (overrides for ablations)."""
-    return NetworkConfig(**{"previous_value": True, **overrides})
+    return NetworkConfig(**{"previous_value": True, "value_gating": True, **overrides})
 
 
 def teacher_config(**overrides) -> NetworkConfig:
@@ -92,7 +93,7 @@ class SpaceTimeNetwork(nn.Module):
         f4, f8, f16 = (self.backbone.info[t].channels for t in self.taps)
         self.key_proj = nn.Conv2d(f16, cfg.key_dim, 1)
         if cfg.kind == "student":
-            self.value_encoder = LightValueEncoder(f16, f8, f4, cfg.value_dim, cfg.separable)
+            self.value_encoder = LightValueEncoder(f16, f8, f4, cfg.value_dim, cfg.separable, cfg.value_gating)
         elif cfg.kind == "teacher":
             vb = EfficientNetLite(cfg.value_backbone, cfg.value_backbone_blocks, in_channels=5)
             if cfg.pretrained:
