@@ -103,12 +103,12 @@ def test_init_starts_from_given_weights_with_a_fresh_schedule(tmp_path):
                                                                                              key_dim=32)), tmp_path / "other")
 
 
-def test_init_without_the_previous_value_path_grows_into_the_same_function(tmp_path):
+def test_init_without_the_previous_value_and_gating_paths_grows_into_the_same_function(tmp_path):
     torch.manual_seed(2)
-    source = build_network(student_config(pretrained=False, previous_value=False)).eval()
+    source = build_network(student_config(pretrained=False, previous_value=False, value_gating=False)).eval()
     save_network(tmp_path / "init.safetensors", source)
     grown = Trainer(tiny_config(init=str(tmp_path / "init.safetensors")), tmp_path / "run").net.eval()
-    assert grown.cfg.previous_value and not source.cfg.previous_value
+    assert grown.cfg.previous_value and grown.cfg.value_gating and not source.cfg.previous_value
     image, masks = torch.rand(1, 3, 32, 48), (torch.rand(1, 1, 32, 48) > 0.5).float()
     with torch.no_grad():
         probs = []
@@ -136,3 +136,17 @@ def test_ship_of_a_fine_tuning_run_keeps_the_record_of_its_init_weights(tmp_path
     assert record["init"]["path"] == str(models / "student.safetensors")
     assert record["init"]["record"] == {"command": "mobilevos train student --out first", "steps": 5}
     assert json.loads((models / "student.json").read_text())["init"]["record"]["steps"] == 5  # shipped over it
+
+
+def test_teacher_value_stem_learns_its_mask_channels(tmp_path):
+    """Regression: with the stem frozen, the teacher's zero-initialised mask channels never changed (it ignored masks)."""
+    torch.manual_seed(3)
+    trainer = Trainer(tiny_config(role="teacher", model=teacher_config(pretrained=False)), tmp_path)
+    stem = trainer.net.value_encoder.backbone._conv_stem.weight
+    assert stem.requires_grad and not trainer.net.backbone._conv_stem.weight.requires_grad
+    in_heads = {id(p) for p in trainer.opt.param_groups[0]["params"]}
+    assert id(stem) in in_heads  # new input channels learn at the heads' rate, not the pretrained backbone's
+    before = stem.detach()[:, 3:].clone()
+    batch = next(iter(torch.utils.data.DataLoader(trainer.data, batch_size=2)))
+    trainer.train_step(batch)
+    assert (stem.detach()[:, 3:] - before).abs().max() > 1e-5
