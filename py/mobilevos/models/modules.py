@@ -145,11 +145,12 @@ class BackboneValueEncoder(nn.Module):
     """The teacher's value path: a second (smaller) EfficientNet-Lite on image + mask + other objects' masks, as XMem
     pairs a ResNet-18 value encoder with its ResNet-50 key encoder; fused with the key encoder's f16."""
 
-    def __init__(self, backbone: EfficientNetLite, f16_dim: int, value_dim: int):
+    def __init__(self, backbone: EfficientNetLite, f16_dim: int, value_dim: int, gated: bool = False):
         super().__init__()
         self.backbone = backbone
+        self.gated = gated  # also the key encoder's f16 multiplied by the mask at 1/16 (see LightValueEncoder)
         self.tap = backbone.last_block_with_stride(16)
-        self.fuse16 = nn.Conv2d(backbone.info[self.tap].channels + f16_dim, value_dim, 1)
+        self.fuse16 = nn.Conv2d(backbone.info[self.tap].channels + f16_dim * (2 if gated else 1), value_dim, 1)
         self.block = ConvBlock(value_dim, separable=False)
 
     def forward(self, image: torch.Tensor, f16, f8, f4, masks: torch.Tensor) -> torch.Tensor:
@@ -157,5 +158,7 @@ class BackboneValueEncoder(nn.Module):
         b, n = masks.shape[:2]
         x = torch.cat([repeat_objects(image, n), fold(masks).unsqueeze(1), fold(others_mask(masks)).unsqueeze(1)], 1)
         g = self.backbone.forward_features(x, (self.tap,))[0]
-        g = self.block(F.relu(self.fuse16(torch.cat([g, repeat_objects(f16, n)], 1))))
+        f = repeat_objects(f16, n)
+        parts = [g, f, f * F.avg_pool2d(fold(masks).unsqueeze(1), 16)] if self.gated else [g, f]
+        g = self.block(F.relu(self.fuse16(torch.cat(parts, 1))))
         return g.view(b, n, *g.shape[1:])

@@ -42,7 +42,7 @@ class NetworkConfig:
     # strongest prior a tracker has (copying the previous ground-truth mask scores 80.2 J&F on davis16-val) and the
     # 1/16 attention readout blurs it. Free at inference: the previous entry is already a graph input.
     previous_value: bool = False
-    value_gating: bool = False  # student: mask-gated features in the value path (see LightValueEncoder)
+    value_gating: bool = False  # mask-gated image features in the value path (see LightValueEncoder)
 
 
 def student_config(**overrides) -> NetworkConfig:
@@ -98,7 +98,7 @@ class SpaceTimeNetwork(nn.Module):
             vb = EfficientNetLite(cfg.value_backbone, cfg.value_backbone_blocks, in_channels=5)
             if cfg.pretrained:
                 load_pretrained(vb, cfg.value_backbone)
-            self.value_encoder = BackboneValueEncoder(vb, f16, cfg.value_dim)
+            self.value_encoder = BackboneValueEncoder(vb, f16, cfg.value_dim, cfg.value_gating)
         else:
             raise ValueError(f"unknown network kind {cfg.kind!r} (student or teacher)")
         self.decoder = Decoder(f16, f8, f4, cfg.value_dim, cfg.decoder_widths, cfg.separable, cfg.previous_value)
