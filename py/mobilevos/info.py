@@ -38,11 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     size = parse_size(args.size)
-    if args.model in ("student", "teacher"):
+    from mobilevos.checkpoint import SHIPPED, load_network
+
+    if args.model in SHIPPED and not SHIPPED[args.model].is_file():  # no weights yet: the default architecture
         cfg = (student_config if args.model == "student" else teacher_config)(pretrained=False)
         net = build_network(cfg).eval()
-    else:
-        from mobilevos.checkpoint import load_network
+    else:  # the shipped file's own architecture (the teacher was fine-tuned with paths its default lacks)
         net = load_network(args.model)
     params = sum(p.numel() for p in net.parameters())
     backbone = sum(p.numel() for p in net.backbone.parameters())
