@@ -150,3 +150,10 @@ def test_teacher_value_stem_learns_its_mask_channels(tmp_path):
     batch = next(iter(torch.utils.data.DataLoader(trainer.data, batch_size=2)))
     trainer.train_step(batch)
     assert (stem.detach()[:, 3:] - before).abs().max() > 1e-5
+
+
+def test_resuming_a_run_of_another_architecture_says_so(tmp_path):
+    Trainer(tiny_config(model=student_config(pretrained=False, value_gating=False)), tmp_path).fit(steps=1)
+    with pytest.raises(ValueError, match="another architecture.*--fresh"):
+        Trainer(tiny_config(), tmp_path)
+    assert Trainer(tiny_config(), tmp_path, fresh=True).step == 0

@@ -221,7 +221,11 @@ class Trainer:
 
     def _resume(self) -> None:
         state = torch.load(self.out / "last_state.pt", map_location=self.device, weights_only=False)
-        self.net.load_state_dict(load_network(self.out / "last.safetensors").state_dict())
+        saved = load_network(self.out / "last.safetensors")
+        if dataclasses.replace(saved.cfg, pretrained=self.cfg.model.pretrained) != self.cfg.model:
+            raise ValueError(f"{self.out} holds a run of another architecture ({saved.cfg}); resuming it as "
+                             f"{self.cfg.model} is impossible: pass --fresh to start over there, or another --out")
+        self.net.load_state_dict(saved.state_dict())
         self.proj.load_state_dict(state["proj"])
         self.opt.load_state_dict(state["optimizer"])
         self.step = state["step"]
