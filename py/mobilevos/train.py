@@ -217,6 +217,9 @@ class Trainer:
         same = {k: getattr(self.cfg.model, k) for k in ("pretrained", "previous_value", "value_gating")}
         if dataclasses.replace(init.cfg, **same) != self.cfg.model:
             raise ValueError(f"--init {path}: its architecture {init.cfg} differs from the run's {self.cfg.model}")
+        for name in ("previous_value", "value_gating"):
+            if getattr(init.cfg, name) and not getattr(self.cfg.model, name):
+                raise ValueError(f"--init {path} has {name}; the run does not (add --set model.{name}=true)")
         self.net.load_state_dict(grow_state(self.net.state_dict(), init.state_dict()))
 
     def _resume(self) -> None:

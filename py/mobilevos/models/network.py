@@ -51,9 +51,10 @@ def student_config(**overrides) -> NetworkConfig:
 
 
 def teacher_config(**overrides) -> NetworkConfig:
-    """The teacher: Lite2 key encoder to stride 16, a truncated Lite0 value encoder, a wider plain-conv decoder."""
+    """The teacher: Lite2 key encoder to stride 16, a truncated Lite0 value encoder, a wider plain-conv decoder, and
+    the student's two memory paths (mask-gated values, the previous value in place)."""
     base = dict(kind="teacher", backbone="lite2", backbone_blocks=15, value_backbone="lite0", key_dim=64,
-                value_dim=256, decoder_widths=(192, 96, 48), separable=False)
+                value_dim=256, decoder_widths=(192, 96, 48), separable=False, value_gating=True, previous_value=True)
     base.update(overrides)
     return NetworkConfig(**base)
 
