@@ -31,7 +31,8 @@ from mobilevos import losses
 from mobilevos.checkpoint import grow_state, load_network, save_network
 from mobilevos.config import apply_overrides, from_dict, merge, to_dict
 from mobilevos.data.mix import MixedClips
-from mobilevos.models.network import NetworkConfig, SpaceTimeNetwork, Segmentation, student_config, teacher_config
+from mobilevos.models.network import (GROWABLE_PATHS, NetworkConfig, SpaceTimeNetwork, Segmentation, student_config,
+                                      teacher_config)
 from mobilevos.validate import synth_validation
 
 
@@ -214,10 +215,10 @@ class Trainer:
     def _load_init(self, path: str) -> None:
         init = load_network(path)
         # The architecture changes fine-tuning allows: paths added to the init network (grown, see grow_state).
-        same = {k: getattr(self.cfg.model, k) for k in ("pretrained", "previous_value", "value_gating")}
+        same = {k: getattr(self.cfg.model, k) for k in ("pretrained", *GROWABLE_PATHS)}
         if dataclasses.replace(init.cfg, **same) != self.cfg.model:
             raise ValueError(f"--init {path}: its architecture {init.cfg} differs from the run's {self.cfg.model}")
-        for name in ("previous_value", "value_gating"):
+        for name in GROWABLE_PATHS:
             if getattr(init.cfg, name) and not getattr(self.cfg.model, name):
                 raise ValueError(f"--init {path} has {name}; the run does not (add --set model.{name}=true)")
         self.net.load_state_dict(grow_state(self.net.state_dict(), init.state_dict()))

@@ -45,6 +45,10 @@ class NetworkConfig:
     value_gating: bool = False  # mask-gated image features in the value path (see LightValueEncoder)
 
 
+# Boolean paths `checkpoint.grow_state` can add to a trained network without changing its function (--init).
+GROWABLE_PATHS = ("previous_value", "value_gating")
+
+
 def student_config(**overrides) -> NetworkConfig:
     """The shipped student's architecture (overrides for ablations)."""
     return NetworkConfig(**{"previous_value": True, "value_gating": True, **overrides})
@@ -124,7 +128,8 @@ class SpaceTimeNetwork(nn.Module):
         """Read memory (keys [B, CK, T, h, w], values [B, N, CV, T, h, w]) for the query frame and decode.
 
         The last memory entry must be the previous frame's (the order `MemoryBank.read` and training use): with
-        `previous_value` the decoder also reads its value in place. `valid` [B, N] (optional) zeroes padded object slots before aggregation, for fixed-size object batches.
+        `previous_value` the decoder also reads its value in place. `valid` [B, N] (optional) zeroes padded object
+        slots before aggregation, for fixed-size object batches.
         """
         readout = memory.read_memory(feats.key, mem_keys, mem_values)
         previous = mem_values[:, :, :, -1] if self.cfg.previous_value else None
