@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -136,6 +137,32 @@ def test_ship_of_a_fine_tuning_run_keeps_the_record_of_its_init_weights(tmp_path
     assert record["init"]["path"] == str(models / "student.safetensors")
     assert record["init"]["record"] == {"command": "mobilevos train student --out first", "steps": 5}
     assert json.loads((models / "student.json").read_text())["init"]["record"]["steps"] == 5  # shipped over it
+
+
+def test_ship_of_a_chain_of_fine_tunes_keeps_every_link(tmp_path, monkeypatch):
+    """A fine-tune of a fine-tune's checkpoint: the record must lead back through the middle run to the first weights."""
+    import mobilevos.ship as ship
+
+    monkeypatch.chdir(tmp_path)  # relative paths, as the recorded commands use them
+    models = tmp_path / "models"
+    models.mkdir()
+    save_network(models / "student.safetensors", build_network(student_config(pretrained=False)))
+    (models / "student.json").write_text(json.dumps({"command": "mobilevos train student --out first", "steps": 5}))
+    middle, last = Path("middle"), Path("last")
+    for out, init, steps in ((middle, Path("models/student.safetensors"), 2), (last, middle / "last.safetensors", 1)):
+        out.mkdir()
+        (out / "run.json").write_text(json.dumps({"command": f"mobilevos train student --out {out.name}",
+                                                  "git_commit": "abc"}))
+        Trainer(tiny_config(init=str(init)), out).fit(steps=steps)
+    monkeypatch.setattr(ship, "MODELS_DIR", models)
+    record = ship.ship(last, "student", "fp32", None, short_side=48, synth_videos=1)
+    assert record["command"] == "mobilevos train student --out last" and record["steps"] == 1
+    link = record["init"]
+    assert link["path"] == str(middle / "last.safetensors")
+    assert link["record"]["command"] == "mobilevos train student --out middle" and link["record"]["steps"] == 2
+    assert link["record"]["init"]["record"] == {"command": "mobilevos train student --out first", "steps": 5}
+    # The first weights were a shipped file that shipping has since replaced: the record says how to get them back.
+    assert link["record"]["init"]["restore"] == "git show abc:models/student.safetensors > models/student.safetensors"
 
 
 def test_teacher_value_stem_learns_its_mask_channels(tmp_path):

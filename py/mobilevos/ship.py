@@ -34,24 +34,24 @@ def wall_time(metrics_path: Path) -> float | None:
 
 
 def init_record(path: Path) -> dict | None:
-    """The record of the weights a run started from: the shipped JSON next to them (with metrics), else the record in
-    the file's metadata. Read before shipping, which may overwrite that very file."""
+    """The record of the weights a run started from: the shipped JSON next to them (with metrics), the record of the
+    training run whose checkpoint they are (so a chain of fine-tunes keeps every link), else the record in the
+    file's metadata. Read before shipping, which may overwrite that very file."""
     sibling = path.with_suffix(".json")
     if sibling.is_file():
         return json.loads(sibling.read_text())
+    if (path.parent / "run.json").is_file():
+        return run_record(path.parent, path)
     return read_metadata(path)[1].get("record")
 
 
-def ship(run_dir: Path, name: str, dtype: str, val_dir: Path | None, short_side: int, synth_videos: int) -> dict:
-    """Write models/<name>.safetensors and models/<name>.json from `run_dir`; returns the record."""
-    checkpoint = run_dir / "last.safetensors"
+def run_record(run_dir: Path, checkpoint: Path) -> dict:
+    """What reproduces `checkpoint` of the training run in `run_dir`: command, git commit, machine, steps, wall time,
+    config, data, and (for a fine-tune) the record of its init weights, recursively."""
     _, extra = read_metadata(checkpoint)
     train_config = extra.get("train_config") or {}
     provenance = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
     record = {
-        "name": name,
-        "file": f"{name}.safetensors",
-        "dtype": dtype,
         "command": provenance.get("command"),
         "git_commit": provenance.get("git_commit"),
         "hardware": provenance.get("hardware"),
@@ -69,6 +69,16 @@ def ship(run_dir: Path, name: str, dtype: str, val_dir: Path | None, short_side:
     init = train_config.get("init")
     if init:  # a fine-tuning run: reproducing it starts from the init weights, so keep their record too
         record["init"] = {"path": init, "record": init_record(Path(init))}
+        if str(init).startswith(f"{MODELS_DIR.name}/") and record["git_commit"]:
+            # A shipped file that shipping may since have replaced: git still holds the one this run started from.
+            record["init"]["restore"] = f"git show {record['git_commit']}:{init} > {init}"
+    return record
+
+
+def ship(run_dir: Path, name: str, dtype: str, val_dir: Path | None, short_side: int, synth_videos: int) -> dict:
+    """Write models/<name>.safetensors and models/<name>.json from `run_dir`; returns the record."""
+    checkpoint = run_dir / "last.safetensors"
+    record = {"name": name, "file": f"{name}.safetensors", "dtype": dtype, **run_record(run_dir, checkpoint)}
     out = MODELS_DIR / f"{name}.safetensors"
     save_network(out, load_network(checkpoint), {"record": record},
                  dtype=DTYPES[dtype])
