@@ -343,9 +343,9 @@ function pace(mediaTime) {
   const step = mediaTime - app.lastMediaTime;
   app.lastMediaTime = mediaTime;
   if (step > 1e-4 && step < app.frameDuration) app.frameDuration = step;
-  const fps = stats.fps;
-  if (stats.frames % 5 === 0 && fps > 0) {
-    const rate = 0.9 * fps * app.frameDuration;
+  const capacity = stats.capacity;
+  if (stats.frames % 5 === 0 && capacity > 0) {
+    const rate = 0.9 * capacity * app.frameDuration;
     if (Math.abs(rate - video.playbackRate) > 0.02) setPlaybackRate(rate);
   }
 }
