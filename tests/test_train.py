@@ -163,6 +163,10 @@ def test_ship_of_a_chain_of_fine_tunes_keeps_every_link(tmp_path, monkeypatch):
     assert link["record"]["init"]["record"] == {"command": "mobilevos train student --out first", "steps": 5}
     # The first weights were a shipped file that shipping has since replaced: the record says how to get them back.
     assert link["record"]["init"]["restore"] == "git show abc:models/student.safetensors > models/student.safetensors"
+    # Trained from a dirty tree, the committed file may not be the one read: no restore command is promised.
+    (middle / "run.json").write_text(json.dumps({"command": "mobilevos train student --out middle",
+                                                 "git_commit": "abc", "git_dirty": True}))
+    assert "restore" not in ship.run_record(middle, middle / "last.safetensors")["init"]
 
 
 def test_teacher_value_stem_learns_its_mask_channels(tmp_path):

@@ -69,8 +69,9 @@ def run_record(run_dir: Path, checkpoint: Path) -> dict:
     init = train_config.get("init")
     if init:  # a fine-tuning run: reproducing it starts from the init weights, so keep their record too
         record["init"] = {"path": init, "record": init_record(Path(init))}
-        if str(init).startswith(f"{MODELS_DIR.name}/") and record["git_commit"]:
-            # A shipped file that shipping may since have replaced: git still holds the one this run started from.
+        if str(init).startswith(f"{MODELS_DIR.name}/") and record["git_commit"] and not provenance.get("git_dirty"):
+            # A shipped file that shipping may since have replaced: git still holds the one this run started from
+            # (only a clean tree at training time guarantees the committed file is the one that was read).
             record["init"]["restore"] = f"git show {record['git_commit']}:{init} > {init}"
     return record
 

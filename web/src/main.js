@@ -343,8 +343,9 @@ function pace(mediaTime) {
   const step = mediaTime - app.lastMediaTime;
   app.lastMediaTime = mediaTime;
   if (step > 1e-4 && step < app.frameDuration) app.frameDuration = step;
-  const capacity = stats.capacity;
-  if (stats.frames % 5 === 0 && capacity > 0) {
+  if (stats.frames % 5 !== 0) return;
+  const capacity = stats.capacity; // means over the window: only every 5th frame, when the rate may change
+  if (capacity > 0) {
     const rate = 0.9 * capacity * app.frameDuration;
     if (Math.abs(rate - video.playbackRate) > 0.02) setPlaybackRate(rate);
   }
