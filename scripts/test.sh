@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Set up (scripts/setup.sh) and run every test: Python (pytest), then JavaScript unit and browser end-to-end tests.
+# Everything runs inside the checkout's .venv (activated, so `python3` and `mobilevos` in the node tests are its own).
 # The shared data folder defaults to ../shared/data (override with MOBILEVOS_SHARED_DATA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# shellcheck disable=SC1091
+source .venv/bin/activate
 python3 -m pytest -q
 if [ -f package.json ]; then
   npm test
