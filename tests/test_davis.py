@@ -162,7 +162,7 @@ def test_corrupt_and_empty_images(tmp_path):
 
 def test_clip_dataset_shapes_and_one_hot(davis_train):
     ds = VideoClipDataset([davis_train], clip_len=3, size=(192, 320), max_objects=2, seed=0)
-    assert len(ds) == 2079  # one item per annotated frame by default
+    assert len(ds) == 2079 - 404  # one item per annotated frame of the training sequences (not the selection ones)
     for index in range(12):
         item = ds[index]
         assert set(item) == {"images", "masks", "void", "valid", "name"}

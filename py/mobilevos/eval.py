@@ -2,6 +2,7 @@
 
     mobilevos eval --data ../shared/data/davis16-val --model student --out results.json
     mobilevos eval --data ../shared/data/davis16-val --pred PRED_DIR          # score another tool's masks
+    mobilevos eval --data ../shared/data/davis16-train-240p --split selection --model runs/x/last.safetensors
 
 The tracker gets the annotation of the first frame only; every frame's prediction is written as an index PNG
 (`--save-masks`, else a temporary folder) and scored by the same code path as `--pred`, so both agree by construction.
@@ -19,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from mobilevos.data.davis import list_sequences, read_sequence, write_mask
+from mobilevos.data.splits import SPLITS, split_sequences
 from mobilevos.metrics import score_folder
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.track import Tracker
@@ -76,12 +78,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-every", type=int, default=None,
                    help="growing memory: keep every k-th frame (default: none for the student, 5 for the teacher)")
     p.add_argument("--sequences", help="comma-separated subset of sequences")
+    p.add_argument("--split", choices=SPLITS, help="the sequences of this split of a training folder "
+                   "(mobilevos.data.splits: 'selection' = the held-out sequences every choice is made on)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 
 def run(args: argparse.Namespace) -> None:
     sequences = args.sequences.split(",") if args.sequences else None
+    if args.split:
+        in_split = split_sequences(args.data, args.split)
+        sequences = [n for n in sequences if n in in_split] if sequences else in_split
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.pred:

@@ -33,7 +33,7 @@ from mobilevos.config import apply_overrides, from_dict, merge, to_dict
 from mobilevos.data.mix import MixedClips
 from mobilevos.models.network import (GROWABLE_PATHS, NetworkConfig, SpaceTimeNetwork, Segmentation, student_config,
                                       teacher_config)
-from mobilevos.validate import synth_validation
+from mobilevos.validate import selection_validation, synth_validation
 
 
 @dataclass
@@ -49,6 +49,8 @@ class DataConfig:
     max_gap_end: int = 12
     workers: int = 1
     paste_prob: float = 0.0  # share of real clips with a pasted distractor object (copy-paste augmentation)
+    split: str = "train"  # "train": the selection sequences (mobilevos.data.splits) are never trained on; "all": the
+    # shipped models up to session 4 were trained on every sequence (their records predate this field)
 
 
 @dataclass
@@ -97,6 +99,9 @@ class TrainConfig:
     val_every: int = 1000
     val_videos: int = 8
     val_frames: int = 24
+    # Each validation also tracks the selection sequences of data.davis[0] (never trained on with data.split=train)
+    # at this input short side, and keeps the best checkpoint by their J&F in <out>/best.safetensors (0: off).
+    val_selection_short_side: int = 240
 
 
 class ClipUnroll(nn.Module):
@@ -206,6 +211,7 @@ class Trainer:
         self.opt = torch.optim.AdamW([{"params": heads, "lr": cfg.optim.lr}, {"params": backbone,
                                       "lr": cfg.optim.backbone_lr}], weight_decay=cfg.optim.weight_decay)
         self.step = 0
+        self.best_selection = -1.0  # selection J&F of <out>/best.safetensors
         if not fresh and (out / "last_state.pt").exists():
             self._resume()
         self.data = MixedClips(cfg.data, seed=cfg.seed * 1000 + self.rank, start=self.step * cfg.optim.batch_size)
@@ -233,6 +239,7 @@ class Trainer:
         self.proj.load_state_dict(state["proj"])
         self.opt.load_state_dict(state["optimizer"])
         self.step = state["step"]
+        self.best_selection = state.get("best_selection", -1.0)
         if self.rank == 0:
             print(f"resumed {self.out} at step {self.step}")
 
@@ -242,7 +249,8 @@ class Trainer:
         meta = {"step": self.step, "train_config": to_dict(self.cfg)}
         tmp = self.out / "last.safetensors.tmp"
         save_network(tmp, self.net, meta)
-        state = {"proj": self.proj.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step}
+        state = {"proj": self.proj.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
+                 "best_selection": self.best_selection}
         torch.save(state, self.out / "last_state.pt.tmp")
         # Renames are atomic: a run killed while saving still finds the previous complete checkpoint.
         os.replace(tmp, self.out / "last.safetensors")
@@ -312,14 +320,30 @@ class Trainer:
             bar.update(1)
             if self.step % 10 == 0:
                 self.log({"step": self.step, "time": time.time(), "clips_per_s": speed, **row})
+            if self.rank == 0 and (self.step % cfg.val_every == 0 or self.step == end):
+                self.validate(bar)
             if self.step % cfg.checkpoint_every == 0 or self.step == end:
                 self.save()
-            if self.rank == 0 and (self.step % cfg.val_every == 0 or self.step == end):
-                val = synth_validation(self.net, cfg.val_videos, cfg.val_frames, cfg.data.size,
-                                       finite_memory=cfg.role == "student")
-                self.log({"step": self.step, "val_synth": val})
-                bar.write(f"step {self.step}: synthetic validation J&F {val['J&F']:.2f}")
         bar.close()
+
+    def validate(self, bar: tqdm) -> None:
+        """Synthetic and selection-sequence J&F, logged; a new best selection J&F also writes best.safetensors."""
+        cfg, finite = self.cfg, self.cfg.role == "student"
+        val = synth_validation(self.net, cfg.val_videos, cfg.val_frames, cfg.data.size, finite_memory=finite)
+        row = {"step": self.step, "val_synth": val}
+        message = f"step {self.step}: synthetic validation J&F {val['J&F']:.2f}"
+        if cfg.val_selection_short_side and cfg.data.davis:
+            sel = selection_validation(self.net, cfg.data.davis[0], cfg.val_selection_short_side, finite)
+            row["val_selection"] = sel
+            message += f", selection sequences J&F {sel['J&F']:.2f}"
+            if sel["J&F"] > self.best_selection:
+                self.best_selection = sel["J&F"]
+                save_network(self.out / "best.safetensors.tmp", self.net,
+                             {"step": self.step, "train_config": to_dict(cfg), "selection": sel})
+                os.replace(self.out / "best.safetensors.tmp", self.out / "best.safetensors")
+                message += " (best so far: best.safetensors)"
+        self.log(row)
+        bar.write(message)
 
 
 def _init_distributed() -> tuple[int, int]:

@@ -1,10 +1,17 @@
-"""Validation during training on held-out synthetic clips (never on davis16-val, which is for evaluation only)."""
+"""Validation during training: held-out synthetic clips, and the selection sequences of davis16-train-240p that
+training leaves out (`mobilevos.data.splits`). Never davis16-val, which is scored once per shipped model."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 
+from mobilevos.data.clips import check_training_root
+from mobilevos.data.splits import split_sequences
 from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
+from mobilevos.eval import evaluate_model
 from mobilevos.metrics import evaluate_sequence
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.track import Tracker
@@ -32,3 +39,17 @@ def synth_validation(net: SpaceTimeNetwork, videos: int, frames: int, size: tupl
     net.train(was_training)
     jm, fm = 100 * float(np.mean(j)), 100 * float(np.mean(f))
     return {"J&F": (jm + fm) / 2, "J": jm, "F": fm}
+
+
+def selection_validation(net: SpaceTimeNetwork, root: str | Path, short_side: int, finite_memory: bool) -> dict:
+    """J&F / J / F (percent, mean over objects) and per-sequence J&F of tracking the selection sequences of the
+    DAVIS-layout training folder `root` at `short_side`; the teacher keeps every 5th frame as at inference."""
+    root = check_training_root(root)  # an evaluation-only split is never used to choose anything
+    was_training = net.training
+    net.eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        results = evaluate_model(net, root, tmp, short_side, split_sequences(root, "selection"),
+                                 keep_every=None if finite_memory else 5, progress=False)
+    net.train(was_training)
+    return {**results["summary"], "sequences": {k: v["J&F"] for k, v in results["sequences"].items()},
+            "short_side": short_side}

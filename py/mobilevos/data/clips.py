@@ -1,6 +1,7 @@
 """Training clips sampled from DAVIS-layout folders, with the augmentation of STCN/XMem-style VOS training.
 
-Evaluation splits (a folder named `davis16-val`) are refused here: nothing in them may be trained on.
+Evaluation splits (a folder named `davis16-val`) are refused here: nothing in them may be trained on. The selection
+sequences of `mobilevos.data.splits` are left out unless `split="all"` is asked for: choices are made on them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from mobilevos.data.davis import Sequence, list_sequences, load_frame, load_mask, read_sequence
+from mobilevos.data.davis import Sequence, load_frame, load_mask, read_sequence
+from mobilevos.data.splits import split_sequences
 
 EVAL_ONLY_SPLITS = ("davis16-val",)
 VOID = 255
@@ -41,12 +43,13 @@ class VideoClipDataset(Dataset):
     Randomness comes from a generator seeded with (seed, epoch, index), so an item is reproducible whatever worker
     draws it. The trainer may change `epoch` and `max_gap` (the largest step between sampled frames, in annotated
     frames) between epochs; DataLoader workers copy the dataset when an iterator starts, so change them before that
-    (and do not use persistent_workers). `length` defaults to the number of annotated frames.
+    (and do not use persistent_workers). `length` defaults to the number of annotated frames. `split` is "train"
+    (the selection sequences left out) or "all" (`mobilevos.data.splits`).
     """
 
     def __init__(self, roots: list[str | Path], clip_len: int = 3, size: tuple[int, int] = (192, 320),
                  max_objects: int = 2, max_gap: int = 5, length: int | None = None, seed: int = 0,
-                 augment: bool = True, paste_prob: float = 0.0):
+                 augment: bool = True, paste_prob: float = 0.0, split: str = "train"):
         if not roots:
             raise ValueError("no dataset roots given")
         if clip_len < 1 or max_objects < 1 or max_gap < 1:
@@ -54,7 +57,7 @@ class VideoClipDataset(Dataset):
         self.roots = [check_training_root(root) for root in roots]
         self.sequences: list[Sequence] = []
         for root in self.roots:
-            self.sequences += [s for s in (read_sequence(root, n) for n in list_sequences(root)) if s.mask_paths]
+            self.sequences += [s for s in (read_sequence(root, n) for n in split_sequences(root, split)) if s.mask_paths]
         if not self.sequences:
             raise ValueError(f"no annotated sequences in {', '.join(map(str, self.roots))}")
         self.clip_len, self.size, self.max_objects = clip_len, (int(size[0]), int(size[1])), max_objects
@@ -253,10 +256,11 @@ class VideoClipDataset(Dataset):
         return out
 
 
-def load_backgrounds(root: str | Path, count: int, seed: int = 0) -> list[np.ndarray]:
-    """`count` random frames (uint8 [H, W, 3] RGB) of the DAVIS-layout folder `root`, e.g. as synthetic backdrops."""
+def load_backgrounds(root: str | Path, count: int, seed: int = 0, split: str = "train") -> list[np.ndarray]:
+    """`count` random frames (uint8 [H, W, 3] RGB) of the DAVIS-layout folder `root`, e.g. as synthetic backdrops;
+    from the sequences of `split` ("train" leaves the selection sequences out)."""
     root = check_training_root(root)
-    names = list_sequences(root)
+    names = split_sequences(root, split)
     if not names:
         raise ValueError(f"no sequences in {root}/JPEGImages")
     rng = np.random.default_rng(seed)

@@ -25,8 +25,10 @@ class MixedClips(torch.utils.data.IterableDataset):
         self.cfg, self.seed, self.start = cfg, seed, start
         self.real = VideoClipDataset(list(cfg.davis), cfg.clip_len, tuple(cfg.size), cfg.max_objects,
                                      cfg.max_gap_start, length=2**31 - 1, seed=seed,
-                                     paste_prob=cfg.paste_prob) if cfg.davis and cfg.davis_weight > 0 else None
-        backgrounds = load_backgrounds(cfg.davis[0], 64, seed) if cfg.davis and cfg.synth_backgrounds else None
+                                     paste_prob=cfg.paste_prob, split=cfg.split
+                                     ) if cfg.davis and cfg.davis_weight > 0 else None
+        backgrounds = (load_backgrounds(cfg.davis[0], 64, seed, cfg.split) if cfg.davis and cfg.synth_backgrounds
+                       else None)
         self.synth = SynthClipDataset(2**31 - 1, cfg.clip_len, tuple(cfg.size), cfg.max_objects,
                                       seed=seed + _SYNTH_SEED_OFFSET, backgrounds=backgrounds)
         self.step = torch.zeros(2, dtype=torch.long).share_memory_()  # (step, total): read by the workers
