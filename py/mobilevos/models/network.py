@@ -124,15 +124,19 @@ class SpaceTimeNetwork(nn.Module):
         return self.value_encoder(feats.image, feats.f16, feats.f8, feats.f4, masks)
 
     def segment(self, feats: Features, mem_keys: torch.Tensor, mem_values: torch.Tensor,
-                valid: torch.Tensor | None = None) -> Segmentation:
+                valid: torch.Tensor | None = None, previous: torch.Tensor | None = None) -> Segmentation:
         """Read memory (keys [B, CK, T, h, w], values [B, N, CV, T, h, w]) for the query frame and decode.
 
         The last memory entry must be the previous frame's (the order `MemoryBank.read` and training use): with
-        `previous_value` the decoder also reads its value in place. `valid` [B, N] (optional) zeroes padded object
-        slots before aggregation, for fixed-size object batches.
+        `previous_value` the decoder also reads its value in place — or `previous` [B, N, CV, h, w] when given (the
+        zoom tracker passes it resampled into the query frame's crop). `valid` [B, N] (optional) zeroes padded
+        object slots before aggregation, for fixed-size object batches.
         """
         readout = memory.read_memory(feats.key, mem_keys, mem_values)
-        previous = mem_values[:, :, :, -1] if self.cfg.previous_value else None
+        if not self.cfg.previous_value:
+            previous = None
+        elif previous is None:
+            previous = mem_values[:, :, :, -1]
         obj_logits, embed = self.decoder(feats.f16, feats.f8, feats.f4, readout, previous)
         prob = torch.sigmoid(obj_logits)
         if valid is not None:
