@@ -99,3 +99,5 @@ def test_training_validates_on_the_selection_sequences_and_keeps_the_best_checkp
     assert (tmp_path / "run" / "best.safetensors").exists()
     resumed = Trainer(cfg, tmp_path / "run")
     assert resumed.best_selection == pytest.approx(max(s["J&F"] for s in sel))
+    Trainer(cfg, tmp_path / "run", fresh=True)  # starting over forgets the old run's log and choice
+    assert not (tmp_path / "run" / "metrics.jsonl").exists() and not (tmp_path / "run" / "best.safetensors").exists()

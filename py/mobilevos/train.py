@@ -212,6 +212,9 @@ class Trainer:
                                       "lr": cfg.optim.backbone_lr}], weight_decay=cfg.optim.weight_decay)
         self.step = 0
         self.best_selection = -1.0  # selection J&F of <out>/best.safetensors
+        if fresh and self.rank == 0:  # a fresh run's log and choice must not mix with those of the run it replaces
+            for stale in ("metrics.jsonl", "best.safetensors"):
+                (out / stale).unlink(missing_ok=True)
         if not fresh and (out / "last_state.pt").exists():
             self._resume()
         self.data = MixedClips(cfg.data, seed=cfg.seed * 1000 + self.rank, start=self.step * cfg.optim.batch_size)
