@@ -46,6 +46,29 @@ def test_distillation_losses_run_with_a_teacher(tmp_path, loss):
     assert all(p.grad is not None for p in trainer.proj.parameters()) == (loss == "unified")
 
 
+def test_the_teacher_distils_from_twice_the_students_resolution(tmp_path):
+    from mobilevos.train import ClipUnroll, teacher_segmentations
+
+    torch.manual_seed(0)
+    teacher = build_network(teacher_config(pretrained=False)).eval()
+    seen = []
+    encode = teacher.encode_key
+    teacher.encode_key = lambda image: (seen.append(tuple(image.shape[-2:])), encode(image))[1]
+    images, masks = torch.rand(1, 3, 3, 32, 48), torch.zeros(1, 3, 1, 32, 48)
+    masks[:, :, 0, 8:20, 10:30] = 1
+    segs = teacher_segmentations(ClipUnroll(teacher, finite_memory=False), images, masks, torch.ones(1, 1, dtype=bool),
+                                 scale=2.0)
+    assert seen == [(64, 96)]  # one pass over the whole clip at twice the size
+    assert len(segs) == 2 and segs[0].logits.shape == (1, 2, 32, 48) and segs[0].prob.shape == (1, 1, 32, 48)
+    assert segs[0].embed.shape[-2:] == (8, 12)
+    cfg = tiny_config(teacher=str(tmp_path / "t.safetensors"),
+                      distill=DistillConfig(loss="unified", omega=0.8, teacher_scale=2.0))
+    save_network(tmp_path / "t.safetensors", teacher)
+    trainer = Trainer(cfg, tmp_path / "run")
+    row = trainer.train_step(next(iter(torch.utils.data.DataLoader(trainer.data, batch_size=2))))
+    assert row["kd"] > 0 and row["repr"] > 0
+
+
 def test_a_stopped_run_resumes_from_its_last_checkpoint(tmp_path):
     cfg = tiny_config()
     out = tmp_path / "run"

@@ -81,6 +81,9 @@ class DistillConfig:
     samples: int = 256  # pixels per (frame, object) for the correlation matrices
     boundary: bool = True  # boundary-aware sampling (False: uniform, the ablation)
     band_radius: int = 3  # boundary band half-width, in pixels of the 1/4-scale embedding
+    # The teacher sees the clip upsampled by this factor (the paper's teacher runs at a higher resolution than its
+    # student); its logits and embeddings are averaged back onto the student's grid for the losses.
+    teacher_scale: float = 1.0
 
 
 @dataclass
@@ -130,6 +133,30 @@ class ClipUnroll(nn.Module):
                 keys.append(per_frame[i].key)
                 values.append(self.net.encode_value(per_frame[i], seg.prob))
         return out
+
+
+def resize_segmentation(seg: Segmentation, size: tuple[int, int]) -> Segmentation:
+    """`seg` averaged (or interpolated, when growing) onto an image grid of `size` (H, W); the embedding onto
+    (H/4, W/4)."""
+    mode = "area" if seg.logits.shape[-1] >= size[1] else "bilinear"
+    resize = lambda x, s: F.interpolate(x, size=s, mode=mode)  # noqa: E731
+    quarter = (size[0] // 4, size[1] // 4)
+    embed = resize(seg.embed.flatten(1, 2), quarter).view(*seg.embed.shape[:3], *quarter)
+    return Segmentation(resize(seg.prob, size), resize(seg.logits, size), embed)
+
+
+def teacher_segmentations(unroll: nn.Module, images: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor,
+                          scale: float) -> list[Segmentation]:
+    """The teacher's segmentations of a clip seen at `scale` times the student's resolution (rounded to the
+    stride), returned on the student's grid."""
+    if scale == 1.0:
+        return unroll(images, masks, valid)
+    b, t, _, h, w = images.shape
+    big = tuple(max(16, round(x * scale / 16) * 16) for x in (h, w))
+    up_images = F.interpolate(images.flatten(0, 1), size=big, mode="bilinear", align_corners=False)
+    up_masks = F.interpolate(masks.flatten(0, 1), size=big, mode="bilinear", align_corners=False)
+    segs = unroll(up_images.view(b, t, *up_images.shape[1:]), up_masks.view(b, t, *up_masks.shape[1:]), valid)
+    return [resize_segmentation(seg, (h, w)) for seg in segs]
 
 
 def make_target(masks: torch.Tensor, void: torch.Tensor) -> torch.Tensor:
@@ -278,7 +305,7 @@ class Trainer:
         t_segs = None
         if self.teacher is not None:
             with torch.no_grad():
-                t_segs = self.teacher_unroll(images, masks, valid)
+                t_segs = teacher_segmentations(self.teacher_unroll, images, masks, valid, cfg.distill.teacher_scale)
         top_p = cfg.optim.bootstrap_end + (cfg.optim.bootstrap_start - cfg.optim.bootstrap_end) * max(
             0.0, 1 - self.step / max(1, cfg.optim.bootstrap_steps))
         parts = dict.fromkeys(("seg", "kd", "repr"), torch.zeros((), device=self.device))
