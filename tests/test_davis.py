@@ -268,3 +268,26 @@ def test_pasted_distractor_is_unlabelled_moves_rigidly_and_keeps_the_annotation(
             assert (new_masks[0] == k).sum() >= MIN_KEPT_FRACTION * (first == k).sum()
         pasted_any += counts.pop() > 0
     assert pasted_any >= 3  # (the others would have hidden too much of an object in this small frame: skipped)
+
+
+def test_static_pseudo_videos_move_the_object_over_its_own_inpainted_background(tmp_path):
+    from mobilevos.data.davis import write_sequence
+
+    images = np.full((3, 64, 96, 3), 40, np.uint8)
+    masks = np.zeros((3, 64, 96), np.uint8)
+    masks[:, 20:40, 30:60] = 1
+    images[masks == 1] = 215
+    write_sequence(tmp_path, "still", images, masks)
+    ds = VideoClipDataset([tmp_path], clip_len=4, size=(64, 96), max_objects=1, static_prob=1.0, seed=1, length=6)
+    moved = 0
+    for index in range(6):
+        item = ds[index]
+        obj = item["masks"][:, 0] > 0.5
+        x = item["images"].mean(1)  # grey level per pixel, [T, H, W]
+        areas = obj.flatten(1).sum(1).float()
+        assert torch.all(areas > 0.4 * areas[0]) and torch.all(areas < 2.5 * areas[0])
+        # Labels follow the pixels: the object is bright and the rest (inpainted background) dark, in every frame.
+        for t in range(4):
+            assert x[t][obj[t]].mean() > 0.6 and x[t][~obj[t]].mean() < 0.35
+        moved += int((obj[3] != obj[0]).sum() > 20)
+    assert moved >= 5  # the object moves between the first and last frame

@@ -49,6 +49,7 @@ class DataConfig:
     max_gap_end: int = 12
     workers: int = 1
     paste_prob: float = 0.0  # share of real clips with a pasted distractor object (copy-paste augmentation)
+    static_prob: float = 0.0  # share of real clips made from one annotated frame by warps (pseudo-videos)
     split: str = "train"  # "train": the selection sequences (mobilevos.data.splits) are never trained on; "all": the
     # shipped models up to session 4 were trained on every sequence (their records predate this field)
 

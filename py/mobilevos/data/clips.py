@@ -49,7 +49,7 @@ class VideoClipDataset(Dataset):
 
     def __init__(self, roots: list[str | Path], clip_len: int = 3, size: tuple[int, int] = (192, 320),
                  max_objects: int = 2, max_gap: int = 5, length: int | None = None, seed: int = 0,
-                 augment: bool = True, paste_prob: float = 0.0, split: str = "train"):
+                 augment: bool = True, paste_prob: float = 0.0, split: str = "train", static_prob: float = 0.0):
         if not roots:
             raise ValueError("no dataset roots given")
         if clip_len < 1 or max_objects < 1 or max_gap < 1:
@@ -62,7 +62,7 @@ class VideoClipDataset(Dataset):
             raise ValueError(f"no annotated sequences in {', '.join(map(str, self.roots))}")
         self.clip_len, self.size, self.max_objects = clip_len, (int(size[0]), int(size[1])), max_objects
         self.max_gap, self.seed, self.augment, self.epoch = max_gap, seed, augment, 0
-        self.paste_prob = paste_prob
+        self.paste_prob, self.static_prob = paste_prob, static_prob
         self.length = length if length is not None else sum(len(s.mask_paths) for s in self.sequences)
         # Decoded uint8 arrays, filled lazily: frames per (sequence, frame), masks per sequence (all at once, since
         # choosing a first frame needs to know which annotated frames contain an object).
@@ -79,7 +79,8 @@ class VideoClipDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         for _ in range(CLIP_TRIES):
             s = int(rng.integers(len(self.sequences)))
-            frames = self._pick_frames(s, rng)
+            static = self.augment and rng.random() < self.static_prob
+            frames = self._pick_static_frame(s, rng) if static else self._pick_frames(s, rng)
             if frames is not None:
                 item = self._make_clip(s, frames, rng)
                 if item is not None:
@@ -116,6 +117,11 @@ class VideoClipDataset(Dataset):
         positions = int(rng.choice(starts)) + np.concatenate([[0], np.cumsum(gaps)])
         return [int(t) for t in annotated[positions]]
 
+    def _pick_static_frame(self, s: int, rng: np.random.Generator) -> list[int] | None:
+        """One annotated frame with an object, repeated clip_len times (animated later by _animate_static)."""
+        annotated = np.array(list(self._load_masks(s)))[self._with_objects[s]]
+        return [int(rng.choice(annotated))] * self.clip_len if len(annotated) else None
+
     def _make_clip(self, s: int, frames: list[int], rng: np.random.Generator) -> dict | None:
         images = [self._frame(s, t) for t in frames]
         masks = [self._masks[s][t] for t in frames]
@@ -126,6 +132,8 @@ class VideoClipDataset(Dataset):
         objects = [k for k in chosen if np.any(masks[0] == k)]  # the crop may have cut an object out entirely
         if not objects:
             return None
+        if len(set(frames)) == 1 and len(frames) > 1:
+            images, masks = self._animate_static(images, masks, rng)
         if self.augment and rng.random() < self.paste_prob:
             images, masks = self._paste_distractor(s, images, masks, objects, rng)
         images = np.stack(images).astype(np.float32) / 255.0
@@ -235,6 +243,43 @@ class VideoClipDataset(Dataset):
         if any(np.count_nonzero(new_masks[0] == k) < MIN_KEPT_FRACTION * n for k, n in zip(objects, before)):
             return images, masks
         return new_images, new_masks
+
+    @staticmethod
+    def _animate_static(images: list[np.ndarray], masks: list[np.ndarray], rng: np.random.Generator
+                        ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """A pseudo-video from one annotated frame (as STM/STCN/XMem pre-train on static images): the objects and
+        the background each drift by their own random affine motion (rotation, scale, shift growing frame by frame),
+        the objects composited over the background, whose object pixels are inpainted so they leave no ghost."""
+        image, mask = images[0], masks[0]
+        h, w = mask.shape
+        objects = (mask != 0) & (mask != VOID)
+        hole = cv2.dilate(objects.astype(np.uint8), np.ones((5, 5), np.uint8))
+        background = cv2.inpaint(image, hole, 3, cv2.INPAINT_TELEA)
+        bg_mask = np.where(mask == VOID, VOID, 0).astype(np.uint8)
+
+        def motion(shift: float, angle: float, zoom: float) -> np.ndarray:
+            """Per-frame affine step: (dx, dy, degrees, log-scale)."""
+            return rng.normal(0, [shift * w, shift * h, angle, zoom])
+
+        def warp(step: np.ndarray, i: int) -> np.ndarray:
+            dx, dy, angle, log_scale = step * i
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, float(np.exp(log_scale)))
+            m[:, 2] += (dx, dy)
+            return m
+
+        bg_step, obj_step = motion(0.01, 1.0, 0.01), motion(0.04, 4.0, 0.04)
+        out_images, out_masks = [image], [mask]
+        for i in range(1, len(images)):
+            bg, ob = warp(bg_step, i), warp(obj_step, i)
+            frame = cv2.warpAffine(background, bg, (w, h), borderMode=cv2.BORDER_REFLECT)
+            label = cv2.warpAffine(bg_mask, bg, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
+            moved = cv2.warpAffine(np.where(objects, mask, 0).astype(np.uint8), ob, (w, h), flags=cv2.INTER_NEAREST)
+            inside = moved != 0
+            frame[inside] = cv2.warpAffine(image, ob, (w, h))[inside]
+            label[inside] = moved[inside]
+            out_images.append(frame)
+            out_masks.append(label)
+        return out_images, out_masks
 
     @staticmethod
     def _colour_jitter(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:

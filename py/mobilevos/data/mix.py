@@ -25,7 +25,7 @@ class MixedClips(torch.utils.data.IterableDataset):
         self.cfg, self.seed, self.start = cfg, seed, start
         self.real = VideoClipDataset(list(cfg.davis), cfg.clip_len, tuple(cfg.size), cfg.max_objects,
                                      cfg.max_gap_start, length=2**31 - 1, seed=seed,
-                                     paste_prob=cfg.paste_prob, split=cfg.split
+                                     paste_prob=cfg.paste_prob, split=cfg.split, static_prob=cfg.static_prob
                                      ) if cfg.davis and cfg.davis_weight > 0 else None
         backgrounds = (load_backgrounds(cfg.davis[0], 64, seed, cfg.split) if cfg.davis and cfg.synth_backgrounds
                        else None)
