@@ -29,10 +29,9 @@ from PIL import Image
 from mobilevos.checkpoint import load_network
 from mobilevos.data.davis import DAVIS_PALETTE
 from mobilevos.metrics import db_eval_iou, evaluate_sequence
+from mobilevos.runtime.manifest import ManifestError, load_manifest
+from mobilevos.runtime.ort_tracker import OrtTracker
 from mobilevos.track import VOID, Tracker
-
-from export.manifest import ManifestError, load_manifest
-from export.ort_tracker import OrtTracker
 
 REPO = Path(__file__).resolve().parents[1]
 

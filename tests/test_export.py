@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 from mobilevos.checkpoint import load_network, save_network
 from mobilevos.data.synth import SynthConfig, generate_clip
 from mobilevos.models.network import build_network, student_config
+from mobilevos.runtime.manifest import SCHEMA_VERSION, ManifestError, load_manifest, sha256, validate
+from mobilevos.runtime.ort_tracker import OrtTracker, frame_to_rgba
 from mobilevos.track import Tracker
 
 from export.__main__ import main as export_main
@@ -32,11 +34,9 @@ from export.calibration import calibration_feeds
 from export.clips import ClipSet, davis_clips, synthetic_clips
 from export.evaluate import FP32_MAX_ABS_PROB, FP32_MIN_MEAN_IOU, mask_ious
 from export.graphs import StudentGraph, example_inputs, graph_spec
-from export.manifest import SCHEMA_VERSION, ManifestError, load_manifest, sha256, validate
 from export.op_support import (
     WASM_TABLE, WEBGPU_TABLE, UnsupportedOperatorError, check_operators, load_table, parse_webgpu_doc,
     unsupported_nodes)
-from export.ort_tracker import OrtTracker, frame_to_rgba
 from export.pipeline import TABLES, TARGETS, ExportOptions, run_export
 from export.variants import entry_switch, precision_tail
 
