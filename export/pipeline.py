@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 import mobilevos
-from mobilevos.checkpoint import SHIPPED, load_network, read_metadata
+from mobilevos.checkpoint import load_network, read_metadata
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION, VARIANTS, sha256, write_manifest
 
@@ -35,7 +35,8 @@ from export.op_support import WASM_TABLE, WEBGPU_TABLE, check_operators, load_ta
 from export.variants import precision_tail, to_fp16, to_int8
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CHECKPOINT = SHIPPED["student"]
+# The export is a tool of the checkout: its defaults are the checkout's files.
+DEFAULT_CHECKPOINT = REPO / "models" / "student.safetensors"
 DEFAULT_OUT = REPO / "web" / "public" / "models" / "student"
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 

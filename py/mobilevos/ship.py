@@ -17,11 +17,12 @@ from pathlib import Path
 
 import torch
 
-from mobilevos.checkpoint import MODELS_DIR, load_network, read_metadata, save_network
+from mobilevos.checkpoint import SOURCE_MODELS, load_network, read_metadata, save_network
 from mobilevos.eval import evaluate_model
 from mobilevos.validate import synth_validation
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+MODELS_DIR = SOURCE_MODELS  # shipping writes the files git tracks: the source checkout's models/ (None elsewhere)
 
 
 def wall_time(metrics_path: Path) -> float | None:
@@ -78,6 +79,9 @@ def run_record(run_dir: Path, checkpoint: Path) -> dict:
 
 def ship(run_dir: Path, name: str, dtype: str, val_dir: Path | None, short_side: int, synth_videos: int) -> dict:
     """Write models/<name>.safetensors and models/<name>.json from `run_dir`; returns the record."""
+    if MODELS_DIR is None:
+        raise RuntimeError("mobilevos ship writes into a source checkout's models/: run it from a checkout of the "
+                           "repository (pip install -e .)")
     checkpoint = run_dir / "last.safetensors"
     record = {"name": name, "file": f"{name}.safetensors", "dtype": dtype, **run_record(run_dir, checkpoint)}
     out = MODELS_DIR / f"{name}.safetensors"
