@@ -9,45 +9,38 @@ object capacities, the source checkpoint, library versions and each variant's me
 Schema history: 1 had an init and a step graph per K and variant (the weights twice); 2 has one graph that does
 both, told apart by its `annotate` input (the `calls` section).
 
-`load_manifest` reads and validates one; `write_manifest` validates before writing. Field by field, the schema is
-the `_REQUIRED` table below plus the cross-checks in `validate`.
+`load_manifest` reads and validates one; `write_manifest` validates before writing. The schema is
+`manifest.schema.json` beside this file, which the web app validates with too (`web/src/manifest.js`); what a JSON
+Schema cannot express, cross-references between sections and the files themselves, is checked here
+(`_check_references`, `_check_file`) and, for the references, in the same order by the web app, so that both reject
+the same manifests with the same locations (`tests/manifest_cases.json`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
-SCHEMA_VERSION = 2
-MANIFEST_NAME = "manifest.json"
-VARIANTS = ("fp32", "fp16", "int8")
-CALLS = ("annotate", "track")  # the two ways the graph is called (manifest section `calls`)
-# What each call feeds and does with the outputs: the tokens a consumer interprets, per call field.
-CALL_TOKENS = {"masks": ("annotation", "zeros"), "memory": ("zeros", "slots"), "prob": ("ignore", "result")}
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 
-# Top-level sections and the keys each must have.
-_REQUIRED = {
-    "schema_version": None,
-    "model": ("height", "width", "stride", "key_dim", "value_dim", "memory_height", "memory_width"),
-    "frame": ("input", "shape", "dtype", "layout", "channels", "range", "browser", "resize", "normalisation"),
-    "objects": ("capacities", "masks_input", "valid_input", "rule"),
-    "calls": ("input", *CALLS, "rule"),
-    "output": ("name", "channels", "mask", "resize"),
-    "memory": ("slots", "entry", "update", "rule"),
-    "graphs": None,
-    "variants": None,
-    "checkpoint": ("path", "sha256", "bytes", "config", "training"),
-    "versions": ("torch", "onnx", "onnxruntime", "opset"),
-}
-_GRAPH_KEYS = ("name", "capacity", "variant", "file", "bytes", "sha256", "opset", "nodes", "ops", "inputs",
-               "outputs")
-_TENSOR_KEYS = ("name", "shape", "dtype", "meaning")
-_CALL_KEYS = ("value", *CALL_TOKENS, "meaning")
+SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
+SCHEMA = json.loads(SCHEMA_PATH.read_text())
+SCHEMA_VERSION = SCHEMA["properties"]["schema_version"]["const"]
+VARIANTS = tuple(SCHEMA["$defs"]["variant"]["enum"])
+MANIFEST_NAME = "manifest.json"
+_VALIDATOR = Draft202012Validator(SCHEMA)
 
 
 class ManifestError(ValueError):
-    """A manifest that is missing, malformed, or does not match the files beside it."""
+    """A manifest that is missing, malformed, or does not match the files beside it. `where` is the JSON pointer
+    of the part at fault ("" for the whole manifest), or None when the manifest could not be read at all."""
+
+    def __init__(self, message: str, where: str | None = None):
+        super().__init__(message if where is None else f"{where or '/'}: {message}")
+        self.where = where
 
 
 def sha256(path: str | Path) -> str:
@@ -59,107 +52,72 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _require(section: dict, keys, where: str) -> None:
-    if not isinstance(section, dict):
-        raise ManifestError(f"{where} must be an object")
-    missing = [k for k in keys if k not in section]
-    if missing:
-        raise ManifestError(f"{where} lacks {', '.join(missing)}")
+def _pointer(path: Iterable) -> str:
+    """A JSON pointer ("/memory/slots/0") from a path of keys and indices."""
+    return "".join(f"/{str(p).replace('~', '~0').replace('/', '~1')}" for p in path)
 
 
 def validate(manifest: dict, folder: str | Path | None = None) -> None:
-    """Check structure and cross-references; with `folder`, also each graph file's size and sha256.
+    """Check `manifest` against the schema, then the cross-references between its sections; with `folder`, also each
+    graph file's size and sha256. Raises ManifestError (with `where`) for the first problem found."""
+    error = best_match(_VALIDATOR.iter_errors(manifest))
+    if error is not None:
+        raise ManifestError(error.message, _pointer(error.absolute_path))
+    _check_references(manifest)
+    if folder is not None:
+        for i, graph in enumerate(manifest["graphs"]):
+            _check_file(Path(folder), graph, f"/graphs/{i}")
 
-    Raises ManifestError with the first problem found.
-    """
-    _require(manifest, _REQUIRED, "manifest")
-    if manifest["schema_version"] != SCHEMA_VERSION:
-        raise ManifestError(f"schema_version {manifest['schema_version']} is not {SCHEMA_VERSION} (this reader)")
-    for key, fields in _REQUIRED.items():
-        if fields:
-            _require(manifest[key], fields, key)
+
+def _check_references(manifest: dict) -> None:
+    """What the schema cannot say: sizes against the stride, capacities in order, one graph per capacity and
+    variant, every graph with the inputs and outputs the sections name, update rules naming existing slots.
+    `checkReferences` in web/src/manifest.js makes the same checks in the same order."""
     model, capacities = manifest["model"], manifest["objects"]["capacities"]
     if model["height"] % model["stride"] or model["width"] % model["stride"]:
-        raise ManifestError(f"model size {model['height']}x{model['width']} is not a multiple of the stride")
-    if not capacities or capacities != sorted(set(capacities)):
-        raise ManifestError(f"objects.capacities must be increasing and non-empty, got {capacities}")
-    graphs = manifest["graphs"]
-    if not isinstance(graphs, list) or not graphs:
-        raise ManifestError("manifest lists no graphs")
+        raise ManifestError(f"model size {model['height']}x{model['width']} is not a multiple of the stride "
+                            f"{model['stride']}", "/model")
+    if any(b <= a for a, b in zip(capacities, capacities[1:])):
+        raise ManifestError(f"capacities must be increasing, got {capacities}", "/objects/capacities")
+    memory, calls = manifest["memory"], manifest["calls"]
+    inputs = [manifest["frame"]["input"], manifest["objects"]["masks_input"], manifest["objects"]["valid_input"],
+              calls["input"], *(name for slot in memory["slots"] for name in (slot["key"], slot["value"]))]
+    outputs = [manifest["output"]["name"], memory["entry"]["key"], memory["entry"]["value"]]
     seen = set()
-    for i, graph in enumerate(graphs):
-        _require(graph, _GRAPH_KEYS, f"graphs[{i}]")
+    for i, graph in enumerate(manifest["graphs"]):
         key = (graph["capacity"], graph["variant"])
-        if graph["variant"] not in VARIANTS or key in seen:
-            raise ManifestError(f"graphs[{i}] ({graph['name']}): bad or duplicate capacity/variant {key}")
+        if key in seen:
+            raise ManifestError(f"{graph['name']}: duplicate capacity/variant {key[0]}/{key[1]}", f"/graphs/{i}")
         seen.add(key)
-        for tensor in graph["inputs"] + graph["outputs"]:
-            _require(tensor, _TENSOR_KEYS, f"{graph['name']} tensor")
-        _check_names(manifest, graph)
-        if folder is not None:
-            _check_file(Path(folder), graph)
+        for kind, needed, tensors in (("inputs", inputs, graph["inputs"]), ("outputs", outputs, graph["outputs"])):
+            have = {t["name"] for t in tensors}
+            missing = [name for name in needed if name not in have]
+            if missing:
+                raise ManifestError(f"{graph['name']} lacks the {kind} {', '.join(missing)} that the manifest names",
+                                    f"/graphs/{i}")
     for variant in manifest["variants"]:
-        if variant not in VARIANTS:
-            raise ManifestError(f"unknown variant {variant!r}")
         for k in capacities:
             if (k, variant) not in seen:
-                raise ManifestError(f"variant {variant} has no graph for capacity {k}")
-    _check_calls(manifest)
+                raise ManifestError(f"variant {variant} has no graph for capacity {k}", f"/variants/{variant}")
+    slot_names = [slot["name"] for slot in memory["slots"]]
+    for call, slots in memory["update"].items():
+        unknown = [s for s in slots if s not in slot_names]
+        if unknown:
+            raise ManifestError(f"{call} fills unknown slots {', '.join(unknown)}", f"/memory/update/{call}")
+    if calls["annotate"]["memory"] == "zeros" and set(memory["update"]["annotate"]) != set(slot_names):
+        raise ManifestError("the annotate call must refill every slot (it reads none)", "/memory/update/annotate")
 
 
-def _check_names(manifest: dict, graph: dict) -> None:
-    """Every input and output the manifest's sections name must be one of the graph's."""
-    memory = manifest["memory"]
-    inputs = {t["name"] for t in graph["inputs"]}
-    outputs = {t["name"] for t in graph["outputs"]}
-    needed = [manifest["frame"]["input"], manifest["objects"]["masks_input"], manifest["objects"]["valid_input"],
-              manifest["calls"]["input"]]
-    for slot in memory["slots"]:
-        _require(slot, ("name", "key", "value", "meaning"), "memory slot")
-        needed += [slot["key"], slot["value"]]
-    missing = [n for n in needed if n not in inputs]
-    if missing:
-        raise ManifestError(f"{graph['name']} lacks the inputs {', '.join(missing)} that the manifest names")
-    _require(memory["entry"], ("key", "value"), "memory.entry")
-    missing = [n for n in (manifest["output"]["name"], memory["entry"]["key"], memory["entry"]["value"])
-               if n not in outputs]
-    if missing:
-        raise ManifestError(f"{graph['name']} lacks the outputs {', '.join(missing)} that the manifest names")
-
-
-def _check_calls(manifest: dict) -> None:
-    """The calls section (annotate / track) and the memory update rule keyed by it."""
-    calls = manifest["calls"]
-    for name in CALLS:
-        call = calls[name]
-        _require(call, _CALL_KEYS, f"calls.{name}")
-        if call["value"] not in (0, 1):
-            raise ManifestError(f"calls.{name}.value must be 0 or 1, got {call['value']!r}")
-        for field, tokens in CALL_TOKENS.items():
-            if call[field] not in tokens:
-                raise ManifestError(f"calls.{name}.{field} = {call[field]!r} is not one of {', '.join(tokens)}")
-    if calls["annotate"]["value"] == calls["track"]["value"]:
-        raise ManifestError("calls.annotate and calls.track have the same annotate value")
-    memory = manifest["memory"]
-    slot_names = {s["name"] for s in memory["slots"]}
-    update = memory["update"]
-    if set(update) != set(CALLS):
-        raise ManifestError(f"memory.update must have exactly the calls {', '.join(CALLS)}, got {sorted(update)}")
-    for call, slots in update.items():
-        if not slots or not set(slots) <= slot_names:
-            raise ManifestError(f"memory.update[{call!r}] = {slots} refers to no or unknown slots")
-    if calls["annotate"]["memory"] == "zeros" and set(update["annotate"]) != slot_names:
-        raise ManifestError("memory.update['annotate'] must refill every slot (the annotate call reads none)")
-
-
-def _check_file(folder: Path, graph: dict) -> None:
+def _check_file(folder: Path, graph: dict, where: str) -> None:
+    """The graph's file exists with the recorded size and sha256 (a schema sees only the manifest)."""
     path = folder / graph["file"]
     if not path.is_file():
-        raise ManifestError(f"{graph['name']}: file {path} is missing")
+        raise ManifestError(f"{graph['name']}: file {path} is missing", where)
     if path.stat().st_size != graph["bytes"]:
-        raise ManifestError(f"{graph['name']}: {path} is {path.stat().st_size} bytes, manifest says {graph['bytes']}")
+        raise ManifestError(f"{graph['name']}: {path} is {path.stat().st_size} bytes, manifest says {graph['bytes']}",
+                            where)
     if sha256(path) != graph["sha256"]:
-        raise ManifestError(f"{graph['name']}: sha256 of {path} does not match the manifest")
+        raise ManifestError(f"{graph['name']}: sha256 of {path} does not match the manifest", where)
 
 
 def load_manifest(path: str | Path, check_files: bool = True) -> dict:
