@@ -4,9 +4,9 @@
     python demo/app.py --host 0.0.0.0 --port 7860 --student-onnx DIR --teacher FILE --max-frames 150
 
 Model paths: --student-onnx / $MOBILEVOS_STUDENT_ONNX (default web/public/models/student) and --teacher /
-$MOBILEVOS_TEACHER (default models/teacher.safetensors); $MOBILEVOS_DAVIS (a DAVIS-layout folder) adds its
-sequences to the samples. Layout and wiring only: inputs.py reads and checks what users bring, inference.py runs the
-models, viz.py draws.
+$MOBILEVOS_TEACHER (default teacher.safetensors on mobilevos's weight search path: $MOBILEVOS_WEIGHTS, else the
+checkout's models/); $MOBILEVOS_DAVIS (a DAVIS-layout folder) adds its sequences to the samples. Layout and wiring
+only: inputs.py reads and checks what users bring, inference.py runs the models, viz.py draws.
 """
 
 from __future__ import annotations
@@ -258,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="exported student folder (manifest.json); $MOBILEVOS_STUDENT_ONNX, else "
                              "web/public/models/student")
     parser.add_argument("--teacher", default=None,
-                        help="teacher weights (.safetensors); $MOBILEVOS_TEACHER, else models/teacher.safetensors")
+                        help="teacher weights (.safetensors); $MOBILEVOS_TEACHER, else teacher.safetensors in "
+                             "$MOBILEVOS_WEIGHTS or the checkout's models/")
     parser.add_argument("--davis", default=env("MOBILEVOS_DAVIS"), help="DAVIS-layout folder offered as samples")
     parser.add_argument("--max-frames", type=int, default=int(env("MOBILEVOS_MAX_FRAMES", "150")))
     parser.add_argument("--max-upload-mb", type=int, default=50)

@@ -3,11 +3,11 @@
     python demo/build_space.py --out /tmp/mobilevos-space          # shipped models
     python demo/build_space.py --out DIR --student-onnx DIR --teacher FILE
 
-The folder holds app.py and its modules, README.md (the Space card), requirements.txt, the `mobilevos` package, the
-three `export` modules the Space uses (manifest, ort_tracker), the student's graphs and manifest under
-models/student and the teacher under models/teacher.safetensors (where inference.py looks when the checkout's paths
-do not exist), the screenshot the card shows, and a .gitattributes that stores the weights and images with Git LFS
-(the Hub refuses binary files outside it). Push it to the Space's git repository.
+The folder holds app.py and its modules, README.md (the Space card), requirements.txt, the whole `mobilevos` package
+(its `runtime` runs the student's graphs; nothing from `export/`, which only builds them), the student's graphs and
+manifest under models/student and the teacher under models/teacher.safetensors (where inference.py looks when the
+checkout's paths do not exist), the screenshot the card shows, and a .gitattributes that stores the weights and
+images with Git LFS (the Hub refuses binary files outside it). Push it to the Space's git repository.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 APP_FILES = ("app.py", "inference.py", "inputs.py", "viz.py", "README.md", "requirements.txt")
-EXPORT_FILES = ("__init__.py", "manifest.py", "ort_tracker.py")
 LFS = "".join(f"*.{ext} filter=lfs diff=lfs merge=lfs -text\n" for ext in ("onnx", "safetensors", "png"))
 SCREENSHOT = REPO / "docs" / "screenshots" / "space-sample.png"
 
@@ -37,9 +36,6 @@ def build(out: Path, student: Path, teacher: Path) -> Path:
     for name in APP_FILES:
         shutil.copy2(HERE / name, out / name)
     shutil.copytree(REPO / "py" / "mobilevos", out / "mobilevos", ignore=shutil.ignore_patterns("__pycache__"))
-    (out / "export").mkdir()
-    for name in EXPORT_FILES:
-        shutil.copy2(REPO / "export" / name, out / "export" / name)
     models = out / "models" / "student"
     models.mkdir(parents=True)
     manifest = json.loads((student / "manifest.json").read_text())

@@ -26,19 +26,17 @@ import onnxruntime as ort
 import torch
 from PIL import Image
 
-from mobilevos.checkpoint import load_network
+from mobilevos.checkpoint import load_network, resolve as resolve_weights
 from mobilevos.data.davis import DAVIS_PALETTE
 from mobilevos.metrics import db_eval_iou, evaluate_sequence
+from mobilevos.runtime.manifest import ManifestError, load_manifest
+from mobilevos.runtime.ort_tracker import OrtTracker
 from mobilevos.track import VOID, Tracker
-
-from export.manifest import ManifestError, load_manifest
-from export.ort_tracker import OrtTracker
 
 REPO = Path(__file__).resolve().parents[1]
 
-DEFAULT_STUDENT = REPO / "web" / "public" / "models" / "student"  # the shipped models, in the checkout
-DEFAULT_TEACHER = REPO / "models" / "teacher.safetensors"
-SPACE_MODELS = Path(__file__).resolve().parent / "models"  # where build_space.py puts them in a Space bundle
+DEFAULT_STUDENT = REPO / "web" / "public" / "models" / "student"  # the shipped export, in the checkout
+SPACE_MODELS = Path(__file__).resolve().parent / "models"  # where build_space.py puts the models in a Space bundle
 STUDENT_ENV, TEACHER_ENV = "MOBILEVOS_STUDENT_ONNX", "MOBILEVOS_TEACHER"
 
 
@@ -48,20 +46,24 @@ class ModelError(RuntimeError):
 
 def resolve_paths(student: str | Path | None = None, teacher: str | Path | None = None) -> tuple[Path, Path]:
     """The student's export folder and the teacher's weights: argument, else environment variable, else the shipped
-    ones (in the checkout, or beside app.py in a Space bundle)."""
-    def default(shipped: Path, bundled: Path) -> Path:
-        return bundled if not shipped.exists() and bundled.exists() else shipped
-
-    student = Path(student or os.environ.get(STUDENT_ENV) or default(DEFAULT_STUDENT, SPACE_MODELS / "student"))
-    teacher = Path(teacher or os.environ.get(TEACHER_ENV)
-                   or default(DEFAULT_TEACHER, SPACE_MODELS / "teacher.safetensors"))
+    ones. The shipped student is the checkout's export, or the one beside app.py in a Space bundle; the shipped
+    teacher is found on `mobilevos.checkpoint`'s weight search path, with the bundle's models/ first."""
+    bundled = SPACE_MODELS / "student"
+    student = Path(student or os.environ.get(STUDENT_ENV)
+                   or (bundled if not DEFAULT_STUDENT.exists() and bundled.exists() else DEFAULT_STUDENT))
     if not (student / "manifest.json").is_file():
         raise ModelError(f"no exported student at {student} (manifest.json missing): run `python -m export` to make "
                          f"it, or point --student-onnx / ${STUDENT_ENV} at an export folder")
-    if not teacher.is_file():
+    teacher = teacher or os.environ.get(TEACHER_ENV)
+    if teacher and not Path(teacher).is_file():
         raise ModelError(f"no teacher weights at {teacher}: train one (see the README) or point --teacher / "
                          f"${TEACHER_ENV} at a .safetensors file")
-    return student, teacher
+    if not teacher:
+        try:
+            teacher = resolve_weights("teacher", models_dir=SPACE_MODELS)
+        except FileNotFoundError as err:
+            raise ModelError(f"{err}; or point --teacher / ${TEACHER_ENV} at a .safetensors file") from err
+    return student, Path(teacher)
 
 
 class Models:

@@ -6,9 +6,11 @@ Run from the repository root: `python -m export --help`. Modules, in the order t
                  network's stages, and the torch -> ONNX step;
 * `variants`     fp16 (WebGPU shader-f16) and int8 (WASM) versions of the fp32 graphs;
 * `op_support`   the operator tables of onnxruntime-web (webgpu_ops.json, wasm_ops.json) and the check against them;
-* `ort_tracker`  `OrtTracker`: tracking with the graphs in onnxruntime, following the manifest's memory rules;
+* `calibration`  int8 calibration feeds, recorded while tracking training clips;
 * `evaluate`     parity/accuracy of every variant against PyTorch / fp32, and CPU timings;
 * `fixtures`     frames and expected outputs the web tests replay;
-* `manifest`     the contract (`manifest.json`) read by the web app and the Space: `load_manifest` validates it;
 * `pipeline`     the whole run, staged and installed only when every check passes.
+
+Running the graphs is not here: the manifest and the onnxruntime tracker are `mobilevos.runtime`, which the export
+checks use like every other consumer.
 """

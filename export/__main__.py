@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from export.manifest import ManifestError
+from mobilevos.runtime.manifest import ManifestError
+
 from export.op_support import UnsupportedOperatorError
 from export.pipeline import DEFAULT_CHECKPOINT, DEFAULT_DATA, DEFAULT_OUT, ExportOptions, run_export
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from mobilevos.runtime.ort_tracker import OrtTracker
+
 from export.clips import ClipSet
-from export.ort_tracker import OrtTracker
 
 
 def calibration_feeds(model_dir: Path, clips: ClipSet, capacities: list[int]) -> dict[str, list[dict]]:

@@ -17,10 +17,10 @@ from tqdm import tqdm
 
 from mobilevos.metrics import db_eval_iou
 from mobilevos.models.network import SpaceTimeNetwork
+from mobilevos.runtime.ort_tracker import OrtTracker
 from mobilevos.track import Tracker
 
 from export.clips import Clip, ClipSet
-from export.ort_tracker import OrtTracker
 
 # The parity the fp32 graphs must keep with PyTorch (export fails otherwise).
 FP32_MAX_ABS_PROB = 1e-3

@@ -24,9 +24,9 @@ import numpy as np
 from PIL import Image
 
 from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
+from mobilevos.runtime.ort_tracker import OrtTracker
 
 from export.clips import SYNTH_SEED
-from export.ort_tracker import OrtTracker
 
 FIXTURE_OBJECTS = 2  # objects in the fixture clip; capacity 1 keeps only the first
 # Float16 storage rounds by up to 2^-11 relative; the runtimes themselves agree far more closely (fp32).

@@ -21,8 +21,9 @@ import torch
 from tqdm import tqdm
 
 import mobilevos
-from mobilevos.checkpoint import SHIPPED, load_network, read_metadata
+from mobilevos.checkpoint import load_network, read_metadata
 from mobilevos.models.network import SpaceTimeNetwork
+from mobilevos.runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION, VARIANTS, sha256, write_manifest
 
 from export import clips as clip_sources
 from export.calibration import calibration_feeds
@@ -30,12 +31,12 @@ from export.evaluate import benchmark, fp32_parity_failures, measure_accuracy, r
 from export.fixtures import write_fixtures
 from export.graph_stats import flops, op_counts
 from export.graphs import GRAPH_PREFIX, MIN_OPSET, GraphSpec, export_graph, graph_spec, save_model
-from export.manifest import MANIFEST_NAME, SCHEMA_VERSION, VARIANTS, sha256, write_manifest
 from export.op_support import WASM_TABLE, WEBGPU_TABLE, check_operators, load_table
 from export.variants import precision_tail, to_fp16, to_int8
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CHECKPOINT = SHIPPED["student"]
+# The export is a tool of the checkout: its defaults are the checkout's files.
+DEFAULT_CHECKPOINT = REPO / "models" / "student.safetensors"
 DEFAULT_OUT = REPO / "web" / "public" / "models" / "student"
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 

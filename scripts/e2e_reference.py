@@ -5,10 +5,10 @@
 DIR of --clip is scripts/make_fake_webcam.py's output (camera_frames.npy, masks.npy). --browser holds what the page
 tracked: run.json ({"annotated": i, "frames": [j1, j2, ...]}: the source-frame index of the annotated frame and of
 each tracked frame, as the test mapped them by content) and one label PNG per tracked frame (0000.png, ...). Python
-replays exactly that sequence: `export.ort_tracker.OrtTracker` (the graphs of the same variant, onnxruntime CPU) and,
-when the manifest's checkpoint is there, `mobilevos.track.Tracker` (PyTorch), both annotated with the ground truth of
-frame i. Writes mean IoU (J, per object and frame, `mobilevos.metrics.db_eval_iou`) of each against the ground truth
-and of the browser against the Python ONNX run.
+replays exactly that sequence: `mobilevos.runtime.ort_tracker.OrtTracker` (the graphs of the same variant,
+onnxruntime CPU) and, when the manifest's checkpoint is there, `mobilevos.track.Tracker` (PyTorch), both annotated
+with the ground truth of frame i. Writes mean IoU (J, per object and frame, `mobilevos.metrics.db_eval_iou`) of each
+against the ground truth and of the browser against the Python ONNX run.
 
 When run.json also lists "inputs" (the exact RGB the page fed the model for the annotated frame and the first tracked
 frames), Python replays those too and counts the pixels where its mask differs from the page's although its own
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--browser", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
-    from export.ort_tracker import OrtTracker
+    from mobilevos.runtime.ort_tracker import OrtTracker
 
     frames = np.load(args.clip / "camera_frames.npy")
     gt = np.load(args.clip / "masks.npy")

@@ -2,8 +2,9 @@
 
 * The bundled clip (web/public/bench/clip, scripts/make_bench_clip.py) is `mobilevos bench`'s clip: its masks are
   exactly `generate_clip(BENCH_SEED, ...)`'s and its JPEG frames decode close to the generator's frames.
-* The page's scoring resize (web/src/bench/resize.js) gives the masks of `export.ort_tracker.resize_prob` + argmax,
-  the Python trackers' resize of `prob` to the frame size, except where two classes are tied to rounding.
+* The page's scoring resize (web/src/bench/resize.js) gives the masks of
+  `mobilevos.runtime.ort_tracker.resize_prob` + argmax, the Python trackers' resize of `prob` to the frame size,
+  except where two classes are tied to rounding.
 * The compute probe's ONNX bytes (web/src/bench/matmul-model.js, written by hand in JavaScript) pass onnx's full
   check, and onnxruntime computes X·W·…·W with them.
 
@@ -55,7 +56,7 @@ def test_bundled_clip_is_the_python_bench_clip():
 
 @pytest.mark.parametrize("size", [(240, 432), (480, 854), (240, 320), (120, 160)])
 def test_scoring_resize_matches_the_python_trackers(tmp_path, size):
-    from export.ort_tracker import resize_prob
+    from mobilevos.runtime.ort_tracker import resize_prob
 
     rng = np.random.default_rng(size[1])
     channels, h, w = 3, 240, 320

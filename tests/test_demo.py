@@ -27,9 +27,8 @@ from mobilevos.checkpoint import load_network
 from mobilevos.data.davis import write_mask
 from mobilevos.data.synth import generate_clip
 from mobilevos.metrics import db_eval_iou, evaluate_sequence
+from mobilevos.runtime.ort_tracker import OrtTracker
 from mobilevos.track import Tracker
-
-from export.ort_tracker import OrtTracker
 
 SAMPLE = "synthetic (2 objects, known masks)"
 MAX_FRAMES = 7  # the app's frame cap in these tests: the 60-frame sample is cut (and the user told)
@@ -308,17 +307,34 @@ def test_space_bundle_finds_its_models(models, tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     for name in ("app.py", "inference.py", "inputs.py", "viz.py", "README.md", "requirements.txt",
-                 "mobilevos/track.py", "export/ort_tracker.py", "models/student/manifest.json",
-                 "models/teacher.safetensors", ".gitattributes"):
+                 "mobilevos/track.py", "mobilevos/runtime/ort_tracker.py", "mobilevos/runtime/manifest.py",
+                 "models/student/manifest.json", "models/teacher.safetensors", ".gitattributes"):
         assert (out / name).is_file(), name
+    assert not (out / "export").exists()  # the Space runs the graphs through mobilevos.runtime only
     card = (out / "README.md").read_text()
     assert "sdk: gradio" in card and "sdk_version: 6.31.0" in card and "app_file: app.py" in card
     assert "gradio==6.31.0" in (out / "requirements.txt").read_text()
     environment = {k: v for k, v in os.environ.items() if k not in ("MOBILEVOS_STUDENT_ONNX", "MOBILEVOS_TEACHER")}
-    environment["PYTHONPATH"] = ""  # the bundle's own mobilevos and export, not the checkout's
-    done = subprocess.run([sys.executable, "-c", "import inference, mobilevos, export; "
-                           "print(inference.resolve_paths(), mobilevos.__file__, export.__file__)"],
-                          cwd=out, env=environment, capture_output=True, text=True, timeout=120)
+    environment["PYTHONPATH"] = ""  # the bundle's own mobilevos, not the checkout's
+    # The bundle tracks a frame with its own package and models; `export` (importable from this checkout's
+    # installation) is blocked, so a leftover import of it would fail here as it would on the Space.
+    script = """
+import sys
+sys.modules["export"] = None
+import numpy as np
+import inference
+from mobilevos.runtime import ort_tracker
+student, teacher = inference.resolve_paths()
+tracker = ort_tracker.OrtTracker(student)
+frame = np.full((240, 320, 3), 90, np.uint8)
+mask = np.zeros((240, 320), np.uint8)
+mask[80:160, 100:220] = 1
+tracker.start(frame, mask)
+print(tracker.step(frame).mask.shape, student, teacher, ort_tracker.__file__)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=out, env=environment, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("(240, 320) ")
     assert str(out / "models" / "student") in done.stdout and str(out / "models" / "teacher.safetensors") in done.stdout
-    assert str(out / "export") in done.stdout
+    assert str(out / "mobilevos" / "runtime" / "ort_tracker.py") in done.stdout

@@ -86,7 +86,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict:
     if args.onnx:
         import onnxruntime as ort
 
-        from export.ort_tracker import OrtTracker
+        from mobilevos.runtime.ort_tracker import OrtTracker
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = args.threads

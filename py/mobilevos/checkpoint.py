@@ -1,13 +1,21 @@
 """Network weights as safetensors, with the architecture config stored in the file's metadata.
 
-`load_network("student")` / `load_network("teacher")` load the shipped weights from the repository's `models/`
-folder; any other argument is a path to a `.safetensors` file written by `save_network` (or by training).
+`load_network("student")` / `load_network("teacher")` load the shipped weights, `<name>.safetensors`, from the first
+folder of the weight search path that has the file:
+
+1. the `models_dir` argument;
+2. the folder in the environment variable `MOBILEVOS_WEIGHTS`;
+3. the checkout's `models/`, when the package runs from a source tree (`py/mobilevos` beside `pyproject.toml`).
+
+An installed package finds nothing through its own location, so it needs one of the first two. Any other argument is
+a path to a `.safetensors` file written by `save_network` (or by training).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -17,17 +25,41 @@ from safetensors import safe_open
 from mobilevos.config import from_dict
 from mobilevos.models.network import NetworkConfig, SpaceTimeNetwork
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MODELS_DIR = REPO_ROOT / "models"
-SHIPPED = {"student": MODELS_DIR / "student.safetensors", "teacher": MODELS_DIR / "teacher.safetensors"}
+SHIPPED = ("student", "teacher")  # the names looked up on the weight search path
+WEIGHTS_ENV = "MOBILEVOS_WEIGHTS"
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+# The checkout's models/ (where `mobilevos ship` writes), or None when the package is not running from a source tree.
+SOURCE_MODELS = _SOURCE_ROOT / "models" if (_SOURCE_ROOT / "pyproject.toml").is_file() else None
 
 
-def resolve(name_or_path: str | Path) -> Path:
-    """The weight file for a shipped model name or a path; a clear error if it does not exist."""
-    path = SHIPPED.get(str(name_or_path), Path(name_or_path))
+def search_path(models_dir: str | Path | None = None) -> list[Path]:
+    """The folders searched for shipped weights, in order: `models_dir`, $MOBILEVOS_WEIGHTS, the checkout's models/
+    (each only when given, set, or running from a source tree)."""
+    return [Path(p) for p in (models_dir, os.environ.get(WEIGHTS_ENV), SOURCE_MODELS) if p]
+
+
+def find_shipped(name: str, models_dir: str | Path | None = None) -> Path | None:
+    """`<name>.safetensors` in the first folder of the search path that has it; None when none has."""
+    return next((d / f"{name}.safetensors" for d in search_path(models_dir)
+                 if (d / f"{name}.safetensors").is_file()), None)
+
+
+def resolve(name_or_path: str | Path, models_dir: str | Path | None = None) -> Path:
+    """The weight file for a shipped model name (looked up on the search path) or a path; a FileNotFoundError that
+    says where it looked if there is none."""
+    name = str(name_or_path)
+    if name in SHIPPED:
+        path = find_shipped(name, models_dir)
+        if path is None:
+            looked = ", ".join(str(d) for d in search_path(models_dir)) or "no folder"
+            raise FileNotFoundError(
+                f"no {name}.safetensors found (looked in: {looked}); pass a models folder, set ${WEIGHTS_ENV} to "
+                "the folder holding it, or run from a source checkout with models/ (the README's training section "
+                "makes the weights)")
+        return path
+    path = Path(name_or_path)
     if not path.is_file():
-        hint = " (shipped models live in models/; see the README's training section)" if str(name_or_path) in SHIPPED else ""
-        raise FileNotFoundError(f"no weight file at {path}{hint}")
+        raise FileNotFoundError(f"no weight file at {path}")
     return path
 
 
@@ -71,9 +103,11 @@ def grow_state(target: dict[str, torch.Tensor], source: dict[str, torch.Tensor])
     return out
 
 
-def load_network(name_or_path: str | Path, device: str = "cpu") -> SpaceTimeNetwork:
-    """Rebuild a network from a weight file (config from its metadata), in eval mode and float32."""
-    path = resolve(name_or_path)
+def load_network(name_or_path: str | Path, device: str = "cpu",
+                 models_dir: str | Path | None = None) -> SpaceTimeNetwork:
+    """Rebuild a network from a weight file or a shipped name (see `resolve`; config from the file's metadata), in
+    eval mode and float32."""
+    path = resolve(name_or_path, models_dir)
     cfg, _ = read_metadata(path)
     # The ImageNet weights would be overwritten at once: skip loading them.
     net = SpaceTimeNetwork(dataclasses.replace(cfg, pretrained=False))

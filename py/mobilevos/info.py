@@ -38,9 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     size = parse_size(args.size)
-    from mobilevos.checkpoint import SHIPPED, load_network
+    from mobilevos.checkpoint import SHIPPED, find_shipped, load_network
 
-    if args.model in SHIPPED and not SHIPPED[args.model].is_file():  # no weights yet: the default architecture
+    if args.model in SHIPPED and find_shipped(args.model) is None:  # no weights found: the default architecture
         cfg = (student_config if args.model == "student" else teacher_config)(pretrained=False)
         net = build_network(cfg).eval()
     else:  # the shipped file's own architecture (the teacher was fine-tuned with paths its default lacks)

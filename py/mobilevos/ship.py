@@ -17,11 +17,12 @@ from pathlib import Path
 
 import torch
 
-from mobilevos.checkpoint import MODELS_DIR, load_network, read_metadata, save_network
+from mobilevos.checkpoint import SOURCE_MODELS, load_network, read_metadata, save_network
 from mobilevos.eval import evaluate_model
 from mobilevos.validate import selection_validation, synth_validation
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+MODELS_DIR = SOURCE_MODELS  # shipping writes the files git tracks: the source checkout's models/ (None elsewhere)
 
 
 def wall_time(metrics_path: Path) -> float | None:
@@ -82,6 +83,9 @@ def ship(run_dir: Path, name: str, dtype: str, val_dir: Path | None, short_side:
     one chosen on the selection sequences during training); returns the record. The record's metrics: synthetic
     clips, the selection sequences of `selection_dir` and every sequence of `val_dir` (scored once, after the
     choice), all at `short_side`."""
+    if MODELS_DIR is None:
+        raise RuntimeError("mobilevos ship writes into a source checkout's models/: run it from a checkout of the "
+                           "repository (pip install -e .)")
     checkpoint = run_dir / f"{checkpoint}.safetensors"
     record = {"name": name, "file": f"{name}.safetensors", "dtype": dtype, **run_record(run_dir, checkpoint)}
     out = MODELS_DIR / f"{name}.safetensors"

@@ -1,117 +1,88 @@
 /**
- * manifest.json: the contract written by `python -m export` (export/manifest.py). Everything the app knows about the
- * model comes from it: one graph file per object capacity K and precision variant, input/output names and shapes,
- * the model resolution, the frame format, the graph's two calls (annotate / track: what each feeds) and the memory
- * slots with their update rule. This module only reads and checks it; nothing here hard-codes a name or a shape.
- * Schema 2 (one graph that annotates and tracks, told apart by its `annotate` input) replaced schema 1's init/step
- * graph pairs, which made the browser download the weights twice.
+ * manifest.json: the contract written by `python -m export`. Everything the app knows about the model comes from it:
+ * one graph file per object capacity K and precision variant, input/output names and shapes, the model resolution,
+ * the frame format, the graph's two calls (annotate / track: what each feeds) and the memory slots with their update
+ * rule. This module only reads and checks it; nothing here hard-codes a name or a shape.
+ *
+ * The check is the schema the Python runtime validates with (py/mobilevos/runtime/manifest.schema.json, bundled at
+ * build time: one file, no copy to keep in step), then the cross-references a JSON Schema cannot express, made in the
+ * same order as `_check_references` in py/mobilevos/runtime/manifest.py so that both sides reject the same manifests
+ * at the same place (tests/manifest_cases.json). Graph bytes are checked against their sha256 when they are fetched
+ * (model-loader.js).
  */
+import { Validator } from '@cfworker/json-schema';
 
-export const SCHEMA_VERSION = 2;
-/** The two calls of the graph (manifest `calls`): annotating a frame, and tracking each later frame. */
-export const CALLS = ['annotate', 'track'];
-/** What a call feeds or does with `prob`: the tokens this app interprets, per field of a `calls` entry. */
-const CALL_TOKENS = { masks: ['annotation', 'zeros'], memory: ['zeros', 'slots'], prob: ['ignore', 'result'] };
+import schema from '../../py/mobilevos/runtime/manifest.schema.json' with { type: 'json' };
 
-/** Top-level sections and the keys each must have (mirrors `_REQUIRED` in export/manifest.py). */
-const REQUIRED = {
-  schema_version: null,
-  model: ['height', 'width', 'stride'],
-  frame: ['input', 'shape', 'dtype', 'layout', 'channels', 'range'],
-  objects: ['capacities', 'masks_input', 'valid_input'],
-  calls: ['input', ...CALLS],
-  output: ['name'],
-  memory: ['slots', 'entry', 'update'],
-  graphs: null,
-  variants: null,
-};
-const GRAPH_KEYS = ['name', 'capacity', 'variant', 'file', 'bytes', 'sha256', 'inputs', 'outputs'];
+const validator = new Validator(schema, '2020-12');
 
-/** A manifest that is missing, malformed, or does not match its files. `code` says which for the UI. */
+/** A manifest that is missing, malformed, or does not match its files. `code` says which for the UI; `where` is the
+ * JSON pointer of the part at fault ('' for the whole manifest). */
 export class ManifestError extends Error {
-  constructor(message, code = 'model-invalid') {
-    super(message);
+  constructor(message, code = 'model-invalid', where = null) {
+    super(where === null ? message : `${where || '/'}: ${message}`);
     this.name = 'ManifestError';
     this.code = code;
+    this.where = where;
   }
 }
 
-function requireKeys(section, keys, where) {
-  if (section === null || typeof section !== 'object') throw new ManifestError(`${where} must be an object`);
-  const missing = keys.filter((k) => !(k in section));
-  if (missing.length) throw new ManifestError(`${where} lacks ${missing.join(', ')}`);
-}
+const invalid = (where, message) => new ManifestError(message, 'model-invalid', where);
 
-/** Check structure and cross-references; throws ManifestError with the first problem found. Returns `manifest`. */
-export function validateManifest(manifest) {
-  requireKeys(manifest, Object.keys(REQUIRED), 'manifest');
-  if (manifest.schema_version !== SCHEMA_VERSION) {
-    throw new ManifestError(`manifest schema_version ${manifest.schema_version} is not ${SCHEMA_VERSION} (this app)`);
-  }
-  for (const [key, fields] of Object.entries(REQUIRED)) if (fields) requireKeys(manifest[key], fields, key);
-  const { frame, objects, calls, memory, graphs, variants } = manifest;
-  if (frame.dtype !== 'float32' || frame.layout !== 'NHWC' || frame.channels !== 'RGBA') {
-    throw new ManifestError(`frame format ${frame.dtype} ${frame.layout} ${frame.channels} is not the float32 NHWC ` +
-      'RGBA this app feeds');
+/** What the schema cannot say (see the module comment); throws ManifestError for the first problem found. */
+function checkReferences(manifest) {
+  const { model, frame, objects, calls, output, memory, graphs, variants } = manifest;
+  if (model.height % model.stride || model.width % model.stride) {
+    const size = `${model.height}x${model.width}`;
+    throw invalid('/model', `model size ${size} is not a multiple of the stride ${model.stride}`);
   }
   const caps = objects.capacities;
-  if (!Array.isArray(caps) || !caps.length || caps.some((k, i) => !(k >= 1) || (i && k <= caps[i - 1]))) {
-    throw new ManifestError(`objects.capacities must be increasing and non-empty, got ${JSON.stringify(caps)}`);
+  if (caps.some((k, i) => i && k <= caps[i - 1])) {
+    throw invalid('/objects/capacities', `capacities must be increasing, got ${JSON.stringify(caps)}`);
   }
-  requireKeys(memory.entry, ['key', 'value'], 'memory.entry');
-  const slotNames = new Set();
-  for (const slot of memory.slots) {
-    requireKeys(slot, ['name', 'key', 'value'], 'memory slot');
-    slotNames.add(slot.name);
-  }
-  if (!Array.isArray(graphs) || !graphs.length) throw new ManifestError('manifest lists no graphs');
-  const seen = new Set();
-  const neededInputs = [frame.input, objects.masks_input, objects.valid_input, calls.input,
+  const inputs = [frame.input, objects.masks_input, objects.valid_input, calls.input,
     ...memory.slots.flatMap((s) => [s.key, s.value])];
-  const neededOutputs = [manifest.output.name, memory.entry.key, memory.entry.value];
+  const outputs = [output.name, memory.entry.key, memory.entry.value];
+  const seen = new Set();
   graphs.forEach((g, i) => {
-    requireKeys(g, GRAPH_KEYS, `graphs[${i}]`);
     const key = `${g.capacity}/${g.variant}`;
-    if (seen.has(key)) throw new ManifestError(`graphs[${i}] (${g.name}): duplicate capacity/variant ${key}`);
+    if (seen.has(key)) throw invalid(`/graphs/${i}`, `${g.name}: duplicate capacity/variant ${key}`);
     seen.add(key);
-    for (const t of [...g.inputs, ...g.outputs]) requireKeys(t, ['name', 'shape', 'dtype'], `${g.name} tensor`);
-    const inputs = new Set(g.inputs.map((t) => t.name));
-    const outputs = new Set(g.outputs.map((t) => t.name));
-    const missingIn = neededInputs.filter((n) => !inputs.has(n));
-    if (missingIn.length) throw new ManifestError(`${g.name} lacks the inputs ${missingIn.join(', ')} that the manifest names`);
-    const missingOut = neededOutputs.filter((n) => !outputs.has(n));
-    if (missingOut.length) throw new ManifestError(`${g.name} lacks the outputs ${missingOut.join(', ')} that the manifest names`);
-  });
-  const variantNames = Object.keys(variants);
-  if (!variantNames.includes('fp32')) throw new ManifestError('manifest has no fp32 variant');
-  for (const v of variantNames) {
-    for (const k of caps) {
-      if (!seen.has(`${k}/${v}`)) throw new ManifestError(`variant ${v} has no graph for capacity ${k}`);
-    }
-  }
-  for (const name of CALLS) {
-    const call = calls[name];
-    requireKeys(call, ['value', ...Object.keys(CALL_TOKENS)], `calls.${name}`);
-    if (call.value !== 0 && call.value !== 1) throw new ManifestError(`calls.${name}.value must be 0 or 1, got ${JSON.stringify(call.value)}`);
-    for (const [field, tokens] of Object.entries(CALL_TOKENS)) {
-      if (!tokens.includes(call[field])) {
-        throw new ManifestError(`calls.${name}.${field} = ${JSON.stringify(call[field])} is not one of ${tokens.join(', ')}`);
+    for (const [kind, needed, tensors] of [['inputs', inputs, g.inputs], ['outputs', outputs, g.outputs]]) {
+      const have = new Set(tensors.map((t) => t.name));
+      const missing = needed.filter((n) => !have.has(n));
+      if (missing.length) {
+        throw invalid(`/graphs/${i}`, `${g.name} lacks the ${kind} ${missing.join(', ')} that the manifest names`);
       }
     }
-  }
-  if (calls.annotate.value === calls.track.value) throw new ManifestError('calls.annotate and calls.track have the same annotate value');
-  const updates = Object.keys(memory.update);
-  if (updates.length !== CALLS.length || !CALLS.every((c) => updates.includes(c))) {
-    throw new ManifestError(`memory.update must have exactly the calls ${CALLS.join(', ')}, got ${updates.join(', ')}`);
-  }
-  for (const [call, slots] of Object.entries(memory.update)) {
-    if (!Array.isArray(slots) || !slots.length || !slots.every((s) => slotNames.has(s))) {
-      throw new ManifestError(`memory.update[${call}] = ${JSON.stringify(slots)} refers to no or unknown slots`);
+  });
+  for (const v of Object.keys(variants)) {
+    for (const k of caps) {
+      if (!seen.has(`${k}/${v}`)) throw invalid(`/variants/${v}`, `variant ${v} has no graph for capacity ${k}`);
     }
   }
-  if (calls.annotate.memory === 'zeros' && !memory.slots.every((s) => memory.update.annotate.includes(s.name))) {
-    throw new ManifestError('memory.update.annotate must refill every slot (the annotate call reads none)');
+  const slotNames = memory.slots.map((s) => s.name);
+  for (const [call, slots] of Object.entries(memory.update)) {
+    const unknown = slots.filter((s) => !slotNames.includes(s));
+    if (unknown.length) throw invalid(`/memory/update/${call}`, `${call} fills unknown slots ${unknown.join(', ')}`);
   }
+  const annotated = new Set(memory.update.annotate);
+  const refillsAll = annotated.size === slotNames.length && slotNames.every((s) => annotated.has(s));
+  if (calls.annotate.memory === 'zeros' && !refillsAll) {
+    throw invalid('/memory/update/annotate', 'the annotate call must refill every slot (it reads none)');
+  }
+}
+
+/** Check `manifest` against the schema, then its cross-references; throws ManifestError with the first problem
+ * found. Returns `manifest`. */
+export function validateManifest(manifest) {
+  const result = validator.validate(manifest);
+  if (!result.valid) {
+    // The validator lists the failing keywords from the outside in: the last one is the actual problem.
+    const error = result.errors.at(-1);
+    throw invalid(error.instanceLocation.replace(/^#/, ''), error.error);
+  }
+  checkReferences(manifest);
   return manifest;
 }
 
@@ -152,12 +123,9 @@ export function tensorSpec(graph, name) {
   return spec;
 }
 
-/** Does the variant run on the backend? Uses the variant's `targets` when the manifest gives them. */
+/** Does the variant run on the backend? Its `targets` say (the schema requires them). */
 export function variantRunsOn(manifest, variant, backend) {
-  const info = manifest.variants[variant];
-  if (!info) return false;
-  if (Array.isArray(info.targets)) return info.targets.includes(backend);
-  return variant === 'fp32' || (variant === 'fp16' ? backend === 'webgpu' : backend === 'wasm');
+  return Boolean(manifest.variants[variant]?.targets.includes(backend));
 }
 
 /**

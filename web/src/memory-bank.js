@@ -1,6 +1,6 @@
 /**
  * The JavaScript memory bank: the tracker's memory slots, filled and replaced exactly as manifest.json's `memory`
- * section says (the same rules as `mobilevos.track.MemoryBank` and `export/ort_tracker.py`):
+ * section says (the same rules as `mobilevos.track.MemoryBank` and `mobilevos/runtime/ort_tracker.py`):
  *
  *   memory.slots   [{name, key, value}]  one entry per slot; `key`/`value` name the graph's memory inputs
  *   memory.entry   {key, value}          the graph outputs that form an entry

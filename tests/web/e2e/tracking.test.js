@@ -6,8 +6,8 @@
  *
  * The fake camera keeps playing while the page annotates and drops frames while the worker is busy, so each tracked
  * frame is mapped back to its source frame by content (a 32x24 thumbnail). Python (scripts/e2e_reference.py) then
- * tracks exactly the same frame sequence with the same graphs (`export/ort_tracker.py`, onnxruntime CPU) and with
- * PyTorch, from the same annotation. The browser's mean IoU with the ground truth must be at least Python's minus
+ * tracks exactly the same frame sequence with the same graphs (`mobilevos/runtime/ort_tracker.py`, onnxruntime
+ * CPU) and with PyTorch, from the same annotation. The browser's mean IoU with the ground truth must be at least Python's minus
  * IOU_MARGIN: the browser sees the camera's own YUV->RGB conversion, which can differ from ffmpeg's by a level here
  * and there, and frames can reach the page a tick apart from where the signature places them.
  */

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { pickBackend, threadCount } from '../../../web/src/backend.js';
 import { ManifestError, chooseVariant, findGraph, pickCapacity, validateManifest } from '../../../web/src/manifest.js';
 import { checkGraphBytes, fetchManifest, loadGraph, sha256Hex } from '../../../web/src/model-loader.js';
-import { readManifest } from '../helpers/models.js';
+import { REPO, readManifest } from '../helpers/models.js';
 
 const real = readManifest();
 const clone = () => structuredClone(real);
@@ -28,29 +30,66 @@ test('the exported manifest validates and names everything the app needs', () =>
   assert.deepEqual(m.memory.update, { annotate: m.memory.slots.map((s) => s.name), track: [m.memory.slots.at(-1).name] });
 });
 
-test('broken manifests are rejected with a clear message', () => {
-  const cases = [
-    [(m) => { delete m.memory; }, /lacks memory/],
-    [(m) => { m.schema_version = 99; }, /schema_version 99/],
-    [(m) => { m.frame.layout = 'NCHW'; }, /frame format/],
-    [(m) => { m.objects.capacities = [4, 1]; }, /increasing/],
-    [(m) => { m.memory.slots[0].key = 'nope'; }, /lacks the inputs nope/],
-    [(m) => { m.memory.update.track = ['elsewhere']; }, /no or unknown slots/],
-    [(m) => { m.graphs = m.graphs.filter((g) => !(g.capacity === m.objects.capacities[0] && g.variant === 'fp32')); }, /no graph for capacity/],
-    [(m) => { m.schema_version = 1; }, /schema_version 1 is not 2/],
-    [(m) => { delete m.calls; }, /lacks calls/],
-    [(m) => { m.calls.input = 'flag'; }, /lacks the inputs flag/],
-    [(m) => { m.calls.annotate.masks = 'prob'; }, /calls.annotate.masks/],
-    [(m) => { m.calls.track.value = 1; }, /same annotate value/],
-    [(m) => { m.memory.update.annotate = [m.memory.slots[0].name]; }, /refill every slot/],
-    [(m) => { delete m.memory.update.track; }, /exactly the calls/],
-    [(m) => { m.graphs.push(structuredClone(m.graphs[0])); }, /duplicate/],
-  ];
-  for (const [mutate, message] of cases) {
-    const m = clone();
-    mutate(m);
-    assert.throws(() => validateManifest(m), (e) => e instanceof ManifestError && message.test(e.message), String(message));
+// The same broken manifests the Python runtime must reject (tests/test_runtime.py), applied to the shipped manifest.
+const SHIPPED = JSON.parse(readFileSync(join(REPO, 'web/public/models/student/manifest.json'), 'utf8'));
+const { cases: CASES } = JSON.parse(readFileSync(join(REPO, 'tests/manifest_cases.json'), 'utf8'));
+
+/** The container and key (an index for lists; '-' is the end) that a JSON pointer's last part addresses. */
+function parent(doc, pointer) {
+  const parts = pointer.split('/').slice(1).map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
+  for (const part of parts.slice(0, -1)) doc = doc[Array.isArray(doc) ? Number(part) : part];
+  const last = parts.at(-1);
+  return [doc, !Array.isArray(doc) ? last : last === '-' ? doc.length : Number(last)];
+}
+
+/** A copy of `doc` with a JSON Patch applied: add, remove, replace and copy, as tests/test_runtime.py applies them. */
+function applyPatch(doc, patch) {
+  doc = structuredClone(doc);
+  for (const op of patch) {
+    if (op.path === '') {
+      doc = structuredClone(op.value);
+      continue;
+    }
+    const [container, key] = parent(doc, op.path);
+    if (!['add', 'remove', 'replace', 'copy'].includes(op.op)) throw new Error(`unsupported JSON Patch op ${op.op}`);
+    const list = Array.isArray(container);
+    if (op.op === 'remove') {
+      if (list) container.splice(key, 1);
+      else delete container[key];
+      continue;
+    }
+    const [source, sourceKey] = op.op === 'copy' ? parent(doc, op.from) : [op, 'value'];
+    const value = structuredClone(source[sourceKey]);
+    if (list && op.op !== 'replace') container.splice(key, 0, value);
+    else container[key] = value;
   }
+  return doc;
+}
+
+test('the shipped manifest passes the shared schema and reference checks', () => {
+  assert.equal(validateManifest(structuredClone(SHIPPED)).schema_version, 2);
+});
+
+for (const { name, patch, where } of CASES) {
+  test(`shared broken-manifest case: ${name}`, () => {
+    const broken = applyPatch(SHIPPED, patch);
+    assert.notDeepEqual(broken, SHIPPED);
+    assert.throws(() => validateManifest(broken), (e) => {
+      assert.ok(e instanceof ManifestError && e.code === 'model-invalid', String(e));
+      assert.ok(e.where === where || e.where.startsWith(`${where}/`), `reported at ${e.where}: ${e.message}`);
+      assert.ok(e.message.startsWith(`${e.where || '/'}: `), e.message);
+      return true;
+    });
+  });
+}
+
+test('applyPatch follows JSON Patch', () => {
+  const doc = { a: [1, 2], b: { c: 3 } };
+  assert.deepEqual(applyPatch(doc, [{ op: 'copy', from: '/a/0', path: '/a/1' }]).a, [1, 1, 2]);
+  assert.deepEqual(applyPatch(doc, [{ op: 'add', path: '/a/-', value: 9 }]).a, [1, 2, 9]);
+  assert.deepEqual(applyPatch(doc, [{ op: 'replace', path: '/a/1', value: 5 }]).a, [1, 5]);
+  assert.deepEqual(applyPatch(doc, [{ op: 'remove', path: '/b/c' }]), { a: [1, 2], b: {} });
+  assert.deepEqual(doc, { a: [1, 2], b: { c: 3 } });
 });
 
 test('capacity: the smallest exported K that holds the objects', () => {

@@ -45,44 +45,47 @@ function fakeOrt() {
   return { ort, runs, created };
 }
 
-/** A schema-2 manifest for capacities 1 and 2 whose every name differs from the exporter's. */
+/** A schema-2 manifest for capacities 1 and 2 whose every name differs from the exporter's (and whose free-text
+ * fields, which the schema requires but the app does not read, say only what they are). */
 function renamedManifest() {
+  const tensor = (name, shape) => ({ name, shape, dtype: 'float32', meaning: name });
   const graph = (k) => ({
-    name: `g${k}`, capacity: k, variant: 'fp32', file: `g${k}.onnx`, bytes: 1, sha256: '0',
+    name: `g${k}`, capacity: k, variant: 'fp32', file: `g${k}.onnx`, bytes: 1, sha256: '0'.repeat(64), opset: 18,
+    nodes: 1, ops: { Conv: 1 },
     inputs: [
-      { name: 'img', shape: [1, H, W, 4], dtype: 'float32' },
-      { name: 'obj_masks', shape: [1, k, H, W], dtype: 'float32' },
-      { name: 'is_annotation', shape: [1], dtype: 'float32' },
-      { name: 'ka', shape: [1, CK, h, w], dtype: 'float32' },
-      { name: 'va', shape: [1, k, CV, h, w], dtype: 'float32' },
-      { name: 'kr', shape: [1, CK, h, w], dtype: 'float32' },
-      { name: 'vr', shape: [1, k, CV, h, w], dtype: 'float32' },
-      { name: 'in_use', shape: [1, k], dtype: 'float32' },
+      tensor('img', [1, H, W, 4]), tensor('obj_masks', [1, k, H, W]), tensor('is_annotation', [1]),
+      tensor('ka', [1, CK, h, w]), tensor('va', [1, k, CV, h, w]), tensor('kr', [1, CK, h, w]),
+      tensor('vr', [1, k, CV, h, w]), tensor('in_use', [1, k]),
     ],
-    outputs: [
-      { name: 'p', shape: [1, k + 1, H, W], dtype: 'float32' },
-      { name: 'k_out', shape: [1, CK, h, w], dtype: 'float32' },
-      { name: 'v_out', shape: [1, k, CV, h, w], dtype: 'float32' },
-    ],
+    outputs: [tensor('p', [1, k + 1, H, W]), tensor('k_out', [1, CK, h, w]), tensor('v_out', [1, k, CV, h, w])],
   });
   return validateManifest({
     schema_version: 2,
-    model: { height: H, width: W, stride: 16 },
-    frame: { input: 'img', shape: [1, H, W, 4], dtype: 'float32', layout: 'NHWC', channels: 'RGBA', range: [0, 255] },
-    objects: { capacities: [1, 2], masks_input: 'obj_masks', valid_input: 'in_use' },
+    name: 'renamed',
+    model: { height: H, width: W, stride: 16, key_dim: CK, value_dim: CV, memory_height: h, memory_width: w },
+    frame: { input: 'img', shape: [1, H, W, 4], dtype: 'float32', layout: 'NHWC', channels: 'RGBA', range: [0, 255],
+      browser: 'browser', resize: 'resize', normalisation: 'normalisation' },
+    objects: { capacities: [1, 2], masks_input: 'obj_masks', valid_input: 'in_use', rule: 'rule' },
     calls: {
       input: 'is_annotation',
-      annotate: { value: 1, masks: 'annotation', memory: 'zeros', prob: 'ignore' },
-      track: { value: 0, masks: 'zeros', memory: 'slots', prob: 'result' },
+      annotate: { value: 1, masks: 'annotation', memory: 'zeros', prob: 'ignore', meaning: 'annotate' },
+      track: { value: 0, masks: 'zeros', memory: 'slots', prob: 'result', meaning: 'track' },
+      rule: 'rule',
     },
-    output: { name: 'p' },
+    output: { name: 'p', channels: 'channels', mask: 'mask', resize: 'resize' },
     memory: {
-      slots: [{ name: 'anchor', key: 'ka', value: 'va' }, { name: 'recent', key: 'kr', value: 'vr' }],
+      slots: [
+        { name: 'anchor', key: 'ka', value: 'va', meaning: 'anchor' },
+        { name: 'recent', key: 'kr', value: 'vr', meaning: 'recent' },
+      ],
       entry: { key: 'k_out', value: 'v_out' },
       update: { annotate: ['anchor', 'recent'], track: ['recent'] },
+      rule: 'rule',
     },
     graphs: [graph(1), graph(2)],
     variants: { fp32: { targets: ['webgpu', 'wasm'] } },
+    checkpoint: { path: 'student.safetensors', sha256: '0'.repeat(64), bytes: 1, config: {}, training: null },
+    versions: { torch: 'torch', onnx: 'onnx', onnxruntime: 'onnxruntime', opset: 18 },
   });
 }
 

@@ -1,7 +1,7 @@
 /**
  * Predicted masks at the ground truth's size, for scoring: `prob` [C, h, w] (model resolution) -> labels [H, W] as
- * the Python trackers make them (export/ort_tracker.py `resize_prob`, the manifest's `output.resize`): log(prob)
- * resized bilinearly with OpenCV INTER_LINEAR semantics (half-pixel centres, edges replicated), then argmax over
+ * the Python trackers make them (mobilevos/runtime/ort_tracker.py `resize_prob`, the manifest's `output.resize`):
+ * log(prob) resized bilinearly with OpenCV INTER_LINEAR semantics (half-pixel centres, edges replicated), then argmax over
  * channels (the softmax the Python code applies next does not change the argmax).
  */
 

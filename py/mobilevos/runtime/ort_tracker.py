@@ -23,9 +23,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from mobilevos.runtime.manifest import find_graph, load_manifest, pick_capacity
 from mobilevos.track import VOID, resize_frame, resize_mask
-
-from export.manifest import find_graph, load_manifest, pick_capacity
 
 
 class OrtStep(NamedTuple):

@@ -1,0 +1,165 @@
+"""`manifest.json`: the one contract between the exported graphs and their consumers (web app, Gradio Space, tests).
+
+Everything a consumer needs is in the manifest, so nothing about the interface is hard-coded elsewhere: the graphs
+(file, capacity K, precision variant, size, sha256, inputs and outputs with name/shape/dtype/meaning; one graph per
+K and variant), the model resolution and stride, the frame format and the normalisation done in the graph, the two
+calls of the graph (annotate / track) and what each feeds, the memory slots and the rule that updates them, the
+object capacities, the source checkpoint, library versions and each variant's measured accuracy.
+
+Schema history: 1 had an init and a step graph per K and variant (the weights twice); 2 has one graph that does
+both, told apart by its `annotate` input (the `calls` section).
+
+`load_manifest` reads and validates one; `write_manifest` validates before writing. The schema is
+`manifest.schema.json` beside this file, which the web app validates with too (`web/src/manifest.js`); what a JSON
+Schema cannot express, cross-references between sections and the files themselves, is checked here
+(`_check_references`, `_check_file`) and, for the references, in the same order by the web app, so that both reject
+the same manifests with the same locations (`tests/manifest_cases.json`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
+SCHEMA = json.loads(SCHEMA_PATH.read_text())
+SCHEMA_VERSION = SCHEMA["properties"]["schema_version"]["const"]
+VARIANTS = tuple(SCHEMA["$defs"]["variant"]["enum"])
+MANIFEST_NAME = "manifest.json"
+_VALIDATOR = Draft202012Validator(SCHEMA)
+
+
+class ManifestError(ValueError):
+    """A manifest that is missing, malformed, or does not match the files beside it. `where` is the JSON pointer
+    of the part at fault ("" for the whole manifest), or None when the manifest could not be read at all."""
+
+    def __init__(self, message: str, where: str | None = None):
+        super().__init__(message if where is None else f"{where or '/'}: {message}")
+        self.where = where
+
+
+def sha256(path: str | Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _pointer(path: Iterable) -> str:
+    """A JSON pointer ("/memory/slots/0") from a path of keys and indices."""
+    return "".join(f"/{str(p).replace('~', '~0').replace('/', '~1')}" for p in path)
+
+
+def validate(manifest: dict, folder: str | Path | None = None) -> None:
+    """Check `manifest` against the schema, then the cross-references between its sections; with `folder`, also each
+    graph file's size and sha256. Raises ManifestError (with `where`) for the first problem found."""
+    error = best_match(_VALIDATOR.iter_errors(manifest))
+    if error is not None:
+        raise ManifestError(error.message, _pointer(error.absolute_path))
+    _check_references(manifest)
+    if folder is not None:
+        for i, graph in enumerate(manifest["graphs"]):
+            _check_file(Path(folder), graph, f"/graphs/{i}")
+
+
+def _check_references(manifest: dict) -> None:
+    """What the schema cannot say: sizes against the stride, capacities in order, one graph per capacity and
+    variant, every graph with the inputs and outputs the sections name, update rules naming existing slots.
+    `checkReferences` in web/src/manifest.js makes the same checks in the same order."""
+    model, capacities = manifest["model"], manifest["objects"]["capacities"]
+    if model["height"] % model["stride"] or model["width"] % model["stride"]:
+        raise ManifestError(f"model size {model['height']}x{model['width']} is not a multiple of the stride "
+                            f"{model['stride']}", "/model")
+    if any(b <= a for a, b in zip(capacities, capacities[1:])):
+        raise ManifestError(f"capacities must be increasing, got {capacities}", "/objects/capacities")
+    memory, calls = manifest["memory"], manifest["calls"]
+    inputs = [manifest["frame"]["input"], manifest["objects"]["masks_input"], manifest["objects"]["valid_input"],
+              calls["input"], *(name for slot in memory["slots"] for name in (slot["key"], slot["value"]))]
+    outputs = [manifest["output"]["name"], memory["entry"]["key"], memory["entry"]["value"]]
+    seen = set()
+    for i, graph in enumerate(manifest["graphs"]):
+        key = (graph["capacity"], graph["variant"])
+        if key in seen:
+            raise ManifestError(f"{graph['name']}: duplicate capacity/variant {key[0]}/{key[1]}", f"/graphs/{i}")
+        seen.add(key)
+        for kind, needed, tensors in (("inputs", inputs, graph["inputs"]), ("outputs", outputs, graph["outputs"])):
+            have = {t["name"] for t in tensors}
+            missing = [name for name in needed if name not in have]
+            if missing:
+                raise ManifestError(f"{graph['name']} lacks the {kind} {', '.join(missing)} that the manifest names",
+                                    f"/graphs/{i}")
+    for variant in manifest["variants"]:
+        for k in capacities:
+            if (k, variant) not in seen:
+                raise ManifestError(f"variant {variant} has no graph for capacity {k}", f"/variants/{variant}")
+    slot_names = [slot["name"] for slot in memory["slots"]]
+    for call, slots in memory["update"].items():
+        unknown = [s for s in slots if s not in slot_names]
+        if unknown:
+            raise ManifestError(f"{call} fills unknown slots {', '.join(unknown)}", f"/memory/update/{call}")
+    if calls["annotate"]["memory"] == "zeros" and set(memory["update"]["annotate"]) != set(slot_names):
+        raise ManifestError("the annotate call must refill every slot (it reads none)", "/memory/update/annotate")
+
+
+def _check_file(folder: Path, graph: dict, where: str) -> None:
+    """The graph's file exists with the recorded size and sha256 (a schema sees only the manifest)."""
+    path = folder / graph["file"]
+    if not path.is_file():
+        raise ManifestError(f"{graph['name']}: file {path} is missing", where)
+    if path.stat().st_size != graph["bytes"]:
+        raise ManifestError(f"{graph['name']}: {path} is {path.stat().st_size} bytes, manifest says {graph['bytes']}",
+                            where)
+    if sha256(path) != graph["sha256"]:
+        raise ManifestError(f"{graph['name']}: sha256 of {path} does not match the manifest", where)
+
+
+def load_manifest(path: str | Path, check_files: bool = True) -> dict:
+    """Read and validate the manifest at `path` (a manifest.json or the folder holding it).
+
+    With `check_files`, every graph file beside it must exist with the recorded size and sha256.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST_NAME
+    if not path.is_file():
+        raise ManifestError(f"no manifest at {path} (run `python -m export` to produce the graphs and manifest)")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ManifestError(f"{path} is not valid JSON: {e}") from e
+    validate(manifest, path.parent if check_files else None)
+    return manifest
+
+
+def write_manifest(folder: str | Path, manifest: dict) -> Path:
+    """Validate `manifest` against the files in `folder` and write it there as manifest.json."""
+    validate(manifest, folder)
+    path = Path(folder) / MANIFEST_NAME
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return path
+
+
+def find_graph(manifest: dict, capacity: int, variant: str) -> dict:
+    """The manifest entry of the graph of one capacity and variant; ManifestError if it was not exported."""
+    for graph in manifest["graphs"]:
+        if (graph["capacity"], graph["variant"]) == (capacity, variant):
+            return graph
+    raise ManifestError(f"no graph for capacity {capacity}, variant {variant} "
+                        f"(exported variants: {', '.join(manifest['variants'])}; "
+                        f"capacities: {manifest['objects']['capacities']})")
+
+
+def pick_capacity(manifest: dict, num_objects: int) -> int:
+    """The smallest exported object capacity that holds `num_objects`."""
+    for k in manifest["objects"]["capacities"]:
+        if k >= num_objects:
+            return k
+    raise ManifestError(f"{num_objects} objects exceed the largest exported capacity "
+                        f"{manifest['objects']['capacities'][-1]} (export with a larger --capacities)")

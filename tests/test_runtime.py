@@ -1,0 +1,142 @@
+"""The runtime package and the layers around it: `mobilevos` never reaches up into `export/`, the shipped weights
+are found on the documented search path, and the manifest schema rejects what the web app rejects."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from mobilevos.runtime.manifest import SCHEMA, ManifestError, load_manifest, validate
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_EXPORT = REPO / "web" / "public" / "models" / "student"
+CASES = json.loads((REPO / "tests" / "manifest_cases.json").read_text())["cases"]
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every absolute module a Python file imports, at any depth (function-level imports included)."""
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            modules.add(node.module)
+    return modules
+
+
+def test_no_module_under_py_imports_export():
+    files = sorted((REPO / "py").rglob("*.py"))
+    assert len(files) > 20  # the scan sees the package
+    offenders = {str(path.relative_to(REPO)): sorted(m for m in _imported_modules(path)
+                                                      if m == "export" or m.startswith("export."))
+                 for path in files}
+    assert {path: mods for path, mods in offenders.items() if mods} == {}
+
+
+def test_the_import_scan_sees_nested_imports(tmp_path):
+    source = tmp_path / "nested.py"
+    source.write_text("def f():\n    from export.pipeline import run_export\n    import export.graphs as g\n")
+    assert _imported_modules(source) == {"export.pipeline", "export.graphs"}
+
+
+# --- where the shipped weights are found ----------------------------------------------------------------------------
+
+def test_weights_search_path_order(tmp_path, monkeypatch):
+    from mobilevos import checkpoint
+
+    explicit, env = tmp_path / "explicit", tmp_path / "env"
+    for folder in (explicit, env):
+        folder.mkdir()
+        (folder / "teacher.safetensors").write_bytes(b"")
+    monkeypatch.setenv(checkpoint.WEIGHTS_ENV, str(env))
+    assert checkpoint.search_path(explicit) == [explicit, env, REPO / "models"]  # tests run from the checkout
+    assert checkpoint.resolve("teacher", explicit) == explicit / "teacher.safetensors"
+    assert checkpoint.resolve("teacher") == env / "teacher.safetensors"
+    # A folder without the file is passed over: the checkout's shipped student comes next.
+    assert checkpoint.resolve("student", explicit) == REPO / "models" / "student.safetensors"
+    monkeypatch.delenv(checkpoint.WEIGHTS_ENV)
+    assert checkpoint.resolve("teacher") == REPO / "models" / "teacher.safetensors"
+
+
+def test_missing_weights_say_where_they_were_looked_for(tmp_path, monkeypatch):
+    from mobilevos import checkpoint
+
+    monkeypatch.setenv(checkpoint.WEIGHTS_ENV, str(tmp_path / "env"))
+    monkeypatch.setattr(checkpoint, "SOURCE_MODELS", None)  # as an installed package: no checkout to fall back on
+    with pytest.raises(FileNotFoundError, match=f"no student.safetensors found \\(looked in: {tmp_path}/a, "
+                                                f"{tmp_path}/env\\).*MOBILEVOS_WEIGHTS"):
+        checkpoint.load_network("student", models_dir=tmp_path / "a")
+    monkeypatch.delenv(checkpoint.WEIGHTS_ENV)
+    with pytest.raises(FileNotFoundError, match="looked in: no folder"):
+        checkpoint.resolve("teacher")
+    with pytest.raises(FileNotFoundError, match="no weight file at"):
+        checkpoint.resolve(tmp_path / "other.safetensors")
+
+
+# --- one manifest schema, two validators ----------------------------------------------------------------------------
+
+def _parent(doc, pointer: str):
+    """The container and key (an index for lists; "-" is the end) that a JSON pointer's last part addresses."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    for part in parts[:-1]:
+        doc = doc[int(part)] if isinstance(doc, list) else doc[part]
+    last = parts[-1]
+    return doc, (last if isinstance(doc, dict) else len(doc) if last == "-" else int(last))
+
+
+def apply_patch(doc, patch: list[dict]):
+    """A copy of `doc` with a JSON Patch applied (the add, remove, replace and copy operations the cases use).
+    tests/web/unit/manifest.test.js applies the same cases the same way."""
+    doc = copy.deepcopy(doc)
+    for op in patch:
+        if op["path"] == "":
+            doc = copy.deepcopy(op["value"])
+            continue
+        parent, key = _parent(doc, op["path"])
+        if op["op"] == "remove":
+            del parent[key]
+        elif op["op"] in ("add", "replace", "copy"):
+            if op["op"] == "copy":
+                source, source_key = _parent(doc, op["from"])
+                value = copy.deepcopy(source[source_key])
+            else:
+                value = copy.deepcopy(op["value"])
+            if isinstance(parent, list) and op["op"] != "replace":
+                parent.insert(key, value)
+            else:
+                parent[key] = value
+        else:
+            raise ValueError(f"unsupported JSON Patch operation {op['op']!r}")
+    return doc
+
+
+def test_the_shipped_manifest_validates_with_its_files():
+    Draft202012Validator.check_schema(SCHEMA)
+    manifest = load_manifest(SHIPPED_EXPORT)  # schema, cross-references, every graph's size and sha256
+    assert manifest["schema_version"] == 2
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+def test_broken_manifests_are_rejected_where_they_break(case):
+    manifest = json.loads((SHIPPED_EXPORT / "manifest.json").read_text())
+    broken = apply_patch(manifest, case["patch"])
+    assert broken != manifest
+    with pytest.raises(ManifestError) as error:
+        validate(broken)
+    where = error.value.where
+    assert where == case["where"] or where.startswith(case["where"] + "/"), str(error.value)
+    assert str(error.value).startswith(f"{where or '/'}: ")
+
+
+def test_apply_patch_follows_json_patch():
+    doc = {"a": [1, 2], "b": {"c": 3}}
+    assert apply_patch(doc, [{"op": "copy", "from": "/a/0", "path": "/a/1"}])["a"] == [1, 1, 2]
+    assert apply_patch(doc, [{"op": "add", "path": "/a/-", "value": 9}])["a"] == [1, 2, 9]
+    assert apply_patch(doc, [{"op": "replace", "path": "/a/1", "value": 5}])["a"] == [1, 5]
+    assert apply_patch(doc, [{"op": "remove", "path": "/b/c"}]) == {"a": [1, 2], "b": {}}
+    assert doc == {"a": [1, 2], "b": {"c": 3}}
