@@ -527,6 +527,7 @@ async function reset() {
 async function downloadMasks() {
   const reply = await app.worker.request('masks', {
     kind: source.kind, name: source.kind === 'file' ? source.label : source.kind, times: app.file?.times ?? null,
+    skipped: app.skipped.splice(0), // camera frames dropped after the last one sent
   });
   if (!reply.count) return banner.show('no masks yet', { kind: 'info', detail: 'Track a few frames first.' });
   save(new Blob([reply.zip], { type: 'application/zip' }), 'mobilevos-masks.zip');

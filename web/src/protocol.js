@@ -19,9 +19,10 @@
  *            skipped?: {index: number, time: number}[]}} StepRequest
  *     one frame to track (native size, letterboxed into the model input); `skipped`: camera frames dropped since the
  *     last step, listed as not tracked. The frame bitmap comes back with the result (for synchronized drawing)
- * @typedef {{action: 'masks', requestId: number, kind: string, name: string, times: number[]|null}} MasksRequest
+ * @typedef {{action: 'masks', requestId: number, kind: string, name: string, times: number[]|null,
+ *            skipped?: {index: number, time: number}[]}} MasksRequest
  *     zip of the recorded masks (`<name>/00000.png`..., masks.json); `times`: a file's frame times, so that
- *     masks.json lists every frame of the video
+ *     masks.json lists every frame of the video; `skipped`: camera frames dropped since the last step
  * @typedef {{action: 'reset'|'recording'|'stats', requestId: number}} SimpleRequest
  *     forget the annotation and recorded masks | recorded masks for tests | tracker stats
  * @typedef {{action: 'parity', requestId: number, capacities?: number[]}} ParityRequest

@@ -54,6 +54,7 @@ async function handle(msg) {
         state.full = false;
         return post({ status: 'done', requestId: msg.requestId });
       case 'masks': {
+        for (const f of msg.skipped ?? []) state.skipped.set(f.index, f.time);
         const zip = masksZip(msg);
         return post({ status: 'done', requestId: msg.requestId, zip, count: state.recording.size }, [zip.buffer]);
       }
