@@ -18,6 +18,7 @@ import { Banner } from './ui/messages.js';
 import { renderObjects } from './ui/objects.js';
 import { captureFrame, Source } from './ui/source.js';
 import { Stats } from './ui/stats.js';
+import { OverlayVideo } from './ui/overlay-video.js';
 import { VideoFile } from './ui/video-file.js';
 import { WorkerClient } from './ui/worker-client.js';
 import { maskFit } from './geometry.js';
@@ -74,7 +75,7 @@ const app = {
   areas: [],
   inFlight: 0,
   trackedObjects: 0,
-  recorder: null,
+  recorder: null, // {stop()} of the overlay video being recorded; a file's also has add(index, time)
   debugFrames: [],
   annotationSignature: null,
 };
@@ -433,6 +434,7 @@ async function sendStep(bitmap, index, time, skipped = []) {
       return;
     }
     const drawMs = drawResult(reply.frame, reply.overlay, reply);
+    if (app.recorder?.add) await app.recorder.add(index, time);
     app.areas = reply.areas;
     stats.add({ ...reply.timings, draw: drawMs, latency: performance.now() - t0 });
     if (!reply.recorded) banner.show('recording-full', { kind: 'warn' });
@@ -533,29 +535,48 @@ async function downloadMasks() {
   save(new Blob([reply.zip], { type: 'application/zip' }), 'mobilevos-masks.zip');
 }
 
-function toggleRecording() {
-  if (app.recorder) {
-    app.recorder.stop();
-    return;
-  }
-  if (typeof MediaRecorder === 'undefined' || !view.captureStream) {
-    return banner.show('recording unavailable', { kind: 'warn', detail: 'This browser cannot record a canvas.' });
-  }
-  const type = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm', 'video/mp4'].find((t) => MediaRecorder.isTypeSupported(t));
-  const recorder = new MediaRecorder(view.captureStream(30), type ? { mimeType: type } : {});
-  const chunks = [];
-  recorder.ondataavailable = (e) => e.data.size && chunks.push(e.data);
-  recorder.onstop = () => {
+/**
+ * Record the overlay video (frame + masks at the source's size): a file's tracked frames are encoded at their own
+ * timestamps (OverlayVideo: plays at the video's speed), a camera is recorded live with MediaRecorder.
+ */
+async function toggleRecording() {
+  if (app.recorder) return app.recorder.stop();
+  const button = $('#btn-record');
+  const done = (blob) => {
     app.recorder = null;
-    $('#btn-record').classList.remove('recording');
-    $('#btn-record').textContent = '● Record video';
-    const blob = new Blob(chunks, { type: recorder.mimeType || 'video/webm' });
-    save(blob, `mobilevos-overlay.${blob.type.includes('mp4') ? 'mp4' : 'webm'}`);
+    button.classList.remove('recording');
+    button.textContent = '● Record video';
+    if (blob) save(blob, `mobilevos-overlay.${blob.type.includes('mp4') ? 'mp4' : 'webm'}`);
   };
-  recorder.start(1000);
-  app.recorder = recorder;
-  $('#btn-record').classList.add('recording');
-  $('#btn-record').textContent = '■ Stop & save video';
+  if (app.file) {
+    let video;
+    try {
+      video = await OverlayVideo.create(view);
+    } catch (error) {
+      return banner.show('recording unavailable', { kind: 'warn', detail: error.message });
+    }
+    const file = app.file;
+    app.recorder = {
+      add: (index, time) => video.add(time, file.duration(index)),
+      stop: () => video.finish().then(done, (error) => {
+        done(null);
+        banner.show('recording unavailable', { kind: 'warn', detail: `The overlay video was not saved: ${error.message}.` });
+      }),
+    };
+  } else {
+    if (typeof MediaRecorder === 'undefined' || !view.captureStream) {
+      return banner.show('recording unavailable', { kind: 'warn', detail: 'This browser cannot record a canvas.' });
+    }
+    const type = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm', 'video/mp4'].find((t) => MediaRecorder.isTypeSupported(t));
+    const recorder = new MediaRecorder(view.captureStream(30), type ? { mimeType: type } : {});
+    const chunks = [];
+    recorder.ondataavailable = (e) => e.data.size && chunks.push(e.data);
+    recorder.onstop = () => done(new Blob(chunks, { type: recorder.mimeType || 'video/webm' }));
+    recorder.start(1000);
+    app.recorder = { stop: () => recorder.stop() };
+  }
+  button.classList.add('recording');
+  button.textContent = '■ Stop & save video';
 }
 
 function save(blob, name) {

@@ -62,6 +62,13 @@ export class VideoFile {
     return lo;
   }
 
+  /** How long frame `index` is shown (s): until the next frame; the last one as long as the one before it. */
+  duration(index) {
+    const { times } = this;
+    if (times.length < 2) return 1 / 30;
+    return index + 1 < times.length ? times[index + 1] - times[index] : times[index] - times[index - 1];
+  }
+
   /** Frame `index` decoded, as an ImageBitmap at the display size. */
   async bitmap(index) {
     const sample = await this.sink.getSample(this.times[index]);
