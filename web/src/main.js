@@ -298,7 +298,10 @@ function applyMask(bytes) {
   }
   const sizes = `The mask is ${mask.width}×${mask.height}, the frame ${annotator.width}×${annotator.height}`;
   const fit = maskFit(mask.width, mask.height, annotator.width, annotator.height);
-  if (fit === 'other-aspect') return banner.show('mask-wrong-size', { detail: `${sizes}: another aspect ratio.` });
+  if (fit === 'other-aspect') {
+    return banner.show('mask-wrong-size', { detail: `${sizes}: another aspect ratio, so it would not line up with the ` +
+      'objects. Upload a mask of the frame\'s size, or of its aspect ratio (it is then scaled).' });
+  }
   if (!mask.count) return banner.show('mask-empty');
   const max = Math.min(app.model?.maxObjects ?? OBJECT_COLORS.length, OBJECT_COLORS.length);
   if (mask.count > max) return banner.show('too-many-objects', { detail: `The mask has ${mask.count} objects; this model tracks at most ${max}.` });

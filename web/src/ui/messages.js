@@ -20,7 +20,7 @@ const MESSAGES = {
   'tracking-failed': ['Tracking failed.', 'Press Track to try again; if it keeps failing, reload the page.'],
   'mask-unreadable': ['This mask image cannot be read.', 'Upload a PNG: an index mask (grey or palette, value = object id) or one flat colour per object.'],
   'mask-not-flat': ['This image is not a mask.', ''],
-  'mask-wrong-size': ['This mask does not fit the frame.', 'Upload a mask of the frame\'s size (or of the same aspect ratio, which is scaled).'],
+  'mask-wrong-size': ['This mask does not fit the frame.', ''],
   'mask-scaled': ['The mask was scaled to the frame.', ''],
   'recording-full': ['The mask store is full.', 'Later frames are tracked but their masks are not kept: save the masks (.zip) and press Reset.'],
   'mask-empty': ['The mask has no object.', 'Index masks need values 1, 2, …; colour masks a non-black colour per object.'],
