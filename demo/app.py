@@ -42,30 +42,36 @@ def _tell(notes: list[str], warn: bool) -> None:
         (gr.Warning if warn else gr.Info)(note)
 
 
-def _editor_value(clip: inputs.Clip, with_sample_mask: bool) -> dict:
-    """The first frame to paint on; a sample's own mask is drawn into the picture (Gradio 6.31's editor does not
-    display layers it is given, and drops them once the user paints), and run() adds it back under the strokes."""
+def _editor_value(clip: inputs.Clip, mask: np.ndarray | None = None) -> dict:
+    """The first frame to paint on, with `mask` (a sample's own, or an uploaded PNG) drawn into the picture: Gradio
+    6.31's editor does not display layers it is given, and drops them once the user paints; run() uses the mask."""
     frame = clip.frames[0]
-    if with_sample_mask and clip.annotation is not None:
-        ids = [int(i) for i in np.unique(clip.annotation) if i not in (0, 255)]
-        frame = viz.overlay(frame, clip.annotation, ids)
+    if mask is not None:
+        frame = viz.overlay(frame, mask, [int(i) for i in np.unique(mask) if i not in (0, 255)])
     return {"background": frame, "layers": [], "composite": None}
+
+
+def _todo(clip: inputs.Clip, use_sample_mask: bool) -> str:
+    """What to do next on the first frame: paint, or (a sample with its mask ticked) add to the sample's mask."""
+    if use_sample_mask and clip.annotation is not None:
+        return ("The sample's own first-frame mask is shown and will be used; paint to add to it, or untick the box "
+                "to mark objects yourself.")
+    return "Now paint over each object on the first frame (one brush colour per object), then press **Track**."
+
+
+def _status(clip: inputs.Clip, todo: str) -> str:
+    (h, w), (sh, sw) = clip.size, clip.source_size
+    notes = "".join(f"\n\n⚠️ {n}" for n in clip.notes)
+    return (f"**{clip.name}**: {len(clip.frames)} frames at {clip.fps:.0f} fps, {sw}×{sh}, processed at {w}×{h}."
+            f"{notes}\n\n{todo}")
 
 
 def _loaded(clip: inputs.Clip, default_frames: int):
     _tell(clip.notes, warn=True)
-    h, w = clip.size
-    (sh, sw) = clip.source_size
-    notes = "".join(f"\n\n⚠️ {n}" for n in clip.notes)
     sample = clip.annotation is not None
-    todo = ("The sample's own first-frame mask is shown and will be used; paint to add to it, or untick the box "
-            "to mark objects yourself." if sample else
-            "Now paint over each object on the first frame (one brush colour per object), then press **Track**.")
-    status = (f"**{clip.name}**: {len(clip.frames)} frames at {clip.fps:.0f} fps, {sw}×{sh}, processed at {w}×{h}."
-              f"{notes}\n\n{todo}")
     frames = gr.update(maximum=len(clip.frames), value=min(len(clip.frames), default_frames))
     use_sample = gr.update(visible=sample, value=sample)
-    return _editor_value(clip, sample), status, frames, use_sample, {"clip": clip}
+    return _editor_value(clip, clip.annotation), _status(clip, _todo(clip, sample)), frames, use_sample, {"clip": clip}
 
 
 def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = None,
@@ -92,7 +98,28 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
 
     def toggle_sample_mask(use, session):
         clip = (session or {}).get("clip")
-        return gr.skip() if clip is None else _editor_value(clip, use)
+        return gr.skip() if clip is None else _editor_value(clip, clip.annotation if use else None)
+
+    def show_mask_file(mask_file, use_sample_mask, session):
+        """An uploaded mask PNG is checked and shown on the first frame (the brush strokes no longer count); removing
+        it brings the editor back."""
+        clip = (session or {}).get("clip")
+        if clip is None:
+            if mask_file:
+                raise gr.Error("Upload a video or load a sample first, then the mask of its first frame.")
+            return gr.skip(), gr.skip()
+        if not mask_file:
+            mask = clip.annotation if use_sample_mask else None
+            return _editor_value(clip, mask), _status(clip, _todo(clip, use_sample_mask))
+        try:
+            mask = inputs.mask_from_png(mask_file, clip, limits)
+            objects = inputs.check_annotation(mask, limits)
+        except inputs.InputError as err:
+            raise _fail(err) from None
+        todo = (f"The uploaded mask **{Path(mask_file).name}** ({len(objects)} object(s): "
+                f"{', '.join(map(str, objects))}) is shown on the first frame and will be used as the annotation "
+                "(brush strokes are ignored while it is there). Press **Track**.")
+        return _editor_value(clip, mask), _status(clip, todo)
 
     def run(editor, use_sample_mask, mask_file, gt_files, num_frames, variant, session, progress=gr.Progress()):
         clip = (session or {}).get("clip")
@@ -238,6 +265,8 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
         video.upload(load_video, video, loaded, api_name="load_video")
         sample_button.click(load_sample, sample, loaded, api_name="load_sample")
         use_sample_mask.input(toggle_sample_mask, [use_sample_mask, session], editor, api_name=False)
+        mask_file.upload(show_mask_file, [mask_file, use_sample_mask, session], [editor, status], api_name="show_mask")
+        mask_file.clear(show_mask_file, [mask_file, use_sample_mask, session], [editor, status], api_name=False)
         run_button.click(run, [editor, use_sample_mask, mask_file, gt_files, num_frames, variant, session],
                          [teacher_video, student_video, agreement_plot, speed_plot, memory_plot, table,
                           results_file, frame_slider, frame_image, run_status, session],

@@ -167,8 +167,16 @@ def test_video_with_mask_png_and_ground_truth_zip(app, models, tmp_path):
             archive.write(tmp_path / "gt" / f"{t:05d}.png", f"clip/Annotations/clip/{t:05d}.png")
 
     c = client(app)
-    _editor, status, _, use_sample = c.predict(handle_file(str(video)), api_name="/load_video")
+    editor, status, _, use_sample = c.predict(handle_file(str(video)), api_name="/load_video")
     assert f"cut to its first {MAX_FRAMES} frames" in status and use_sample["visible"] is False
+    assert "paint over each object" in status
+    # the uploaded mask is shown on the first frame, and the status says it will be used instead of asking to paint
+    shown, status = c.predict(handle_file(str(tmp_path / "first.png")), False, api_name="/show_mask")
+    assert "The uploaded mask **first.png**" in status and "paint over each object" not in status
+    assert f"cut to its first {MAX_FRAMES} frames" in status
+    plain, marked = (np.array(Image.open(e["background"]).convert("RGB")).astype(int) for e in (editor, shown))
+    inside = truth[0] > 0
+    assert np.abs(marked - plain)[inside].mean() > 20 and np.abs(marked - plain)[~inside].mean() < 2
     out = run_app(c, mask=tmp_path / "first.png", truth=[tmp_path / "truth.zip"], frames=4)
     metrics, masks = read_results(out[6])
     decoded = np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in video_frames(str(video))[:4]])

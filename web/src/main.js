@@ -3,29 +3,34 @@
  * Modes: idle (no source) -> live (video playing) -> annotating (frozen frame, editing) -> tracking <-> paused;
  * Freeze from tracking/paused re-annotates the current frame starting from its predicted mask.
  *
+ * Two kinds of source: a video file (or the sample clip) is decoded frame by frame (ui/video-file.js) and every frame
+ * is tracked in order, as fast as the device allows, with a progress bar; a camera is live, so frames that arrive
+ * while the worker is busy are dropped (and listed as not tracked in masks.json).
+ *
  * URL parameters (unknown ones are reported): backend=auto|webgpu|wasm, variant=auto|fp32|fp16|int8, threads=N,
  * depth=1|2 (frames in flight), models=URL (folder with manifest.json), wasm=URL (onnxruntime-web files),
- * nowebgpu=1 (act as if WebGPU were missing), debug=1 (record per-frame signatures for tests), sw=0 (no service worker),
- * everyframe=0 (play video files in real time, dropping frames, instead of slowing them to the tracker's pace).
+ * nowebgpu=1 (act as if WebGPU were missing), debug=1 (record per-frame signatures for tests), sw=0 (no service worker).
  */
 import { Annotator } from './ui/annotator.js';
 import { OBJECT_COLORS } from './ui/colors.js';
 import { FrameLoop } from './ui/frame-loop.js';
 import { Banner } from './ui/messages.js';
 import { renderObjects } from './ui/objects.js';
-import { grabFrame, Source } from './ui/source.js';
+import { captureFrame, Source } from './ui/source.js';
 import { Stats } from './ui/stats.js';
+import { OverlayVideo } from './ui/overlay-video.js';
+import { VideoFile } from './ui/video-file.js';
 import { WorkerClient } from './ui/worker-client.js';
+import { maskFit } from './geometry.js';
 import { decodePng, labelsFromPng, MaskError } from './mask-encoding.js';
-import { resizeLabelsNearest } from './preprocess.js';
-import { frameSignature } from './postprocess.js';
+import { nativeSignature } from './preprocess.js';
 import { registerServiceWorker } from './sw-register.js';
 
 const $ = (selector) => document.querySelector(selector);
 const $$ = (selector) => [...document.querySelectorAll(selector)];
 
 // ---------------------------------------------------------------- configuration
-const PARAMS = ['backend', 'variant', 'threads', 'depth', 'models', 'wasm', 'nowebgpu', 'debug', 'sw', 'everyframe'];
+const PARAMS = ['backend', 'variant', 'threads', 'depth', 'models', 'wasm', 'nowebgpu', 'debug', 'sw'];
 const query = new URLSearchParams(location.search);
 const stored = JSON.parse(localStorage.getItem('mobilevos-settings') || '{}');
 const config = {
@@ -38,7 +43,6 @@ const config = {
   nowebgpu: query.get('nowebgpu') === '1',
   debug: query.get('debug') === '1',
   sw: query.get('sw') !== '0',
-  everyFrame: query.get('everyframe') !== '0',
 };
 const unknownParams = [...query.keys()].filter((k) => !PARAMS.includes(k));
 
@@ -59,16 +63,19 @@ const app = {
   model: null,
   objects: ['Object 1'],
   active: 1,
-  frozen: null, // {bitmap, mediaTime}
-  lastFrame: null, // last displayed tracked frame (ImageBitmap)
-  lastLabels: null, // its labels at model resolution
+  file: null, // VideoFile of a file or the sample clip (null for the camera)
+  next: 0, // file: index of the next frame to track
+  run: 0, // file: id of the current tracking pass (a pause or re-annotation ends it)
+  skipped: [], // camera: frames dropped since the last one sent, {index, time}
+  frozen: null, // {bitmap, index, time}
+  lastFrame: null, // last displayed tracked frame (ImageBitmap) and its index and time
+  lastIndex: 0,
+  lastTime: 0,
+  lastLabels: null, // its labels at native size
   areas: [],
   inFlight: 0,
-  frameId: 0,
   trackedObjects: 0,
-  recorder: null,
-  lastMediaTime: 0,
-  frameDuration: 1 / 24,
+  recorder: null, // {stop()} of the overlay video being recorded; a file's also has add(index, time)
   debugFrames: [],
   annotationSignature: null,
 };
@@ -137,13 +144,21 @@ async function openSource(kind) {
   banner.hide();
   if (kind === 'file') return $('#file-video').click();
   await stopTracking();
+  closeFile();
   try {
     if (kind === 'camera') await source.camera();
-    else await source.sample(new URL('sample/sample.mp4', document.baseURI).href);
+    else {
+      const url = new URL('sample/sample.mp4', document.baseURI).href;
+      const response = await fetch(url);
+      if (!response.ok) throw Object.assign(new Error(`sample clip: HTTP ${response.status}`), { code: 'video-unreadable' });
+      app.file = await VideoFile.open(await response.blob());
+      await source.sample(url);
+    }
   } catch (error) {
+    closeFile();
     setMode(source.kind === 'none' ? 'idle' : 'live');
-    return banner.show(error.code, {
-      detail: error.code === 'camera-failed' ? error.message : '',
+    return banner.show(error.code || 'video-unreadable', {
+      detail: error.code === 'camera-failed' || error.code === 'video-unreadable' ? error.message : '',
       actions: error.code?.startsWith('camera') ? [['Open a video', () => openSource('file')], ['Sample clip', () => openSource('sample')]] : [],
     });
   }
@@ -153,28 +168,40 @@ async function openSource(kind) {
 
 async function openFile(file) {
   await stopTracking();
+  closeFile();
   try {
+    app.file = await VideoFile.open(file);
     await source.file(file);
   } catch (error) {
+    closeFile();
+    source.stop();
     setMode('idle');
-    return banner.show(error.code || 'video-unreadable', { detail: `(${file.name})` });
+    return banner.show(error.code || 'video-unreadable', { detail: `(${file.name}: ${error.message})` });
   }
   afterSourceOpened();
 }
 
+function closeFile() {
+  app.file?.close();
+  app.file = null;
+  app.next = 0;
+  showFileProgress(null);
+}
+
 function afterSourceOpened() {
   video.playbackRate = 1;
-  app.frameDuration = 1 / 24;
   stage.style.setProperty('--aspect', `${source.width} / ${source.height}`);
   stage.style.setProperty('--aspect-num', String(source.width / source.height));
   view.width = source.width;
   view.height = source.height;
-  $('#source-info').textContent = `${source.kind === 'camera' ? 'Camera' : source.kind === 'sample' ? 'Sample clip' : 'File'}: ` +
-    `${source.label} (${source.width}×${source.height})`;
+  const kind = source.kind === 'camera' ? 'Camera' : source.kind === 'sample' ? 'Sample clip' : 'File';
+  $('#source-info').textContent = `${kind}: ${source.label} (${source.width}×${source.height}` +
+    (app.file ? `, ${app.file.count} frames). Processed frame by frame: every frame is tracked, as fast as this ` +
+      'device allows, so the preview may run slower or faster than the video.' : '). Live: frames that arrive while ' +
+      'the model is busy are skipped.');
   resetAnnotation();
   setMode('live');
 }
-
 /** The sample clip opens frozen on its first frame with its mask loaded: press Track. */
 async function annotateSampleStart() {
   await freeze();
@@ -188,10 +215,6 @@ async function annotateSampleStart() {
   }
 }
 
-video.addEventListener('ended', () => {
-  if (app.mode === 'tracking') pauseTracking('End of the video: Resume plays it again');
-});
-
 // ---------------------------------------------------------------- annotating
 function resetAnnotation() {
   app.objects = ['Object 1'];
@@ -202,30 +225,39 @@ function resetAnnotation() {
   renderObjectList();
 }
 
+/**
+ * Freeze a frame to annotate: while tracking or paused, the last tracked frame with its predicted mask; else a file's
+ * frame on screen (decoded exactly, by its index) or the camera's next frame (its capture index and time).
+ */
 async function freeze() {
   if (!source.width) return;
+  let frozen = null;
   let labels = null;
-  let bitmap;
-  if (app.mode === 'tracking' || app.mode === 'paused') { // re-annotate from the current prediction
+  if ((app.mode === 'tracking' || app.mode === 'paused') && app.lastFrame) { // re-annotate from the current prediction
     await stopTracking();
-    if (app.lastFrame) {
-      bitmap = await createImageBitmap(app.lastFrame);
-      labels = app.lastLabels;
-    }
+    frozen = { bitmap: await createImageBitmap(app.lastFrame), index: app.lastIndex, time: app.lastTime };
+    labels = app.lastLabels;
+  } else {
+    await stopTracking();
+    if (app.file) {
+      video.pause();
+      const index = app.file.indexAt(video.currentTime);
+      try {
+        frozen = { bitmap: await app.file.bitmap(index), index, time: app.file.times[index] };
+      } catch (error) {
+        return banner.show(error.code || 'video-unreadable', { detail: error.message });
+      }
+    } else frozen = await captureFrame(video);
   }
-  if (!bitmap) {
-    if (!source.live) video.pause();
-    bitmap = await grabFrame(video);
-  }
-  if (!source.live) video.pause();
   if (app.frozen) app.frozen.bitmap.close();
-  app.frozen = { bitmap, mediaTime: video.currentTime };
+  app.frozen = frozen;
+  const { bitmap } = frozen;
   view.width = bitmap.width;
   view.height = bitmap.height;
   viewCtx.drawImage(bitmap, 0, 0);
-  const model = app.model;
-  annotator.begin(bitmap.width, bitmap.height, labels, model?.width, model?.height);
-  if (config.debug) app.annotationSignature = signatureOf(bitmap);
+  annotator.begin(bitmap.width, bitmap.height, labels);
+  if (config.debug) app.annotationSignature = nativeSignature(bitmap);
+  if (app.file) showFileProgress(frozen.index);
   setMode('annotating');
   renderObjectList();
 }
@@ -253,12 +285,22 @@ function selectObject(id) {
   renderObjectList();
 }
 
+/**
+ * An uploaded mask replaces the annotation when it fits the frozen frame: the same size, or the same aspect ratio
+ * (scaled, and the user is told); a mask of another aspect ratio would not line up with the objects and is refused.
+ */
 function applyMask(bytes) {
   let mask;
   try {
     mask = labelsFromPng(decodePng(bytes), { knownColours: OBJECT_COLORS });
   } catch (error) {
     return banner.show(error instanceof MaskError ? error.code : 'mask-unreadable', { detail: error.message });
+  }
+  const sizes = `The mask is ${mask.width}×${mask.height}, the frame ${annotator.width}×${annotator.height}`;
+  const fit = maskFit(mask.width, mask.height, annotator.width, annotator.height);
+  if (fit === 'other-aspect') {
+    return banner.show('mask-wrong-size', { detail: `${sizes}: another aspect ratio, so it would not line up with the ` +
+      'objects. Upload a mask of the frame\'s size, or of its aspect ratio (it is then scaled).' });
   }
   if (!mask.count) return banner.show('mask-empty');
   const max = Math.min(app.model?.maxObjects ?? OBJECT_COLORS.length, OBJECT_COLORS.length);
@@ -267,7 +309,8 @@ function applyMask(bytes) {
   app.active = 1;
   annotator.active = 1;
   annotator.setLabels(mask.labels, mask.width, mask.height);
-  banner.hide();
+  if (fit === 'scaled') banner.show('mask-scaled', { kind: 'info', detail: `${sizes} (same aspect ratio).` });
+  else banner.hide();
   renderObjectList();
 }
 
@@ -296,30 +339,24 @@ async function track() {
   if (!areas.length || empty >= 0) {
     return banner.show('empty-annotation', { kind: 'warn', detail: areas.length > 1 && empty >= 0 ? `Object ${empty + 1} has no pixels: draw it or remove it.` : '' });
   }
-  banner.hide();
+  if (banner.code !== 'mask-scaled') banner.hide();
   setStatus('annotating…');
-  let reply;
+  const { index, time } = app.frozen;
   try { // everything that can fail ends in the banner: the page never stays in 'annotating…' without a word
     const bitmap = await createImageBitmap(app.frozen.bitmap);
-    reply = await app.worker.request('annotate', {
+    const reply = await app.worker.request('annotate', {
       frame: bitmap, labels: annotator.labels.slice(), width: annotator.width, height: annotator.height,
-      numObjects: app.objects.length, colors: OBJECT_COLORS, frameId: app.frameId, mediaTime: app.frozen.mediaTime,
+      numObjects: app.objects.length, colors: OBJECT_COLORS, index, time,
     }, [bitmap]);
-    drawResult(reply.frame, reply.overlay);
-    app.lastLabels = null;
+    drawResult(reply.frame, reply.overlay, { index, time, labels: annotator.labels.slice() });
   } catch (error) {
     setStatus('');
     return banner.show(failureCode(error), { detail: error.message });
   }
   setStatus('');
   app.trackedObjects = app.objects.length;
-  stats.resume();
-  if (!source.live && config.everyFrame && !stats.frames) { // first guess of the pace from the annotate call's time
-    setPlaybackRate(0.8 * (1000 / (1.5 * reply.timings.infer)) * app.frameDuration);
-  }
-  setMode('tracking');
-  if (!source.live) await video.play().catch(() => {});
-  loop.start();
+  app.next = index + 1;
+  startTracking();
 }
 
 /** The banner for a failed annotate or track call: the worker's own code where it has a message, else generic. */
@@ -327,108 +364,149 @@ function failureCode(error) {
   return Banner.knows(error.code) ? error.code : 'tracking-failed';
 }
 
-// Chromium throws on playback rates below 1/16 (a slow device or a busy CPU asks for less): clamp to what it plays.
-const MIN_PLAYBACK_RATE = 0.0625;
-
-function setPlaybackRate(rate) {
-  video.playbackRate = Math.min(1, Math.max(MIN_PLAYBACK_RATE, rate));
+function startTracking() {
+  stats.resume();
+  setMode('tracking');
+  if (app.file) trackFile();
+  else loop.start();
 }
 
 /**
- * Video files: slow playback down to the tracker's pace so that (nearly) every frame is tracked; live cameras can't
- * wait and simply drop frames. The frame duration is the smallest media-time step seen.
+ * A file: decode and track every frame from `app.next` to the end, in order, with up to `config.depth` frames in the
+ * worker at a time; ends at the last frame, on a pause or re-annotation (a new pass), or with a message on an error.
  */
-function pace(mediaTime) {
-  if (source.live || !config.everyFrame) return;
-  const step = mediaTime - app.lastMediaTime;
-  app.lastMediaTime = mediaTime;
-  if (step > 1e-4 && step < app.frameDuration) app.frameDuration = step;
-  if (stats.frames % 5 !== 0) return;
-  const capacity = stats.capacity; // means over the window: only every 5th frame, when the rate may change
-  if (capacity > 0) {
-    const rate = 0.9 * capacity * app.frameDuration;
-    if (Math.abs(rate - video.playbackRate) > 0.02) setPlaybackRate(rate);
+async function trackFile() {
+  const { file } = app;
+  const run = ++app.run;
+  const current = () => app.mode === 'tracking' && run === app.run && file === app.file;
+  const pending = new Set();
+  showFileProgress(app.next - 1);
+  try {
+    if (app.next < file.count) {
+      for await (const frame of file.frames(app.next)) {
+        if (!current()) {
+          frame.bitmap.close();
+          break;
+        }
+        const done = sendStep(frame.bitmap, frame.index, frame.time);
+        pending.add(done);
+        done.finally(() => pending.delete(done));
+        app.next = frame.index + 1;
+        if (pending.size >= config.depth) await Promise.race(pending);
+      }
+    }
+    await Promise.all(pending);
+  } catch (error) {
+    if (!current()) return;
+    pauseTracking();
+    return banner.show(error.code === 'video-unreadable' ? error.code : failureCode(error),
+      { detail: `Tracking stopped at frame ${app.next}: ${error.message}` });
+  }
+  if (current() && app.next >= file.count) {
+    pauseTracking(`Done: every frame from ${app.frozen?.index ?? 0} to ${file.count - 1} is tracked. Masks (.zip) saves them.`);
   }
 }
 
-async function onVideoFrame(now, mediaTime) {
+/** A camera frame (requestVideoFrameCallback): tracked unless the worker is full, then listed as skipped. */
+async function onVideoFrame(now, time, index) {
   if (app.mode !== 'tracking') return;
-  pace(mediaTime);
-  if (app.inFlight >= config.depth) return stats.drop();
-  app.inFlight += 1;
-  const frameId = ++app.frameId;
-  const t0 = performance.now();
+  if (app.inFlight >= config.depth) {
+    app.skipped.push({ index, time });
+    return stats.drop();
+  }
   let bitmap;
   try {
     bitmap = await createImageBitmap(video);
-  } catch {
-    app.inFlight -= 1;
-    return;
+  } catch (error) { // the camera went away (unplugged, or stopped by the system)
+    pauseTracking();
+    return banner.show('camera-failed', { detail: `Tracking stopped: the camera frame could not be read (${error.message}).` });
   }
-  const capture = performance.now() - t0;
-  const worker = app.worker;
-  worker.request('step', { frame: bitmap, frameId, mediaTime }, [bitmap])
-    .then((reply) => {
-      if (app.mode !== 'tracking' || worker !== app.worker) {
-        reply.frame.close();
-        reply.overlay.close();
-        return;
-      }
-      const drawMs = drawResult(reply.frame, reply.overlay, reply.labels);
-      app.areas = reply.areas;
-      stats.add({ ...reply.timings, pre: reply.timings.pre + capture, draw: drawMs, latency: performance.now() - t0 });
-      if (stats.frames === 1) setStatus('');
-      if (config.debug) app.debugFrames.push({ frameId, mediaTime, timings: reply.timings });
-      renderStats();
-    })
-    .catch((error) => {
-      if (error.code !== 'cancelled') {
-        pauseTracking();
-        banner.show(failureCode(error), { detail: `Tracking stopped: ${error.message}` });
-      }
-    })
-    .finally(() => { app.inFlight -= 1; });
+  sendStep(bitmap, index, time, app.skipped.splice(0)).catch(() => {}); // failures are shown by sendStep
 }
 
-/** Draw a tracked frame and its overlay; returns the drawing time in ms. Keeps the frame for re-annotation. */
-function drawResult(frame, overlay, labels = null) {
+/** Send one frame to the worker and show its result; resolves when it is drawn (a failure pauses with a message). */
+async function sendStep(bitmap, index, time, skipped = []) {
+  app.inFlight += 1;
+  const t0 = performance.now();
+  const worker = app.worker;
+  try {
+    const reply = await worker.request('step', { frame: bitmap, index, time, skipped }, [bitmap]);
+    if (app.mode !== 'tracking' && app.mode !== 'paused' || worker !== app.worker) {
+      reply.frame.close();
+      reply.overlay.close();
+      return;
+    }
+    const drawMs = drawResult(reply.frame, reply.overlay, reply);
+    if (app.recorder?.add) await app.recorder.add(index, time);
+    app.areas = reply.areas;
+    stats.add({ ...reply.timings, draw: drawMs, latency: performance.now() - t0 });
+    if (!reply.recorded) banner.show('recording-full', { kind: 'warn' });
+    if (config.debug) app.debugFrames.push({ index, time, timings: reply.timings });
+    if (app.file) showFileProgress(index);
+    renderStats();
+  } catch (error) {
+    if (error.code !== 'cancelled') {
+      pauseTracking();
+      banner.show(failureCode(error), { detail: `Tracking stopped: ${error.message}` });
+    }
+    throw error;
+  } finally {
+    app.inFlight -= 1;
+  }
+}
+
+/** Draw a frame and its overlay (both at the frame's size); returns the drawing time in ms. Keeps the frame for re-annotation. */
+function drawResult(frame, overlay, { index, time, labels }) {
   const t0 = performance.now();
   if (view.width !== frame.width || view.height !== frame.height) {
     view.width = frame.width;
     view.height = frame.height;
   }
   viewCtx.drawImage(frame, 0, 0);
-  viewCtx.imageSmoothingEnabled = true;
-  viewCtx.drawImage(overlay, 0, 0, view.width, view.height);
+  viewCtx.drawImage(overlay, 0, 0);
   overlay.close();
   if (app.lastFrame) app.lastFrame.close();
-  app.lastFrame = frame;
-  if (labels) app.lastLabels = labels;
+  Object.assign(app, { lastFrame: frame, lastIndex: index, lastTime: time, lastLabels: labels });
   return performance.now() - t0;
+}
+
+/** Progress of a file: frames done of the whole video and the expected time left (`index` = last frame shown). */
+function showFileProgress(index) {
+  const box = $('#file-progress');
+  box.hidden = index === null || !app.file;
+  if (box.hidden) return;
+  const { count } = app.file;
+  const done = index + 1;
+  $('#progress-bar').value = done / count;
+  const left = count - done;
+  const fps = app.mode === 'tracking' ? stats.fps : 0;
+  const eta = left && fps ? ` · about ${formatDuration(left / fps)} left` : '';
+  $('#progress-text').textContent = `frame ${index} of ${count - 1}${eta}`;
+}
+
+function formatDuration(seconds) {
+  const s = Math.ceil(seconds);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
 }
 
 function pauseTracking(why = '') {
   if (app.mode !== 'tracking') return;
   loop.stop();
-  if (!source.live) video.pause();
+  app.run += 1; // a file's pass ends; the frames already in the worker are still drawn
   setMode('paused');
   if (why) setStatus(why);
 }
 
 async function resumeTracking() {
-  if (app.mode !== 'paused') return;
+  if (app.mode !== 'paused' || (app.file && app.next >= app.file.count)) return;
   setStatus('');
-  stats.resume();
-  setMode('tracking');
-  if (!source.live) {
-    if (video.ended) video.currentTime = 0; // replay a finished file; the memory carries on
-    await video.play().catch(() => {});
-  }
-  loop.start();
+  startTracking();
 }
 
+/** Stop sending frames and wait (at most 2 s) for those in the worker. */
 async function stopTracking() {
   loop.stop();
+  app.run += 1;
   for (let i = 0; i < 200 && app.inFlight > 0; i++) await new Promise((r) => setTimeout(r, 10));
 }
 
@@ -438,6 +516,9 @@ async function reset() {
   resetAnnotation();
   app.areas = [];
   app.trackedObjects = 0;
+  app.next = 0;
+  app.skipped = [];
+  showFileProgress(null);
   stats.reset();
   renderStats();
   setStatus('');
@@ -449,34 +530,56 @@ async function reset() {
 
 // ---------------------------------------------------------------- saving
 async function downloadMasks() {
-  const reply = await app.worker.request('masks');
+  const reply = await app.worker.request('masks', {
+    kind: source.kind, name: source.kind === 'file' ? source.label : source.kind, times: app.file?.times ?? null,
+    skipped: app.skipped.splice(0), // camera frames dropped after the last one sent
+  });
   if (!reply.count) return banner.show('no masks yet', { kind: 'info', detail: 'Track a few frames first.' });
   save(new Blob([reply.zip], { type: 'application/zip' }), 'mobilevos-masks.zip');
 }
 
-function toggleRecording() {
-  if (app.recorder) {
-    app.recorder.stop();
-    return;
-  }
-  if (typeof MediaRecorder === 'undefined' || !view.captureStream) {
-    return banner.show('recording unavailable', { kind: 'warn', detail: 'This browser cannot record a canvas.' });
-  }
-  const type = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm', 'video/mp4'].find((t) => MediaRecorder.isTypeSupported(t));
-  const recorder = new MediaRecorder(view.captureStream(30), type ? { mimeType: type } : {});
-  const chunks = [];
-  recorder.ondataavailable = (e) => e.data.size && chunks.push(e.data);
-  recorder.onstop = () => {
+/**
+ * Record the overlay video (frame + masks at the source's size): a file's tracked frames are encoded at their own
+ * timestamps (OverlayVideo: plays at the video's speed), a camera is recorded live with MediaRecorder.
+ */
+async function toggleRecording() {
+  if (app.recorder) return app.recorder.stop();
+  const button = $('#btn-record');
+  const done = (blob) => {
     app.recorder = null;
-    $('#btn-record').classList.remove('recording');
-    $('#btn-record').textContent = '● Record video';
-    const blob = new Blob(chunks, { type: recorder.mimeType || 'video/webm' });
-    save(blob, `mobilevos-overlay.${blob.type.includes('mp4') ? 'mp4' : 'webm'}`);
+    button.classList.remove('recording');
+    button.textContent = '● Record video';
+    if (blob) save(blob, `mobilevos-overlay.${blob.type.includes('mp4') ? 'mp4' : 'webm'}`);
   };
-  recorder.start(1000);
-  app.recorder = recorder;
-  $('#btn-record').classList.add('recording');
-  $('#btn-record').textContent = '■ Stop & save video';
+  if (app.file) {
+    let video;
+    try {
+      video = await OverlayVideo.create(view);
+    } catch (error) {
+      return banner.show('recording unavailable', { kind: 'warn', detail: error.message });
+    }
+    const file = app.file;
+    app.recorder = {
+      add: (index, time) => video.add(time, file.duration(index)),
+      stop: () => video.finish().then(done, (error) => {
+        done(null);
+        banner.show('recording unavailable', { kind: 'warn', detail: `The overlay video was not saved: ${error.message}.` });
+      }),
+    };
+  } else {
+    if (typeof MediaRecorder === 'undefined' || !view.captureStream) {
+      return banner.show('recording unavailable', { kind: 'warn', detail: 'This browser cannot record a canvas.' });
+    }
+    const type = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm', 'video/mp4'].find((t) => MediaRecorder.isTypeSupported(t));
+    const recorder = new MediaRecorder(view.captureStream(30), type ? { mimeType: type } : {});
+    const chunks = [];
+    recorder.ondataavailable = (e) => e.data.size && chunks.push(e.data);
+    recorder.onstop = () => done(new Blob(chunks, { type: recorder.mimeType || 'video/webm' }));
+    recorder.start(1000);
+    app.recorder = { stop: () => recorder.stop() };
+  }
+  button.classList.add('recording');
+  button.textContent = '■ Stop & save video';
 }
 
 function save(blob, name) {
@@ -514,7 +617,8 @@ function updateControls() {
   const { mode } = app;
   $('#btn-freeze').disabled = mode === 'idle' || mode === 'annotating';
   $('#btn-freeze').textContent = mode === 'tracking' || mode === 'paused' ? 'Freeze & edit' : 'Freeze & annotate';
-  $('#btn-track').disabled = !app.ready || !(mode === 'annotating' || mode === 'paused');
+  const finished = mode === 'paused' && app.file && app.next >= app.file.count;
+  $('#btn-track').disabled = !app.ready || !(mode === 'annotating' || mode === 'paused') || finished;
   $('#btn-track').textContent = mode === 'paused' ? 'Resume' : 'Track';
   $('#btn-pause').disabled = mode !== 'tracking';
   $('#btn-reset').disabled = mode === 'idle';
@@ -545,13 +649,6 @@ function renderStats(force = false) {
   if (app.mode === 'tracking') renderObjectList();
 }
 
-function signatureOf(bitmap) {
-  const { width, height } = app.model;
-  const canvas = new OffscreenCanvas(width, height);
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(bitmap, 0, 0, width, height);
-  return frameSignature(ctx.getImageData(0, 0, width, height).data, width, height);
-}
 
 // ---------------------------------------------------------------- wiring
 for (const b of $$('[data-source]')) b.addEventListener('click', () => openSource(b.dataset.source));

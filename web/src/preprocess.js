@@ -1,10 +1,12 @@
 /**
  * Pre-processing: video frame -> the graph's `frame` input, and an annotation -> its `masks`/`valid` inputs.
  *
- * The frame is drawn scaled to the model's width x height (the whole frame, aspect not kept — as the Python tracker's
- * resize does) and read back with getImageData; `new Float32Array(imageData.data)` is the input (RGBA, 0..255, NHWC),
- * exactly as manifest.json's `frame.browser` says. No per-pixel JavaScript loop: the conversion is a typed-array copy.
+ * The page letterboxes the frame into the model's width x height (geometry.js: aspect kept, grey bars) and reads it
+ * back with getImageData; `new Float32Array(imageData.data)` is the input (RGBA, 0..255, NHWC), exactly as
+ * manifest.json's `frame.browser` says. No per-pixel JavaScript loop: the conversion is a typed-array copy.
  */
+import { PAD_VALUE } from './geometry.js';
+import { frameSignature } from './postprocess.js';
 
 /** A 2D context of an OffscreenCanvas (worker or main thread) or, failing that, a DOM canvas, sized width x height. */
 export function createFrameContext(width, height) {
@@ -18,11 +20,26 @@ export function createFrameContext(width, height) {
   return ctx;
 }
 
-/** Draw `source` (ImageBitmap, VideoFrame, video, canvas) scaled to the context's size; its RGBA bytes. */
-export function drawFrame(ctx, source) {
+/**
+ * Draw `source` (ImageBitmap, VideoFrame, video, canvas) into the context: into the letterbox `box` (geometry.js
+ * `letterbox`) on grey padding, or stretched over the whole canvas without one; returns its RGBA bytes.
+ */
+export function drawFrame(ctx, source, box = null) {
   const { width, height } = ctx.canvas;
-  ctx.drawImage(source, 0, 0, width, height);
+  if (box) {
+    if (box.width !== width || box.height !== height) {
+      ctx.fillStyle = `rgb(${PAD_VALUE}, ${PAD_VALUE}, ${PAD_VALUE})`;
+      ctx.fillRect(0, 0, width, height);
+    }
+    ctx.drawImage(source, box.x, box.y, box.width, box.height);
+  } else ctx.drawImage(source, 0, 0, width, height);
   return ctx.getImageData(0, 0, width, height).data;
+}
+
+/** Debug and tests: the signature (postprocess.js `frameSignature`) of a bitmap at its native size. */
+export function nativeSignature(bitmap) {
+  const ctx = createFrameContext(bitmap.width, bitmap.height);
+  return frameSignature(drawFrame(ctx, bitmap), bitmap.width, bitmap.height);
 }
 
 /** RGBA bytes at model resolution -> Float32Array for the `frame` input (a typed-array conversion, no JS loop). */

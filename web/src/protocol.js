@@ -11,12 +11,20 @@
  *            variant: VariantChoice, threads: number, debug?: boolean}} LoadRequest
  *     fetch manifest + graphs (cached, sha256-checked), pick backend and variant, create sessions, warm up
  * @typedef {{action: 'annotate', requestId: number, frame: ImageBitmap, labels: Uint8Array, width: number,
- *            height: number, numObjects: number, colors: number[][], frameId: number, mediaTime: number}} AnnotateRequest
- *     a label image at the frame's size (0 background, 1..N objects); runs the graph's annotate call (memory reset)
- * @typedef {{action: 'step', requestId: number, frame: ImageBitmap, frameId: number, mediaTime: number}} StepRequest
- *     one frame to track; the frame bitmap comes back with the result (for synchronized drawing)
- * @typedef {{action: 'reset'|'masks'|'recording'|'stats', requestId: number}} SimpleRequest
- *     forget the annotation and recorded masks | zip of recorded masks | recorded masks for tests | tracker stats
+ *            height: number, numObjects: number, colors: number[][], index: number, time: number}} AnnotateRequest
+ *     a frame at its native size and a label image of that size (0 background, 1..N objects); runs the graph's
+ *     annotate call (memory reset). `index`: the frame's index in a video file, or a camera's capture index;
+ *     `time`: its media time in seconds
+ * @typedef {{action: 'step', requestId: number, frame: ImageBitmap, index: number, time: number,
+ *            skipped?: {index: number, time: number}[]}} StepRequest
+ *     one frame to track (native size, letterboxed into the model input); `skipped`: camera frames dropped since the
+ *     last step, listed as not tracked. The frame bitmap comes back with the result (for synchronized drawing)
+ * @typedef {{action: 'masks', requestId: number, kind: string, name: string, times: number[]|null,
+ *            skipped?: {index: number, time: number}[]}} MasksRequest
+ *     zip of the recorded masks (`<name>/00000.png`..., masks.json); `times`: a file's frame times, so that
+ *     masks.json lists every frame of the video; `skipped`: camera frames dropped since the last step
+ * @typedef {{action: 'reset'|'recording'|'stats', requestId: number}} SimpleRequest
+ *     forget the annotation and recorded masks | recorded masks for tests | tracker stats
  * @typedef {{action: 'parity', requestId: number, capacities?: number[]}} ParityRequest
  *     tests and bench: replay the export's parity fixtures on this backend; replies rows of max |diff|
  *
@@ -27,8 +35,10 @@
  *            model: object, timings: object}} Ready
  * @typedef {{status: 'annotated', requestId: number, capacity: number, frame: ImageBitmap, overlay: ImageBitmap,
  *            timings: object}} Annotated
- * @typedef {{status: 'result', requestId: number, frameId: number, mediaTime: number, frame: ImageBitmap,
- *            overlay: ImageBitmap, areas: number[], timings: {pre: number, infer: number, post: number}}} Result
+ * @typedef {{status: 'result', requestId: number, index: number, time: number, frame: ImageBitmap,
+ *            overlay: ImageBitmap, labels: Uint8Array, areas: number[], recorded: boolean,
+ *            timings: {pre: number, infer: number, post: number}}} Result
+ *     overlay and labels at the frame's native size; `recorded` false once the mask store is full
  * @typedef {{status: 'done', requestId: number, [key: string]: any}} Done
  * @typedef {{status: 'error', requestId: number, code: string, message: string}} ErrorReply
  *     codes: model-missing, model-corrupt, model-invalid, model-offline, no-backend, webgpu-unavailable,

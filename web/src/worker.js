@@ -1,7 +1,8 @@
 /**
  * The inference worker: one switch over the protocol's actions (web/src/protocol.js). Owns the onnxruntime-web
- * sessions (via Tracker), pre-processing (OffscreenCanvas at model resolution), post-processing (argmax + colour
- * overlay) and the recorded masks. Frames arrive as ImageBitmaps; the page drops frames while one is in flight.
+ * sessions (via Tracker), pre-processing (the frame letterboxed into an OffscreenCanvas at model resolution),
+ * post-processing (probabilities mapped back to the frame's native size, argmax, colour overlay) and the recorded
+ * masks, keyed by frame index. Frames arrive as ImageBitmaps at their native size, each with its index and time.
  */
 import * as ort from 'onnxruntime-web';
 
@@ -9,8 +10,9 @@ import { pickBackend, probeWebGPU, threadCount } from './backend.js';
 import { chooseVariant, maxObjects, pickCapacity } from './manifest.js';
 import { labelsToPng, zipFiles } from './mask-encoding.js';
 import { fetchManifest, loadGraph, pruneCache } from './model-loader.js';
-import { argmaxLabels, frameSignature, labelAreas, overlayRgba } from './postprocess.js';
-import { createFrameContext, drawFrame, resizeLabelsNearest } from './preprocess.js';
+import { letterbox, letterboxLabels, maskFileName, nativeLabels } from './geometry.js';
+import { labelAreas, overlayRgba } from './postprocess.js';
+import { createFrameContext, drawFrame, nativeSignature } from './preprocess.js';
 import { runParity } from './parity.js';
 import { errorReply } from './protocol.js';
 import { Tracker } from './tracker.js';
@@ -22,12 +24,11 @@ const state = {
   modelBase: '',
   tracker: null,
   ctx: null, // 2D context at model resolution
-  labels: null, // reusable label image
-  overlay: null, // reusable RGBA
   colors: [],
   debug: false,
-  recording: [], // {name, png, frameId, mediaTime, signature?}
-  annotations: 0,
+  recording: new Map(), // frame index -> {index, time, tracked, annotated, png, signature?, rgba?}, in recording order
+  skipped: new Map(), // camera frames dropped while busy: capture index -> time
+  full: false, // MAX_RECORDED reached: later masks are not kept (the page says so)
   info: null,
 };
 
@@ -48,15 +49,17 @@ async function handle(msg) {
       case 'step': return await step(msg);
       case 'reset':
         state.tracker?.reset();
-        state.recording = [];
-        state.annotations = 0;
+        state.recording.clear();
+        state.skipped.clear();
+        state.full = false;
         return post({ status: 'done', requestId: msg.requestId });
       case 'masks': {
-        const zip = masksZip();
-        return post({ status: 'done', requestId: msg.requestId, zip, count: state.recording.length }, [zip.buffer]);
+        for (const f of msg.skipped ?? []) state.skipped.set(f.index, f.time);
+        const zip = masksZip(msg);
+        return post({ status: 'done', requestId: msg.requestId, zip, count: state.recording.size }, [zip.buffer]);
       }
       case 'recording':
-        return post({ status: 'done', requestId: msg.requestId, frames: state.recording });
+        return post({ status: 'done', requestId: msg.requestId, frames: [...state.recording.values()] });
       case 'parity':
         return post({ status: 'done', requestId: msg.requestId, ...(await parity(msg)) });
       case 'stats':
@@ -119,8 +122,6 @@ async function load({ requestId, modelBase, wasmBase, backend: choice, noWebgpu,
   state.tracker = result.tracker;
   const [, height, width] = manifest.frame.shape;
   state.ctx = createFrameContext(width, height);
-  state.labels = new Uint8Array(width * height);
-  state.overlay = new Uint8ClampedArray(width * height * 4);
   state.info = {
     backend, variant: result.variant, variantReason: result.reason, threads: backend === 'wasm' ? ort.env.wasm.numThreads : 0,
     isolated, adapter: probe.available ? probe.adapter : null, shaderF16: Boolean(probe.shaderF16),
@@ -144,12 +145,22 @@ function requireTracker() {
   return state.tracker;
 }
 
-async function annotate({ requestId, frame, labels, width, height, numObjects, colors, frameId, mediaTime }) {
+/** Letterbox of a native frame in the model input, and the frame drawn into it (RGBA at model resolution). */
+function modelInput(frame) {
+  const { width, height } = state.ctx.canvas;
+  const box = letterbox(frame.width, frame.height, width, height);
+  return { box, rgba: drawFrame(state.ctx, frame, box) };
+}
+
+async function annotate({ requestId, frame, labels, width, height, numObjects, colors, index, time }) {
   const tracker = requireTracker();
+  if (frame.width !== width || frame.height !== height) {
+    throw Object.assign(new Error(`the annotation is ${width}x${height}, its frame ${frame.width}x${frame.height}`), { code: 'internal' });
+  }
   const t0 = now();
-  const rgba = drawFrame(state.ctx, frame);
+  const { box, rgba } = modelInput(frame);
   const { width: mw, height: mh } = state.ctx.canvas;
-  const small = resizeLabelsNearest(labels, width, height, mw, mh);
+  const small = letterboxLabels(labels, width, height, box, mw, mh);
   const capacity = pickCapacity(state.manifest, numObjects);
   if (!tracker.hasSession(capacity)) { // first use of this capacity: create and warm up its graph now, not mid-track
     post({ status: 'progress', requestId, message: `loading the ${capacity}-object graph` });
@@ -159,59 +170,78 @@ async function annotate({ requestId, frame, labels, width, height, numObjects, c
   const { inferMs } = await tracker.start(rgba, small, numObjects, capacity);
   state.colors = colors;
   const t2 = now();
-  small.forEach((v, i) => { state.labels[i] = v <= numObjects ? v : 0; });
-  const overlay = await overlayBitmap(numObjects);
-  state.annotations += 1;
-  record(`annotation${state.annotations}_${String(frameId).padStart(6, '0')}.png`, frameId, mediaTime, rgba);
+  const native = labels.map((v) => (v <= numObjects ? v : 0)); // the annotation itself is the frame's mask
+  const overlay = await overlayBitmap(native, width, height, numObjects);
+  const signature = state.debug ? nativeSignature(frame) : null;
   post({ status: 'annotated', requestId, capacity, frame, overlay,
     timings: { pre: t1 - t0, infer: inferMs, post: now() - t2 } }, [frame, overlay]);
+  record({ index, time, tracked: false, annotated: true }, native, width, height, signature, rgba);
 }
 
-async function step({ requestId, frame, frameId, mediaTime }) {
+async function step({ requestId, frame, index, time, skipped = [] }) {
   const tracker = requireTracker();
   if (!tracker.memory.ready) throw Object.assign(new Error('annotate a frame before tracking'), { code: 'not-annotated' });
+  for (const s of skipped) state.skipped.set(s.index, s.time);
   const t0 = now();
-  const rgba = drawFrame(state.ctx, frame);
+  const { box, rgba } = modelInput(frame);
   const t1 = now();
   const { prob, numObjects } = await tracker.step(rgba);
   const t2 = now();
-  argmaxLabels(prob, numObjects, state.labels.length, state.labels);
-  const overlay = await overlayBitmap(numObjects);
+  const { width: mw, height: mh } = state.ctx.canvas;
+  const { width, height } = frame;
+  const labels = nativeLabels(prob, numObjects + 1, mw, mh, box, width, height);
+  const overlay = await overlayBitmap(labels, width, height, numObjects);
   const t3 = now();
-  const labels = state.labels.slice();
-  post({ status: 'result', requestId, frameId, mediaTime, frame, overlay, labels, areas: labelAreas(labels, numObjects),
-    timings: { pre: t1 - t0, infer: t2 - t1, post: t3 - t2 } }, [frame, overlay, labels.buffer]);
-  record(`${String(frameId).padStart(6, '0')}.png`, frameId, mediaTime, rgba); // after the reply: off the latency path
+  const areas = labelAreas(labels, numObjects);
+  const signature = state.debug ? nativeSignature(frame) : null;
+  post({ status: 'result', requestId, index, time, frame, overlay, labels, areas, recorded: !state.full,
+    timings: { pre: t1 - t0, infer: t2 - t1, post: t3 - t2 } }, [frame, overlay]);
+  record({ index, time, tracked: true, annotated: false }, labels, width, height, signature, rgba); // after the reply
 }
 
-async function overlayBitmap(numObjects) {
-  const { width, height } = state.ctx.canvas;
-  overlayRgba(state.labels, width, height, state.colors.slice(0, numObjects), {}, state.overlay);
-  return createImageBitmap(new ImageData(state.overlay, width, height));
+async function overlayBitmap(labels, width, height, numObjects) {
+  const rgba = overlayRgba(labels, width, height, state.colors.slice(0, numObjects));
+  return createImageBitmap(new ImageData(rgba, width, height));
 }
 
-function record(name, frameId, mediaTime, rgba) {
-  if (state.recording.length >= MAX_RECORDED) return;
-  const { width, height } = state.ctx.canvas;
-  const entry = { name, frameId, mediaTime, png: labelsToPng(state.labels, width, height) };
+/** Keep frame `entry.index`'s mask as an index PNG at the frame's native size (a later mask of that frame replaces it). */
+function record(entry, labels, width, height, signature, rgba) {
+  if (!state.recording.has(entry.index) && state.recording.size >= MAX_RECORDED) {
+    state.full = true;
+    return;
+  }
+  Object.assign(entry, { width, height, png: labelsToPng(labels, width, height) });
   if (state.debug) {
-    entry.signature = frameSignature(rgba, width, height);
-    if (state.recording.length < 8) entry.rgba = rgba.slice(); // a few raw model inputs, to compare with the source
+    entry.signature = signature;
+    if (state.recording.size < 8) entry.rgba = rgba.slice(); // a few raw model inputs, to compare with the source
   }
-  state.recording.push(entry);
+  state.recording.delete(entry.index);
+  state.recording.set(entry.index, entry);
 }
 
-function masksZip() {
+/**
+ * The zip: `<name>/00000.png` ... (frame index, DAVIS layout, native size, DAVIS palette) and masks.json, which lists
+ * every frame: all of a file's (`times`, in order), or the camera frames that were tracked or dropped.
+ */
+function masksZip({ name = 'video', kind = 'file', times = null }) {
+  const folder = name.replace(/\.[^.]*$/, '').replace(/[^\w.-]+/g, '_') || 'video';
   const files = {};
-  const index = [];
-  for (const r of state.recording) {
-    files[`masks/${r.name}`] = r.png;
-    index.push({ file: `masks/${r.name}`, frame: r.frameId, media_time: r.mediaTime });
-  }
-  const { width, height } = state.ctx ? state.ctx.canvas : { width: 0, height: 0 };
+  const frames = times ? times.map((time, index) => ({ index, time }))
+    : [...new Map([...state.skipped, ...[...state.recording.values()].map((r) => [r.index, r.time])])]
+      .map(([index, time]) => ({ index, time })).sort((a, b) => a.index - b.index);
+  const index = frames.map(({ index: i, time }) => {
+    const r = state.recording.get(i);
+    if (r) files[`${folder}/${maskFileName(i)}`] = r.png;
+    return { index: i, time, tracked: Boolean(r?.tracked), annotated: Boolean(r?.annotated), file: r ? `${folder}/${maskFileName(i)}` : null };
+  });
+  const first = state.recording.values().next().value;
   const readme = {
-    what: 'MobileVOS masks: index PNGs (DAVIS palette), 0 = background, i = object i, at model resolution',
-    width, height, model: state.manifest?.name, backend: state.info?.backend, variant: state.info?.variant,
+    what: 'MobileVOS masks: index PNGs (DAVIS palette; 0 = background, i = object i) at the source\'s native size, ' +
+      'named by frame index (video files: the frame\'s position in the video; camera: the capture index). ' +
+      '`tracked`: the model segmented the frame; `annotated`: the mask is an annotation; `time`: seconds (media time).',
+    source: { kind, name, width: first?.width ?? 0, height: first?.height ?? 0, frames: times ? times.length : null },
+    model: state.manifest?.name, input: state.ctx ? { width: state.ctx.canvas.width, height: state.ctx.canvas.height } : null,
+    backend: state.info?.backend, variant: state.info?.variant, complete: !state.full,
     frames: index,
   };
   files['masks.json'] = new TextEncoder().encode(JSON.stringify(readme, null, 1));

@@ -78,9 +78,9 @@ test(`tracks >= ${MIN_FRAMES} webcam frames on WASM as well as Python does on th
   const recording = await page.evaluate(async () => {
     const { frames } = await window.__mobilevos.request('recording');
     const b64 = (bytes) => { let s = ''; for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192)); return btoa(s); };
-    return frames.map((f) => ({ name: f.name, signature: f.signature, png: b64(f.png), rgba: f.rgba ? b64(f.rgba) : null }));
+    return frames.map((f) => ({ annotated: f.annotated, signature: f.signature, png: b64(f.png), rgba: f.rgba ? b64(f.rgba) : null }));
   });
-  const tracked = recording.filter((f) => !f.name.startsWith('annotation'));
+  const tracked = recording.filter((f) => !f.annotated);
   assert.ok(tracked.length >= MIN_FRAMES, `${tracked.length} tracked frames recorded`);
 
   const out = join(REPO, 'tests/web/.artifacts/e2e-tracking');
@@ -92,7 +92,7 @@ test(`tracks >= ${MIN_FRAMES} webcam frames on WASM as well as Python does on th
   // The raw model inputs the page recorded (annotated frame + first tracked frames), as RGB PNGs for Python.
   const [height, width] = [info.model.height, info.model.width];
   const withInputs = recording.filter((f) => f.rgba);
-  assert.ok(withInputs[0]?.name.startsWith('annotation'), 'the recording starts with the annotated frame');
+  assert.ok(withInputs[0]?.annotated, 'the recording starts with the annotated frame');
   withInputs.forEach((f, i) => {
     if (i > 0 && f !== tracked[i - 1]) return;
     const rgba = Buffer.from(f.rgba, 'base64');

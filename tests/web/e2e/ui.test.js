@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { unzipSync } from 'fflate';
+import { ALL_FORMATS, BufferSource, EncodedPacketSink, Input } from 'mediabunny';
 
 import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
 import { modelDir } from '../helpers/models.js';
@@ -105,7 +106,15 @@ test('annotate, track, pause, re-annotate, resume, download masks and video', { 
   const video = await videoDownload;
   assert.match(video.suggestedFilename(), /mobilevos-overlay\.(webm|mp4)/);
   const videoBytes = readFileSync(await video.path());
-  assert.ok(videoBytes.length > 1000, `overlay video has ${videoBytes.length} bytes`);
+  // a file's overlay video: one frame per tracked frame at its own time (30 fps), at the clip's 640x480
+  const input = new Input({ source: new BufferSource(videoBytes), formats: ALL_FORMATS });
+  const track = await input.getPrimaryVideoTrack();
+  const times = [];
+  for await (const p of new EncodedPacketSink(track).packets(undefined, undefined, { metadataOnly: true })) times.push(p.timestamp);
+  times.sort((a, b) => a - b);
+  assert.deepEqual([track.displayWidth, track.displayHeight], [640, 480]);
+  assert.ok(times.length >= 2, `${times.length} frames in the overlay video`);
+  assert.ok(times.every((x, i) => Math.abs(x - i / 30) < 1e-3), `frames 1/30 s apart: ${times.slice(0, 5)}`);
 
   if (await hook(page, () => window.__mobilevos.mode) === 'tracking') await page.click('#btn-pause'); // else the clip ended
   assert.equal(await hook(page, () => window.__mobilevos.mode), 'paused');
@@ -120,9 +129,11 @@ test('annotate, track, pause, re-annotate, resume, download masks and video', { 
   const pngs = Object.keys(zip).filter((n) => n.endsWith('.png'));
   const index = JSON.parse(new TextDecoder().decode(zip['masks.json']));
   assert.ok(pngs.length >= tracked + 3, `${pngs.length} masks in the zip`);
-  assert.equal(index.frames.length, pngs.length);
-  assert.equal(pngs.filter((n) => n.includes('annotation')).length, 2, 'both annotations are in the zip');
-  t.diagnostic(`zip: ${pngs.length} masks; overlay video ${videoBytes.length} bytes`);
+  assert.equal(index.frames.length, 150, 'masks.json lists every frame of the sample clip');
+  assert.deepEqual(index.frames.filter((f) => f.file).map((f) => f.file).sort(), pngs.sort());
+  assert.ok(pngs.every((n) => /^sample\/\d{5}\.png$/.test(n)), 'masks named by frame index');
+  assert.ok(index.frames[0].annotated && index.frames.filter((f) => f.annotated).length <= 2, 'the annotations are in the zip');
+  t.diagnostic(`zip: ${pngs.length} masks; overlay video ${videoBytes.length} bytes, ${times.length} frames`);
 
   await page.click('#btn-reset');
   await page.waitForFunction(() => window.__mobilevos.mode === 'live');

@@ -11,11 +11,12 @@ import { REPO } from './models.js';
 
 export const WEBCAM = join(REPO, 'tests/web/.artifacts/webcam');
 
-export function ensureWebcam() {
-  if (!existsSync(join(WEBCAM, 'clip.json'))) {
-    execFileSync('python3', [join(REPO, 'scripts/make_fake_webcam.py'), '--out', WEBCAM], { stdio: 'inherit', cwd: REPO });
+/** The fake-webcam clip in `dir`, made by scripts/make_fake_webcam.py with `args` (e.g. --size) if it is not there. */
+export function ensureWebcam(dir = WEBCAM, args = []) {
+  if (!existsSync(join(dir, 'clip.json'))) {
+    execFileSync('python3', [join(REPO, 'scripts/make_fake_webcam.py'), '--out', dir, ...args], { stdio: 'inherit', cwd: REPO });
   }
-  return { dir: WEBCAM, y4m: join(WEBCAM, 'clip.y4m'), info: JSON.parse(readFileSync(join(WEBCAM, 'clip.json'), 'utf8')) };
+  return { dir, y4m: join(dir, 'clip.y4m'), info: JSON.parse(readFileSync(join(dir, 'clip.json'), 'utf8')) };
 }
 
 /** A C-order uint8 .npy file -> {shape, data}. */

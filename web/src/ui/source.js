@@ -31,8 +31,10 @@ export class Source {
     }
     let stream;
     try {
+      // No width, height or aspect: the camera's own mode, uncropped and unscaled (resizeMode 'none'), whatever its
+      // shape; asking for 640x480 cropped a 16:9 camera to 4:3.
       stream = await navigator.mediaDevices.getUserMedia({
-        video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } }, audio: false,
+        video: { resizeMode: { ideal: 'none' }, frameRate: { ideal: 30 } }, audio: false,
       });
     } catch (error) {
       throw Object.assign(new Error(error.message || error.name), { code: cameraErrorCode(error) });
@@ -100,7 +102,7 @@ export class Source {
 }
 
 /** Seek a video and wait until the frame is there (or 2 s passed). */
-export function seek(video, time) {
+function seek(video, time) {
   return new Promise((resolve) => {
     const done = () => { clearTimeout(timer); video.removeEventListener('seeked', done); resolve(); };
     const timer = setTimeout(done, 2000);
@@ -109,13 +111,19 @@ export function seek(video, time) {
   });
 }
 
-/** createImageBitmap of the video's current frame, retrying once after a seek to the same time. */
-export async function grabFrame(video) {
-  try {
-    return await createImageBitmap(video);
-  } catch (error) {
-    if (video.srcObject) throw error;
-    await seek(video, video.currentTime);
-    return createImageBitmap(video);
-  }
+/**
+ * The camera's next frame: {bitmap, index, time} with its capture index (requestVideoFrameCallback's presentedFrames,
+ * the numbering the tracked frames use) and media time; rejects if no frame comes within 2 s.
+ */
+export function captureFrame(video) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      video.cancelVideoFrameCallback(handle);
+      reject(Object.assign(new Error('the camera sent no frame for 2 s'), { code: 'camera-failed' }));
+    }, 2000);
+    const handle = video.requestVideoFrameCallback((now, meta) => {
+      clearTimeout(timer);
+      createImageBitmap(video).then((bitmap) => resolve({ bitmap, index: meta.presentedFrames, time: meta.mediaTime }), reject);
+    });
+  });
 }

@@ -1,7 +1,6 @@
 /**
  * Frame rate and per-stage latency over the last 30 results (FPS from their time span; `resume()` after a pause
- * restarts the span), and the capacity: the frame rate the work itself allows. `snapshot()` feeds the page and the
- * window.__mobilevos debug hook.
+ * restarts the span). `snapshot()` feeds the page and the window.__mobilevos debug hook.
  */
 const WINDOW = 30;
 
@@ -40,16 +39,6 @@ export class Stats {
     if (this.times.length < 2) return 0;
     const span = this.times.at(-1) - this.times[0];
     return span > 0 ? ((this.times.length - 1) * 1000) / span : 0;
-  }
-
-  /**
-   * Frames per second the pipeline could sustain: 1000 / the mean work per frame (pre, inference, post, draw).
-   * Unlike `fps` it does not depend on how fast frames arrive, so pacing a video by it cannot spiral down: pacing by
-   * `fps` slowed a throttled video further at every step, because the achieved rate is capped by the video's own.
-   */
-  get capacity() {
-    const work = this.mean('pre') + this.mean('infer') + this.mean('post') + this.mean('draw');
-    return work > 0 ? 1000 / work : 0;
   }
 
   mean(key) {

@@ -1,0 +1,104 @@
+"""Video files with known masks for the browser's file test (tests/web/e2e/file.test.js), from a DAVIS sequence.
+
+    python scripts/make_file_clip.py --data ../shared/data/davis16-val --sequence blackswan --frames 30 --out DIR
+
+Writes into DIR:
+
+* clip-4x3.mp4 (H.264): the first FRAMES frames cropped to 640x480 around the object — the model input's own aspect,
+  so the page's letterbox is a plain 2x downscale and `mobilevos eval --short-side 240` sees the same 240x320 input;
+* clip-16x9.webm (VP9): the same frames uncropped (854x480), which the page letterboxes;
+* davis-4x3/ and davis-16x9/: DAVIS layouts of what each file holds — every frame decoded back by ffmpeg (PNG, so
+  the reference sees the codec's pixels too) and the ground truth cropped alike — for `mobilevos eval`;
+* mask-half.png (the 4:3 first-frame mask at 320x240: same aspect, other size) and mask-other-aspect.png (the
+  uncropped 854x480 one: another aspect than the 4:3 file's frames), and clip.json.
+
+Both files are tagged BT.601 limited range (what ffmpeg's RGB conversion assumes), so the browser and ffmpeg turn
+the same decoded YUV into RGB alike up to rounding and chroma filtering.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mobilevos.data.davis import read_sequence, write_mask
+
+FPS = 24  # DAVIS's frame rate
+TAGS = ["-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m", "-color_range", "tv"]
+CODECS = {".mp4": ["-c:v", "libx264", "-crf", "16", "-preset", "medium"],
+          ".webm": ["-c:v", "libvpx-vp9", "-crf", "20", "-b:v", "0", "-deadline", "good", "-cpu-used", "4"]}
+
+
+def encode(frames: np.ndarray, path: Path) -> None:
+    """uint8 [T, H, W, 3] RGB -> a yuv420p video at FPS (every frame kept: constant rate, no B-frame reordering loss)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for t, frame in enumerate(frames):
+            Image.fromarray(frame).save(Path(tmp) / f"{t:05d}.png")
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-framerate", str(FPS), "-i", f"{tmp}/%05d.png",
+                        *CODECS[path.suffix], "-pix_fmt", "yuv420p", *TAGS, str(path)], check=True)
+
+
+def decode(path: Path, height: int, width: int) -> np.ndarray:
+    """Every frame of a video as uint8 [T, H, W, 3] RGB (ffmpeg: BT.601 limited range, bilinear chroma)."""
+    raw = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24",
+                          "-sws_flags", "bilinear+accurate_rnd+full_chroma_int", "-"],
+                         check=True, capture_output=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
+
+
+def write_davis(root: Path, name: str, frames: np.ndarray, masks: np.ndarray) -> None:
+    for t, (frame, mask) in enumerate(zip(frames, masks, strict=True)):
+        (root / "JPEGImages" / name).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(frame).save(root / "JPEGImages" / name / f"{t:05d}.png")
+        write_mask(root / "Annotations" / name / f"{t:05d}.png", mask)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--sequence", default="blackswan")
+    p.add_argument("--frames", type=int, default=30)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    seq = read_sequence(args.data, args.sequence)
+    count = min(args.frames, seq.num_frames)
+    frames = np.stack([seq.load_frame(t) for t in range(count)])
+    masks = np.stack([seq.load_mask(t) for t in range(count)])
+    height, width = frames.shape[1:3]
+    if (height, width) != (480, 854):
+        raise SystemExit(f"{args.sequence}: expected 854x480 DAVIS frames, got {width}x{height}")
+    cols = np.nonzero((masks > 0).any((0, 1)))[0]
+    x0 = int(np.clip((cols.min() + cols.max()) // 2 - 320, 0, width - 640))  # a 640-wide window around the object
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    args.out.mkdir(parents=True)
+
+    clips = {"4x3": (frames[:, :, x0:x0 + 640], masks[:, :, x0:x0 + 640], ".mp4"), "16x9": (frames, masks, ".webm")}
+    info = {"sequence": args.sequence, "frames": count, "fps": FPS, "crop_x": x0, "files": {}}
+    for key, (clip, gt, suffix) in clips.items():
+        path = args.out / f"clip-{key}{suffix}"
+        encode(clip, path)
+        decoded = decode(path, *clip.shape[1:3])
+        if len(decoded) != count:
+            raise SystemExit(f"{path}: {len(decoded)} frames decoded, {count} encoded")
+        write_davis(args.out / f"davis-{key}", args.sequence, decoded, gt)
+        info["files"][key] = {"file": path.name, "width": clip.shape[2], "height": clip.shape[1],
+                              "davis": f"davis-{key}"}
+    first = masks[0, :, x0:x0 + 640]
+    write_mask(args.out / "mask-half.png", np.array(Image.fromarray(first).resize((320, 240), Image.NEAREST)))
+    write_mask(args.out / "mask-other-aspect.png", masks[0])
+    (args.out / "clip.json").write_text(json.dumps(info, indent=1) + "\n")
+    print(f"wrote {args.out}: {count} frames of {args.sequence} as 640x480 mp4 (crop x {x0}) and 854x480 webm")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
