@@ -55,8 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     browser = [np.array(Image.open(args.browser / f"{i:04d}.png")) for i in range(len(sequence))]
     objects = [int(o) for o in np.unique(gt[first]) if o not in (0, 255)]
     refs = [gt[j] for j in sequence]
-    result = {"annotated": first, "frames": len(sequence), "distinct_frames": len(set(sequence)), "objects": objects,
-              "variant": args.variant, "browser_vs_gt": mean_iou(browser, refs, objects)}
+    result = {
+        "annotated": first,
+        "frames": len(sequence),
+        "distinct_frames": len(set(sequence)),
+        "objects": objects,
+        "variant": args.variant,
+        "browser_vs_gt": mean_iou(browser, refs, objects),
+    }
 
     ort_tracker = OrtTracker(args.model_dir, variant=args.variant)
     ort_tracker.start(frames[first], gt[first])
@@ -80,9 +86,13 @@ def main(argv: list[str] | None = None) -> int:
             decisive_total += int(decisive.sum())
             all_diff += int(differ.sum())
         pixels = (len(rgb) - 1) * rgb[0].shape[0] * rgb[0].shape[1]
-        result["exact_inputs"] = {"frames": len(rgb) - 1, "pixels_differing": all_diff / pixels,
-                                  "decisive_fraction": decisive_total / pixels, "decisive_gap": DECISIVE[args.variant],
-                                  "decisive_pixels_differing": decisive_diff}
+        result["exact_inputs"] = {
+            "frames": len(rgb) - 1,
+            "pixels_differing": all_diff / pixels,
+            "decisive_fraction": decisive_total / pixels,
+            "decisive_gap": DECISIVE[args.variant],
+            "decisive_pixels_differing": decisive_diff,
+        }
 
     checkpoint = Path(ort_tracker.manifest["checkpoint"]["path"])
     checkpoint = checkpoint if checkpoint.is_absolute() else REPO / checkpoint

@@ -8,8 +8,15 @@ import torch
 from PIL import Image
 
 from mobilevos.data.clips import MIN_KEPT_FRACTION, VideoClipDataset, load_backgrounds
-from mobilevos.data.davis import (DAVIS_PALETTE, list_sequences, load_frame, load_mask, read_sequence, write_mask,
-                                  write_sequence)
+from mobilevos.data.davis import (
+    DAVIS_PALETTE,
+    list_sequences,
+    load_frame,
+    load_mask,
+    read_sequence,
+    write_mask,
+    write_sequence,
+)
 
 
 def smooth_frames(t, h, w):
@@ -22,18 +29,27 @@ def smooth_frames(t, h, w):
 def blob_masks(t, h, w):
     masks = np.zeros((t, h, w), np.uint8)
     for i in range(t):
-        masks[i, 4 + i:14 + i, 5:15] = 1
-        masks[i, 20:30, 20 + i:32 + i] = 2
+        masks[i, 4 + i : 14 + i, 5:15] = 1
+        masks[i, 20:30, 20 + i : 32 + i] = 2
         masks[i, 0:2, :] = 255
     return masks
 
 
 # --- palette and round trip ----------------------------------------------------------------------------------------
 
+
 def test_davis_palette():
     assert DAVIS_PALETTE.shape == (256, 3) and DAVIS_PALETTE.dtype == np.uint8
-    expected = {0: (0, 0, 0), 1: (128, 0, 0), 2: (0, 128, 0), 3: (128, 128, 0), 4: (0, 0, 128), 5: (128, 0, 128),
-                8: (64, 0, 0), 255: (224, 224, 192)}
+    expected = {
+        0: (0, 0, 0),
+        1: (128, 0, 0),
+        2: (0, 128, 0),
+        3: (128, 128, 0),
+        4: (0, 0, 128),
+        5: (128, 0, 128),
+        8: (64, 0, 0),
+        255: (224, 224, 192),
+    }
     for index, rgb in expected.items():
         assert tuple(DAVIS_PALETTE[index]) == rgb
 
@@ -41,7 +57,7 @@ def test_davis_palette():
 def test_palette_matches_real_davis_annotation(davis_train):
     with Image.open(davis_train / "Annotations" / "bear" / "00000.png") as image:
         palette = np.array(image.getpalette(), np.uint8).reshape(-1, 3)
-    np.testing.assert_array_equal(palette, DAVIS_PALETTE[:len(palette)])
+    np.testing.assert_array_equal(palette, DAVIS_PALETTE[: len(palette)])
 
 
 def test_write_read_round_trip(tmp_path):
@@ -104,6 +120,7 @@ def test_partial_annotations_youtube_vos_style(tmp_path):
 
 # --- clear errors --------------------------------------------------------------------------------------------------
 
+
 def test_missing_folders(tmp_path):
     with pytest.raises(FileNotFoundError, match="dataset root not found: .*nope"):
         read_sequence(tmp_path / "nope", "s")
@@ -142,7 +159,9 @@ def test_rgb_mask_is_rejected(tmp_path):
 
 
 def test_corrupt_and_empty_images(tmp_path):
-    noise = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)  # mostly image data, little header
+    noise = np.random.default_rng(0).integers(
+        0, 256, (3, 32, 32, 3), dtype=np.uint8
+    )  # mostly image data, little header
     write_sequence(tmp_path, "s", noise, blob_masks(3, 32, 32))
     frame = tmp_path / "JPEGImages" / "s" / "00001.jpg"
     data = frame.read_bytes()
@@ -159,6 +178,7 @@ def test_corrupt_and_empty_images(tmp_path):
 
 
 # --- training clips ------------------------------------------------------------------------------------------------
+
 
 def test_clip_dataset_shapes_and_one_hot(davis_train):
     ds = VideoClipDataset([davis_train], clip_len=3, size=(192, 320), max_objects=2, seed=0)
@@ -225,8 +245,7 @@ def _coded_sequence(root, num_frames=20):
 
 def test_clip_frames_are_annotated_ordered_and_within_max_gap(tmp_path):
     _coded_sequence(tmp_path)
-    ds = VideoClipDataset([tmp_path], clip_len=4, size=(48, 64), max_objects=2, max_gap=3, augment=False,
-                          length=40)
+    ds = VideoClipDataset([tmp_path], clip_len=4, size=(48, 64), max_objects=2, max_gap=3, augment=False, length=40)
     directions = set()
     for item in ds:
         levels = item["images"][:, 0, 24, 32].mul(255).round().numpy()

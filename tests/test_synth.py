@@ -155,8 +155,9 @@ def _args(out, **kw):
     return argparse.Namespace(**{**base, **kw})
 
 
-@pytest.mark.parametrize("bad", [dict(size="64"), dict(size="64x0"), dict(size="axb"), dict(videos=0),
-                                 dict(frames=-1), dict(max_objects=5)])
+@pytest.mark.parametrize(
+    "bad", [dict(size="64"), dict(size="64x0"), dict(size="axb"), dict(videos=0), dict(frames=-1), dict(max_objects=5)]
+)
 def test_bad_cli_input_raises_value_error(tmp_path, bad):
     with pytest.raises(ValueError):
         synth.run(_args(tmp_path, **bad))

@@ -55,7 +55,9 @@ class Conv2dSame(nn.Conv2d):
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1):
         pad = _same_pad(kernel, stride)
-        super().__init__(cin, cout, kernel, stride, padding=kernel // 2 if pad is None else 0, groups=groups, bias=False)
+        super().__init__(
+            cin, cout, kernel, stride, padding=kernel // 2 if pad is None else 0, groups=groups, bias=False
+        )
         self.same_pad = pad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
