@@ -20,12 +20,12 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
+import gradio as gr
+import numpy as np
 
-import inputs  # noqa: E402
-import viz  # noqa: E402
-from inference import ModelError, Models, compare, resolve_paths, score, summary_rows, write_results  # noqa: E402
+import inputs
+import viz
+from inference import ModelError, Models, compare, resolve_paths, score, summary_rows, write_results
 
 DEFAULT_FRAMES = 60
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
@@ -126,7 +126,7 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
         )
         return _editor_value(clip, mask), _status(clip, todo)
 
-    def run(editor, use_sample_mask, mask_file, gt_files, num_frames, variant, session, progress=gr.Progress()):
+    def run(editor, use_sample_mask, mask_file, gt_files, num_frames, variant, session, progress=gr.Progress()):  # noqa: B008 (Gradio injects the tracker through this default)
         clip = (session or {}).get("clip")
         if clip is None:
             raise gr.Error("Upload a video or load a sample first.")
@@ -149,7 +149,7 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
             else:
                 truth = inputs.sample_ground_truth(part)
                 if truth is not None:  # a sample whose annotation the user changed: score the marked objects
-                    truth = {t: np.where(np.isin(m, objects + [255]), m, 0).astype(np.uint8) for t, m in truth.items()}
+                    truth = {t: np.where(np.isin(m, [*objects, 255]), m, 0).astype(np.uint8) for t, m in truth.items()}
         except inputs.InputError as err:
             raise _fail(err) from None
         if count < len(clip.frames):

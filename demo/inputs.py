@@ -9,6 +9,7 @@ Frames are processed at the model resolution: the short side becomes the model's
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import zipfile
@@ -141,10 +142,8 @@ def sample_names(davis_root: str | Path | None) -> list[str]:
     """The bundled synthetic sample, plus the sequences of a DAVIS-layout folder if one is configured."""
     names = [SYNTH_SAMPLE]
     if davis_root and Path(davis_root).is_dir():
-        try:
+        with contextlib.suppress(OSError, ValueError):  # not a DAVIS layout: offer the synthetic sample only
             names += [DAVIS_PREFIX + name for name in list_sequences(davis_root)]
-        except (OSError, ValueError):
-            pass  # not a DAVIS layout: offer the synthetic sample only
     return names
 
 

@@ -12,12 +12,12 @@ import cv2
 import matplotlib
 
 matplotlib.use("Agg")  # no display on a Space; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 OBJECT_COLOURS = np.array([(255, 59, 48), (52, 199, 89), (10, 132, 255), (255, 204, 0)], np.uint8)
 """RGB colour of object 1..4 (index 0..3); also the editor's brush colours."""
-BRUSH_COLOURS = ["#%02x%02x%02x" % tuple(int(c) for c in rgb) for rgb in OBJECT_COLOURS]
+BRUSH_COLOURS = ["#{:02x}{:02x}{:02x}".format(*(int(c) for c in rgb)) for rgb in OBJECT_COLOURS]
 TEACHER_COLOUR, STUDENT_COLOUR = "#7c3aed", "#ea580c"
 DISAGREE_COLOUR = np.array([255, 0, 255], np.uint8)
 
@@ -29,7 +29,7 @@ def colour_of(position: int) -> np.ndarray:
 
 def colourise(mask: np.ndarray, objects: list[int]) -> np.ndarray:
     """Index mask -> RGBA image: each object in its colour, opaque; background transparent (an editor layer)."""
-    rgba = np.zeros(mask.shape + (4,), np.uint8)
+    rgba = np.zeros((*mask.shape, 4), np.uint8)
     for position, obj in enumerate(objects):
         rgba[mask == obj] = (*colour_of(position), 255)
     return rgba

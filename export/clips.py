@@ -14,7 +14,6 @@ import numpy as np
 
 from mobilevos.data.davis import list_sequences, read_sequence
 from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
-
 from mobilevos.track import resize_frame, resize_mask
 
 CALIBRATION_SPLIT = "davis16-train-240p"  # int8 calibration: training data only

@@ -12,8 +12,8 @@ against the ground truth and of the browser against the Python ONNX run.
 
 When run.json also lists "inputs" (the exact RGB the page fed the model for the annotated frame and the first tracked
 frames), Python replays those too and counts the pixels where its mask differs from the page's although its own
-probabilities are decisive (top-two gap > DECISIVE[variant]): that isolates the page's pipeline from camera decoding and from
-near-ties of the model.
+probabilities are decisive (top-two gap > DECISIVE[variant]): that isolates the page's pipeline from camera decoding
+and from near-ties of the model.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         decisive_diff, all_diff, decisive_total = 0, 0, 0
         for i, frame in enumerate(rgb[1:]):
             prob = exact.step(frame).prob
-            mask = np.array([0] + exact.objects, np.uint8)[prob.argmax(0)]
+            mask = np.array([0, *exact.objects], np.uint8)[prob.argmax(0)]
             top2 = np.sort(prob, 0)[-2:]
             decisive = (top2[1] - top2[0]) > DECISIVE[args.variant]
             differ = mask != browser[i]

@@ -40,7 +40,7 @@ CODECS = {
 
 
 def encode(frames: np.ndarray, path: Path) -> None:
-    """uint8 [T, H, W, 3] RGB -> a yuv420p video at FPS (every frame kept: constant rate, no B-frame reordering loss)."""
+    """uint8 [T, H, W, 3] RGB -> yuv420p video at FPS (every frame kept: constant rate, no B-frame reordering loss)."""
     with tempfile.TemporaryDirectory() as tmp:
         for t, frame in enumerate(frames):
             Image.fromarray(frame).save(Path(tmp) / f"{t:05d}.png")

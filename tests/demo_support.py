@@ -31,6 +31,7 @@ def make_dev_models(base: Path) -> DevModels:
     """Untrained teacher weights and a fp32 export of an untrained student (240x320, capacities 1 and 4) in `base`
     (reused when already there)."""
     import torch
+
     from mobilevos.checkpoint import save_network
     from mobilevos.models.network import build_network, student_config, teacher_config
 
@@ -107,7 +108,7 @@ class AppProcess:
             **(env or {}),
         }
         environment.pop("GRADIO_SERVER_NAME", None)
-        self._log = open(self.log_path, "w")
+        self._log = open(self.log_path, "w")  # noqa: SIM115 (the app's log for its lifetime; closed in stop())
         self.proc = subprocess.Popen(
             [sys.executable, str(APP), "--port", str(self.port), *extra],
             cwd=REPO,

@@ -84,7 +84,7 @@ def test_write_read_round_trip(tmp_path):
 def test_write_mask_accepts_integer_arrays_and_rejects_bad_ones(tmp_path):
     write_mask(tmp_path / "a" / "m.png", np.array([[0, 1], [2, 255]], np.int64))
     np.testing.assert_array_equal(load_mask(tmp_path / "a" / "m.png"), [[0, 1], [2, 255]])
-    with pytest.raises(ValueError, match="0..255"):
+    with pytest.raises(ValueError, match=r"0\.\.255"):
         write_mask(tmp_path / "b.png", np.array([[0, 256]]))
     with pytest.raises(ValueError, match=r"\[H, W\]"):
         write_mask(tmp_path / "c.png", np.zeros((2, 2, 3), np.uint8))
@@ -122,15 +122,15 @@ def test_partial_annotations_youtube_vos_style(tmp_path):
 
 
 def test_missing_folders(tmp_path):
-    with pytest.raises(FileNotFoundError, match="dataset root not found: .*nope"):
+    with pytest.raises(FileNotFoundError, match=r"dataset root not found: .*nope"):
         read_sequence(tmp_path / "nope", "s")
     with pytest.raises(FileNotFoundError, match="JPEGImages folder not found"):
         list_sequences(tmp_path)
     write_sequence(tmp_path, "s", smooth_frames(1, 8, 8), None)
-    with pytest.raises(FileNotFoundError, match="sequence 'other' not found: .*JPEGImages/other"):
+    with pytest.raises(FileNotFoundError, match=r"sequence 'other' not found: .*JPEGImages/other"):
         read_sequence(tmp_path, "other")
     (tmp_path / "JPEGImages" / "empty").mkdir()
-    with pytest.raises(ValueError, match="no frames .* in .*JPEGImages/empty"):
+    with pytest.raises(ValueError, match=r"no frames .* in .*JPEGImages/empty"):
         read_sequence(tmp_path, "empty")
 
 
@@ -152,7 +152,9 @@ def test_rgb_mask_is_rejected(tmp_path):
     write_sequence(tmp_path, "s", smooth_frames(2, 8, 8), None)
     (tmp_path / "Annotations" / "s").mkdir(parents=True)
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "Annotations" / "s" / "00000.png")
-    with pytest.raises(ValueError, match="00000.png has mode 'RGB': it must be a palette or single-channel index PNG"):
+    with pytest.raises(
+        ValueError, match=r"00000\.png has mode 'RGB': it must be a palette or single-channel index PNG"
+    ):
         read_sequence(tmp_path, "s")
     with pytest.raises(ValueError, match="palette or single-channel"):
         load_mask(tmp_path / "Annotations" / "s" / "00000.png")
@@ -166,14 +168,14 @@ def test_corrupt_and_empty_images(tmp_path):
     frame = tmp_path / "JPEGImages" / "s" / "00001.jpg"
     data = frame.read_bytes()
     frame.write_bytes(data[: len(data) * 2 // 3])  # truncated: the header parses, decoding fails
-    with pytest.raises(ValueError, match="cannot decode image .*00001.jpg"):
+    with pytest.raises(ValueError, match=r"cannot decode image .*00001\.jpg"):
         load_frame(frame)
     (tmp_path / "JPEGImages" / "s" / "00002.jpg").write_bytes(b"")
-    with pytest.raises(ValueError, match="cannot read image .*00002.jpg"):
+    with pytest.raises(ValueError, match=r"cannot read image .*00002\.jpg"):
         read_sequence(tmp_path, "s")
     with pytest.raises(ValueError, match="cannot read image"):
         load_mask(tmp_path / "JPEGImages" / "s" / "00002.jpg")
-    with pytest.raises(FileNotFoundError, match="image not found: .*missing.png"):
+    with pytest.raises(FileNotFoundError, match=r"image not found: .*missing\.png"):
         load_mask(tmp_path / "missing.png")
 
 
@@ -187,7 +189,7 @@ def test_clip_dataset_shapes_and_one_hot(davis_train):
         item = ds[index]
         assert set(item) == {"images", "masks", "void", "valid", "name"}
         assert item["images"].shape == (3, 3, 192, 320) and item["images"].dtype == torch.float32
-        assert 0.0 <= item["images"].min() and item["images"].max() <= 1.0
+        assert item["images"].min() >= 0.0 and item["images"].max() <= 1.0
         assert item["masks"].shape == (3, 2, 192, 320) and item["masks"].dtype == torch.float32
         assert item["void"].shape == (3, 192, 320) and item["void"].dtype == torch.bool
         assert item["valid"].shape == (2,) and item["valid"].dtype == torch.bool

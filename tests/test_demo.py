@@ -21,8 +21,9 @@ from PIL import Image
 
 pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
-from demo_support import APP, REPO, AppProcess, make_dev_models
 from gradio_client import Client, handle_file
+
+from demo_support import APP, REPO, AppProcess, make_dev_models
 from mobilevos.checkpoint import load_network
 from mobilevos.data.davis import write_mask
 from mobilevos.data.synth import generate_clip
@@ -202,11 +203,11 @@ def test_brush_colours_map_to_object_ids(app, tmp_path):
     """Strokes as the editor sends them (RGBA, antialiased edges, two layers) -> ids by nearest brush colour."""
     c = client(app)
     c.predict(SAMPLE, api_name="/load_sample")
-    layer = np.zeros(SIZE + (4,), np.uint8)
+    layer = np.zeros((*SIZE, 4), np.uint8)
     cv2.circle(layer, (80, 120), 40, (255, 59, 48, 255), -1, cv2.LINE_AA)  # red: object 1
     cv2.circle(layer, (240, 120), 30, (52, 199, 89, 255), -1, cv2.LINE_AA)  # green: object 2
     Image.fromarray(layer, "RGBA").save(tmp_path / "strokes.png")
-    top = np.zeros(SIZE + (4,), np.uint8)
+    top = np.zeros((*SIZE, 4), np.uint8)
     top[110:130, 60:100] = (10, 132, 255, 255)  # blue over the red: object 3, later layers win
     Image.fromarray(top, "RGBA").save(tmp_path / "top.png")
     out = run_app(c, layers=[tmp_path / "strokes.png", tmp_path / "top.png"], frames=3)
@@ -241,7 +242,7 @@ def test_bad_inputs_give_clear_errors(app, tmp_path):
         write_video(tmp_path / name, [np.zeros((h, w, 3), np.uint8)] * 3)
         expect_error(lambda path=tmp_path / name: c.predict(handle_file(str(path)), api_name="/load_video"), want)
     (tmp_path / "big.mp4").write_bytes(os.urandom(3 * 2**20 // 2))  # over the app's --max-upload-mb 1
-    with pytest.raises(Exception, match="(?i)size|large|limit"):
+    with pytest.raises(Exception, match=r"(?i)size|large|limit"):
         c.predict(handle_file(str(tmp_path / "big.mp4")), api_name="/load_video")
 
     c.predict(SAMPLE, api_name="/load_sample")
@@ -250,7 +251,7 @@ def test_bad_inputs_give_clear_errors(app, tmp_path):
     expect_error(lambda: run_app(c, mask=tmp_path / "empty.png"), "no object marked")
     write_mask(tmp_path / "small.png", np.ones((100, 100), np.uint8))
     expect_error(lambda: run_app(c, mask=tmp_path / "small.png"), "100×100", "must be one of these sizes")
-    Image.fromarray(np.zeros(SIZE + (3,), np.uint8)).save(tmp_path / "rgb.png")
+    Image.fromarray(np.zeros((*SIZE, 3), np.uint8)).save(tmp_path / "rgb.png")
     expect_error(lambda: run_app(c, mask=tmp_path / "rgb.png"), "not an index PNG")
     many = np.zeros(SIZE, np.uint8)
     for i in range(5):
@@ -318,7 +319,7 @@ def test_binds_to_loopback_and_reports_missing_models(app, models, monkeypatch):
     spec.loader.exec_module(inference)
     monkeypatch.setenv("MOBILEVOS_STUDENT_ONNX", str(models.student_onnx))
     monkeypatch.setenv("MOBILEVOS_TEACHER", "/nonexistent/teacher.safetensors")
-    with pytest.raises(inference.ModelError, match="no teacher weights at /nonexistent/teacher.safetensors"):
+    with pytest.raises(inference.ModelError, match=r"no teacher weights at /nonexistent/teacher\.safetensors"):
         inference.resolve_paths()
     assert inference.resolve_paths(teacher=models.teacher) == (models.student_onnx, models.teacher)  # flag > env
     monkeypatch.delenv("MOBILEVOS_STUDENT_ONNX")

@@ -20,8 +20,6 @@ import torch
 from onnx import TensorProto, helper
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-
 from mobilevos.checkpoint import load_network, save_network
 from mobilevos.data.synth import SynthConfig, generate_clip
 from mobilevos.models.network import build_network, student_config
@@ -45,6 +43,8 @@ from export.op_support import (
 )
 from export.pipeline import TABLES, TARGETS, ExportOptions, run_export
 from export.variants import entry_switch, precision_tail
+
+REPO = Path(__file__).resolve().parents[1]
 
 SIZE = (64, 96)
 CAPACITIES = (1, 2)
@@ -212,7 +212,7 @@ def _track_both(net, folder, frames, mask, capacity=None, variant="fp32"):
 def _assert_parity(ref, ours):
     """The export's bounds: max |Δprob| and mean IoU of the argmax masks over frames and objects."""
     ious = []
-    for r, (mask, prob) in zip(ref, ours, strict=True):
+    for r, (_, prob) in zip(ref, ours, strict=True):
         assert prob.shape == r.prob.shape
         assert np.abs(prob - r.prob).max() <= FP32_MAX_ABS_PROB
         ious += mask_ious(r.prob, prob)
@@ -414,13 +414,13 @@ def test_manifest_rejects_changed_or_incomplete_exports(exported, tmp_path):
     shutil.copytree(exported, copy)
     with open(copy / "student_k1.onnx", "ab") as f:
         f.write(b"\0")
-    with pytest.raises(ManifestError, match="student_k1.*bytes"):
+    with pytest.raises(ManifestError, match=r"student_k1.*bytes"):
         load_manifest(copy)
     load_manifest(copy, check_files=False)
     manifest = json.loads((copy / "manifest.json").read_text())
     del manifest["memory"]["rule"]
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ManifestError, match="^/memory: 'rule' is a required property"):
+    with pytest.raises(ManifestError, match=r"^/memory: 'rule' is a required property"):
         load_manifest(copy, check_files=False)
     with pytest.raises(ManifestError, match="no manifest"):
         load_manifest(tmp_path / "nowhere")

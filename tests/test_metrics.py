@@ -186,7 +186,7 @@ def test_disk_matches_skimage():
     assert core.disk_half_widths(8) == [0, 3, 5, 6, 6, 7, 7, 7, 8, 7, 7, 7, 6, 6, 5, 3, 0]
 
 
-@pytest.mark.parametrize("shape", ODD_SHAPES + [(480, 854)])
+@pytest.mark.parametrize("shape", [*ODD_SHAPES, (480, 854)])
 @pytest.mark.parametrize("radius", [1, 2, 3, 8])
 def test_dilate_matches_cv2_with_the_skimage_disk(shape, radius):
     rng = np.random.default_rng(radius)
@@ -224,7 +224,7 @@ def test_seg2bmap_of_a_corner_pixel():
     np.testing.assert_array_equal(seg2bmap(np.array([[1], [0], [1]], bool)), [[1], [1], [0]])
 
 
-@pytest.mark.parametrize("shape", ODD_SHAPES + [(480, 854)])
+@pytest.mark.parametrize("shape", [*ODD_SHAPES, (480, 854)])
 def test_seg2bmap_matches_vos_benchmark(shape):
     reference = pytest.importorskip("vos_benchmark.utils")._seg2bmap
     rng = np.random.default_rng(2)
@@ -258,7 +258,7 @@ def _random_labels(rng, shape, num_objects, void=True):
     return labels
 
 
-@pytest.mark.parametrize("shape", ODD_SHAPES + [(480, 854)])
+@pytest.mark.parametrize("shape", [*ODD_SHAPES, (480, 854)])
 def test_label_maps_split_like_numpy(shape):
     rng = np.random.default_rng(3)
     labels = _random_labels(rng, shape, 3)
@@ -448,7 +448,7 @@ def test_score_folder_errors(davis_val, tmp_path):
     pred = tmp_path / "pred"
     _write_predictions(davis_val / "Annotations", pred, ["blackswan"])
     (pred / "blackswan" / "00010.png").unlink()
-    with pytest.raises(FileNotFoundError, match="00010.png"):
+    with pytest.raises(FileNotFoundError, match=r"00010\.png"):
         score_folder(davis_val, pred, sequences=["blackswan"], progress=False)
     write_mask(pred / "blackswan" / "00010.png", np.zeros((240, 427), np.uint8))
     with pytest.raises(ValueError, match=r"00010.png is \(240, 427\)"):

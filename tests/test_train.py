@@ -177,7 +177,7 @@ def test_ship_of_a_fine_tuning_run_keeps_the_record_of_its_init_weights(tmp_path
 
 
 def test_ship_of_a_chain_of_fine_tunes_keeps_every_link(tmp_path, monkeypatch):
-    """A fine-tune of a fine-tune's checkpoint: the record must lead back through the middle run to the first weights."""
+    """A fine-tune of a fine-tune's checkpoint: the record leads back through the middle run to the first weights."""
     import mobilevos.ship as ship
 
     monkeypatch.chdir(tmp_path)  # relative paths, as the recorded commands use them
@@ -209,7 +209,7 @@ def test_ship_of_a_chain_of_fine_tunes_keeps_every_link(tmp_path, monkeypatch):
 
 
 def test_teacher_value_stem_learns_its_mask_channels(tmp_path):
-    """Regression: with the stem frozen, the teacher's zero-initialised mask channels never changed (it ignored masks)."""
+    """Regression: with the stem frozen, the teacher's zero-initialised mask channels never changed (masks ignored)."""
     torch.manual_seed(3)
     trainer = Trainer(tiny_config(role="teacher", model=teacher_config(pretrained=False)), tmp_path)
     stem = trainer.net.value_encoder.backbone._conv_stem.weight
@@ -224,6 +224,6 @@ def test_teacher_value_stem_learns_its_mask_channels(tmp_path):
 
 def test_resuming_a_run_of_another_architecture_says_so(tmp_path):
     Trainer(tiny_config(model=student_config(pretrained=False, value_gating=False)), tmp_path).fit(steps=1)
-    with pytest.raises(ValueError, match="another architecture.*--fresh"):
+    with pytest.raises(ValueError, match=r"another architecture.*--fresh"):
         Trainer(tiny_config(), tmp_path)
     assert Trainer(tiny_config(), tmp_path, fresh=True).step == 0

@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from mobilevos.config import from_dict
 from mobilevos.models.network import NetworkConfig, SpaceTimeNetwork

@@ -47,7 +47,7 @@ def evaluate_model(
     out_dir: str | Path,
     short_side: int = 240,
     sequences: list[str] | None = None,
-    keep_every: int | None | str = "auto",
+    keep_every: int | str | None = "auto",
     progress: bool = True,
     zoom: ZoomConfig | None = None,
 ) -> dict:

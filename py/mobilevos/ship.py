@@ -11,6 +11,7 @@ held-out synthetic clips and on every sequence of the evaluation folder (so `mob
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import tempfile
 from pathlib import Path
@@ -31,7 +32,7 @@ def wall_time(metrics_path: Path) -> float | None:
     if not metrics_path.exists():
         return None
     times = [json.loads(line)["time"] for line in metrics_path.read_text().splitlines() if '"time"' in line]
-    return float(sum(b - a for a, b in zip(times, times[1:]) if 0 < b - a < 600)) if len(times) > 1 else None
+    return float(sum(b - a for a, b in itertools.pairwise(times) if 0 < b - a < 600)) if len(times) > 1 else None
 
 
 def init_record(path: Path) -> dict | None:

@@ -34,8 +34,8 @@ from mobilevos.data.mix import MixedClips
 from mobilevos.models.network import (
     GROWABLE_PATHS,
     NetworkConfig,
-    SpaceTimeNetwork,
     Segmentation,
+    SpaceTimeNetwork,
     student_config,
     teacher_config,
 )
@@ -480,7 +480,7 @@ def provenance() -> dict:
         except (OSError, subprocess.CalledProcessError):
             return "unknown"
 
-    argv = ["mobilevos"] + sys.argv[1:] if Path(sys.argv[0]).name in ("mobilevos", "cli.py") else sys.argv
+    argv = ["mobilevos", *sys.argv[1:]] if Path(sys.argv[0]).name in ("mobilevos", "cli.py") else sys.argv
     return {
         "command": " ".join(argv),
         "git_commit": git("rev-parse", "HEAD"),

@@ -114,7 +114,7 @@ def resample_value(value: torch.Tensor, src: Box, dst: Box) -> torch.Tensor:
 class ZoomTracker(Tracker):
     """`Tracker` on object-centred crops (see the module docstring); same `start` / `step` interface."""
 
-    def __init__(self, net, zoom: ZoomConfig = ZoomConfig(), keep_every: int | None | str = "auto"):
+    def __init__(self, net, zoom: ZoomConfig = ZoomConfig(), keep_every: int | str | None = "auto"):
         super().__init__(net, short_side=min(zoom.size), keep_every=keep_every)
         self.zoom = zoom
         self.box: Box | None = None  # the crop of the previous memory entry
@@ -158,6 +158,6 @@ class ZoomTracker(Tracker):
         self.memory.update(feats.key, self.net.encode_value(feats, seg.prob), self.frame_index)
         self.box = box
         prob = uncrop_prob(torch.softmax(seg.logits, 1)[0].cpu().numpy(), box, frame.shape[:2])
-        lut = np.array([0] + self.objects, dtype=np.uint8)
+        lut = np.array([0, *self.objects], dtype=np.uint8)
         self.last_mask = lut[prob.argmax(0)]
         return StepResult(self.last_mask, prob)

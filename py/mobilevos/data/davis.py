@@ -164,7 +164,7 @@ def _as_index_mask(mask: np.ndarray, what: str) -> np.ndarray:
     if mask.ndim != 2:
         raise ValueError(f"{what} must be a [H, W] index mask, got shape {mask.shape}")
     if mask.dtype != np.uint8:
-        if not np.issubdtype(mask.dtype, np.integer) or mask.size and (mask.min() < 0 or mask.max() > 255):
+        if not np.issubdtype(mask.dtype, np.integer) or (mask.size and (mask.min() < 0 or mask.max() > 255)):
             raise ValueError(f"{what} must hold integers 0..255, got dtype {mask.dtype}")
         mask = mask.astype(np.uint8)
     return mask

@@ -112,7 +112,7 @@ def block_plan(variant: str) -> list[tuple[int, int, int, int, int]]:
     for i, (repeats, kernel, stride, expand, cin, cout) in enumerate(_STAGES):
         cin = 32 if i == 0 else _round_filters(cin, width)  # the stem width is not scaled in Lite
         cout = _round_filters(cout, width)
-        n = repeats if i in (0, last) else int(math.ceil(depth * repeats))
+        n = repeats if i in (0, last) else math.ceil(depth * repeats)
         for j in range(n):
             plan.append((cin if j == 0 else cout, cout, kernel, stride if j == 0 else 1, expand))
     return plan

@@ -19,6 +19,7 @@ the same manifests with the same locations (`tests/manifest_cases.json`).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -78,7 +79,7 @@ def _check_references(manifest: dict) -> None:
         raise ManifestError(
             f"model size {model['height']}x{model['width']} is not a multiple of the stride {model['stride']}", "/model"
         )
-    if any(b <= a for a, b in zip(capacities, capacities[1:])):
+    if any(b <= a for a, b in itertools.pairwise(capacities)):
         raise ManifestError(f"capacities must be increasing, got {capacities}", "/objects/capacities")
     memory, calls = manifest["memory"], manifest["calls"]
     inputs = [

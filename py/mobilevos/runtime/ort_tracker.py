@@ -38,7 +38,7 @@ def frame_to_rgba(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """uint8 HxWx3 RGB -> the graphs' frame input: float32 [1, H', W', 4] RGBA in 0..255 at `size` (H', W'),
     what the browser gets from `new Float32Array(imageData.data)`."""
     rgb = resize_frame(frame, size)
-    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], 2)
+    rgba = np.concatenate([rgb, np.full((*rgb.shape[:2], 1), 255, np.uint8)], 2)
     return rgba[None].astype(np.float32)
 
 
@@ -163,7 +163,7 @@ class OrtTracker:
             raise ValueError(f"capacity {self.forced_capacity} is not exported or holds fewer than {len(ids)} objects")
         self.objects, self.capacity = ids, capacity
         small = resize_mask(mask, self.size)
-        masks = np.zeros((1, capacity) + self.size, np.float32)  # padding slots stay empty
+        masks = np.zeros((1, capacity, *self.size), np.float32)  # padding slots stay empty
         masks[0, : len(ids)] = np.stack([small == i for i in ids])
         self._masks = masks
         self._valid = np.zeros((1, capacity), np.float32)
@@ -193,5 +193,5 @@ class OrtTracker:
     def step(self, frame: np.ndarray) -> OrtStep:
         """Segment the next frame and update the memory; mask and probabilities at the frame's size."""
         prob = resize_prob(self.step_model(frame), frame.shape[:2])
-        lut = np.array([0] + self.objects, dtype=np.uint8)
+        lut = np.array([0, *self.objects], dtype=np.uint8)
         return OrtStep(lut[prob.argmax(0)], prob)
