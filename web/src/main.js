@@ -231,7 +231,7 @@ function resetAnnotation() {
  */
 async function freeze() {
   if (!source.width) return;
-  let frozen = null;
+  let frozen;
   let labels = null;
   if ((app.mode === 'tracking' || app.mode === 'paused') && app.lastFrame) { // re-annotate from the current prediction
     await stopTracking();
@@ -323,7 +323,7 @@ function renderObjectList() {
   const editing = app.mode === 'annotating';
   const areas = editing ? annotator.areas(app.objects.length) : app.areas;
   renderObjects($('#objects'), {
-    objects: app.objects, active: app.active, colors: OBJECT_COLORS, areas, areaUnit: editing ? ' px' : ' px',
+    objects: app.objects, active: app.active, colors: OBJECT_COLORS, areas, areaUnit: ' px',
     editable: editing, onSelect: (id) => selectObject(id), onRemove: (id) => removeObject(id),
   });
   $('#object-count').textContent = `${app.objects.length}/${app.model?.maxObjects ?? '–'}`;

@@ -111,11 +111,6 @@ export function maxObjects(manifest) {
   return manifest.objects.capacities.at(-1);
 }
 
-/** Model resolution {height, width} (the frame input's H and W). */
-export function modelSize(manifest) {
-  return { height: manifest.model.height, width: manifest.model.width };
-}
-
 /** Tensor spec (name, shape, dtype) of a graph input or output by name. */
 export function tensorSpec(graph, name) {
   const spec = graph.inputs.find((t) => t.name === name) || graph.outputs.find((t) => t.name === name);
@@ -124,7 +119,7 @@ export function tensorSpec(graph, name) {
 }
 
 /** Does the variant run on the backend? Its `targets` say (the schema requires them). */
-export function variantRunsOn(manifest, variant, backend) {
+function variantRunsOn(manifest, variant, backend) {
   return Boolean(manifest.variants[variant]?.targets.includes(backend));
 }
 

@@ -6,9 +6,9 @@
  */
 import { ManifestError, validateManifest } from './manifest.js';
 
-export const MODEL_CACHE = 'mobilevos-models-v1';
+const MODEL_CACHE = 'mobilevos-models-v1';
 
-export class ModelError extends Error {
+class ModelError extends Error {
   constructor(message, code) {
     super(message);
     this.name = 'ModelError';
@@ -138,15 +138,4 @@ export async function pruneCache(baseUrl, manifest) {
     }
   }
   return removed;
-}
-
-/** How many bytes of the given graphs are not cached yet (shown before a download). */
-export async function missingBytes(baseUrl, graphs) {
-  const store = cacheStorage() && await caches.open(MODEL_CACHE);
-  let missing = 0;
-  for (const g of graphs) {
-    const hit = store && await store.match(`${new URL(g.file, baseUrl).href}?sha256=${g.sha256}`);
-    if (!hit) missing += g.bytes;
-  }
-  return missing;
 }

@@ -8,7 +8,7 @@
 import { decodePng } from './mask-encoding.js';
 
 /** IEEE half floats (little-endian bytes) -> Float32Array. */
-export function float16ToFloat32(bytes) {
+function float16ToFloat32(bytes) {
   const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 1);
   const out = new Float32Array(halves.length);
   for (let i = 0; i < halves.length; i++) {

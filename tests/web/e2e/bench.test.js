@@ -73,7 +73,7 @@ function cliEval(gt, pred) {
   try {
     execFileSync('mobilevos', argv, options);
   } catch (error) {
-    if (error.code !== 'ENOENT') throw new Error(`mobilevos eval failed: ${error.stderr}`);
+    if (error.code !== 'ENOENT') throw new Error(`mobilevos eval failed: ${error.stderr}`, { cause: error });
     execFileSync('python3', ['-c', 'import sys; from mobilevos.cli import main; sys.exit(main())', ...argv], options);
   }
   return JSON.parse(readFileSync(out, 'utf8'));

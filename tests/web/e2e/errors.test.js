@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { collectLogs, FAKE_CAMERA_FLAGS, launch, preview, waitReady } from '../helpers/browser.js';
+import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
 import { ensureWebcam } from '../helpers/clip.js';
 import { modelDir, REPO } from '../helpers/models.js';
 

@@ -60,8 +60,6 @@ async function openPage(t) {
   return { page, logs, info };
 }
 
-const bannerCode = (page) => page.evaluate(() => window.__mobilevos.error?.code ?? null);
-
 /** Freeze the file's first frame (unless frozen already), upload `mask`, track to the end; returns the stats. */
 async function trackWholeFile(page, mask) {
   if (await page.evaluate(() => window.__mobilevos.mode) !== 'annotating') await page.click('#btn-freeze');

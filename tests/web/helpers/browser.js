@@ -12,7 +12,7 @@ import { chromium } from 'playwright-core';
 
 import { REPO } from './models.js';
 
-export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const BASE_FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--disable-gpu-sandbox'];
 export const FAKE_CAMERA_FLAGS = (y4m) => ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
@@ -33,7 +33,7 @@ export async function launch(flags = [], { headless = true } = {}) {
   return { context, close };
 }
 
-export function freePort() {
+function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.listen(0, '127.0.0.1', () => {
@@ -46,7 +46,7 @@ export function freePort() {
 
 /** `vite build` once per process (skipped with MOBILEVOS_SKIP_BUILD=1). */
 let built = null;
-export function buildSite() {
+function buildSite() {
   if (process.env.MOBILEVOS_SKIP_BUILD === '1') return Promise.resolve();
   built ??= run('npx', ['vite', 'build', '--config', 'web/vite.config.js', '--logLevel', 'warn']);
   return built;

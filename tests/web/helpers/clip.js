@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { frameSignature } from '../../../web/src/postprocess.js';
 import { REPO } from './models.js';
 
-export const WEBCAM = join(REPO, 'tests/web/.artifacts/webcam');
+const WEBCAM = join(REPO, 'tests/web/.artifacts/webcam');
 
 /** The fake-webcam clip in `dir`, made by scripts/make_fake_webcam.py with `args` (e.g. --size) if it is not there. */
 export function ensureWebcam(dir = WEBCAM, args = []) {

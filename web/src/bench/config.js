@@ -23,7 +23,7 @@ export const DEFAULTS = {
   clip: 'bench/clip/clip.json', sequence: '', probe: 1024, probechain: 4, proberuns: 5, sample: 100, score: 1, long: 0,
   gc: 0, agentmemory: 1, autorun: 0, sw: 1,
 };
-export const LONG_FRAMES = 10000;
+const LONG_FRAMES = 10000;
 const NUMERIC = ['frames', 'warmup', 'probe', 'probechain', 'proberuns', 'sample', 'score', 'long', 'gc', 'agentmemory',
   'autorun', 'sw'];
 

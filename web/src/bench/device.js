@@ -17,7 +17,7 @@ function adapterInfo(info) {
 }
 
 /** WebGPU: the adapter the page would get, or why there is none. */
-export async function webgpuInfo(gpu = navigator.gpu) {
+async function webgpuInfo(gpu = navigator.gpu) {
   const { adapter, reason } = await requestAdapter(gpu);
   if (!adapter) return { available: false, reason };
   let info = adapter.info;

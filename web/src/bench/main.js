@@ -21,7 +21,7 @@ import { DEFAULTS, expandConfigs, parseSettings, stepFlops } from './config.js';
 import { deviceInfo, heapNow, measureAgentMemory } from './device.js';
 import { charts, configLabel, markdownTable, TABLE_COLUMNS, tableRows } from './report.js';
 import { scoringSession } from './scoring.js';
-import { ALL_STAGES, flatness, pingPong, round, STAGES, summarize } from './stats.js';
+import { ALL_STAGES, flatness, pingPong, round, summarize } from './stats.js';
 
 const $ = (s) => document.querySelector(s);
 const now = () => performance.now();

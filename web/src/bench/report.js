@@ -60,7 +60,7 @@ function niceMax(v) {
 }
 
 /** A line chart: series [{name, points: [[x, y], ...]}] as an SVG string. */
-export function lineChart({ title, series, xLabel, yLabel, width = 560, height = 240 }) {
+function lineChart({ title, series, xLabel, yLabel, width = 560, height = 240 }) {
   const pad = { l: 52, r: 12, t: 26, b: 36 };
   const all = series.flatMap((s) => s.points);
   const xMax = Math.max(1, ...all.map((p) => p[0]));
@@ -88,7 +88,7 @@ export function lineChart({ title, series, xLabel, yLabel, width = 560, height =
 }
 
 /** Horizontal bars: [{name, value}] as an SVG string. */
-export function barChart({ title, bars, unit = '', width = 560 }) {
+function barChart({ title, bars, unit = '', width = 560 }) {
   const row = 20;
   const pad = { l: 190, r: 60, t: 26 };
   const height = pad.t + row * bars.length + 10;

@@ -8,7 +8,7 @@ import metricsCoreSource from '../../../py/mobilevos/metrics_core.py?raw';
 let loading = null;
 
 /** Load Pyodide and import metrics_core (once per page). Returns {pyodide, core, json, version, loadMs}. */
-export function loadScorer(indexURL = new URL('pyodide/', document.baseURI).href) {
+function loadScorer(indexURL = new URL('pyodide/', document.baseURI).href) {
   loading ??= (async () => {
     const t0 = performance.now();
     const { loadPyodide } = await import(/* @vite-ignore */ new URL('pyodide.mjs', indexURL).href);

@@ -32,7 +32,7 @@ export function summarize(values) {
 }
 
 /** Window for first-vs-last comparisons: 1,000 frames, or a quarter of a shorter run. */
-export function flatnessWindow(frames) {
+function flatnessWindow(frames) {
   return Math.max(1, Math.min(1000, Math.floor(frames / 4)));
 }
 

@@ -35,10 +35,6 @@ export class WorkerClient {
     else waiting.resolve(reply);
   }
 
-  get busy() {
-    return this.pending.size;
-  }
-
   terminate() {
     this.worker.terminate();
     const error = Object.assign(new Error('worker stopped'), { code: 'cancelled' });
