@@ -5,13 +5,15 @@
 import js from '@eslint/js';
 import globals from 'globals';
 
+const WORKERS = ['web/src/worker.js', 'web/src/bench/bench-worker.js'];
+
 export default [
   // Not ours: build output, dependencies (the .venv's packages carry JavaScript too), exported models, test artefacts.
   { ignores: ['**/dist/', '**/node_modules/', '.venv/', 'runs/', 'results/', 'web/public/models/', 'tests/web/.*/'] },
   js.configs.recommended,
-  // The web app: modules in the page; the inference and bench workers and the service worker have worker globals.
-  { files: ['web/src/**/*.js'], languageOptions: { globals: globals.browser } },
-  { files: ['web/src/worker.js', 'web/src/bench/bench-worker.js'], languageOptions: { globals: globals.worker } },
+  // The web app: modules of the page; the inference and bench workers and the service worker have no DOM.
+  { files: ['web/src/**/*.js'], ignores: WORKERS, languageOptions: { globals: globals.browser } },
+  { files: WORKERS, languageOptions: { globals: globals.worker } },
   { files: ['web/public/sw.js'], languageOptions: { globals: globals.serviceworker } },
   // Node: the Vite config, scripts and tests (their page.evaluate callbacks run in the browser, hence its globals).
   {
