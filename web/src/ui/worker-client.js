@@ -11,8 +11,9 @@ export class WorkerClient {
     this.worker.onmessage = ({ data }) => this.receive(data);
     this.worker.onerror = (event) => {
       event.preventDefault?.();
-      const error = Object.assign(new Error(`the inference worker failed: ${event.message || 'script error'}`),
-        { code: 'no-backend' });
+      const error = Object.assign(new Error(`the inference worker failed: ${event.message || 'script error'}`), {
+        code: 'no-backend',
+      });
       for (const { reject } of this.pending.values()) reject(error);
       this.pending.clear();
     };
