@@ -20,12 +20,12 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
+import gradio as gr
+import numpy as np
 
-import inputs  # noqa: E402
-import viz  # noqa: E402
-from inference import ModelError, Models, compare, resolve_paths, score, summary_rows, write_results  # noqa: E402
+import inputs
+import viz
+from inference import ModelError, Models, compare, resolve_paths, score, summary_rows, write_results
 
 DEFAULT_FRAMES = 60
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
@@ -54,16 +54,20 @@ def _editor_value(clip: inputs.Clip, mask: np.ndarray | None = None) -> dict:
 def _todo(clip: inputs.Clip, use_sample_mask: bool) -> str:
     """What to do next on the first frame: paint, or (a sample with its mask ticked) add to the sample's mask."""
     if use_sample_mask and clip.annotation is not None:
-        return ("The sample's own first-frame mask is shown and will be used; paint to add to it, or untick the box "
-                "to mark objects yourself.")
+        return (
+            "The sample's own first-frame mask is shown and will be used; paint to add to it, or untick the box "
+            "to mark objects yourself."
+        )
     return "Now paint over each object on the first frame (one brush colour per object), then press **Track**."
 
 
 def _status(clip: inputs.Clip, todo: str) -> str:
     (h, w), (sh, sw) = clip.size, clip.source_size
     notes = "".join(f"\n\n⚠️ {n}" for n in clip.notes)
-    return (f"**{clip.name}**: {len(clip.frames)} frames at {clip.fps:.0f} fps, {sw}×{sh}, processed at {w}×{h}."
-            f"{notes}\n\n{todo}")
+    return (
+        f"**{clip.name}**: {len(clip.frames)} frames at {clip.fps:.0f} fps, {sw}×{sh}, processed at {w}×{h}."
+        f"{notes}\n\n{todo}"
+    )
 
 
 def _loaded(clip: inputs.Clip, default_frames: int):
@@ -74,10 +78,9 @@ def _loaded(clip: inputs.Clip, default_frames: int):
     return _editor_value(clip, clip.annotation), _status(clip, _todo(clip, sample)), frames, use_sample, {"clip": clip}
 
 
-def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = None,
-               concurrency: int = 1) -> gr.Blocks:
+def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = None, concurrency: int = 1) -> gr.Blocks:
     samples = inputs.sample_names(davis_root)
-    palette = viz.OBJECT_COLOURS[:limits.max_objects]
+    palette = viz.OBJECT_COLOURS[: limits.max_objects]
     default_frames = min(DEFAULT_FRAMES, limits.max_frames)
 
     def load_video(video):
@@ -116,20 +119,23 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
             objects = inputs.check_annotation(mask, limits)
         except inputs.InputError as err:
             raise _fail(err) from None
-        todo = (f"The uploaded mask **{Path(mask_file).name}** ({len(objects)} object(s): "
-                f"{', '.join(map(str, objects))}) is shown on the first frame and will be used as the annotation "
-                "(brush strokes are ignored while it is there). Press **Track**.")
+        todo = (
+            f"The uploaded mask **{Path(mask_file).name}** ({len(objects)} object(s): "
+            f"{', '.join(map(str, objects))}) is shown on the first frame and will be used as the annotation "
+            "(brush strokes are ignored while it is there). Press **Track**."
+        )
         return _editor_value(clip, mask), _status(clip, todo)
 
-    def run(editor, use_sample_mask, mask_file, gt_files, num_frames, variant, session, progress=gr.Progress()):
+    def run(editor, use_sample_mask, mask_file, gt_files, num_frames, variant, session, progress=gr.Progress()):  # noqa: B008 (Gradio injects the tracker through this default)
         clip = (session or {}).get("clip")
         if clip is None:
             raise gr.Error("Upload a video or load a sample first.")
         if variant not in models.variants:
             raise gr.Error(f"Unknown student variant {variant!r}; have {', '.join(models.variants)}.")
         count = int(max(3, min(num_frames or len(clip.frames), len(clip.frames))))
-        part = inputs.Clip(clip.name, clip.frames[:count], clip.fps, clip.source_size, clip.annotation,
-                           clip.ground_truth, [])
+        part = inputs.Clip(
+            clip.name, clip.frames[:count], clip.fps, clip.source_size, clip.annotation, clip.ground_truth, []
+        )
         try:
             if mask_file:
                 annotation = inputs.mask_from_png(mask_file, part, limits)
@@ -143,7 +149,7 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
             else:
                 truth = inputs.sample_ground_truth(part)
                 if truth is not None:  # a sample whose annotation the user changed: score the marked objects
-                    truth = {t: np.where(np.isin(m, objects + [255]), m, 0).astype(np.uint8) for t, m in truth.items()}
+                    truth = {t: np.where(np.isin(m, [*objects, 255]), m, 0).astype(np.uint8) for t, m in truth.items()}
         except inputs.InputError as err:
             raise _fail(err) from None
         if count < len(clip.frames):
@@ -161,30 +167,48 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
         figures = []
         try:
             progress(1.0, desc="Writing videos")
-            teacher_video = viz.overlay_video(part.frames, result.teacher_masks, objects, "teacher",
-                                              workdir / "teacher", clip.fps)
-            student_video = viz.overlay_video(part.frames, result.student_masks, objects, "student",
-                                              workdir / "student", clip.fps)
+            teacher_video = viz.overlay_video(
+                part.frames, result.teacher_masks, objects, "teacher", workdir / "teacher", clip.fps
+            )
+            student_video = viz.overlay_video(
+                part.frames, result.student_masks, objects, "student", workdir / "student", clip.fps
+            )
             x = result.frames
             per_frame_j = [{"frames": s["frames"], "J": s["J_per_frame"]} for s in scores.values()] if scores else []
             figures = [
                 viz.agreement_plot(x, result.agreement, result.agreement_per_object, *per_frame_j),
                 viz.speed_plot(x, result.teacher_ms, result.student_ms),
-                viz.memory_plot(x, result.teacher_bytes, result.student_bytes, result.teacher_entries,
-                                result.student_entries),
+                viz.memory_plot(
+                    x, result.teacher_bytes, result.student_bytes, result.teacher_entries, result.student_entries
+                ),
             ]
             table = summary_rows(result, scores)
             zip_path = write_results(workdir / "mobilevos-results.zip", clip.name, result, scores)
             middle = count // 2
             session = {"clip": clip, "part": part, "result": result}
-            status = (f"Tracked {count - 1} frames after the annotated one; {len(objects)} object(s) "
-                      f"({', '.join(map(str, objects))}); student variant {variant}. Agreement (mean IoU student vs "
-                      f"teacher): **{result.agreement.mean():.3f}**."
-                      + (f" J&F vs ground truth: teacher **{scores['teacher']['J&F']:.1f}**, student "
-                         f"**{scores['student']['J&F']:.1f}**." if scores else "")
-                      + "".join(f"\n\nℹ️ {n}" for n in part.notes))
-            yield (str(teacher_video), str(student_video), *figures, table, str(zip_path),
-                   gr.update(maximum=count - 1, value=middle), _frame_image(session, middle), status, session)
+            status = (
+                f"Tracked {count - 1} frames after the annotated one; {len(objects)} object(s) "
+                f"({', '.join(map(str, objects))}); student variant {variant}. Agreement (mean IoU student vs "
+                f"teacher): **{result.agreement.mean():.3f}**."
+                + (
+                    f" J&F vs ground truth: teacher **{scores['teacher']['J&F']:.1f}**, student "
+                    f"**{scores['student']['J&F']:.1f}**."
+                    if scores
+                    else ""
+                )
+                + "".join(f"\n\nℹ️ {n}" for n in part.notes)
+            )
+            yield (
+                str(teacher_video),
+                str(student_video),
+                *figures,
+                table,
+                str(zip_path),
+                gr.update(maximum=count - 1, value=middle),
+                _frame_image(session, middle),
+                status,
+                session,
+            )
         finally:  # Gradio has copied the files into its cache by the time the generator resumes
             for fig in figures:
                 viz.close(fig)
@@ -195,11 +219,11 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
             return None
         result, frames = session["result"], session["part"].frames
         index = int(min(max(index, 0), len(frames) - 1))
-        return viz.compare_frame(frames[index], result.teacher_masks[index], result.student_masks[index],
-                                 result.objects, index)
+        return viz.compare_frame(
+            frames[index], result.teacher_masks[index], result.student_masks[index], result.objects, index
+        )
 
-    with gr.Blocks(title="MobileVOS: student vs teacher", analytics_enabled=False,
-                   delete_cache=(600, 1800)) as demo:
+    with gr.Blocks(title="MobileVOS: student vs teacher", analytics_enabled=False, delete_cache=(600, 1800)) as demo:
         session = gr.State(None, time_to_live=3600)
         gr.Markdown(
             "# MobileVOS: a finite-memory student next to its teacher\n"
@@ -208,58 +232,104 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
             "the video. You get both results side by side, how much they agree, their speed and the memory each "
             f"holds. Runs on the CPU: at most **{limits.max_frames} frames** (longer videos are cut), processed at "
             f"a short side of {models.short_side} px; uploads up to {limits.max_upload_mb} MB; up to "
-            f"{limits.max_objects} objects.", elem_classes="compact-md")
+            f"{limits.max_objects} objects.",
+            elem_classes="compact-md",
+        )
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=280):
-                video = gr.Video(label="1. Upload a short video", sources=["upload"], height=240,
-                                 elem_id="video-input")
+                video = gr.Video(label="1. Upload a short video", sources=["upload"], height=240, elem_id="video-input")
                 with gr.Row():
                     sample = gr.Dropdown(samples, value=samples[0], label="… or pick a sample", scale=3)
                     sample_button = gr.Button("Load sample", scale=1, min_width=100)
-                status = gr.Markdown("Upload a video or load a sample.", elem_classes="compact-md",
-                                     elem_id="load-status")
+                status = gr.Markdown(
+                    "Upload a video or load a sample.", elem_classes="compact-md", elem_id="load-status"
+                )
             with gr.Column(scale=3, min_width=360):
-                gr.Markdown("**2. Mark the objects on the first frame** with the brush, one colour per object: "
-                            + ", ".join(f"{['red', 'green', 'blue', 'yellow'][i]} = object {i + 1}"
-                                        for i in range(limits.max_objects)) + ".", elem_classes="compact-md")
+                gr.Markdown(
+                    "**2. Mark the objects on the first frame** with the brush, one colour per object: "
+                    + ", ".join(
+                        f"{['red', 'green', 'blue', 'yellow'][i]} = object {i + 1}" for i in range(limits.max_objects)
+                    )
+                    + ".",
+                    elem_classes="compact-md",
+                )
                 editor = gr.ImageEditor(
-                    label="First frame", show_label=False, elem_id="editor",
-                    type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False, format="png",
-                    brush=gr.Brush(colors=viz.BRUSH_COLOURS[:limits.max_objects],
-                                   default_color=viz.BRUSH_COLOURS[0], color_mode="fixed", default_size=12),
-                    height=420)
-                use_sample_mask = gr.Checkbox(label="Start from the sample's own first-frame mask", value=False,
-                                              visible=False)
+                    label="First frame",
+                    show_label=False,
+                    elem_id="editor",
+                    type="numpy",
+                    image_mode="RGBA",
+                    sources=[],
+                    transforms=[],
+                    layers=False,
+                    format="png",
+                    brush=gr.Brush(
+                        colors=viz.BRUSH_COLOURS[: limits.max_objects],
+                        default_color=viz.BRUSH_COLOURS[0],
+                        color_mode="fixed",
+                        default_size=12,
+                    ),
+                    height=420,
+                )
+                use_sample_mask = gr.Checkbox(
+                    label="Start from the sample's own first-frame mask", value=False, visible=False
+                )
         with gr.Accordion("Optional: annotation as a mask file, ground truth for J&F", open=False):
             with gr.Row():
-                mask_file = gr.File(label="First-frame mask: index or palette PNG, 0 = background (replaces the "
-                                          "brush strokes)", file_types=[".png"], type="filepath")
-                gt_files = gr.File(label="Ground truth: a zip in DAVIS layout (Annotations/<seq>/00000.png …) or "
-                                         "PNG files, for J&F", file_types=[".zip", ".png"], file_count="multiple",
-                                   type="filepath")
+                mask_file = gr.File(
+                    label="First-frame mask: index or palette PNG, 0 = background (replaces the brush strokes)",
+                    file_types=[".png"],
+                    type="filepath",
+                )
+                gt_files = gr.File(
+                    label="Ground truth: a zip in DAVIS layout (Annotations/<seq>/00000.png …) or PNG files, for J&F",
+                    file_types=[".zip", ".png"],
+                    file_count="multiple",
+                    type="filepath",
+                )
         with gr.Row():
-            num_frames = gr.Slider(3, limits.max_frames, value=default_frames, step=1,
-                                   label=f"3. Frames to track (at most {limits.max_frames})", scale=3,
-                                   elem_id="frames")
+            num_frames = gr.Slider(
+                3,
+                limits.max_frames,
+                value=default_frames,
+                step=1,
+                label=f"3. Frames to track (at most {limits.max_frames})",
+                scale=3,
+                elem_id="frames",
+            )
             variant = gr.Dropdown(models.variants, value=models.variants[0], label="Student precision", scale=1)
             run_button = gr.Button("Track", variant="primary", scale=1)
         run_status = gr.Markdown(elem_classes="compact-md", elem_id="run-status")
         with gr.Row():
-            teacher_video = gr.Video(label="Teacher (growing memory)", interactive=False, autoplay=True, loop=True,
-                                     elem_id="teacher-video", height=320)
-            student_video = gr.Video(label="Student (finite memory, ONNX)", interactive=False, autoplay=True,
-                                     loop=True, elem_id="student-video", height=320)
+            teacher_video = gr.Video(
+                label="Teacher (growing memory)",
+                interactive=False,
+                autoplay=True,
+                loop=True,
+                elem_id="teacher-video",
+                height=320,
+            )
+            student_video = gr.Video(
+                label="Student (finite memory, ONNX)",
+                interactive=False,
+                autoplay=True,
+                loop=True,
+                elem_id="student-video",
+                height=320,
+            )
         with gr.Row():
             agreement_plot = gr.Plot(label="Agreement per frame", format="png", show_label=False)
             speed_plot = gr.Plot(label="Time per frame", format="png", show_label=False)
             memory_plot = gr.Plot(label="Memory held", format="png", show_label=False)
         with gr.Row():
-            table = gr.Dataframe(headers=["", "teacher", "student"], label="Summary", interactive=False, scale=3,
-                                 elem_id="summary")
+            table = gr.Dataframe(
+                headers=["", "teacher", "student"], label="Summary", interactive=False, scale=3, elem_id="summary"
+            )
             results_file = gr.File(label="Masks (DAVIS layout) and per-frame metrics", interactive=False, scale=1)
         frame_slider = gr.Slider(0, 1, value=0, step=1, label="Inspect a frame")
-        frame_image = gr.Image(label="teacher | student | where they differ", interactive=False, format="png",
-                               elem_id="inspect-image")
+        frame_image = gr.Image(
+            label="teacher | student | where they differ", interactive=False, format="png", elem_id="inspect-image"
+        )
 
         loaded = [editor, status, num_frames, use_sample_mask, session]
         video.upload(load_video, video, loaded, api_name="load_video")
@@ -267,28 +337,53 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
         use_sample_mask.input(toggle_sample_mask, [use_sample_mask, session], editor, api_name=False)
         mask_file.upload(show_mask_file, [mask_file, use_sample_mask, session], [editor, status], api_name="show_mask")
         mask_file.clear(show_mask_file, [mask_file, use_sample_mask, session], [editor, status], api_name=False)
-        run_button.click(run, [editor, use_sample_mask, mask_file, gt_files, num_frames, variant, session],
-                         [teacher_video, student_video, agreement_plot, speed_plot, memory_plot, table,
-                          results_file, frame_slider, frame_image, run_status, session],
-                         api_name="run", concurrency_limit=concurrency, concurrency_id="tracking",
-                         show_progress_on=[teacher_video, student_video])
+        run_button.click(
+            run,
+            [editor, use_sample_mask, mask_file, gt_files, num_frames, variant, session],
+            [
+                teacher_video,
+                student_video,
+                agreement_plot,
+                speed_plot,
+                memory_plot,
+                table,
+                results_file,
+                frame_slider,
+                frame_image,
+                run_status,
+                session,
+            ],
+            api_name="run",
+            concurrency_limit=concurrency,
+            concurrency_id="tracking",
+            show_progress_on=[teacher_video, student_video],
+        )
         frame_slider.release(_frame_image, [session, frame_slider], frame_image, api_name="show_frame")
     return demo
 
 
 def main(argv: list[str] | None = None) -> int:
     env = os.environ.get
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"),
-                        help="address to bind ($GRADIO_SERVER_NAME; 0.0.0.0 to serve others)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--host",
+        default=env("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="address to bind ($GRADIO_SERVER_NAME; 0.0.0.0 to serve others)",
+    )
     parser.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", "7860")))
-    parser.add_argument("--student-onnx", default=None,
-                        help="exported student folder (manifest.json); $MOBILEVOS_STUDENT_ONNX, else "
-                             "web/public/models/student")
-    parser.add_argument("--teacher", default=None,
-                        help="teacher weights (.safetensors); $MOBILEVOS_TEACHER, else teacher.safetensors in "
-                             "$MOBILEVOS_WEIGHTS or the checkout's models/")
+    parser.add_argument(
+        "--student-onnx",
+        default=None,
+        help="exported student folder (manifest.json); $MOBILEVOS_STUDENT_ONNX, else web/public/models/student",
+    )
+    parser.add_argument(
+        "--teacher",
+        default=None,
+        help="teacher weights (.safetensors); $MOBILEVOS_TEACHER, else teacher.safetensors in "
+        "$MOBILEVOS_WEIGHTS or the checkout's models/",
+    )
     parser.add_argument("--davis", default=env("MOBILEVOS_DAVIS"), help="DAVIS-layout folder offered as samples")
     parser.add_argument("--max-frames", type=int, default=int(env("MOBILEVOS_MAX_FRAMES", "150")))
     parser.add_argument("--max-upload-mb", type=int, default=50)
@@ -303,14 +398,22 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    limits = inputs.Limits(max_frames=args.max_frames, max_upload_mb=args.max_upload_mb,
-                           max_objects=models.max_objects)
+    limits = inputs.Limits(max_frames=args.max_frames, max_upload_mb=args.max_upload_mb, max_objects=models.max_objects)
     demo = build_demo(models, limits, args.davis, args.concurrency)
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
     theme = gr.themes.Soft(font=SYSTEM_FONTS, font_mono=MONO_FONTS)  # system fonts: no font CDN requests
-    demo.launch(server_name=args.host, server_port=args.port, max_file_size=f"{args.max_upload_mb}mb",
-                show_error=True, share=False, ssr_mode=False, enable_monitoring=False, mcp_server=False,
-                theme=theme, css=CSS)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        max_file_size=f"{args.max_upload_mb}mb",
+        show_error=True,
+        share=False,
+        ssr_mode=False,
+        enable_monitoring=False,
+        mcp_server=False,
+        theme=theme,
+        css=CSS,
+    )
     return 0
 
 

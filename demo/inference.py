@@ -49,15 +49,22 @@ def resolve_paths(student: str | Path | None = None, teacher: str | Path | None 
     ones. The shipped student is the checkout's export, or the one beside app.py in a Space bundle; the shipped
     teacher is found on `mobilevos.checkpoint`'s weight search path, with the bundle's models/ first."""
     bundled = SPACE_MODELS / "student"
-    student = Path(student or os.environ.get(STUDENT_ENV)
-                   or (bundled if not DEFAULT_STUDENT.exists() and bundled.exists() else DEFAULT_STUDENT))
+    student = Path(
+        student
+        or os.environ.get(STUDENT_ENV)
+        or (bundled if not DEFAULT_STUDENT.exists() and bundled.exists() else DEFAULT_STUDENT)
+    )
     if not (student / "manifest.json").is_file():
-        raise ModelError(f"no exported student at {student} (manifest.json missing): run `python -m export` to make "
-                         f"it, or point --student-onnx / ${STUDENT_ENV} at an export folder")
+        raise ModelError(
+            f"no exported student at {student} (manifest.json missing): run `python -m export` to make "
+            f"it, or point --student-onnx / ${STUDENT_ENV} at an export folder"
+        )
     teacher = teacher or os.environ.get(TEACHER_ENV)
     if teacher and not Path(teacher).is_file():
-        raise ModelError(f"no teacher weights at {teacher}: train one (see the README) or point --teacher / "
-                         f"${TEACHER_ENV} at a .safetensors file")
+        raise ModelError(
+            f"no teacher weights at {teacher}: train one (see the README) or point --teacher / "
+            f"${TEACHER_ENV} at a .safetensors file"
+        )
     if not teacher:
         try:
             teacher = resolve_weights("teacher", models_dir=SPACE_MODELS)
@@ -143,8 +150,13 @@ def agreement(teacher: np.ndarray, student: np.ndarray, objects: list[int]) -> d
     return {obj: db_eval_iou(teacher == obj, student == obj) for obj in objects}
 
 
-def compare(models: Models, frames: np.ndarray, annotation: np.ndarray, variant: str = "fp32",
-            progress: Callable[[int, int], None] | None = None) -> Comparison:
+def compare(
+    models: Models,
+    frames: np.ndarray,
+    annotation: np.ndarray,
+    variant: str = "fp32",
+    progress: Callable[[int, int], None] | None = None,
+) -> Comparison:
     """Track the objects of `annotation` (frame 0) through `frames` with both models, one frame at a time."""
     teacher, student = models.teacher_tracker(), models.student_tracker(variant)
     for tracker in (teacher, student):
@@ -165,19 +177,36 @@ def compare(models: Models, frames: np.ndarray, annotation: np.ndarray, variant:
         end = time.perf_counter()
         t_masks.append(t_mask)
         s_masks.append(s_mask)
-        rows.append(((middle - start) * 1e3, (end - middle) * 1e3, teacher.memory.nbytes,
-                     student_memory_nbytes(student), teacher.memory.num_entries, len(student.memory),
-                     agreement(t_mask, s_mask, objects)))
+        rows.append(
+            (
+                (middle - start) * 1e3,
+                (end - middle) * 1e3,
+                teacher.memory.nbytes,
+                student_memory_nbytes(student),
+                teacher.memory.num_entries,
+                len(student.memory),
+                agreement(t_mask, s_mask, objects),
+            )
+        )
         if progress:
             progress(t, len(frames) - 1)
     per_object = {obj: np.array([r[6][obj] for r in rows]) for obj in objects}
     column = lambda i, dtype=np.float64: np.array([r[i] for r in rows], dtype)  # noqa: E731
-    return Comparison(objects=objects, variant=variant, size=frames.shape[1:3],
-                      teacher_masks=np.stack(t_masks), student_masks=np.stack(s_masks),
-                      teacher_ms=column(0), student_ms=column(1), teacher_bytes=column(2, np.int64),
-                      student_bytes=column(3, np.int64), teacher_entries=column(4, np.int64),
-                      student_entries=column(5, np.int64),
-                      agreement=np.mean(list(per_object.values()), 0), agreement_per_object=per_object)
+    return Comparison(
+        objects=objects,
+        variant=variant,
+        size=frames.shape[1:3],
+        teacher_masks=np.stack(t_masks),
+        student_masks=np.stack(s_masks),
+        teacher_ms=column(0),
+        student_ms=column(1),
+        teacher_bytes=column(2, np.int64),
+        student_bytes=column(3, np.int64),
+        teacher_entries=column(4, np.int64),
+        student_entries=column(5, np.int64),
+        agreement=np.mean(list(per_object.values()), 0),
+        agreement_per_object=per_object,
+    )
 
 
 def score(result: Comparison, ground_truth: dict[int, np.ndarray]) -> dict[str, dict] | None:
@@ -193,8 +222,14 @@ def score(result: Comparison, ground_truth: dict[int, np.ndarray]) -> dict[str, 
         per = seq["objects"].values()
         j = 100 * float(np.mean([o["J-mean"] for o in per]))
         f = 100 * float(np.mean([o["F-mean"] for o in per]))
-        scores[name] = {"J&F": (j + f) / 2, "J": j, "F": f, "frames": seq["frames"],
-                        "J_per_frame": np.mean([o["J"] for o in per], 0).tolist(), "objects": objects}
+        scores[name] = {
+            "J&F": (j + f) / 2,
+            "J": j,
+            "F": f,
+            "frames": seq["frames"],
+            "J_per_frame": np.mean([o["J"] for o in per], 0).tolist(),
+            "objects": objects,
+        }
     return scores
 
 
@@ -230,13 +265,23 @@ def _png(mask: np.ndarray) -> bytes:
 def write_results(path: str | Path, name: str, result: Comparison, scores: dict | None) -> Path:
     """A zip with both models' masks in DAVIS layout (teacher/<name>/00000.png ...) and metrics.json."""
     metrics = {
-        "clip": name, "objects": result.objects, "size": list(result.size), "student_variant": result.variant,
-        "frames": result.frames.tolist(), "agreement": result.agreement.tolist(),
+        "clip": name,
+        "objects": result.objects,
+        "size": list(result.size),
+        "student_variant": result.variant,
+        "frames": result.frames.tolist(),
+        "agreement": result.agreement.tolist(),
         "agreement_per_object": {str(k): v.tolist() for k, v in result.agreement_per_object.items()},
-        "teacher": {"ms": result.teacher_ms.tolist(), "memory_bytes": result.teacher_bytes.tolist(),
-                    "memory_entries": result.teacher_entries.tolist()},
-        "student": {"ms": result.student_ms.tolist(), "memory_bytes": result.student_bytes.tolist(),
-                    "memory_entries": result.student_entries.tolist()},
+        "teacher": {
+            "ms": result.teacher_ms.tolist(),
+            "memory_bytes": result.teacher_bytes.tolist(),
+            "memory_entries": result.teacher_entries.tolist(),
+        },
+        "student": {
+            "ms": result.student_ms.tolist(),
+            "memory_bytes": result.student_bytes.tolist(),
+            "memory_entries": result.student_entries.tolist(),
+        },
         "scores": scores,
     }
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60] or "clip"

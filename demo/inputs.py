@@ -9,6 +9,7 @@ Frames are processed at the model resolution: the short side becomes the model's
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import zipfile
@@ -66,8 +67,10 @@ def processing_size(height: int, width: int, short_side: int, limits: Limits) ->
     if min(height, width) < limits.min_side:
         raise InputError(f"The video is {width}×{height}: both sides must be at least {limits.min_side} pixels.")
     if max(height, width) / min(height, width) > limits.max_aspect:
-        raise InputError(f"The video is {width}×{height}: an aspect ratio above {limits.max_aspect}:1 is not "
-                         "supported. Crop it first.")
+        raise InputError(
+            f"The video is {width}×{height}: an aspect ratio above {limits.max_aspect}:1 is not "
+            "supported. Crop it first."
+        )
     scale = short_side / min(height, width)
     return (short_side, round(width * scale)) if height <= width else (round(height * scale), short_side)
 
@@ -104,8 +107,10 @@ def read_video(path: str | Path, short_side: int, limits: Limits) -> Clip:
             raise InputError(f"Cannot read {path.name} as a video. Upload an MP4, WebM, MOV, AVI or MKV file.")
         width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         if width * height > limits.max_pixels:
-            raise InputError(f"The video is {width}×{height}; at most {limits.max_pixels / 1e6:.1f} megapixels "
-                             "(4K) is accepted. Downscale it first.")
+            raise InputError(
+                f"The video is {width}×{height}; at most {limits.max_pixels / 1e6:.1f} megapixels "
+                "(4K) is accepted. Downscale it first."
+            )
         fps = capture.get(cv2.CAP_PROP_FPS)
         fps = float(fps) if fps and np.isfinite(fps) and 1 <= fps <= 240 else 24.0
         frames, size = [], None
@@ -126,8 +131,10 @@ def read_video(path: str | Path, short_side: int, limits: Limits) -> Clip:
     clip = Clip(name=Path(path).stem, frames=np.stack(frames), fps=fps, source_size=(height, width))
     if more:
         of = f" of about {total}" if total > limits.max_frames else ""
-        clip.notes.append(f"The video was cut to its first {limits.max_frames} frames{of} "
-                          f"({limits.max_frames / fps:.1f} s): this demo processes at most {limits.max_frames}.")
+        clip.notes.append(
+            f"The video was cut to its first {limits.max_frames} frames{of} "
+            f"({limits.max_frames / fps:.1f} s): this demo processes at most {limits.max_frames}."
+        )
     return clip
 
 
@@ -135,10 +142,8 @@ def sample_names(davis_root: str | Path | None) -> list[str]:
     """The bundled synthetic sample, plus the sequences of a DAVIS-layout folder if one is configured."""
     names = [SYNTH_SAMPLE]
     if davis_root and Path(davis_root).is_dir():
-        try:
+        with contextlib.suppress(OSError, ValueError):  # not a DAVIS layout: offer the synthetic sample only
             names += [DAVIS_PREFIX + name for name in list_sequences(davis_root)]
-        except (OSError, ValueError):
-            pass  # not a DAVIS layout: offer the synthetic sample only
     return names
 
 
@@ -151,7 +156,7 @@ def load_sample(name: str, short_side: int, limits: Limits, davis_root: str | Pa
         ground_truth = dict(enumerate(masks))
         title = f"synth-{SYNTH_SEED}"
     elif name.startswith(DAVIS_PREFIX) and davis_root:
-        seq = read_sequence(davis_root, name[len(DAVIS_PREFIX):])
+        seq = read_sequence(davis_root, name[len(DAVIS_PREFIX) :])
         count = min(seq.num_frames, limits.max_frames)
         frames = np.stack([seq.load_frame(t) for t in range(count)])
         ground_truth = {t: seq.load_mask(t) for t in seq.mask_paths if t < count}
@@ -162,21 +167,30 @@ def load_sample(name: str, short_side: int, limits: Limits, davis_root: str | Pa
         raise InputError(f"Unknown sample {name!r}.")
     ids = [int(i) for i in np.unique(ground_truth[0]) if i not in (0, VOID)]
     if len(ids) > limits.max_objects:
-        ids = ids[:limits.max_objects]
+        ids = ids[: limits.max_objects]
     lut = np.zeros(256, np.uint8)
     lut[VOID] = VOID
     lut[ids] = np.arange(1, len(ids) + 1)  # renumber 1..N; objects beyond the cap become background
     ground_truth = {t: lut[m] for t, m in ground_truth.items()}
     size = processing_size(*source, short_side, limits)
-    clip = Clip(name=title, frames=np.stack([resize_frame(f, size) for f in frames[:limits.max_frames]]), fps=fps,
-                source_size=source, annotation=resize_mask(ground_truth[0], size), ground_truth=ground_truth)
+    clip = Clip(
+        name=title,
+        frames=np.stack([resize_frame(f, size) for f in frames[: limits.max_frames]]),
+        fps=fps,
+        source_size=source,
+        annotation=resize_mask(ground_truth[0], size),
+        ground_truth=ground_truth,
+    )
     if total > limits.max_frames:
-        clip.notes.append(f"The sample was cut to its first {limits.max_frames} frames (of {total}): this "
-                          f"demo processes at most {limits.max_frames}.")
+        clip.notes.append(
+            f"The sample was cut to its first {limits.max_frames} frames (of {total}): this "
+            f"demo processes at most {limits.max_frames}."
+        )
     return clip
 
 
 # ---- annotation ----
+
 
 def mask_from_layers(layers: list[np.ndarray | None], palette: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Editor strokes -> index mask at `size`: each painted pixel (alpha >= 128) takes the id (1..K) of the nearest
@@ -214,8 +228,9 @@ def mask_from_png(path: str | Path, clip: Clip, limits: Limits) -> np.ndarray:
 def _fit(mask: np.ndarray, clip: Clip, what: str) -> np.ndarray:
     if mask.shape not in (clip.source_size, clip.size):
         (h, w), (sh, sw), (ph, pw) = mask.shape, clip.source_size, clip.size
-        raise InputError(f"{what} is {w}×{h} but the video is {sw}×{sh} (processed at {pw}×{ph}); "
-                         "it must be one of these sizes.")
+        raise InputError(
+            f"{what} is {w}×{h} but the video is {sw}×{sh} (processed at {pw}×{ph}); it must be one of these sizes."
+        )
     return resize_mask(mask, clip.size)
 
 
@@ -223,22 +238,29 @@ def check_annotation(mask: np.ndarray, limits: Limits) -> list[int]:
     """Object ids of a first-frame annotation; InputError when there is none or too many."""
     ids = [int(i) for i in np.unique(mask) if i not in (0, VOID)]
     if not ids:
-        raise InputError("The first frame has no object marked: paint over each object with the brush (one colour "
-                         "per object) or upload an index mask PNG.")
+        raise InputError(
+            "The first frame has no object marked: paint over each object with the brush (one colour "
+            "per object) or upload an index mask PNG."
+        )
     if len(ids) > limits.max_objects:
-        raise InputError(f"The annotation has {len(ids)} objects ({', '.join(map(str, ids))}); at most "
-                         f"{limits.max_objects} can be tracked.")
+        raise InputError(
+            f"The annotation has {len(ids)} objects ({', '.join(map(str, ids))}); at most "
+            f"{limits.max_objects} can be tracked."
+        )
     return ids
 
 
 # ---- ground truth ----
 
+
 def _index_png(data: bytes, name: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.mode not in ("P", "L"):
-                raise InputError(f"Ground-truth mask {name} has mode {image.mode}: it must be a palette or grey "
-                                 "index PNG (0 background, 1..N objects, 255 void).")
+                raise InputError(
+                    f"Ground-truth mask {name} has mode {image.mode}: it must be a palette or grey "
+                    "index PNG (0 background, 1..N objects, 255 void)."
+                )
             return np.array(image, np.uint8)
     except InputError:
         raise
@@ -252,14 +274,21 @@ def _png_members(archive: zipfile.ZipFile, limits: Limits) -> dict[str, bytes]:
         raise InputError(f"The zip holds {len(infos)} files; at most {limits.max_zip_files} are accepted.")
     if sum(i.file_size for i in infos) > limits.max_zip_mb * 2**20:
         raise InputError(f"The zip unpacks to more than {limits.max_zip_mb} MB.")
-    names = [i.filename for i in infos if i.filename.lower().endswith(".png")
-             and not PurePosixPath(i.filename).name.startswith(".") and "__MACOSX" not in i.filename]
+    names = [
+        i.filename
+        for i in infos
+        if i.filename.lower().endswith(".png")
+        and not PurePosixPath(i.filename).name.startswith(".")
+        and "__MACOSX" not in i.filename
+    ]
     davis = [n for n in names if "Annotations" in PurePosixPath(n).parts]
     chosen = davis or names
     folders = sorted({str(PurePosixPath(n).parent) for n in chosen})
     if len(folders) > 1:
-        raise InputError(f"The zip holds masks in several folders ({', '.join(folders[:4])}…): put the masks of "
-                         "one video in it (Annotations/<sequence>/*.png, or PNGs in one folder).")
+        raise InputError(
+            f"The zip holds masks in several folders ({', '.join(folders[:4])}…): put the masks of "
+            "one video in it (Annotations/<sequence>/*.png, or PNGs in one folder)."
+        )
     return {PurePosixPath(n).name: archive.read(n) for n in chosen}  # names only, never extracted to disk
 
 
@@ -299,11 +328,14 @@ def load_ground_truth(paths: list[str | Path], clip: Clip, objects: list[int], l
         gt[index[name]] = _fit(_index_png(files[name], name), clip, f"Ground-truth mask {name}")
     unknown = sorted({int(i) for m in gt.values() for i in np.unique(m)} - {0, VOID, *objects})
     if unknown:
-        raise InputError(f"The ground truth has object id(s) {', '.join(map(str, unknown))} that the first-frame "
-                         f"annotation does not have (it has {', '.join(map(str, objects))}). Use the same ids.")
+        raise InputError(
+            f"The ground truth has object id(s) {', '.join(map(str, unknown))} that the first-frame "
+            f"annotation does not have (it has {', '.join(map(str, objects))}). Use the same ids."
+        )
     if dropped:
-        clip.notes.append(f"{dropped} ground-truth mask(s) beyond the {len(clip.frames)} processed frames were "
-                          "ignored.")
+        clip.notes.append(
+            f"{dropped} ground-truth mask(s) beyond the {len(clip.frames)} processed frames were ignored."
+        )
     return gt
 
 

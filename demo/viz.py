@@ -12,12 +12,12 @@ import cv2
 import matplotlib
 
 matplotlib.use("Agg")  # no display on a Space; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 OBJECT_COLOURS = np.array([(255, 59, 48), (52, 199, 89), (10, 132, 255), (255, 204, 0)], np.uint8)
 """RGB colour of object 1..4 (index 0..3); also the editor's brush colours."""
-BRUSH_COLOURS = ["#%02x%02x%02x" % tuple(int(c) for c in rgb) for rgb in OBJECT_COLOURS]
+BRUSH_COLOURS = ["#{:02x}{:02x}{:02x}".format(*(int(c) for c in rgb)) for rgb in OBJECT_COLOURS]
 TEACHER_COLOUR, STUDENT_COLOUR = "#7c3aed", "#ea580c"
 DISAGREE_COLOUR = np.array([255, 0, 255], np.uint8)
 
@@ -29,14 +29,20 @@ def colour_of(position: int) -> np.ndarray:
 
 def colourise(mask: np.ndarray, objects: list[int]) -> np.ndarray:
     """Index mask -> RGBA image: each object in its colour, opaque; background transparent (an editor layer)."""
-    rgba = np.zeros(mask.shape + (4,), np.uint8)
+    rgba = np.zeros((*mask.shape, 4), np.uint8)
     for position, obj in enumerate(objects):
         rgba[mask == obj] = (*colour_of(position), 255)
     return rgba
 
 
-def overlay(frame: np.ndarray, mask: np.ndarray, objects: list[int], label: str | None = None,
-            alpha: float = 0.45, outline: int = 2) -> np.ndarray:
+def overlay(
+    frame: np.ndarray,
+    mask: np.ndarray,
+    objects: list[int],
+    label: str | None = None,
+    alpha: float = 0.45,
+    outline: int = 2,
+) -> np.ndarray:
     """Frame with each object filled at `alpha` in its colour and outlined `outline` px; optional corner label."""
     out = frame.astype(np.float32)
     edges = []
@@ -61,8 +67,7 @@ def _label(image: np.ndarray, text: str) -> None:
     (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     bottom = image.shape[0]
     cv2.rectangle(image, (0, bottom - h - base - 8), (w + 8, bottom), (0, 0, 0), -1)
-    cv2.putText(image, text, (4, bottom - base - 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
-                cv2.LINE_AA)
+    cv2.putText(image, text, (4, bottom - base - 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def disagreement(frame: np.ndarray, teacher: np.ndarray, student: np.ndarray) -> np.ndarray:
@@ -72,14 +77,23 @@ def disagreement(frame: np.ndarray, teacher: np.ndarray, student: np.ndarray) ->
     return grey
 
 
-def compare_frame(frame: np.ndarray, teacher: np.ndarray, student: np.ndarray, objects: list[int],
-                  index: int) -> np.ndarray:
+def compare_frame(
+    frame: np.ndarray, teacher: np.ndarray, student: np.ndarray, objects: list[int], index: int
+) -> np.ndarray:
     """teacher overlay | student overlay | disagreement, side by side, for the frame inspector."""
     gap = np.full((frame.shape[0], 4, 3), 255, np.uint8)
     diff = disagreement(frame, teacher, student)
     _label(diff, "differ")
-    return np.concatenate([overlay(frame, teacher, objects, f"teacher {index}"), gap,
-                           overlay(frame, student, objects, f"student {index}"), gap, diff], 1)
+    return np.concatenate(
+        [
+            overlay(frame, teacher, objects, f"teacher {index}"),
+            gap,
+            overlay(frame, student, objects, f"student {index}"),
+            gap,
+            diff,
+        ],
+        1,
+    )
 
 
 def write_video(frames: list[np.ndarray] | np.ndarray, path: str | Path, fps: float) -> Path:
@@ -98,14 +112,17 @@ def write_video(frames: list[np.ndarray] | np.ndarray, path: str | Path, fps: fl
     return path
 
 
-def overlay_video(frames: np.ndarray, masks: np.ndarray, objects: list[int], name: str, path: str | Path,
-                  fps: float) -> Path:
+def overlay_video(
+    frames: np.ndarray, masks: np.ndarray, objects: list[int], name: str, path: str | Path, fps: float
+) -> Path:
     """Overlays of every frame, labelled "<name> <frame index>", as a WebM video."""
-    return write_video([overlay(f, m, objects, f"{name} {t}") for t, (f, m) in enumerate(zip(frames, masks))],
-                       path, fps)
+    return write_video(
+        [overlay(f, m, objects, f"{name} {t}") for t, (f, m) in enumerate(zip(frames, masks))], path, fps
+    )
 
 
 # ---- plots (one small matplotlib figure each; app.py hands them to gr.Plot) ----
+
 
 def _figure(title: str, ylabel: str):
     fig, ax = plt.subplots(figsize=(5, 3.4), dpi=100, layout="constrained")
@@ -120,8 +137,13 @@ def _legend(ax) -> None:
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
 
 
-def agreement_plot(frames: np.ndarray, agreement: np.ndarray, per_object: dict[int, np.ndarray],
-                   j_teacher: dict | None = None, j_student: dict | None = None):
+def agreement_plot(
+    frames: np.ndarray,
+    agreement: np.ndarray,
+    per_object: dict[int, np.ndarray],
+    j_teacher: dict | None = None,
+    j_student: dict | None = None,
+):
     """Per-frame IoU of the student's masks against the teacher's (mean over objects, and per object when several);
     with ground truth, each model's per-frame J (mean over objects) dashed."""
     fig, ax = _figure("Agreement: IoU student vs teacher", "IoU")
@@ -146,15 +168,30 @@ def speed_plot(frames: np.ndarray, teacher_ms: np.ndarray, student_ms: np.ndarra
     return fig
 
 
-def memory_plot(frames: np.ndarray, teacher_bytes: np.ndarray, student_bytes: np.ndarray,
-                teacher_entries: np.ndarray, student_entries: np.ndarray):
+def memory_plot(
+    frames: np.ndarray,
+    teacher_bytes: np.ndarray,
+    student_bytes: np.ndarray,
+    teacher_entries: np.ndarray,
+    student_entries: np.ndarray,
+):
     """Memory held after each frame, in MB: the teacher's grows, the student's stays flat."""
     fig, ax = _figure("Memory held (keys + values)", "MB")
     mb = 1 / 2**20
-    ax.step(frames, teacher_bytes * mb, where="post", color=TEACHER_COLOUR,
-            label=f"teacher ({teacher_entries[-1]} entries at the end)")
-    ax.step(frames, student_bytes * mb, where="post", color=STUDENT_COLOUR,
-            label=f"student ({student_entries[-1]} entries, always)")
+    ax.step(
+        frames,
+        teacher_bytes * mb,
+        where="post",
+        color=TEACHER_COLOUR,
+        label=f"teacher ({teacher_entries[-1]} entries at the end)",
+    )
+    ax.step(
+        frames,
+        student_bytes * mb,
+        where="post",
+        color=STUDENT_COLOUR,
+        label=f"student ({student_entries[-1]} entries, always)",
+    )
     ax.set_ylim(bottom=0)
     _legend(ax)
     return fig

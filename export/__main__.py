@@ -1,7 +1,7 @@
 """`python -m export`: the student checkpoint -> static-shape ONNX graphs, variants, fixtures and manifest.json.
 
-    python -m export                                  # models/student.safetensors -> web/public/models/student
-    python -m export --checkpoint /tmp/student_dev.safetensors --size 240x320 --capacities 1,2,4
+python -m export                                  # models/student.safetensors -> web/public/models/student
+python -m export --checkpoint /tmp/student_dev.safetensors --size 240x320 --capacities 1,2,4
 """
 
 from __future__ import annotations
@@ -39,20 +39,28 @@ def parse_args(argv: list[str] | None = None) -> ExportOptions:
     """Command-line flags -> ExportOptions (defaults are ExportOptions')."""
     d = ExportOptions()
     # String defaults go through `type` like typed flags, and --help shows them as they are typed.
-    p = argparse.ArgumentParser(prog="python -m export", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m export",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="student weights (.safetensors)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (graphs, manifest.json, fixtures/)")
-    p.add_argument("--size", type=_size, default="x".join(map(str, d.size)),
-                   help="model resolution HxW, multiples of 16")
-    p.add_argument("--capacities", type=_ints, default=",".join(map(str, d.capacities)),
-                   help="object capacities K, one graph each")
+    p.add_argument(
+        "--size", type=_size, default="x".join(map(str, d.size)), help="model resolution HxW, multiples of 16"
+    )
+    p.add_argument(
+        "--capacities", type=_ints, default=",".join(map(str, d.capacities)), help="object capacities K, one graph each"
+    )
     p.add_argument("--opset", type=int, default=d.opset, help="ONNX opset (>= 18)")
-    p.add_argument("--variants", type=_names, default=",".join(d.variants),
-                   help="precision variants (fp32 required)")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help="shared data folder (davis16-train-240p for int8 calibration, davis16-val for accuracy); "
-                        "synthetic clips stand in when absent")
+    p.add_argument("--variants", type=_names, default=",".join(d.variants), help="precision variants (fp32 required)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="shared data folder (davis16-train-240p for int8 calibration, davis16-val for accuracy); "
+        "synthetic clips stand in when absent",
+    )
     p.add_argument("--eval-frames", type=int, default=d.eval_frames, help="frames per davis16-val sequence")
     p.add_argument("--eval-sequences", type=int, default=d.eval_sequences, help="davis16-val sequences (all)")
     p.add_argument("--calibration-sequences", type=int, default=d.calibration_sequences)

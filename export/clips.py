@@ -14,7 +14,6 @@ import numpy as np
 
 from mobilevos.data.davis import list_sequences, read_sequence
 from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
-
 from mobilevos.track import resize_frame, resize_mask
 
 CALIBRATION_SPLIT = "davis16-train-240p"  # int8 calibration: training data only
@@ -66,8 +65,9 @@ def davis_clips(root: Path, size: tuple[int, int], frames: int, sequences: int |
     for name in names:
         seq = read_sequence(root, name)
         n = min(frames, seq.num_frames)
-        clips.append(Clip(name, [resize_frame(seq.load_frame(i), size) for i in range(n)],
-                          resize_mask(seq.load_mask(0), size)))
+        clips.append(
+            Clip(name, [resize_frame(seq.load_frame(i), size) for i in range(n)], resize_mask(seq.load_mask(0), size))
+        )
     return clips
 
 
@@ -81,8 +81,9 @@ def synthetic_clips(size: tuple[int, int], frames: int, count: int, max_objects:
     return clips
 
 
-def clip_set(data: Path | None, split: str, size: tuple[int, int], frames: int, sequences: int | None,
-             synthetic_objects: int) -> ClipSet:
+def clip_set(
+    data: Path | None, split: str, size: tuple[int, int], frames: int, sequences: int | None, synthetic_objects: int
+) -> ClipSet:
     """DAVIS clips of `split` under `data` when present, else synthetic clips (the source says which)."""
     root = Path(data) / split if data is not None else None
     if root is not None and (root / "JPEGImages").is_dir():
@@ -90,5 +91,6 @@ def clip_set(data: Path | None, split: str, size: tuple[int, int], frames: int, 
         return ClipSet(f"{split}: {len(clips)} sequences, first {frames} frames", clips)
     count = sequences or 4
     clips = synthetic_clips(size, frames, count, synthetic_objects)
-    return ClipSet(f"synthetic ({split} not found): {count} clips of {frames} frames, up to {synthetic_objects} "
-                   f"objects", clips)
+    return ClipSet(
+        f"synthetic ({split} not found): {count} clips of {frames} frames, up to {synthetic_objects} objects", clips
+    )

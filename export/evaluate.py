@@ -67,20 +67,30 @@ def compare(reference: list[np.ndarray], probs: list[np.ndarray]) -> dict:
         ious += mask_ious(ref, prob)
         diffs.append(np.abs(ref - prob))
     diffs = np.stack(diffs)
-    return {"frames": len(probs), "ious": ious, "max": float(diffs.max()), "sum": float(diffs.sum()),
-            "count": diffs.size}
+    return {
+        "frames": len(probs),
+        "ious": ious,
+        "max": float(diffs.max()),
+        "sum": float(diffs.sum()),
+        "count": diffs.size,
+    }
 
 
 def summarise(results: list[dict]) -> dict:
     """Pool per-clip comparisons: frames, mean and min IoU, max and mean |Δprob|."""
     ious = [i for r in results for i in r["ious"]]
-    return {"frames": sum(r["frames"] for r in results), "mean_iou": round(float(np.mean(ious)), 5),
-            "min_iou": round(float(np.min(ious)), 5), "max_abs_prob": float(f"{max(r['max'] for r in results):.3g}"),
-            "mean_abs_prob": float(f"{sum(r['sum'] for r in results) / sum(r['count'] for r in results):.3g}")}
+    return {
+        "frames": sum(r["frames"] for r in results),
+        "mean_iou": round(float(np.mean(ious)), 5),
+        "min_iou": round(float(np.min(ious)), 5),
+        "max_abs_prob": float(f"{max(r['max'] for r in results):.3g}"),
+        "mean_abs_prob": float(f"{sum(r['sum'] for r in results) / sum(r['count'] for r in results):.3g}"),
+    }
 
 
-def measure_accuracy(net: SpaceTimeNetwork, model_dir: Path, variants: list[str], capacities: list[int],
-                     clips: ClipSet, threads: int) -> dict:
+def measure_accuracy(
+    net: SpaceTimeNetwork, model_dir: Path, variants: list[str], capacities: list[int], clips: ClipSet, threads: int
+) -> dict:
     """variant -> {reference, clips, k<K>: summary} for every exported variant and capacity.
 
     `variants` must start with fp32, the reference of the others.
@@ -115,10 +125,13 @@ def fp32_parity_failures(accuracy: dict) -> list[str]:
     """Capacities where the fp32 graphs miss the parity bounds against PyTorch (empty when all pass)."""
     failures = []
     for key, summary in accuracy["fp32"].items():
-        if key.startswith("k") and (summary["max_abs_prob"] > FP32_MAX_ABS_PROB or
-                                    summary["mean_iou"] < FP32_MIN_MEAN_IOU):
-            failures.append(f"{key}: max |Δprob| {summary['max_abs_prob']} (bound {FP32_MAX_ABS_PROB}), "
-                            f"mean IoU {summary['mean_iou']} (bound {FP32_MIN_MEAN_IOU})")
+        if key.startswith("k") and (
+            summary["max_abs_prob"] > FP32_MAX_ABS_PROB or summary["mean_iou"] < FP32_MIN_MEAN_IOU
+        ):
+            failures.append(
+                f"{key}: max |Δprob| {summary['max_abs_prob']} (bound {FP32_MAX_ABS_PROB}), "
+                f"mean IoU {summary['mean_iou']} (bound {FP32_MIN_MEAN_IOU})"
+            )
     return failures
 
 
@@ -149,15 +162,17 @@ def session_ms(path: Path, threads: int = 1, runs: int = 3) -> float:
     return round(1000 * float(np.median(times)), 1)
 
 
-def benchmark(model_dir: Path, graphs: list[dict], threads: int = 1, warmup: int = 5,
-              runs: int = 20) -> dict[str, tuple[float, float]]:
+def benchmark(
+    model_dir: Path, graphs: list[dict], threads: int = 1, warmup: int = 5, runs: int = 20
+) -> dict[str, tuple[float, float]]:
     """Graph name -> (median onnxruntime CPU milliseconds per track call, median session creation milliseconds),
     with `threads` threads."""
     timings = {}
     for graph in tqdm(graphs, desc="benchmark", leave=False):
         created = session_ms(model_dir / graph["file"], threads)
-        session = ort.InferenceSession(str(model_dir / graph["file"]), session_options(threads),
-                                       providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            str(model_dir / graph["file"]), session_options(threads), providers=["CPUExecutionProvider"]
+        )
         feeds = random_feeds(graph)
         for _ in range(warmup):
             session.run(None, feeds)

@@ -66,18 +66,35 @@ def write_fixtures(model_dir: Path, capacities: list[int], frames: int = 3, fold
         tracker.forced_capacity = k
         entry = tracker.manifest["memory"]["entry"]
         annotated = tracker.run_graph("annotate", tracker.annotate_feeds(video[0], mask))
-        calls = [{"graph": tracker.graph_name, "call": "annotate", "frame": 0,
-                  "outputs": {name: _save(annotated[name], out, f"k{k}/annotate0_{name}.bin")
-                              for name in (entry["key"], entry["value"])}}]
+        calls = [
+            {
+                "graph": tracker.graph_name,
+                "call": "annotate",
+                "frame": 0,
+                "outputs": {
+                    name: _save(annotated[name], out, f"k{k}/annotate0_{name}.bin")
+                    for name in (entry["key"], entry["value"])
+                },
+            }
+        ]
         prob = tracker.manifest["output"]["name"]
         for t in range(1, frames):
             tracked = tracker.run_graph("track", tracker.track_feeds(video[t]))
-            calls.append({"graph": tracker.graph_name, "call": "track", "frame": t,
-                          "outputs": {prob: _save(tracked[prob], out, f"k{k}/track{t}_{prob}.bin")}})
+            calls.append(
+                {
+                    "graph": tracker.graph_name,
+                    "call": "track",
+                    "frame": t,
+                    "outputs": {prob: _save(tracked[prob], out, f"k{k}/track{t}_{prob}.bin")},
+                }
+            )
         n = len(tracker.objects)
         runs.append({"capacity": k, "objects": tracker.objects, "valid": [1.0] * n + [0.0] * (k - n), "calls": calls})
     index = {
-        "variant": "fp32", "size": list(tracker.size), "frames": frame_files, "annotation": "annotation.png",
+        "variant": "fp32",
+        "size": list(tracker.size),
+        "frames": frame_files,
+        "annotation": "annotation.png",
         "masks": "masks[0, i] = (annotation == objects[i]) for i < len(objects); padding slots zero",
         "tolerance": {**TOLERANCE, "rule": "|actual - expected| <= atol + rtol * |expected|"},
         "runs": runs,

@@ -18,11 +18,16 @@ def flops(model: onnx.ModelProto) -> int:
     """FLOPs of the Conv and MatMul nodes (2 per multiply-add), which dominate this network; needs static shapes."""
     inferred = onnx.shape_inference.infer_shapes(model)
     graph = inferred.graph
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in list(graph.value_info) + list(graph.input) + list(graph.output)}
+    shapes = {
+        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in list(graph.value_info) + list(graph.input) + list(graph.output)
+    }
     shapes.update({t.name: list(t.dims) for t in graph.initializer})
-    constants = {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in graph.node
-                 if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"}
+    constants = {
+        n.output[0]: numpy_helper.to_array(n.attribute[0].t)
+        for n in graph.node
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"
+    }
     shapes.update({name: list(value.shape) for name, value in constants.items()})
     total = 0
     for node in graph.node:

@@ -90,25 +90,48 @@ def graph_spec(net: SpaceTimeNetwork, size: tuple[int, int], capacity: int) -> G
     height, width = size
     k, ck, cv = capacity, net.cfg.key_dim, net.cfg.value_dim
     h, w = height // net.stride, width // net.stride
-    return GraphSpec(k, (
-        TensorSpec("frame", (1, height, width, 4),
-                   "RGBA frame at model resolution, 0..255 (canvas ImageData bytes as float32); alpha is ignored"),
-        TensorSpec("masks", (1, k, height, width), "annotated objects' masks at model resolution (0/1) when "
-                   "annotate = 1 (padding slots all zero); all zero when annotate = 0"),
-        TensorSpec("annotate", (1,), "1: this frame is annotated, its entry's value is encoded from masks; "
-                   "0: a tracking step, the value is encoded from the predicted probabilities"),
-        TensorSpec("key0", (1, ck, h, w), "memory slot 0 (first frame, permanent): key; zeros when annotate = 1"),
-        TensorSpec("value0", (1, k, cv, h, w), "memory slot 0: values; zeros when annotate = 1"),
-        TensorSpec("key1", (1, ck, h, w), "memory slot 1 (previous frame): key; zeros when annotate = 1"),
-        TensorSpec("value1", (1, k, cv, h, w), "memory slot 1: values; zeros when annotate = 1"),
-        TensorSpec("valid", (1, k), "1 for object slots in use, 0 for padding"),
-    ), (
-        TensorSpec("prob", (1, k + 1, height, width), "probabilities at model resolution, background first "
-                   "(softmax over the K+1 channels); ignored when annotate = 1"),
-        TensorSpec("key", (1, ck, h, w), "this frame's memory key"),
-        TensorSpec("value", (1, k, cv, h, w), "this frame's per-object memory values, encoded from masks "
-                   "(annotate = 1) or from its own prediction (annotate = 0)"),
-    ))
+    return GraphSpec(
+        k,
+        (
+            TensorSpec(
+                "frame",
+                (1, height, width, 4),
+                "RGBA frame at model resolution, 0..255 (canvas ImageData bytes as float32); alpha is ignored",
+            ),
+            TensorSpec(
+                "masks",
+                (1, k, height, width),
+                "annotated objects' masks at model resolution (0/1) when "
+                "annotate = 1 (padding slots all zero); all zero when annotate = 0",
+            ),
+            TensorSpec(
+                "annotate",
+                (1,),
+                "1: this frame is annotated, its entry's value is encoded from masks; "
+                "0: a tracking step, the value is encoded from the predicted probabilities",
+            ),
+            TensorSpec("key0", (1, ck, h, w), "memory slot 0 (first frame, permanent): key; zeros when annotate = 1"),
+            TensorSpec("value0", (1, k, cv, h, w), "memory slot 0: values; zeros when annotate = 1"),
+            TensorSpec("key1", (1, ck, h, w), "memory slot 1 (previous frame): key; zeros when annotate = 1"),
+            TensorSpec("value1", (1, k, cv, h, w), "memory slot 1: values; zeros when annotate = 1"),
+            TensorSpec("valid", (1, k), "1 for object slots in use, 0 for padding"),
+        ),
+        (
+            TensorSpec(
+                "prob",
+                (1, k + 1, height, width),
+                "probabilities at model resolution, background first "
+                "(softmax over the K+1 channels); ignored when annotate = 1",
+            ),
+            TensorSpec("key", (1, ck, h, w), "this frame's memory key"),
+            TensorSpec(
+                "value",
+                (1, k, cv, h, w),
+                "this frame's per-object memory values, encoded from masks "
+                "(annotate = 1) or from its own prediction (annotate = 0)",
+            ),
+        ),
+    )
 
 
 def example_inputs(spec: GraphSpec) -> tuple[torch.Tensor, ...]:
@@ -139,8 +162,14 @@ def export_graph(net: SpaceTimeNetwork, spec: GraphSpec, opset: int) -> onnx.Mod
         warnings.simplefilter("ignore")  # deprecation and tracer warnings that do not apply to static shapes
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # e.g. "torchvision is not installed"
         program = torch.onnx.export(
-            StudentGraph(net).eval(), example_inputs(spec), dynamo=True, opset_version=opset, optimize=True,
-            input_names=[t.name for t in spec.inputs], output_names=[t.name for t in spec.outputs], verbose=False,
+            StudentGraph(net).eval(),
+            example_inputs(spec),
+            dynamo=True,
+            opset_version=opset,
+            optimize=True,
+            input_names=[t.name for t in spec.inputs],
+            output_names=[t.name for t in spec.outputs],
+            verbose=False,
         )
     model = program.model_proto
     model.doc_string = f"MobileVOS student {spec.name}"

@@ -67,7 +67,8 @@ def check_operators(model: onnx.ModelProto, table: dict, graph: str) -> None:
     if missing:
         raise UnsupportedOperatorError(
             f"{graph} uses operators that {table['runtime']} does not implement (list: {table['source']}): "
-            + "; ".join(missing))
+            + "; ".join(missing)
+        )
 
 
 def parse_webgpu_doc(text: str) -> tuple[dict, dict]:
@@ -92,7 +93,8 @@ def parse_webgpu_doc(text: str) -> tuple[dict, dict]:
     if not operators:
         raise ValueError("no operator rows found: is this onnxruntime-web's docs/webgpu-operators.md?")
     return {name: entry["domains"] for name, entry in operators.items()}, {
-        name: entry["comment"] for name, entry in operators.items() if entry["comment"]}
+        name: entry["comment"] for name, entry in operators.items() if entry["comment"]
+    }
 
 
 def cpu_kernel_table() -> dict:
@@ -132,17 +134,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.table == "webgpu":
         operators, comments = parse_webgpu_doc(args.doc.read_text())
-        table = {"runtime": f"onnxruntime-web {args.version} WebGPU",
-                 "source": f"npm onnxruntime-web@{args.version}: docs/webgpu-operators.md",
-                 "operators": operators, "comments": comments}
+        table = {
+            "runtime": f"onnxruntime-web {args.version} WebGPU",
+            "source": f"npm onnxruntime-web@{args.version}: docs/webgpu-operators.md",
+            "operators": operators,
+            "comments": comments,
+        }
         out = WEBGPU_TABLE
     else:
         import onnxruntime
 
-        table = {"runtime": "onnxruntime-web WASM (CPU execution provider kernels)",
-                 "source": f"onnxruntime {onnxruntime.__version__} (Python) CPUExecutionProvider kernel registry; "
-                           "onnxruntime-web ships no operator list for WASM and is built from the same CPU kernels",
-                 "operators": cpu_kernel_table()}
+        table = {
+            "runtime": "onnxruntime-web WASM (CPU execution provider kernels)",
+            "source": f"onnxruntime {onnxruntime.__version__} (Python) CPUExecutionProvider kernel registry; "
+            "onnxruntime-web ships no operator list for WASM and is built from the same CPU kernels",
+            "operators": cpu_kernel_table(),
+        }
         out = WASM_TABLE
     out.write_text(_dump(table))
     print(f"wrote {out} ({len(table['operators'])} operators)")

@@ -46,9 +46,9 @@ TABLES = {"webgpu": WEBGPU_TABLE, "wasm": WASM_TABLE}
 VARIANT_NOTES = {
     "fp32": "reference precision; runs on WebGPU and WASM",
     "fp16": "float16 weights and activations for WebGPU adapters with the 'shader-f16' feature; inputs, outputs "
-            "and the aggregation tail (object sigmoid -> prob) stay float32",
+    "and the aggregation tail (object sigmoid -> prob) stay float32",
     "int8": "static QDQ int8 for WASM: per-channel int8 weights, uint8 activations (MinMax calibration), "
-            "aggregation tail kept float32",
+    "aggregation tail kept float32",
 }
 
 
@@ -74,8 +74,10 @@ class ExportOptions:
         """Raise ValueError with a clear message for options that cannot work."""
         height, width = self.size
         if height <= 0 or width <= 0 or height % SpaceTimeNetwork.stride or width % SpaceTimeNetwork.stride:
-            raise ValueError(f"--size {height}x{width}: both sides must be positive multiples of "
-                             f"{SpaceTimeNetwork.stride} (the network's output stride)")
+            raise ValueError(
+                f"--size {height}x{width}: both sides must be positive multiples of "
+                f"{SpaceTimeNetwork.stride} (the network's output stride)"
+            )
         if not self.capacities or min(self.capacities) < 1 or len(set(self.capacities)) != len(self.capacities):
             raise ValueError(f"--capacities {self.capacities}: need distinct object counts >= 1")
         unknown = set(self.variants) - set(VARIANTS)
@@ -84,16 +86,18 @@ class ExportOptions:
         if self.opset < MIN_OPSET:
             raise ValueError(f"--opset {self.opset}: the dynamo exporter produces opset {MIN_OPSET} or newer")
         if "fp32" not in self.variants:
-            raise ValueError("--variants must include fp32: the other variants are built from and measured "
-                             "against it")
+            raise ValueError("--variants must include fp32: the other variants are built from and measured against it")
         if min(self.eval_frames, self.fixture_frames) < 3 or self.calibration_frames < 2:
             raise ValueError("need at least 3 evaluation and fixture frames and 2 calibration frames per clip")
 
 
 def _checkpoint_path(path: Path) -> Path:
     if not path.is_file():
-        hint = ("train the student first (see the README's training section) or pass --checkpoint PATH"
-                if path == DEFAULT_CHECKPOINT else "check the --checkpoint path")
+        hint = (
+            "train the student first (see the README's training section) or pass --checkpoint PATH"
+            if path == DEFAULT_CHECKPOINT
+            else "check the --checkpoint path"
+        )
         raise FileNotFoundError(f"no student checkpoint at {path}: {hint}")
     return path
 
@@ -115,12 +119,19 @@ def _checked_graph(folder: Path, spec: GraphSpec, variant: str, model: onnx.Mode
     path = folder / f"{name}.onnx"
     save_model(model, path)
     entry = {
-        "name": name, "capacity": spec.capacity, "variant": variant, "file": path.name,
-        "bytes": path.stat().st_size, "sha256": sha256(path),
+        "name": name,
+        "capacity": spec.capacity,
+        "variant": variant,
+        "file": path.name,
+        "bytes": path.stat().st_size,
+        "sha256": sha256(path),
         "opset": next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
-        "targets": list(TARGETS[variant]), "nodes": len(model.graph.node), "ops": op_counts(model),
+        "targets": list(TARGETS[variant]),
+        "nodes": len(model.graph.node),
+        "ops": op_counts(model),
         "flops": graph_flops,
-        "inputs": [t.as_dict() for t in spec.inputs], "outputs": [t.as_dict() for t in spec.outputs],
+        "inputs": [t.as_dict() for t in spec.inputs],
+        "outputs": [t.as_dict() for t in spec.outputs],
     }
     # Loading also proves every node has an onnxruntime CPU kernel (the WASM backend's kernels).
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -131,83 +142,115 @@ def _checked_graph(folder: Path, spec: GraphSpec, variant: str, model: onnx.Mode
     return entry
 
 
-def _manifest(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, graphs: list[dict],
-              variants: dict) -> dict:
+def _manifest(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, graphs: list[dict], variants: dict) -> dict:
     height, width = opts.size
     cfg, training = read_metadata(checkpoint)
     names = {t["name"]: t for t in graphs[0]["inputs"]}
     return {
         "schema_version": SCHEMA_VERSION,
         "name": "mobilevos-student",
-        "model": {"height": height, "width": width, "stride": net.stride, "key_dim": net.cfg.key_dim,
-                  "value_dim": net.cfg.value_dim, "memory_height": height // net.stride,
-                  "memory_width": width // net.stride},
+        "model": {
+            "height": height,
+            "width": width,
+            "stride": net.stride,
+            "key_dim": net.cfg.key_dim,
+            "value_dim": net.cfg.value_dim,
+            "memory_height": height // net.stride,
+            "memory_width": width // net.stride,
+        },
         "frame": {
-            "input": "frame", "shape": names["frame"]["shape"], "dtype": "float32", "layout": "NHWC",
-            "channels": "RGBA", "range": [0, 255],
+            "input": "frame",
+            "shape": names["frame"]["shape"],
+            "dtype": "float32",
+            "layout": "NHWC",
+            "channels": "RGBA",
+            "range": [0, 255],
             "browser": "draw the video frame scaled to width x height on a canvas, then "
-                       "new Float32Array(ctx.getImageData(0, 0, width, height).data); alpha is ignored",
+            "new Float32Array(ctx.getImageData(0, 0, width, height).data); alpha is ignored",
             "resize": "bilinear (OpenCV INTER_LINEAR semantics, no antialiasing) to height x width; the aspect "
-                      "ratio is not kept",
+            "ratio is not kept",
             "normalisation": "inside the graph: rgb = frame[..., :3] / 255 transposed to NCHW, then "
-                             "(rgb - 127/255) / (128/255)",
+            "(rgb - 127/255) / (128/255)",
         },
         "objects": {
-            "capacities": sorted(opts.capacities), "masks_input": "masks", "valid_input": "valid",
+            "capacities": sorted(opts.capacities),
+            "masks_input": "masks",
+            "valid_input": "valid",
             "rule": "use the graph of the smallest capacity K >= the number of objects; object i (annotation "
-                    "order) is slot i; valid[0, i] = 1 for i < number of objects, else 0 (in both calls); padding "
-                    "slots' masks are all zero and their prob channels are ~0",
+            "order) is slot i; valid[0, i] = 1 for i < number of objects, else 0 (in both calls); padding "
+            "slots' masks are all zero and their prob channels are ~0",
         },
         "calls": {
             "input": "annotate",
             "annotate": {
-                "value": 1, "masks": "annotation", "memory": "zeros", "prob": "ignore",
+                "value": 1,
+                "masks": "annotation",
+                "memory": "zeros",
+                "prob": "ignore",
                 "meaning": "a frame with an annotation (the first frame, or a re-annotation): annotate = [1], masks = "
-                           "the annotated objects (objects.rule), every memory slot input zeros (any finite values "
-                           "give the same entry); prob is not a result; the entry (key, value) fills the slots "
-                           "memory.update.annotate names",
+                "the annotated objects (objects.rule), every memory slot input zeros (any finite values "
+                "give the same entry); prob is not a result; the entry (key, value) fills the slots "
+                "memory.update.annotate names",
             },
             "track": {
-                "value": 0, "masks": "zeros", "memory": "slots", "prob": "result",
+                "value": 0,
+                "masks": "zeros",
+                "memory": "slots",
+                "prob": "result",
                 "meaning": "every later frame: annotate = [0], masks all zero (one zero tensor can be made once "
-                           "and reused), the memory slots as inputs; prob is the frame's result; the entry fills "
-                           "the slots memory.update.track names",
+                "and reused), the memory slots as inputs; prob is the frame's result; the entry fills "
+                "the slots memory.update.track names",
             },
             "rule": "one graph per capacity K and variant serves both calls. It always segments the frame from the "
-                    "memory slots and encodes the frame's memory entry: key from the frame, value from "
-                    "m = annotate * masks + (1 - annotate) * (predicted object probabilities, prob without its "
-                    "background channel). With annotate = 1 that is the annotation exactly, so the entry equals "
-                    "encode_key + encode_value(annotation) of mobilevos.track.Tracker.start; with annotate = 0 it "
-                    "is Tracker.step's entry.",
+            "memory slots and encodes the frame's memory entry: key from the frame, value from "
+            "m = annotate * masks + (1 - annotate) * (predicted object probabilities, prob without its "
+            "background channel). With annotate = 1 that is the annotation exactly, so the entry equals "
+            "encode_key + encode_value(annotation) of mobilevos.track.Tracker.start; with annotate = 0 it "
+            "is Tracker.step's entry.",
         },
         "output": {
-            "name": "prob", "channels": "background first, then the objects in slot order (K+1 channels)",
+            "name": "prob",
+            "channels": "background first, then the objects in slot order (K+1 channels)",
             "mask": "argmax over channels (0 = background, i = object slot i-1)",
             "resize": "to another size: resize log(prob) bilinearly, then softmax over channels (equals "
-                      "resizing the logits, as the PyTorch tracker does)",
+            "resizing the logits, as the PyTorch tracker does)",
         },
         "memory": {
             "slots": [
-                {"name": "first", "key": "key0", "value": "value0",
-                 "meaning": "the annotated frame's entry; permanent until the next annotation"},
+                {
+                    "name": "first",
+                    "key": "key0",
+                    "value": "value0",
+                    "meaning": "the annotated frame's entry; permanent until the next annotation",
+                },
                 {"name": "previous", "key": "key1", "value": "value1", "meaning": "the previous frame's entry"},
             ],
             "entry": {"key": "key", "value": "value"},
             "update": {"annotate": ["first", "previous"], "track": ["previous"]},
             "rule": "annotating a frame: run the graph once with annotate = 1 (calls.annotate), then slot0 = slot1 "
-                    "= its outputs (key, value); each later frame: annotate = 0 (calls.track), then slot1 = its "
-                    "outputs (key, value), slot0 unchanged; re-annotating a frame is another annotate call (both "
-                    "slots reset). Every tracking call reads exactly two entries, so its cost is constant.",
+            "= its outputs (key, value); each later frame: annotate = 0 (calls.track), then slot1 = its "
+            "outputs (key, value), slot0 unchanged; re-annotating a frame is another annotate call (both "
+            "slots reset). Every tracking call reads exactly two entries, so its cost is constant.",
         },
         "graphs": graphs,
         "variants": variants,
-        "checkpoint": {"path": _display_path(checkpoint), "sha256": sha256(checkpoint),
-                       "bytes": checkpoint.stat().st_size, "config": dataclasses.asdict(cfg),
-                       "training": training or None},
-        "versions": {"mobilevos": mobilevos.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
-                     "onnxruntime": ort.__version__, "onnxscript": onnxscript.__version__, "opset": opts.opset,
-                     "exporter": "torch.onnx.export(dynamo=True)",
-                     "operator_tables": {t: load_table(p)["source"] for t, p in TABLES.items()}},
+        "checkpoint": {
+            "path": _display_path(checkpoint),
+            "sha256": sha256(checkpoint),
+            "bytes": checkpoint.stat().st_size,
+            "config": dataclasses.asdict(cfg),
+            "training": training or None,
+        },
+        "versions": {
+            "mobilevos": mobilevos.__version__,
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": ort.__version__,
+            "onnxscript": onnxscript.__version__,
+            "opset": opts.opset,
+            "exporter": "torch.onnx.export(dynamo=True)",
+            "operator_tables": {t: load_table(p)["source"] for t, p in TABLES.items()},
+        },
     }
 
 
@@ -215,8 +258,10 @@ def _operator_notes(graphs: list[dict]) -> dict:
     """The WebGPU table's remarks on the operators that the WebGPU-targeted graphs use."""
     table = load_table(WEBGPU_TABLE)
     used = {op for g in graphs if "webgpu" in g["targets"] for op in g["ops"]}
-    return {"source": table["source"],
-            "notes": {op: note for op, note in table.get("comments", {}).items() if op in used}}
+    return {
+        "source": table["source"],
+        "notes": {op: note for op, note in table.get("comments", {}).items() if op in used},
+    }
 
 
 def _cpu_name() -> str:
@@ -246,8 +291,9 @@ def _install(staging: Path, out: Path) -> None:
         item.rename(out / item.name)
 
 
-def _export_graphs(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, folder: Path,
-                   progress: tqdm) -> tuple[dict, dict]:
+def _export_graphs(
+    opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, folder: Path, progress: tqdm
+) -> tuple[dict, dict]:
     """fp32 (and fp16) graphs of every capacity and the manifest describing them; also returns the fp32 models
     by name as (spec, model, flops) for the int8 step."""
     graphs, fp32_models = [], {}
@@ -272,14 +318,21 @@ def _export_graphs(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path,
 def _add_int8(opts: ExportOptions, folder: Path, manifest: dict, fp32_models: dict, progress: tqdm) -> None:
     """Calibrate on training clips tracked by the fp32 graphs (through the manifest's rules) and add int8 graphs."""
     capacities = sorted(opts.capacities)
-    clips = clip_sources.clip_set(opts.data, clip_sources.CALIBRATION_SPLIT, opts.size, opts.calibration_frames,
-                                  opts.calibration_sequences, max(capacities))
+    clips = clip_sources.clip_set(
+        opts.data,
+        clip_sources.CALIBRATION_SPLIT,
+        opts.size,
+        opts.calibration_frames,
+        opts.calibration_sequences,
+        max(capacities),
+    )
     feeds = calibration_feeds(folder, clips, capacities)
     for name, (spec, model, graph_flops) in fp32_models.items():
         manifest["graphs"].append(_checked_graph(folder, spec, "int8", to_int8(model, feeds[name]), graph_flops))
         progress.update()
-    manifest["variants"]["int8"] = _variant_entry("int8", {"calibration": f"{clips.source} ({clips.num_frames} "
-                                                                          "frames)"})
+    manifest["variants"]["int8"] = _variant_entry(
+        "int8", {"calibration": f"{clips.source} ({clips.num_frames} frames)"}
+    )
     write_manifest(folder, manifest)
 
 
@@ -287,12 +340,14 @@ def _measure(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest:
     """Parity with PyTorch (raises when the fp32 graphs miss it), each variant's accuracy, CPU timings."""
     capacities = sorted(opts.capacities)
     variants = list(manifest["variants"])
-    clips = clip_sources.clip_set(opts.data, clip_sources.EVALUATION_SPLIT, opts.size, opts.eval_frames,
-                                  opts.eval_sequences, max(capacities))
+    clips = clip_sources.clip_set(
+        opts.data, clip_sources.EVALUATION_SPLIT, opts.size, opts.eval_frames, opts.eval_sequences, max(capacities)
+    )
     accuracy = measure_accuracy(net, folder, variants, capacities, clips, threads=2)
     # davis16 has one object per clip: synthetic clips check the multi-object graphs against PyTorch as well.
-    synthetic = clip_sources.ClipSet("synthetic multi-object", clip_sources.synthetic_clips(
-        opts.size, opts.eval_frames, 2, max(capacities)))
+    synthetic = clip_sources.ClipSet(
+        "synthetic multi-object", clip_sources.synthetic_clips(opts.size, opts.eval_frames, 2, max(capacities))
+    )
     multi = measure_accuracy(net, folder, ["fp32"], capacities, synthetic, threads=2)["fp32"]
     failures = fp32_parity_failures(accuracy) + fp32_parity_failures({"fp32": multi})
     if failures:
@@ -306,8 +361,11 @@ def _measure(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest:
         graph["cpu_ms"], graph["session_ms"] = timings[graph["name"]]
     manifest["benchmark"] = {
         "what": "graphs[].cpu_ms: median wall time of one tracking call (annotate = 0) in onnxruntime (Python) CPU, "
-                "after warm-up; graphs[].session_ms: median time to create its InferenceSession from the file",
-        "threads": opts.threads, "cpu": _cpu_name(), "onnxruntime": ort.__version__}
+        "after warm-up; graphs[].session_ms: median time to create its InferenceSession from the file",
+        "threads": opts.threads,
+        "cpu": _cpu_name(),
+        "onnxruntime": ort.__version__,
+    }
 
 
 def run_export(opts: ExportOptions) -> Path:

@@ -45,10 +45,14 @@ def precision_tail(model: onnx.ModelProto) -> list[str]:
                 stack.extend(neighbours(node))
         return seen
 
-    after = reach([n for n in model.graph.node if n.op_type == PRECISION_TAIL_START],
-                  lambda n: [c for out in n.output for c in consumers[out]])
-    before = reach([producer[PRECISION_TAIL_END]] if PRECISION_TAIL_END in producer else [],
-                   lambda n: [producer[i] for i in n.input if i in producer])
+    after = reach(
+        [n for n in model.graph.node if n.op_type == PRECISION_TAIL_START],
+        lambda n: [c for out in n.output for c in consumers[out]],
+    )
+    before = reach(
+        [producer[PRECISION_TAIL_END]] if PRECISION_TAIL_END in producer else [],
+        lambda n: [producer[i] for i in n.input if i in producer],
+    )
     return sorted(after & before)
 
 
@@ -101,8 +105,11 @@ def remove_redundant_casts(model: onnx.ModelProto) -> onnx.ModelProto:
     Re-infers value_info, since tensors that the converter typed float16 are float32 again."""
     graph = model.graph
     producer = {out: node for node in graph.node for out in node.output}
-    floats = {v.name for v in list(graph.value_info) + list(graph.input) + list(graph.output)
-              if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+    floats = {
+        v.name
+        for v in list(graph.value_info) + list(graph.input) + list(graph.output)
+        if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    }
     floats |= {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
     floats |= {n.output[0] for n in graph.node if _is_cast(n, onnx.TensorProto.FLOAT)}
     outputs = {o.name for o in graph.output}
@@ -163,9 +170,16 @@ def to_int8(model: onnx.ModelProto, calibration: list[dict[str, np.ndarray]]) ->
         src, pre, out = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
         onnx.save_model(model, src)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)  # shape inference + fusions for QDQ
-        quantize_static(str(pre), str(out), _Feeds(calibration), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                        nodes_to_exclude=precision_tail(onnx.load(pre)) + entry_switch(onnx.load(pre)))
+        quantize_static(
+            str(pre),
+            str(out),
+            _Feeds(calibration),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            nodes_to_exclude=precision_tail(onnx.load(pre)) + entry_switch(onnx.load(pre)),
+        )
         quantized = onnx.load(out)
     quantized.doc_string = model.doc_string
     return quantized

@@ -33,15 +33,18 @@ const opt = (name, fallback) => {
   return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
 };
 if (has('--help') || has('-h')) {
-  console.log('usage: npm run bench -- [--frames N] [--backends wasm,webgpu] [--threads 1,2] [--variants fp32,int8] ' +
-    '[--long] [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--probe N] [--no-score] [--out DIR] ' +
-    '[--hardware-webgpu] [--headed]');
+  console.log(
+    'usage: npm run bench -- [--frames N] [--backends wasm,webgpu] [--threads 1,2] [--variants fp32,int8] ' +
+      '[--long] [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--probe N] [--no-score] [--out DIR] ' +
+      '[--hardware-webgpu] [--headed]',
+  );
   process.exit(0);
 }
 const long = has('--long');
 const backends = long ? 'wasm' : opt('--backends', 'wasm');
 const params = new URLSearchParams({
-  autorun: opt('--data', null) ? '0' : '1', sw: '0',
+  autorun: opt('--data', null) ? '0' : '1',
+  sw: '0',
   frames: opt('--frames', long ? '10000' : '200'),
   backends,
   threads: long ? opt('--threads', '2').split(',')[0] : opt('--threads', '1,2'),
@@ -55,13 +58,24 @@ if (opt('--sequence', null)) params.set('sequence', opt('--sequence'));
 const out = resolve(opt('--out', join(REPO, 'results/bench-web')));
 const models = opt('--models', null) ? resolve(opt('--models')) : modelDir();
 const webgpu = backends.split(',').includes('webgpu');
-const flags = ['--enable-precise-memory-info', '--js-flags=--expose-gc', '--enable-blink-features=ForceEagerMeasureMemory',
-  ...(webgpu ? (has('--hardware-webgpu') ? ['--enable-unsafe-webgpu'] : SWIFTSHADER_WEBGPU_FLAGS) : [])];
+const flags = [
+  '--enable-precise-memory-info',
+  '--js-flags=--expose-gc',
+  '--enable-blink-features=ForceEagerMeasureMemory',
+  ...(webgpu ? (has('--hardware-webgpu') ? ['--enable-unsafe-webgpu'] : SWIFTSHADER_WEBGPU_FLAGS) : []),
+];
 
-const host = { loadavgBefore: loadavg(), cpus: cpus().length, cpu: cpus()[0]?.model ?? '', node: process.version,
-  models };
-console.log(`models: ${models}\nload average before: ${host.loadavgBefore.map((v) => v.toFixed(2)).join(' ')} ` +
-  `(${host.cpus} CPUs)`);
+const host = {
+  loadavgBefore: loadavg(),
+  cpus: cpus().length,
+  cpu: cpus()[0]?.model ?? '',
+  node: process.version,
+  models,
+};
+console.log(
+  `models: ${models}\nload average before: ${host.loadavgBefore.map((v) => v.toFixed(2)).join(' ')} ` +
+    `(${host.cpus} CPUs)`,
+);
 const server = await preview(models);
 const browser = await launch(flags, { headless: !has('--headed') });
 let results;
@@ -74,17 +88,26 @@ try {
   await page.goto(url);
   if (opt('--data', null)) {
     await page.setInputFiles('#folder', resolve(opt('--data')));
-    const picked = await page.waitForFunction(() => window.__mobilevosBench.picked, null, { timeout: 120000 }).then((h) => h.jsonValue());
+    const picked = await page
+      .waitForFunction(() => window.__mobilevosBench.picked, null, { timeout: 120000 })
+      .then((h) => h.jsonValue());
     if (picked.error) throw new Error(picked.error);
     console.log(`picked ${picked.name}: ${picked.sequences.length} sequence(s)`);
-    await page.evaluate(() => { window.__mobilevosBench.run(); });
+    await page.evaluate(() => {
+      window.__mobilevosBench.run();
+    });
   }
   let last = '';
   let lastPrint = 0;
   for (;;) {
     const state = await page.evaluate(() => {
       const h = window.__mobilevosBench;
-      return { state: h.state, progress: h.progress, error: h.error, status: document.querySelector('#status')?.textContent };
+      return {
+        state: h.state,
+        progress: h.progress,
+        error: h.error,
+        status: document.querySelector('#status')?.textContent,
+      };
     });
     if (state.state === 'done' || state.state === 'error') {
       if (state.error) throw new Error(`${state.error.message}\n${state.error.stack}\n${logs.slice(-30).join('\n')}`);
@@ -110,7 +133,8 @@ results.host = host;
 mkdirSync(out, { recursive: true });
 const stamp = results.created.replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z') + (long ? '-long' : '');
 const base = join(out, `bench-${stamp}`);
-const table = `${markdownTable(results)}\n\nHost: ${host.cpus} CPUs (${host.cpu}); load average (1/5/15 min) before ` +
+const table =
+  `${markdownTable(results)}\n\nHost: ${host.cpus} CPUs (${host.cpu}); load average (1/5/15 min) before ` +
   `${host.loadavgBefore.map((v) => v.toFixed(2)).join(' ')}, after ${host.loadavgAfter.map((v) => v.toFixed(2)).join(' ')}.`;
 writeFileSync(`${base}.json`, JSON.stringify(results));
 writeFileSync(`${base}.md`, `${table}\n`);
@@ -125,14 +149,20 @@ for (const r of results.runs) {
   const heap = f.memory.heapUsed;
   const bank = r.memory.at(-1);
   const agent = r.agentMemory.filter((a) => a.bytes && !a.afterWorkerStopped);
-  console.log(`${configLabel(r.config)}: ${r.frames} frames; e2e median first ${f.window} ${f.latency.e2e.first.toFixed(1)} ms, ` +
-    `last ${f.window} ${f.latency.e2e.last.toFixed(1)} ms (x${f.latency.e2e.ratio.toFixed(2)}); inference ` +
-    `${f.latency.infer.first.toFixed(1)} -> ${f.latency.infer.last.toFixed(1)} ms; page heap from frame ${f.memoryFrom} ` +
-    (heap ? `${(heap.first / 2 ** 20).toFixed(1)} -> ${(heap.last / 2 ** 20).toFixed(1)} MiB (growth ${(heap.growth / 2 ** 20).toFixed(2)} MiB, max ${(heap.max / 2 ** 20).toFixed(1)})` : 'n/a') +
-    `; memory bank ${bank.bankBytes} bytes in ${bank.bankTensors} tensors (${bank.bankLocations.join(',')}), ` +
-    `${r.bankConstant ? 'constant' : 'NOT constant'} over ${r.memory.length} samples` +
-    (agent.length > 1 ? `; whole page (measureUserAgentSpecificMemory) frame ${agent[0].frame} ${(agent[0].bytes / 2 ** 20).toFixed(1)} ` +
-      `-> frame ${agent.at(-1).frame} ${(agent.at(-1).bytes / 2 ** 20).toFixed(1)} MiB` : ''));
+  console.log(
+    `${configLabel(r.config)}: ${r.frames} frames; e2e median first ${f.window} ${f.latency.e2e.first.toFixed(1)} ms, ` +
+      `last ${f.window} ${f.latency.e2e.last.toFixed(1)} ms (x${f.latency.e2e.ratio.toFixed(2)}); inference ` +
+      `${f.latency.infer.first.toFixed(1)} -> ${f.latency.infer.last.toFixed(1)} ms; page heap from frame ${f.memoryFrom} ` +
+      (heap
+        ? `${(heap.first / 2 ** 20).toFixed(1)} -> ${(heap.last / 2 ** 20).toFixed(1)} MiB (growth ${(heap.growth / 2 ** 20).toFixed(2)} MiB, max ${(heap.max / 2 ** 20).toFixed(1)})`
+        : 'n/a') +
+      `; memory bank ${bank.bankBytes} bytes in ${bank.bankTensors} tensors (${bank.bankLocations.join(',')}), ` +
+      `${r.bankConstant ? 'constant' : 'NOT constant'} over ${r.memory.length} samples` +
+      (agent.length > 1
+        ? `; whole page (measureUserAgentSpecificMemory) frame ${agent[0].frame} ${(agent[0].bytes / 2 ** 20).toFixed(1)} ` +
+          `-> frame ${agent.at(-1).frame} ${(agent.at(-1).bytes / 2 ** 20).toFixed(1)} MiB`
+        : ''),
+  );
 }
 console.log(`\nwrote ${base}.json, .md and -{fps,latency,infer,memory}.svg`);
 process.exit(results.runs.some((r) => r.status === 'ok') ? 0 : 1);

@@ -12,8 +12,13 @@ import * as ort from 'onnxruntime-web';
 import { Tracker } from '../web/src/tracker.js';
 
 const args = process.argv.slice(2);
-const opt = (name, fallback) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : fallback; };
-const dir = resolve(args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--'))) || 'web/public/models/student');
+const opt = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const dir = resolve(
+  args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--'))) || 'web/public/models/student',
+);
 const threadsList = opt('--threads', '1,2').split(',').map(Number);
 const runs = Number(opt('--runs', 20));
 const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
@@ -23,7 +28,10 @@ const [, height, width] = manifest.frame.shape;
 if (!process.env.BENCH_CHILD) {
   const { execFileSync } = await import('node:child_process');
   for (const threads of threadsList) {
-    execFileSync(process.execPath, [process.argv[1], ...args], { stdio: 'inherit', env: { ...process.env, BENCH_CHILD: String(threads) } });
+    execFileSync(process.execPath, [process.argv[1], ...args], {
+      stdio: 'inherit',
+      env: { ...process.env, BENCH_CHILD: String(threads) },
+    });
   }
   process.exit(0);
 }
@@ -31,11 +39,19 @@ const threads = Number(process.env.BENCH_CHILD);
 ort.env.wasm.numThreads = threads;
 const frame = new Uint8ClampedArray(height * width * 4).map((_, i) => (i * 7) % 251);
 const labels = new Uint8Array(height * width);
-for (let y = height >> 2; y < (3 * height) >> 2; y++) labels.fill(1, y * width + (width >> 2), y * width + (width >> 1));
-for (let y = height >> 2; y < (3 * height) >> 2; y++) labels.fill(2, y * width + (width >> 1), y * width + ((3 * width) >> 2));
-for (const variant of Object.keys(manifest.variants).filter((v) => manifest.variants[v].targets?.includes('wasm') ?? v !== 'fp16')) {
+for (let y = height >> 2; y < (3 * height) >> 2; y++)
+  labels.fill(1, y * width + (width >> 2), y * width + (width >> 1));
+for (let y = height >> 2; y < (3 * height) >> 2; y++)
+  labels.fill(2, y * width + (width >> 1), y * width + ((3 * width) >> 2));
+for (const variant of Object.keys(manifest.variants).filter(
+  (v) => manifest.variants[v].targets?.includes('wasm') ?? v !== 'fp16',
+)) {
   for (const capacity of manifest.objects.capacities) {
-    const tracker = new Tracker(ort, manifest, { backend: 'wasm', variant, loadModel: async (g) => new Uint8Array(readFileSync(join(dir, g.file))) });
+    const tracker = new Tracker(ort, manifest, {
+      backend: 'wasm',
+      variant,
+      loadModel: async (g) => new Uint8Array(readFileSync(join(dir, g.file))),
+    });
     await tracker.prepare(capacity);
     await tracker.start(frame, labels, Math.min(2, capacity), capacity);
     const times = [];
@@ -45,7 +61,9 @@ for (const variant of Object.keys(manifest.variants).filter((v) => manifest.vari
       if (i >= 3) times.push(performance.now() - t0);
     }
     times.sort((a, b) => a - b);
-    console.log(`${threads} thread(s)  ${variant.padEnd(4)}  K=${capacity}  step median ${times[times.length >> 1].toFixed(1)} ms  (min ${times[0].toFixed(1)}, ${width}x${height})`);
+    console.log(
+      `${threads} thread(s)  ${variant.padEnd(4)}  K=${capacity}  step median ${times[times.length >> 1].toFixed(1)} ms  (min ${times[0].toFixed(1)}, ${width}x${height})`,
+    );
     await tracker.release();
   }
 }

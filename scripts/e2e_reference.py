@@ -12,8 +12,8 @@ against the ground truth and of the browser against the Python ONNX run.
 
 When run.json also lists "inputs" (the exact RGB the page fed the model for the annotated frame and the first tracked
 frames), Python replays those too and counts the pixels where its mask differs from the page's although its own
-probabilities are decisive (top-two gap > DECISIVE[variant]): that isolates the page's pipeline from camera decoding and from
-near-ties of the model.
+probabilities are decisive (top-two gap > DECISIVE[variant]): that isolates the page's pipeline from camera decoding
+and from near-ties of the model.
 """
 
 from __future__ import annotations
@@ -55,8 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     browser = [np.array(Image.open(args.browser / f"{i:04d}.png")) for i in range(len(sequence))]
     objects = [int(o) for o in np.unique(gt[first]) if o not in (0, 255)]
     refs = [gt[j] for j in sequence]
-    result = {"annotated": first, "frames": len(sequence), "distinct_frames": len(set(sequence)), "objects": objects,
-              "variant": args.variant, "browser_vs_gt": mean_iou(browser, refs, objects)}
+    result = {
+        "annotated": first,
+        "frames": len(sequence),
+        "distinct_frames": len(set(sequence)),
+        "objects": objects,
+        "variant": args.variant,
+        "browser_vs_gt": mean_iou(browser, refs, objects),
+    }
 
     ort_tracker = OrtTracker(args.model_dir, variant=args.variant)
     ort_tracker.start(frames[first], gt[first])
@@ -72,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         decisive_diff, all_diff, decisive_total = 0, 0, 0
         for i, frame in enumerate(rgb[1:]):
             prob = exact.step(frame).prob
-            mask = np.array([0] + exact.objects, np.uint8)[prob.argmax(0)]
+            mask = np.array([0, *exact.objects], np.uint8)[prob.argmax(0)]
             top2 = np.sort(prob, 0)[-2:]
             decisive = (top2[1] - top2[0]) > DECISIVE[args.variant]
             differ = mask != browser[i]
@@ -80,9 +86,13 @@ def main(argv: list[str] | None = None) -> int:
             decisive_total += int(decisive.sum())
             all_diff += int(differ.sum())
         pixels = (len(rgb) - 1) * rgb[0].shape[0] * rgb[0].shape[1]
-        result["exact_inputs"] = {"frames": len(rgb) - 1, "pixels_differing": all_diff / pixels,
-                                  "decisive_fraction": decisive_total / pixels, "decisive_gap": DECISIVE[args.variant],
-                                  "decisive_pixels_differing": decisive_diff}
+        result["exact_inputs"] = {
+            "frames": len(rgb) - 1,
+            "pixels_differing": all_diff / pixels,
+            "decisive_fraction": decisive_total / pixels,
+            "decisive_gap": DECISIVE[args.variant],
+            "decisive_pixels_differing": decisive_diff,
+        }
 
     checkpoint = Path(ort_tracker.manifest["checkpoint"]["path"])
     checkpoint = checkpoint if checkpoint.is_absolute() else REPO / checkpoint

@@ -49,14 +49,20 @@ def main(argv: list[str] | None = None) -> int:
         annotations.append(f"Annotations/{name}/{t:05d}.png")
     info = {
         "what": "MobileVOS bench clip: synthetic, the frames `mobilevos bench` tracks (a prefix), DAVIS layout",
-        "generator": "mobilevos.data.synth.generate_clip", "seed": BENCH_SEED, "height": size[0], "width": size[1],
-        "objects": int(np.max(masks)), "jpeg_quality": args.quality,
+        "generator": "mobilevos.data.synth.generate_clip",
+        "seed": BENCH_SEED,
+        "height": size[0],
+        "width": size[1],
+        "objects": int(np.max(masks)),
+        "jpeg_quality": args.quality,
         "sequences": [{"name": name, "frames": files, "annotations": annotations}],
         "made_by": "python scripts/make_bench_clip.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     (args.out / "clip.json").write_text(json.dumps(info, indent=1) + "\n")
     total = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
-    print(f"wrote {args.out} ({args.frames} frames {size[0]}x{size[1]}, {info['objects']} objects, {total // 1024} KiB)")
+    print(
+        f"wrote {args.out} ({args.frames} frames {size[0]}x{size[1]}, {info['objects']} objects, {total // 1024} KiB)"
+    )
     return 0
 
 

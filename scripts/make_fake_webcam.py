@@ -42,8 +42,23 @@ def main(argv: list[str] | None = None) -> int:
     synth = out / "synth"
     from mobilevos.cli import main as mobilevos_main
 
-    code = mobilevos_main(["synth", "--out", str(synth), "--videos", "1", "--frames", str(args.frames),
-                           "--size", args.size, "--seed", str(args.seed), "--max-objects", str(args.max_objects)])
+    code = mobilevos_main(
+        [
+            "synth",
+            "--out",
+            str(synth),
+            "--videos",
+            "1",
+            "--frames",
+            str(args.frames),
+            "--size",
+            args.size,
+            "--seed",
+            str(args.seed),
+            "--max-objects",
+            str(args.max_objects),
+        ]
+    )
     if code:
         return code
     sequence = sorted(p.name for p in (synth / "JPEGImages").iterdir())[0]
@@ -53,17 +68,57 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for i, src in enumerate(order):
             (Path(tmp) / f"{i:05d}.jpg").symlink_to(jpgs[src].resolve())
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-framerate", str(args.fps), "-i", f"{tmp}/%05d.jpg",
-                        "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", str(out / "clip.y4m")], check=True)
-    raw = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(out / "clip.y4m"), "-frames:v", str(len(jpgs)),
-                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-y",
+                "-framerate",
+                str(args.fps),
+                "-i",
+                f"{tmp}/%05d.jpg",
+                "-pix_fmt",
+                "yuv420p",
+                "-f",
+                "yuv4mpegpipe",
+                str(out / "clip.y4m"),
+            ],
+            check=True,
+        )
+    raw = subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-i",
+            str(out / "clip.y4m"),
+            "-frames:v",
+            str(len(jpgs)),
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
     camera = np.frombuffer(raw, np.uint8).reshape(len(jpgs), height, width, 3)
     masks = np.stack([np.array(Image.open(synth / "Annotations" / sequence / f"{j.stem}.png")) for j in jpgs])
     np.save(out / "camera_frames.npy", camera)
     np.save(out / "masks.npy", masks.astype(np.uint8))
-    info = {"sequence": sequence, "frames": len(jpgs), "height": height, "width": width, "fps": args.fps,
-            "objects": int(masks.max()), "seed": args.seed, "y4m_order": "ping-pong: 0..T-1 then T-2..1",
-            "annotations": str((synth / "Annotations" / sequence).resolve())}
+    info = {
+        "sequence": sequence,
+        "frames": len(jpgs),
+        "height": height,
+        "width": width,
+        "fps": args.fps,
+        "objects": int(masks.max()),
+        "seed": args.seed,
+        "y4m_order": "ping-pong: 0..T-1 then T-2..1",
+        "annotations": str((synth / "Annotations" / sequence).resolve()),
+    }
     (out / "clip.json").write_text(json.dumps(info, indent=1) + "\n")
     print(f"wrote {out}/clip.y4m ({len(order)} frames, {info['objects']} objects) and the ground truth")
     return 0

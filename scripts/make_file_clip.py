@@ -33,24 +33,57 @@ from mobilevos.data.davis import read_sequence, write_mask
 
 FPS = 24  # DAVIS's frame rate
 TAGS = ["-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m", "-color_range", "tv"]
-CODECS = {".mp4": ["-c:v", "libx264", "-crf", "16", "-preset", "medium"],
-          ".webm": ["-c:v", "libvpx-vp9", "-crf", "20", "-b:v", "0", "-deadline", "good", "-cpu-used", "4"]}
+CODECS = {
+    ".mp4": ["-c:v", "libx264", "-crf", "16", "-preset", "medium"],
+    ".webm": ["-c:v", "libvpx-vp9", "-crf", "20", "-b:v", "0", "-deadline", "good", "-cpu-used", "4"],
+}
 
 
 def encode(frames: np.ndarray, path: Path) -> None:
-    """uint8 [T, H, W, 3] RGB -> a yuv420p video at FPS (every frame kept: constant rate, no B-frame reordering loss)."""
+    """uint8 [T, H, W, 3] RGB -> yuv420p video at FPS (every frame kept: constant rate, no B-frame reordering loss)."""
     with tempfile.TemporaryDirectory() as tmp:
         for t, frame in enumerate(frames):
             Image.fromarray(frame).save(Path(tmp) / f"{t:05d}.png")
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-framerate", str(FPS), "-i", f"{tmp}/%05d.png",
-                        *CODECS[path.suffix], "-pix_fmt", "yuv420p", *TAGS, str(path)], check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-y",
+                "-framerate",
+                str(FPS),
+                "-i",
+                f"{tmp}/%05d.png",
+                *CODECS[path.suffix],
+                "-pix_fmt",
+                "yuv420p",
+                *TAGS,
+                str(path),
+            ],
+            check=True,
+        )
 
 
 def decode(path: Path, height: int, width: int) -> np.ndarray:
     """Every frame of a video as uint8 [T, H, W, 3] RGB (ffmpeg: BT.601 limited range, bilinear chroma)."""
-    raw = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24",
-                          "-sws_flags", "bilinear+accurate_rnd+full_chroma_int", "-"],
-                         check=True, capture_output=True).stdout
+    raw = subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-i",
+            str(path),
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-sws_flags",
+            "bilinear+accurate_rnd+full_chroma_int",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
     return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
 
 
@@ -81,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True)
 
-    clips = {"4x3": (frames[:, :, x0:x0 + 640], masks[:, :, x0:x0 + 640], ".mp4"), "16x9": (frames, masks, ".webm")}
+    clips = {"4x3": (frames[:, :, x0 : x0 + 640], masks[:, :, x0 : x0 + 640], ".mp4"), "16x9": (frames, masks, ".webm")}
     info = {"sequence": args.sequence, "frames": count, "fps": FPS, "crop_x": x0, "files": {}}
     for key, (clip, gt, suffix) in clips.items():
         path = args.out / f"clip-{key}{suffix}"
@@ -90,9 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         if len(decoded) != count:
             raise SystemExit(f"{path}: {len(decoded)} frames decoded, {count} encoded")
         write_davis(args.out / f"davis-{key}", args.sequence, decoded, gt)
-        info["files"][key] = {"file": path.name, "width": clip.shape[2], "height": clip.shape[1],
-                              "davis": f"davis-{key}"}
-    first = masks[0, :, x0:x0 + 640]
+        info["files"][key] = {
+            "file": path.name,
+            "width": clip.shape[2],
+            "height": clip.shape[1],
+            "davis": f"davis-{key}",
+        }
+    first = masks[0, :, x0 : x0 + 640]
     write_mask(args.out / "mask-half.png", np.array(Image.fromarray(first).resize((320, 240), Image.NEAREST)))
     write_mask(args.out / "mask-other-aspect.png", masks[0])
     (args.out / "clip.json").write_text(json.dumps(info, indent=1) + "\n")

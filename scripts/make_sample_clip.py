@@ -29,16 +29,51 @@ def main(argv: list[str] | None = None) -> int:
     from mobilevos.cli import main as mobilevos_main
 
     with tempfile.TemporaryDirectory() as tmp:
-        code = mobilevos_main(["synth", "--out", tmp, "--videos", "1", "--frames", str(args.frames), "--size", args.size,
-                               "--seed", str(args.seed), "--max-objects", "2"])
+        code = mobilevos_main(
+            [
+                "synth",
+                "--out",
+                tmp,
+                "--videos",
+                "1",
+                "--frames",
+                str(args.frames),
+                "--size",
+                args.size,
+                "--seed",
+                str(args.seed),
+                "--max-objects",
+                "2",
+            ]
+        )
         if code:
             return code
         sequence = sorted(p.name for p in (Path(tmp) / "JPEGImages").iterdir())[0]
         args.out.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-framerate", "30", "-i",
-                        f"{tmp}/JPEGImages/{sequence}/%05d.jpg", "-c:v", "libx264", "-preset", "slow", "-crf",
-                        str(args.crf), "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(args.out / "sample.mp4")],
-                       check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-y",
+                "-framerate",
+                "30",
+                "-i",
+                f"{tmp}/JPEGImages/{sequence}/%05d.jpg",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "slow",
+                "-crf",
+                str(args.crf),
+                "-pix_fmt",
+                "yuv420p",
+                "-movflags",
+                "+faststart",
+                str(args.out / "sample.mp4"),
+            ],
+            check=True,
+        )
         shutil.copy(Path(tmp) / "Annotations" / sequence / "00000.png", args.out / "sample-mask.png")
     for f in ("sample.mp4", "sample-mask.png"):
         print(f"wrote {args.out / f} ({(args.out / f).stat().st_size // 1024} KiB)")

@@ -12,16 +12,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { decodePng, labelsToPng } from '../web/src/mask-encoding.js';
-import { collectLogs, FAKE_CAMERA_FLAGS, launch, preview, SWIFTSHADER_WEBGPU_FLAGS, waitReady } from '../tests/web/helpers/browser.js';
+import {
+  collectLogs,
+  FAKE_CAMERA_FLAGS,
+  launch,
+  preview,
+  SWIFTSHADER_WEBGPU_FLAGS,
+  waitReady,
+} from '../tests/web/helpers/browser.js';
 import { ensureWebcam } from '../tests/web/helpers/clip.js';
 import { modelDir } from '../tests/web/helpers/models.js';
 
 const args = process.argv.slice(2);
-const opt = (name, fallback) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : fallback; };
+const opt = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
 const models = opt('--models', null) ? opt('--models') : modelDir();
 const seconds = Number(opt('--seconds', 12));
 const configs = opt('--configs', 'wasm:1:fp32:1,wasm:2:fp32:1,wasm:1:int8:1,wasm:2:int8:1,wasm:2:fp32:2,wasm:2:int8:2')
-  .split(',').map((c) => { const [backend, threads, variant, objects] = c.split(':'); return { backend, threads: Number(threads), variant, objects: Number(objects) }; });
+  .split(',')
+  .map((c) => {
+    const [backend, threads, variant, objects] = c.split(':');
+    return { backend, threads: Number(threads), variant, objects: Number(objects) };
+  });
 
 const clip = ensureWebcam();
 const server = await preview(models);
@@ -30,7 +44,14 @@ const rows = [];
 const gt = decodePng(readFileSync(join(clip.info.annotations, '00000.png')));
 const maskFor = (n) => {
   const path = join(tmpdir(), `mobilevos-mask-${n}.png`);
-  writeFileSync(path, labelsToPng(gt.samples.map((v) => (v <= n ? v : 0)), gt.width, gt.height));
+  writeFileSync(
+    path,
+    labelsToPng(
+      gt.samples.map((v) => (v <= n ? v : 0)),
+      gt.width,
+      gt.height,
+    ),
+  );
   return path;
 };
 try {
@@ -64,9 +85,13 @@ try {
 } finally {
   server.stop();
 }
-console.log('\n| backend | threads | variant | objects (K) | FPS | pre ms | inference ms | post ms | draw ms | latency ms | frames | dropped |');
+console.log(
+  '\n| backend | threads | variant | objects (K) | FPS | pre ms | inference ms | post ms | draw ms | latency ms | frames | dropped |',
+);
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) {
   const f = (v) => v.toFixed(v < 10 ? 1 : 0);
-  console.log(`| ${r.backend} | ${r.threads || '–'} | ${r.variant} | ${r.objects} (${r.capacity}) | ${f(r.fps)} | ${f(r.pre)} | ${f(r.infer)} | ${f(r.post)} | ${r.draw.toFixed(2)} | ${f(r.latency)} | ${r.frames} | ${r.dropped} |`);
+  console.log(
+    `| ${r.backend} | ${r.threads || '–'} | ${r.variant} | ${r.objects} (${r.capacity}) | ${f(r.fps)} | ${f(r.pre)} | ${f(r.infer)} | ${f(r.post)} | ${r.draw.toFixed(2)} | ${f(r.latency)} | ${r.frames} | ${r.dropped} |`,
+  );
 }

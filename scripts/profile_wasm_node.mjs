@@ -14,9 +14,13 @@ import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-web';
 
 const args = process.argv.slice(2);
-const opt = (name, fallback) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : fallback; };
-const path = args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')))
-  || 'web/public/models/student/student_k1.onnx';
+const opt = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const path =
+  args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--'))) ||
+  'web/public/models/student/student_k1.onnx';
 const runs = Number(opt('--runs', 20));
 const top = Number(opt('--top', 12));
 ort.env.wasm.numThreads = Number(opt('--threads', 1));
@@ -24,21 +28,29 @@ ort.env.wasm.numThreads = Number(opt('--threads', 1));
 // onnxruntime-web's WASM module writes the profile (Chrome trace JSON) straight to stdout when profiling ends: a
 // child process runs the graph and this process reads the trace from the child's output.
 if (process.env.PROFILE_CHILD) {
-  const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(path)),
-    { executionProviders: ['wasm'], enableProfiling: true });
+  const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(path)), {
+    executionProviders: ['wasm'],
+    enableProfiling: true,
+  });
   const feeds = {};
   for (const meta of session.inputMetadata) {
     if (meta.type !== 'float32') throw new Error(`input ${meta.name}: ${meta.type} is not supported (float32 only)`);
     const size = meta.shape.reduce((a, b) => a * b, 1);
-    feeds[meta.name] = new ort.Tensor('float32', Float32Array.from({ length: size }, (_, i) => (i * 7919 % 255) / 255),
-      meta.shape);
+    feeds[meta.name] = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: size }, (_, i) => ((i * 7919) % 255) / 255),
+      meta.shape,
+    );
   }
   for (let i = 0; i < runs; i++) await session.run(feeds);
   session.endProfiling();
   process.exit(0);
 }
-const text = execFileSync(process.execPath, [process.argv[1], ...args],
-  { env: { ...process.env, PROFILE_CHILD: '1' }, maxBuffer: 1 << 30, encoding: 'utf8' });
+const text = execFileSync(process.execPath, [process.argv[1], ...args], {
+  env: { ...process.env, PROFILE_CHILD: '1' },
+  maxBuffer: 1 << 30,
+  encoding: 'utf8',
+});
 const events = JSON.parse(text.slice(text.indexOf('['), text.lastIndexOf(']') + 1));
 
 /** Operator type, with Conv/FusedConv told apart by kernel shape, and the node's FLOPs (2 per multiply-add). */
@@ -48,7 +60,8 @@ function classify(event) {
   const [w] = Object.values(inputs[1]);
   const [out] = Object.values(outputs[0]);
   const flops = 2 * out.reduce((a, b) => a * b, 1) * w[1] * w[2] * w[3];
-  const kind = w[1] === 1 && w[0] > 1 ? `Conv depthwise ${w[2]}x${w[3]}` : w[2] === 1 ? 'Conv 1x1' : `Conv ${w[2]}x${w[3]}`;
+  const kind =
+    w[1] === 1 && w[0] > 1 ? `Conv depthwise ${w[2]}x${w[3]}` : w[2] === 1 ? 'Conv 1x1' : `Conv ${w[2]}x${w[3]}`;
   return { kind, flops };
 }
 

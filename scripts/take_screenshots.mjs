@@ -12,7 +12,10 @@ import { collectLogs, launch, preview, waitReady } from '../tests/web/helpers/br
 import { modelDir, REPO } from '../tests/web/helpers/models.js';
 
 const args = process.argv.slice(2);
-const opt = (name, fallback) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : fallback; };
+const opt = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
 const models = opt('--models', null) ?? modelDir();
 const out = resolve(opt('--out', join(REPO, 'docs/screenshots')));
 const trackMs = Number(opt('--track-ms', 2500));
@@ -66,10 +69,18 @@ try {
   server.stop();
 }
 // Quantise to 256 colours (Pillow): a few hundred KB -> well under 100 KB each.
-execFileSync('python3', ['-c', `
+execFileSync(
+  'python3',
+  [
+    '-c',
+    `
 import sys
 from PIL import Image
 for p in sys.argv[1:]:
     Image.open(p).convert('RGB').quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(p, optimize=True)
-`, ...shots], { stdio: 'inherit' });
+`,
+    ...shots,
+  ],
+  { stdio: 'inherit' },
+);
 console.log(`wrote ${shots.join(', ')}`);

@@ -31,6 +31,7 @@ def make_dev_models(base: Path) -> DevModels:
     """Untrained teacher weights and a fp32 export of an untrained student (240x320, capacities 1 and 4) in `base`
     (reused when already there)."""
     import torch
+
     from mobilevos.checkpoint import save_network
     from mobilevos.models.network import build_network, student_config, teacher_config
 
@@ -49,11 +50,37 @@ def make_dev_models(base: Path) -> DevModels:
         ckpt = base / "student_dev.safetensors"
         torch.manual_seed(0)
         save_network(ckpt, build_network(student_config()))
-        subprocess.run([sys.executable, "-m", "export", "--checkpoint", str(ckpt), "--out", str(onnx),
-                        "--variants", "fp32", "--size", "240x320", "--capacities", "1,4",
-                        "--data", str(base / "no-data"), "--eval-frames", "3", "--eval-sequences", "1",
-                        "--fixture-frames", "3", "--threads", "1"],
-                       cwd=REPO, check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "export",
+                "--checkpoint",
+                str(ckpt),
+                "--out",
+                str(onnx),
+                "--variants",
+                "fp32",
+                "--size",
+                "240x320",
+                "--capacities",
+                "1,4",
+                "--data",
+                str(base / "no-data"),
+                "--eval-frames",
+                "3",
+                "--eval-sequences",
+                "1",
+                "--fixture-frames",
+                "3",
+                "--threads",
+                "1",
+            ],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
     return DevModels(onnx, teacher)
 
 
@@ -72,13 +99,23 @@ class AppProcess:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.log_path = workdir / "app.log"
-        environment = {**os.environ, "TMPDIR": str(self.tmp), "GRADIO_TEMP_DIR": str(self.cache),
-                       "MOBILEVOS_STUDENT_ONNX": str(models.student_onnx), "MOBILEVOS_TEACHER": str(models.teacher),
-                       **(env or {})}
+        environment = {
+            **os.environ,
+            "TMPDIR": str(self.tmp),
+            "GRADIO_TEMP_DIR": str(self.cache),
+            "MOBILEVOS_STUDENT_ONNX": str(models.student_onnx),
+            "MOBILEVOS_TEACHER": str(models.teacher),
+            **(env or {}),
+        }
         environment.pop("GRADIO_SERVER_NAME", None)
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, str(APP), "--port", str(self.port), *extra], cwd=REPO,
-                                     env=environment, stdout=self._log, stderr=subprocess.STDOUT)
+        self._log = open(self.log_path, "w")  # noqa: SIM115 (the app's log for its lifetime; closed in stop())
+        self.proc = subprocess.Popen(
+            [sys.executable, str(APP), "--port", str(self.port), *extra],
+            cwd=REPO,
+            env=environment,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self.url = self._wait()
 
     def _wait(self, timeout: float = 120) -> str:

@@ -30,8 +30,9 @@ def _node(script: str, *args: str) -> subprocess.CompletedProcess:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node not found on PATH")
-    done = subprocess.run([node, "--input-type=module", "-e", script, *args], capture_output=True, timeout=120,
-                          cwd=REPO, check=False)
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", script, *args], capture_output=True, timeout=120, cwd=REPO, check=False
+    )
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     return done
 

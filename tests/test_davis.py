@@ -8,8 +8,15 @@ import torch
 from PIL import Image
 
 from mobilevos.data.clips import MIN_KEPT_FRACTION, VideoClipDataset, load_backgrounds
-from mobilevos.data.davis import (DAVIS_PALETTE, list_sequences, load_frame, load_mask, read_sequence, write_mask,
-                                  write_sequence)
+from mobilevos.data.davis import (
+    DAVIS_PALETTE,
+    list_sequences,
+    load_frame,
+    load_mask,
+    read_sequence,
+    write_mask,
+    write_sequence,
+)
 
 
 def smooth_frames(t, h, w):
@@ -22,18 +29,27 @@ def smooth_frames(t, h, w):
 def blob_masks(t, h, w):
     masks = np.zeros((t, h, w), np.uint8)
     for i in range(t):
-        masks[i, 4 + i:14 + i, 5:15] = 1
-        masks[i, 20:30, 20 + i:32 + i] = 2
+        masks[i, 4 + i : 14 + i, 5:15] = 1
+        masks[i, 20:30, 20 + i : 32 + i] = 2
         masks[i, 0:2, :] = 255
     return masks
 
 
 # --- palette and round trip ----------------------------------------------------------------------------------------
 
+
 def test_davis_palette():
     assert DAVIS_PALETTE.shape == (256, 3) and DAVIS_PALETTE.dtype == np.uint8
-    expected = {0: (0, 0, 0), 1: (128, 0, 0), 2: (0, 128, 0), 3: (128, 128, 0), 4: (0, 0, 128), 5: (128, 0, 128),
-                8: (64, 0, 0), 255: (224, 224, 192)}
+    expected = {
+        0: (0, 0, 0),
+        1: (128, 0, 0),
+        2: (0, 128, 0),
+        3: (128, 128, 0),
+        4: (0, 0, 128),
+        5: (128, 0, 128),
+        8: (64, 0, 0),
+        255: (224, 224, 192),
+    }
     for index, rgb in expected.items():
         assert tuple(DAVIS_PALETTE[index]) == rgb
 
@@ -41,7 +57,7 @@ def test_davis_palette():
 def test_palette_matches_real_davis_annotation(davis_train):
     with Image.open(davis_train / "Annotations" / "bear" / "00000.png") as image:
         palette = np.array(image.getpalette(), np.uint8).reshape(-1, 3)
-    np.testing.assert_array_equal(palette, DAVIS_PALETTE[:len(palette)])
+    np.testing.assert_array_equal(palette, DAVIS_PALETTE[: len(palette)])
 
 
 def test_write_read_round_trip(tmp_path):
@@ -68,7 +84,7 @@ def test_write_read_round_trip(tmp_path):
 def test_write_mask_accepts_integer_arrays_and_rejects_bad_ones(tmp_path):
     write_mask(tmp_path / "a" / "m.png", np.array([[0, 1], [2, 255]], np.int64))
     np.testing.assert_array_equal(load_mask(tmp_path / "a" / "m.png"), [[0, 1], [2, 255]])
-    with pytest.raises(ValueError, match="0..255"):
+    with pytest.raises(ValueError, match=r"0\.\.255"):
         write_mask(tmp_path / "b.png", np.array([[0, 256]]))
     with pytest.raises(ValueError, match=r"\[H, W\]"):
         write_mask(tmp_path / "c.png", np.zeros((2, 2, 3), np.uint8))
@@ -104,16 +120,17 @@ def test_partial_annotations_youtube_vos_style(tmp_path):
 
 # --- clear errors --------------------------------------------------------------------------------------------------
 
+
 def test_missing_folders(tmp_path):
-    with pytest.raises(FileNotFoundError, match="dataset root not found: .*nope"):
+    with pytest.raises(FileNotFoundError, match=r"dataset root not found: .*nope"):
         read_sequence(tmp_path / "nope", "s")
     with pytest.raises(FileNotFoundError, match="JPEGImages folder not found"):
         list_sequences(tmp_path)
     write_sequence(tmp_path, "s", smooth_frames(1, 8, 8), None)
-    with pytest.raises(FileNotFoundError, match="sequence 'other' not found: .*JPEGImages/other"):
+    with pytest.raises(FileNotFoundError, match=r"sequence 'other' not found: .*JPEGImages/other"):
         read_sequence(tmp_path, "other")
     (tmp_path / "JPEGImages" / "empty").mkdir()
-    with pytest.raises(ValueError, match="no frames .* in .*JPEGImages/empty"):
+    with pytest.raises(ValueError, match=r"no frames .* in .*JPEGImages/empty"):
         read_sequence(tmp_path, "empty")
 
 
@@ -135,30 +152,35 @@ def test_rgb_mask_is_rejected(tmp_path):
     write_sequence(tmp_path, "s", smooth_frames(2, 8, 8), None)
     (tmp_path / "Annotations" / "s").mkdir(parents=True)
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "Annotations" / "s" / "00000.png")
-    with pytest.raises(ValueError, match="00000.png has mode 'RGB': it must be a palette or single-channel index PNG"):
+    with pytest.raises(
+        ValueError, match=r"00000\.png has mode 'RGB': it must be a palette or single-channel index PNG"
+    ):
         read_sequence(tmp_path, "s")
     with pytest.raises(ValueError, match="palette or single-channel"):
         load_mask(tmp_path / "Annotations" / "s" / "00000.png")
 
 
 def test_corrupt_and_empty_images(tmp_path):
-    noise = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)  # mostly image data, little header
+    noise = np.random.default_rng(0).integers(
+        0, 256, (3, 32, 32, 3), dtype=np.uint8
+    )  # mostly image data, little header
     write_sequence(tmp_path, "s", noise, blob_masks(3, 32, 32))
     frame = tmp_path / "JPEGImages" / "s" / "00001.jpg"
     data = frame.read_bytes()
     frame.write_bytes(data[: len(data) * 2 // 3])  # truncated: the header parses, decoding fails
-    with pytest.raises(ValueError, match="cannot decode image .*00001.jpg"):
+    with pytest.raises(ValueError, match=r"cannot decode image .*00001\.jpg"):
         load_frame(frame)
     (tmp_path / "JPEGImages" / "s" / "00002.jpg").write_bytes(b"")
-    with pytest.raises(ValueError, match="cannot read image .*00002.jpg"):
+    with pytest.raises(ValueError, match=r"cannot read image .*00002\.jpg"):
         read_sequence(tmp_path, "s")
     with pytest.raises(ValueError, match="cannot read image"):
         load_mask(tmp_path / "JPEGImages" / "s" / "00002.jpg")
-    with pytest.raises(FileNotFoundError, match="image not found: .*missing.png"):
+    with pytest.raises(FileNotFoundError, match=r"image not found: .*missing\.png"):
         load_mask(tmp_path / "missing.png")
 
 
 # --- training clips ------------------------------------------------------------------------------------------------
+
 
 def test_clip_dataset_shapes_and_one_hot(davis_train):
     ds = VideoClipDataset([davis_train], clip_len=3, size=(192, 320), max_objects=2, seed=0)
@@ -167,7 +189,7 @@ def test_clip_dataset_shapes_and_one_hot(davis_train):
         item = ds[index]
         assert set(item) == {"images", "masks", "void", "valid", "name"}
         assert item["images"].shape == (3, 3, 192, 320) and item["images"].dtype == torch.float32
-        assert 0.0 <= item["images"].min() and item["images"].max() <= 1.0
+        assert item["images"].min() >= 0.0 and item["images"].max() <= 1.0
         assert item["masks"].shape == (3, 2, 192, 320) and item["masks"].dtype == torch.float32
         assert item["void"].shape == (3, 192, 320) and item["void"].dtype == torch.bool
         assert item["valid"].shape == (2,) and item["valid"].dtype == torch.bool
@@ -225,8 +247,7 @@ def _coded_sequence(root, num_frames=20):
 
 def test_clip_frames_are_annotated_ordered_and_within_max_gap(tmp_path):
     _coded_sequence(tmp_path)
-    ds = VideoClipDataset([tmp_path], clip_len=4, size=(48, 64), max_objects=2, max_gap=3, augment=False,
-                          length=40)
+    ds = VideoClipDataset([tmp_path], clip_len=4, size=(48, 64), max_objects=2, max_gap=3, augment=False, length=40)
     directions = set()
     for item in ds:
         levels = item["images"][:, 0, 24, 32].mul(255).round().numpy()

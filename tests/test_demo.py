@@ -21,8 +21,9 @@ from PIL import Image
 
 pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
-from demo_support import APP, REPO, AppProcess, make_dev_models
 from gradio_client import Client, handle_file
+
+from demo_support import APP, REPO, AppProcess, make_dev_models
 from mobilevos.checkpoint import load_network
 from mobilevos.data.davis import write_mask
 from mobilevos.data.synth import generate_clip
@@ -42,8 +43,9 @@ def models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(models, tmp_path_factory):
-    process = AppProcess(models, tmp_path_factory.mktemp("app"), "--max-frames", str(MAX_FRAMES),
-                         "--max-upload-mb", "1")
+    process = AppProcess(
+        models, tmp_path_factory.mktemp("app"), "--max-frames", str(MAX_FRAMES), "--max-upload-mb", "1"
+    )
     yield process
     process.stop()
 
@@ -55,8 +57,15 @@ def client(app) -> Client:
 def run_app(c: Client, layers=(), use_sample=False, mask=None, truth=(), frames=MAX_FRAMES):
     """The /run endpoint; `layers` are editor stroke layers (RGBA PNG paths), as the browser sends them."""
     editor = {"background": None, "layers": [handle_file(str(p)) for p in layers], "composite": None}
-    return c.predict(editor, use_sample, handle_file(str(mask)) if mask else None,
-                     [handle_file(str(p)) for p in truth], frames, "fp32", api_name="/run")
+    return c.predict(
+        editor,
+        use_sample,
+        handle_file(str(mask)) if mask else None,
+        [handle_file(str(p)) for p in truth],
+        frames,
+        "fp32",
+        api_name="/run",
+    )
 
 
 def read_results(path: str) -> tuple[dict, dict[str, np.ndarray]]:
@@ -80,8 +89,9 @@ def run_direct(models, frames: np.ndarray, annotation: np.ndarray) -> dict:
         out["teacher"].append(teacher.step(frame).mask)
         out["student"].append(student.step(frame).mask)
         out["teacher_bytes"].append(teacher.memory.nbytes)
-        out["student_bytes"].append(sum(a.nbytes for a in {id(a): a for kv in student.memory.values()
-                                                            for a in kv}.values()))
+        out["student_bytes"].append(
+            sum(a.nbytes for a in {id(a): a for kv in student.memory.values() for a in kv}.values())
+        )
     out["teacher"], out["student"] = np.stack(out["teacher"]), np.stack(out["student"])
     return out
 
@@ -98,8 +108,10 @@ def check_against_direct(metrics, masks, direct, objects):
     assert_same_masks(masks["student"], direct["student"])
     assert metrics["teacher"]["memory_bytes"] == direct["teacher_bytes"]
     assert metrics["student"]["memory_bytes"] == direct["student_bytes"]
-    want = [np.mean([db_eval_iou(t == o, s == o) for o in objects])
-            for t, s in zip(direct["teacher"][1:], direct["student"][1:])]
+    want = [
+        np.mean([db_eval_iou(t == o, s == o) for o in objects])
+        for t, s in zip(direct["teacher"][1:], direct["student"][1:])
+    ]
     np.testing.assert_allclose(metrics["agreement"], want, atol=0.02)
     assert len(metrics["teacher"]["ms"]) == len(direct["teacher"]) - 1
     assert all(ms > 0 for ms in metrics["teacher"]["ms"] + metrics["student"]["ms"])
@@ -148,8 +160,9 @@ def test_sample_matches_the_trackers_run_directly(app, models):
     assert metrics["teacher"]["memory_bytes"][-1] > metrics["teacher"]["memory_bytes"][0]
     assert len(set(metrics["student"]["memory_bytes"])) == 1 and metrics["student"]["memory_entries"] == [2] * 6
     for model in ("teacher", "student"):
-        want = evaluate_sequence(dict(enumerate(truth)), dict(enumerate(direct[model])), objects=[1, 2],
-                                 num_frames=MAX_FRAMES)
+        want = evaluate_sequence(
+            dict(enumerate(truth)), dict(enumerate(direct[model])), objects=[1, 2], num_frames=MAX_FRAMES
+        )
         j = 100 * np.mean([o["J-mean"] for o in want["objects"].values()])
         f = 100 * np.mean([o["F-mean"] for o in want["objects"].values()])
         assert metrics["scores"][model]["J&F"] == pytest.approx((j + f) / 2, abs=1.0)
@@ -190,11 +203,11 @@ def test_brush_colours_map_to_object_ids(app, tmp_path):
     """Strokes as the editor sends them (RGBA, antialiased edges, two layers) -> ids by nearest brush colour."""
     c = client(app)
     c.predict(SAMPLE, api_name="/load_sample")
-    layer = np.zeros(SIZE + (4,), np.uint8)
+    layer = np.zeros((*SIZE, 4), np.uint8)
     cv2.circle(layer, (80, 120), 40, (255, 59, 48, 255), -1, cv2.LINE_AA)  # red: object 1
     cv2.circle(layer, (240, 120), 30, (52, 199, 89, 255), -1, cv2.LINE_AA)  # green: object 2
     Image.fromarray(layer, "RGBA").save(tmp_path / "strokes.png")
-    top = np.zeros(SIZE + (4,), np.uint8)
+    top = np.zeros((*SIZE, 4), np.uint8)
     top[110:130, 60:100] = (10, 132, 255, 255)  # blue over the red: object 3, later layers win
     Image.fromarray(top, "RGBA").save(tmp_path / "top.png")
     out = run_app(c, layers=[tmp_path / "strokes.png", tmp_path / "top.png"], frames=3)
@@ -220,15 +233,16 @@ def test_bad_inputs_give_clear_errors(app, tmp_path):
     c = client(app)
     expect_error(lambda: run_app(c), "Upload a video or load a sample first")
     (tmp_path / "broken.mp4").write_bytes(b"this is not a video")
-    expect_error(lambda: c.predict(handle_file(str(tmp_path / "broken.mp4")), api_name="/load_video"),
-                 "Cannot read broken.mp4")
+    expect_error(
+        lambda: c.predict(handle_file(str(tmp_path / "broken.mp4")), api_name="/load_video"), "Cannot read broken.mp4"
+    )
     short = write_video(tmp_path / "short.avi", [np.zeros((48, 64, 3), np.uint8)] * 2)
     expect_error(lambda: c.predict(handle_file(str(short)), api_name="/load_video"), "at least 3")
     for name, (w, h), want in (("huge.avi", (4160, 2340), "4K"), ("wide.avi", (300, 100), "aspect ratio")):
         write_video(tmp_path / name, [np.zeros((h, w, 3), np.uint8)] * 3)
         expect_error(lambda path=tmp_path / name: c.predict(handle_file(str(path)), api_name="/load_video"), want)
     (tmp_path / "big.mp4").write_bytes(os.urandom(3 * 2**20 // 2))  # over the app's --max-upload-mb 1
-    with pytest.raises(Exception, match="(?i)size|large|limit"):
+    with pytest.raises(Exception, match=r"(?i)size|large|limit"):
         c.predict(handle_file(str(tmp_path / "big.mp4")), api_name="/load_video")
 
     c.predict(SAMPLE, api_name="/load_sample")
@@ -237,11 +251,11 @@ def test_bad_inputs_give_clear_errors(app, tmp_path):
     expect_error(lambda: run_app(c, mask=tmp_path / "empty.png"), "no object marked")
     write_mask(tmp_path / "small.png", np.ones((100, 100), np.uint8))
     expect_error(lambda: run_app(c, mask=tmp_path / "small.png"), "100×100", "must be one of these sizes")
-    Image.fromarray(np.zeros(SIZE + (3,), np.uint8)).save(tmp_path / "rgb.png")
+    Image.fromarray(np.zeros((*SIZE, 3), np.uint8)).save(tmp_path / "rgb.png")
     expect_error(lambda: run_app(c, mask=tmp_path / "rgb.png"), "not an index PNG")
     many = np.zeros(SIZE, np.uint8)
     for i in range(5):
-        many[10:20, 10 + 30 * i:30 + 30 * i] = i + 1
+        many[10:20, 10 + 30 * i : 30 + 30 * i] = i + 1
     write_mask(tmp_path / "many.png", many)
     expect_error(lambda: run_app(c, mask=tmp_path / "many.png"), "5 objects", "at most 4")
 
@@ -252,8 +266,11 @@ def test_bad_inputs_give_clear_errors(app, tmp_path):
     unknown[150:200, 150:200] = 7
     write_mask(tmp_path / "00000.png", one)
     write_mask(tmp_path / "00001.png", unknown)
-    expect_error(lambda: run_app(c, mask=tmp_path / "one.png", truth=[tmp_path / "00000.png", tmp_path / "00001.png"]),
-                 "object id(s) 7", "does not have")
+    expect_error(
+        lambda: run_app(c, mask=tmp_path / "one.png", truth=[tmp_path / "00000.png", tmp_path / "00001.png"]),
+        "object id(s) 7",
+        "does not have",
+    )
     (tmp_path / "bad.zip").write_bytes(b"PK not really")
     expect_error(lambda: run_app(c, mask=tmp_path / "one.png", truth=[tmp_path / "bad.zip"]), "not a valid zip")
     assert app.request_folders() == []
@@ -285,8 +302,14 @@ def test_two_concurrent_users_both_complete(app):
 def test_binds_to_loopback_and_reports_missing_models(app, models, monkeypatch):
     assert app.url.startswith("http://127.0.0.1:")
     environment = {**os.environ, "MOBILEVOS_TEACHER": str(models.teacher)}
-    done = subprocess.run([sys.executable, str(APP), "--student-onnx", "/nonexistent/student"], cwd=REPO,
-                          env=environment, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(APP), "--student-onnx", "/nonexistent/student"],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "no exported student at /nonexistent/student" in done.stderr and "--student-onnx" in done.stderr
 
@@ -296,7 +319,7 @@ def test_binds_to_loopback_and_reports_missing_models(app, models, monkeypatch):
     spec.loader.exec_module(inference)
     monkeypatch.setenv("MOBILEVOS_STUDENT_ONNX", str(models.student_onnx))
     monkeypatch.setenv("MOBILEVOS_TEACHER", "/nonexistent/teacher.safetensors")
-    with pytest.raises(inference.ModelError, match="no teacher weights at /nonexistent/teacher.safetensors"):
+    with pytest.raises(inference.ModelError, match=r"no teacher weights at /nonexistent/teacher\.safetensors"):
         inference.resolve_paths()
     assert inference.resolve_paths(teacher=models.teacher) == (models.student_onnx, models.teacher)  # flag > env
     monkeypatch.delenv("MOBILEVOS_STUDENT_ONNX")
@@ -310,13 +333,36 @@ def test_binds_to_loopback_and_reports_missing_models(app, models, monkeypatch):
 
 def test_space_bundle_finds_its_models(models, tmp_path):
     out = tmp_path / "space"
-    done = subprocess.run([sys.executable, str(APP.parent / "build_space.py"), "--out", str(out), "--student-onnx",
-                           str(models.student_onnx), "--teacher", str(models.teacher)], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(APP.parent / "build_space.py"),
+            "--out",
+            str(out),
+            "--student-onnx",
+            str(models.student_onnx),
+            "--teacher",
+            str(models.teacher),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
-    for name in ("app.py", "inference.py", "inputs.py", "viz.py", "README.md", "requirements.txt",
-                 "mobilevos/track.py", "mobilevos/runtime/ort_tracker.py", "mobilevos/runtime/manifest.py",
-                 "models/student/manifest.json", "models/teacher.safetensors", ".gitattributes"):
+    for name in (
+        "app.py",
+        "inference.py",
+        "inputs.py",
+        "viz.py",
+        "README.md",
+        "requirements.txt",
+        "mobilevos/track.py",
+        "mobilevos/runtime/ort_tracker.py",
+        "mobilevos/runtime/manifest.py",
+        "models/student/manifest.json",
+        "models/teacher.safetensors",
+        ".gitattributes",
+    ):
         assert (out / name).is_file(), name
     assert not (out / "export").exists()  # the Space runs the graphs through mobilevos.runtime only
     card = (out / "README.md").read_text()
@@ -340,8 +386,9 @@ mask[80:160, 100:220] = 1
 tracker.start(frame, mask)
 print(tracker.step(frame).mask.shape, student, teacher, ort_tracker.__file__)
 """
-    done = subprocess.run([sys.executable, "-c", script], cwd=out, env=environment, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=out, env=environment, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("(240, 320) ")
     assert str(out / "models" / "student") in done.stdout and str(out / "models" / "teacher.safetensors") in done.stdout

@@ -24,8 +24,14 @@ from demo_support import AppProcess, make_dev_models  # noqa: E402
 from mobilevos.data.synth import generate_clip  # noqa: E402
 
 CHROMIUM = Path(os.environ.get("MOBILEVOS_CHROMIUM", "/usr/bin/chromium"))
-FLAGS = ["--no-sandbox", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 MAX_FRAMES = 12
 TRACK_TIMEOUT_MS = 240_000
 
@@ -45,8 +51,12 @@ def page(tmp_path):
     requests: list[str] = []
     with sync_api.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=FLAGS,
-            viewport={"width": 1400, "height": 900})
+            str(tmp_path / "profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1400, "height": 900},
+        )
         try:
             page = context.new_page()
             page.on("request", lambda request: requests.append(request.url))

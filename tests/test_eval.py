@@ -34,8 +34,26 @@ def test_tracking_writes_masks_that_score_the_same_through_pred(dataset, tmp_pat
     ckpt = tmp_path / "student.safetensors"
     save_network(ckpt, build_network(student_config(pretrained=False)))
     masks, out = tmp_path / "masks", tmp_path / "tracked.json"
-    assert main(["eval", "--data", str(dataset), "--model", str(ckpt), "--short-side", "48", "--save-masks",
-                 str(masks), "--out", str(out), "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--data",
+                str(dataset),
+                "--model",
+                str(ckpt),
+                "--short-side",
+                "48",
+                "--save-masks",
+                str(masks),
+                "--out",
+                str(out),
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert "ms/frame" in capsys.readouterr().out
     tracked = json.loads(out.read_text())
     assert len(list((masks / "synth5-00000").glob("*.png"))) == 6

@@ -20,8 +20,6 @@ import torch
 from onnx import TensorProto, helper
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-
 from mobilevos.checkpoint import load_network, save_network
 from mobilevos.data.synth import SynthConfig, generate_clip
 from mobilevos.models.network import build_network, student_config
@@ -35,10 +33,18 @@ from export.clips import ClipSet, davis_clips, synthetic_clips
 from export.evaluate import FP32_MAX_ABS_PROB, FP32_MIN_MEAN_IOU, mask_ious
 from export.graphs import StudentGraph, example_inputs, graph_spec
 from export.op_support import (
-    WASM_TABLE, WEBGPU_TABLE, UnsupportedOperatorError, check_operators, load_table, parse_webgpu_doc,
-    unsupported_nodes)
+    WASM_TABLE,
+    WEBGPU_TABLE,
+    UnsupportedOperatorError,
+    check_operators,
+    load_table,
+    parse_webgpu_doc,
+    unsupported_nodes,
+)
 from export.pipeline import TABLES, TARGETS, ExportOptions, run_export
 from export.variants import entry_switch, precision_tail
+
+REPO = Path(__file__).resolve().parents[1]
 
 SIZE = (64, 96)
 CAPACITIES = (1, 2)
@@ -60,9 +66,20 @@ def dev_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, dev_checkpoint) -> Path:
     out = tmp_path_factory.mktemp("onnx") / "student"
-    run_export(ExportOptions(checkpoint=dev_checkpoint, out=out, size=SIZE, capacities=CAPACITIES,
-                             data=_data_root(), eval_frames=4, eval_sequences=2, calibration_sequences=2,
-                             calibration_frames=3, fixture_frames=3))
+    run_export(
+        ExportOptions(
+            checkpoint=dev_checkpoint,
+            out=out,
+            size=SIZE,
+            capacities=CAPACITIES,
+            data=_data_root(),
+            eval_frames=4,
+            eval_sequences=2,
+            calibration_sequences=2,
+            calibration_frames=3,
+            fixture_frames=3,
+        )
+    )
     return out
 
 
@@ -77,6 +94,7 @@ def _graph_files(folder: Path) -> list[Path]:
 
 # --- graphs and manifest --------------------------------------------------------------------------------------------
 
+
 def test_manifest_validates_and_matches_files(exported, dev_checkpoint):
     manifest = load_manifest(exported)
     assert (manifest["model"]["height"], manifest["model"]["width"]) == SIZE
@@ -88,7 +106,8 @@ def test_manifest_validates_and_matches_files(exported, dev_checkpoint):
     assert manifest["schema_version"] == SCHEMA_VERSION == 2
     assert len(manifest["graphs"]) == len(CAPACITIES) * 3  # one graph per capacity and variant
     assert sorted(g["file"] for g in manifest["graphs"]) == sorted(
-        f"student_k{k}{suffix}.onnx" for k in CAPACITIES for suffix in ("", "_fp16", "_int8"))
+        f"student_k{k}{suffix}.onnx" for k in CAPACITIES for suffix in ("", "_fp16", "_int8")
+    )
     assert manifest["checkpoint"]["sha256"] == sha256(dev_checkpoint)
     assert manifest["checkpoint"]["training"] == {"steps": 0, "note": "test"}
     for variant in ("fp32", "fp16", "int8"):
@@ -140,6 +159,7 @@ def test_int8_keeps_the_entry_switch_float(exported):
 
 # --- operator check -------------------------------------------------------------------------------------------------
 
+
 def _tiny_model(op: str, opset: int, **attrs) -> onnx.ModelProto:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
@@ -163,17 +183,22 @@ def test_operator_check_rejects_an_unsupported_op():
 
 
 def test_webgpu_table_parsing():
-    doc = ("| Operator | Opset | Comments |\n|:--:|:--:|--|\n| Pad | ai.onnx(2-10,11-12,13+) |  |\n"
-           "| Attention | com.microsoft(1+) | note |\n")
+    doc = (
+        "| Operator | Opset | Comments |\n|:--:|:--:|--|\n| Pad | ai.onnx(2-10,11-12,13+) |  |\n"
+        "| Attention | com.microsoft(1+) | note |\n"
+    )
     operators, comments = parse_webgpu_doc(doc)
-    assert operators == {"Pad": {"ai.onnx": [[2, 10], [11, 12], [13, None]]},
-                         "Attention": {"com.microsoft": [[1, None]]}}
+    assert operators == {
+        "Pad": {"ai.onnx": [[2, 10], [11, 12], [13, None]]},
+        "Attention": {"com.microsoft": [[1, None]]},
+    }
     assert comments == {"Attention": "note"}
     table = load_table(WEBGPU_TABLE)
     assert "1.30.0" in table["source"] and "Conv" in table["operators"] and "TopK" not in table["operators"]
 
 
 # --- the onnxruntime tracker ----------------------------------------------------------------------------------------
+
 
 def _track_both(net, folder, frames, mask, capacity=None, variant="fp32"):
     """(PyTorch results, OrtTracker results) of one clip, at the frames' size."""
@@ -187,7 +212,7 @@ def _track_both(net, folder, frames, mask, capacity=None, variant="fp32"):
 def _assert_parity(ref, ours):
     """The export's bounds: max |Δprob| and mean IoU of the argmax masks over frames and objects."""
     ious = []
-    for r, (mask, prob) in zip(ref, ours, strict=True):
+    for r, (_, prob) in zip(ref, ours, strict=True):
         assert prob.shape == r.prob.shape
         assert np.abs(prob - r.prob).max() <= FP32_MAX_ABS_PROB
         ious += mask_ious(r.prob, prob)
@@ -264,8 +289,12 @@ def test_the_graph_wrapper_switches_on_annotate(net):
     inputs["masks"] = (torch.rand(inputs["masks"].shape) > 0.5).float()
     with torch.no_grad():
         feats = net.encode_key(inputs["frame"][..., :3].permute(0, 3, 1, 2) / 255.0)
-        seg = net.segment(feats, torch.stack([inputs["key0"], inputs["key1"]], 2),
-                          torch.stack([inputs["value0"], inputs["value1"]], 3), inputs["valid"])
+        seg = net.segment(
+            feats,
+            torch.stack([inputs["key0"], inputs["key1"]], 2),
+            torch.stack([inputs["value0"], inputs["value1"]], 3),
+            inputs["valid"],
+        )
         for flag, masks in ((1.0, inputs["masks"]), (0.0, seg.prob)):
             prob, key, value = graph(**{**inputs, "annotate": torch.tensor([flag])})
             assert torch.equal(key, feats.key)
@@ -300,6 +329,7 @@ def test_variants_track(exported, variant):
 
 # --- fixtures -------------------------------------------------------------------------------------------------------
 
+
 def test_fixtures_replay(exported):
     """Replay the fixtures as the web test will: PNG -> RGBA float, manifest rules, compare within tolerance."""
     manifest = load_manifest(exported)
@@ -322,19 +352,24 @@ def test_fixtures_replay(exported):
             session = sessions.setdefault(graph["name"], ort.InferenceSession(str(exported / graph["file"])))
             spec = calls[call["call"]]
             shapes = {t["name"]: t["shape"] for t in graph["inputs"]}
-            feeds = {manifest["frame"]["input"]: frames[call["frame"]],
-                     calls["input"]: np.full(shapes[calls["input"]], spec["value"], np.float32),
-                     manifest["objects"]["valid_input"]: np.array([run["valid"]], np.float32),
-                     manifest["objects"]["masks_input"]: masks if spec["masks"] == "annotation" else 0 * masks}
+            feeds = {
+                manifest["frame"]["input"]: frames[call["frame"]],
+                calls["input"]: np.full(shapes[calls["input"]], spec["value"], np.float32),
+                manifest["objects"]["valid_input"]: np.array([run["valid"]], np.float32),
+                manifest["objects"]["masks_input"]: masks if spec["masks"] == "annotation" else 0 * masks,
+            }
             for slot in manifest["memory"]["slots"]:
                 for name, i in ((slot["key"], 0), (slot["value"], 1)):
-                    feeds[name] = (memory[slot["name"]][i] if spec["memory"] == "slots"
-                                   else np.zeros(shapes[name], np.float32))
+                    feeds[name] = (
+                        memory[slot["name"]][i] if spec["memory"] == "slots" else np.zeros(shapes[name], np.float32)
+                    )
             names = [t["name"] for t in graph["outputs"]]
             outputs = dict(zip(names, session.run(names, feeds)))
             for slot in manifest["memory"]["update"][call["call"]]:
-                memory[slot] = (outputs[manifest["memory"]["entry"]["key"]],
-                                outputs[manifest["memory"]["entry"]["value"]])
+                memory[slot] = (
+                    outputs[manifest["memory"]["entry"]["key"]],
+                    outputs[manifest["memory"]["entry"]["value"]],
+                )
             for name, spec in call["outputs"].items():
                 expected = np.fromfile(folder / spec["file"], "<f2").astype(np.float32).reshape(spec["shape"])
                 assert np.all(np.abs(outputs[name] - expected) <= tol["atol"] + tol["rtol"] * np.abs(expected))
@@ -348,9 +383,21 @@ def test_frame_format_is_canvas_rgba():
 
 
 def test_export_without_data_falls_back_to_synthetic_clips(dev_checkpoint, tmp_path):
-    path = run_export(ExportOptions(checkpoint=dev_checkpoint, out=tmp_path / "student", size=SIZE, capacities=(2,),
-                                    variants=("fp32", "int8"), data=None, eval_frames=3, eval_sequences=1,
-                                    calibration_sequences=1, calibration_frames=2, fixture_frames=3))
+    path = run_export(
+        ExportOptions(
+            checkpoint=dev_checkpoint,
+            out=tmp_path / "student",
+            size=SIZE,
+            capacities=(2,),
+            variants=("fp32", "int8"),
+            data=None,
+            eval_frames=3,
+            eval_sequences=1,
+            calibration_sequences=1,
+            calibration_frames=2,
+            fixture_frames=3,
+        )
+    )
     manifest = load_manifest(path)
     assert manifest["variants"]["int8"]["calibration"].startswith("synthetic")
     assert manifest["variants"]["int8"]["accuracy"]["clips"].startswith("synthetic")
@@ -361,18 +408,19 @@ def test_export_without_data_falls_back_to_synthetic_clips(dev_checkpoint, tmp_p
 # --- manifest and command-line errors -------------------------------------------------------------------------------
 # Broken manifest contents, shared with the web app's validator: tests/manifest_cases.json (tests/test_runtime.py).
 
+
 def test_manifest_rejects_changed_or_incomplete_exports(exported, tmp_path):
     copy = tmp_path / "student"
     shutil.copytree(exported, copy)
     with open(copy / "student_k1.onnx", "ab") as f:
         f.write(b"\0")
-    with pytest.raises(ManifestError, match="student_k1.*bytes"):
+    with pytest.raises(ManifestError, match=r"student_k1.*bytes"):
         load_manifest(copy)
     load_manifest(copy, check_files=False)
     manifest = json.loads((copy / "manifest.json").read_text())
     del manifest["memory"]["rule"]
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ManifestError, match="^/memory: 'rule' is a required property"):
+    with pytest.raises(ManifestError, match=r"^/memory: 'rule' is a required property"):
         load_manifest(copy, check_files=False)
     with pytest.raises(ManifestError, match="no manifest"):
         load_manifest(tmp_path / "nowhere")
@@ -383,13 +431,16 @@ def test_cli_reports_missing_checkpoint(tmp_path, capsys):
     assert "no student checkpoint at" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--size", "65x96"], "multiples of 16"),
-    (["--variants", "fp16"], "must include fp32"),
-    (["--variants", "fp32,bf16"], "unknown"),
-    (["--capacities", "0"], "capacities"),
-    (["--opset", "17"], "opset 18 or newer"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--size", "65x96"], "multiples of 16"),
+        (["--variants", "fp16"], "must include fp32"),
+        (["--variants", "fp32,bf16"], "unknown"),
+        (["--capacities", "0"], "capacities"),
+        (["--opset", "17"], "opset 18 or newer"),
+    ],
+)
 def test_cli_reports_bad_options(dev_checkpoint, tmp_path, capsys, args, message):
     assert export_main(["--checkpoint", str(dev_checkpoint), "--out", str(tmp_path / "o"), *args]) == 2
     assert message in capsys.readouterr().err

@@ -30,11 +30,13 @@ def test_omega_moves_the_target_from_labels_to_teacher():
     student_like_teacher = teacher.clone()
     student_like_labels = onehot_embeddings(labels)
     # omega = 1: pure distillation, the student that copies the teacher wins
-    assert losses.representation_loss(student_like_teacher, teacher, labels, 1.0) < \
-        losses.representation_loss(student_like_labels, teacher, labels, 1.0)
+    assert losses.representation_loss(student_like_teacher, teacher, labels, 1.0) < losses.representation_loss(
+        student_like_labels, teacher, labels, 1.0
+    )
     # omega = 0: supervised contrastive, the student that follows the labels wins (teacher ignored)
-    assert losses.representation_loss(student_like_labels, teacher, labels, 0.0) < \
-        losses.representation_loss(student_like_teacher, teacher, labels, 0.0)
+    assert losses.representation_loss(student_like_labels, teacher, labels, 0.0) < losses.representation_loss(
+        student_like_teacher, teacher, labels, 0.0
+    )
     assert losses.representation_loss(student_like_teacher, teacher, labels, 1.0).item() == pytest.approx(0, abs=1e-5)
     with pytest.raises(ValueError, match="teacher"):
         losses.representation_loss(student_like_labels, None, labels, 0.5)
@@ -71,9 +73,11 @@ def test_losses_are_finite_and_differentiable_without_objects():
     target = torch.zeros(1, 8, 8, dtype=torch.long)
     valid = torch.tensor([[True]])
     z = torch.randn(16, 4, requires_grad=True)
-    total = (losses.segmentation_loss(logits, prob, masks, valid, target, top_p=0.2)
-             + losses.kd_loss(logits, torch.randn(1, 2, 8, 8), target, 2.0)
-             + losses.representation_loss(z, torch.randn(16, 4), torch.zeros(16, dtype=torch.long), 0.8))
+    total = (
+        losses.segmentation_loss(logits, prob, masks, valid, target, top_p=0.2)
+        + losses.kd_loss(logits, torch.randn(1, 2, 8, 8), target, 2.0)
+        + losses.representation_loss(z, torch.randn(16, 4), torch.zeros(16, dtype=torch.long), 0.8)
+    )
     total.backward()
     assert torch.isfinite(total) and torch.isfinite(logits.grad).all() and torch.isfinite(z.grad).all()
 

@@ -11,13 +11,23 @@ import pytest
 
 from mobilevos import metrics_core as core
 from mobilevos.data.davis import write_mask
-from mobilevos.metrics import (_array, _bitset, boundary_radius, db_eval_boundary, db_eval_iou, db_statistics,
-                               evaluate_sequence, frame_from_array, score_folder, seg2bmap)
+from mobilevos.metrics import (
+    _array,
+    _bitset,
+    boundary_radius,
+    db_eval_boundary,
+    db_eval_iou,
+    db_statistics,
+    evaluate_sequence,
+    frame_from_array,
+    score_folder,
+    seg2bmap,
+)
 
 
 def square(shape, top, left, side):
     mask = np.zeros(shape, bool)
-    mask[top:top + side, left:left + side] = True
+    mask[top : top + side, left : left + side] = True
     return mask
 
 
@@ -28,6 +38,7 @@ def pixel(shape, y, x):
 
 
 # --- region similarity J -------------------------------------------------------------------------------------------
+
 
 def test_iou_both_empty_is_one():
     empty = np.zeros((8, 8), bool)
@@ -69,6 +80,7 @@ def test_iou_size_mismatch_raises():
 
 
 # --- boundaries and F ----------------------------------------------------------------------------------------------
+
 
 def test_seg2bmap_of_one_pixel_is_its_2x2_upper_left_block():
     # A pixel differs from the right/lower/lower-right neighbours of itself and of its three upper-left neighbours.
@@ -168,19 +180,19 @@ def test_disk_matches_skimage():
         expected = disk(radius).astype(bool)
         built = np.zeros_like(expected)
         for row, w in enumerate(half):
-            built[row, radius - w:radius + w + 1] = True
+            built[row, radius - w : radius + w + 1] = True
         np.testing.assert_array_equal(built, expected, err_msg=f"radius {radius}")
     # floor(sqrt(64 − dy²)) for dy = 8, 7, …, 0: the disk's rows at 480×854 reach out 0, 3, 5, 6, 6, 7, 7, 7, 8.
     assert core.disk_half_widths(8) == [0, 3, 5, 6, 6, 7, 7, 7, 8, 7, 7, 7, 6, 6, 5, 3, 0]
 
 
-@pytest.mark.parametrize("shape", ODD_SHAPES + [(480, 854)])
+@pytest.mark.parametrize("shape", [*ODD_SHAPES, (480, 854)])
 @pytest.mark.parametrize("radius", [1, 2, 3, 8])
 def test_dilate_matches_cv2_with_the_skimage_disk(shape, radius):
     rng = np.random.default_rng(radius)
     g = core.grid(shape[1], shape[0], bound_th=radius)
     offsets = np.arange(-radius, radius + 1)
-    disk = (offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius ** 2).astype(np.uint8)
+    disk = (offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius**2).astype(np.uint8)
     corners = np.zeros(shape, bool)
     corners[[0, 0, -1, -1], [0, -1, 0, -1]] = True  # pixels on the image corners spill over every border
     edges = np.zeros(shape, bool)
@@ -212,7 +224,7 @@ def test_seg2bmap_of_a_corner_pixel():
     np.testing.assert_array_equal(seg2bmap(np.array([[1], [0], [1]], bool)), [[1], [1], [0]])
 
 
-@pytest.mark.parametrize("shape", ODD_SHAPES + [(480, 854)])
+@pytest.mark.parametrize("shape", [*ODD_SHAPES, (480, 854)])
 def test_seg2bmap_matches_vos_benchmark(shape):
     reference = pytest.importorskip("vos_benchmark.utils")._seg2bmap
     rng = np.random.default_rng(2)
@@ -221,7 +233,7 @@ def test_seg2bmap_matches_vos_benchmark(shape):
         if min(shape) > 1:  # vos-benchmark's version needs 2 rows and 2 columns
             np.testing.assert_array_equal(seg2bmap(mask), reference(mask))
     band = np.zeros(shape, bool)
-    band[:, shape[1] // 2:] = True  # touches the top, right and bottom borders
+    band[:, shape[1] // 2 :] = True  # touches the top, right and bottom borders
     expected = np.zeros(shape, bool)
     if shape[1] > 1:
         expected[:, shape[1] // 2 - 1] = True
@@ -246,7 +258,7 @@ def _random_labels(rng, shape, num_objects, void=True):
     return labels
 
 
-@pytest.mark.parametrize("shape", ODD_SHAPES + [(480, 854)])
+@pytest.mark.parametrize("shape", [*ODD_SHAPES, (480, 854)])
 def test_label_maps_split_like_numpy(shape):
     rng = np.random.default_rng(3)
     labels = _random_labels(rng, shape, 3)
@@ -278,15 +290,21 @@ def test_evaluate_labels_matches_evaluate_sequence():
     assert core.evaluate_labels(53, 37, as_bytes, {t: m.tobytes() for t, m in pred.items()}) == expected
     assert set(expected["objects"]) == {1, 2, 3} and expected["frames"] == [1, 2, 3, 4]
     # Index masks of other integer types (a tracker's int64 argmax) split the same way.
-    wide = evaluate_sequence({t: m.astype(np.int64) for t, m in gt.items()},
-                             {t: m.astype(np.int32) for t, m in pred.items()})
+    wide = evaluate_sequence(
+        {t: m.astype(np.int64) for t, m in gt.items()}, {t: m.astype(np.int32) for t, m in pred.items()}
+    )
     assert wide == expected
 
 
 def test_summarize_hand_computed():
     def result(j, f):
-        return {"objects": {obj: {"J-mean": jm, "J-recall": 1.0, "J-decay": 0.0, "F-mean": fm, "F-recall": 0.5,
-                                  "F-decay": 0.25} for obj, (jm, fm) in enumerate(zip(j, f), 1)}}
+        return {
+            "objects": {
+                obj: {"J-mean": jm, "J-recall": 1.0, "J-decay": 0.0, "F-mean": fm, "F-recall": 0.5, "F-decay": 0.25}
+                for obj, (jm, fm) in enumerate(zip(j, f), 1)
+            }
+        }
+
     summary = core.summarize({"a": result([0.5], [0.7]), "b": result([1.0, 0.0], [0.9, 0.3])})
     # Over objects, not sequences: J = (0.5 + 1.0 + 0.0) / 3, F = (0.7 + 0.9 + 0.3) / 3.
     assert summary["summary"]["J"] == pytest.approx(50.0)
@@ -295,12 +313,14 @@ def test_summarize_hand_computed():
     assert summary["summary"]["F-recall"] == pytest.approx(50.0)
     assert summary["sequences"]["b"]["J"] == pytest.approx(50.0)
     assert summary["sequences"]["b"]["objects"][2] == pytest.approx(
-        {"J": 0.0, "J-recall": 100.0, "J-decay": 0.0, "F": 30.0, "F-recall": 50.0, "F-decay": 25.0, "J&F": 15.0})
+        {"J": 0.0, "J-recall": 100.0, "J-decay": 0.0, "F": 30.0, "F-recall": 50.0, "F-decay": 25.0, "J&F": 15.0}
+    )
     with pytest.raises(ValueError, match="no objects"):
         core.summarize({"c": {"objects": {}}})
 
 
 # --- statistics and sequences --------------------------------------------------------------------------------------
+
 
 def test_db_statistics_hand_computed():
     values = [1.0, 1.0, 0.9, 0.8, 0.5, 0.4, 0.2, 0.0]
@@ -364,6 +384,7 @@ def test_evaluate_sequence_errors():
 
 # --- cross-checks against vos-benchmark ----------------------------------------------------------------------------
 
+
 def _random_index_mask(rng, shape, num_objects):
     mask = np.zeros(shape, np.uint8)
     for obj in range(1, num_objects + 1):
@@ -383,7 +404,9 @@ def test_per_frame_j_and_f_match_vos_benchmark_on_random_masks():
             reference.feed_frame(pred, gt)
             for obj, (j_ref,) in reference.object_iou.items():
                 assert db_eval_iou(gt == obj, pred == obj) == pytest.approx(j_ref, abs=1e-12)
-                assert db_eval_boundary(gt == obj, pred == obj) == pytest.approx(reference.boundary_f[obj][0], abs=1e-12)
+                assert db_eval_boundary(gt == obj, pred == obj) == pytest.approx(
+                    reference.boundary_f[obj][0], abs=1e-12
+                )
 
 
 def _write_predictions(annotations, out_dir, sequences, lag=None):
@@ -403,8 +426,9 @@ def test_score_folder_matches_vos_benchmark_on_davis16_val(davis_val, tmp_path, 
     _write_predictions(annotations, tmp_path / "pred", sequences, lag)
 
     ours = score_folder(davis_val, tmp_path / "pred", progress=False, workers=2)
-    ref_jf, ref_j, ref_f, ref_objects = benchmark([str(annotations)], [str(tmp_path / "pred")], num_processes=2,
-                                                  verbose=False)
+    ref_jf, ref_j, ref_f, ref_objects = benchmark(
+        [str(annotations)], [str(tmp_path / "pred")], num_processes=2, verbose=False
+    )
     summary = ours["summary"]
     assert summary["J&F"] == pytest.approx(expected, abs=0.01)  # the reference scores in shared/data/README.md
     assert summary["J&F"] == pytest.approx(ref_jf[0], abs=1e-6)
@@ -424,7 +448,7 @@ def test_score_folder_errors(davis_val, tmp_path):
     pred = tmp_path / "pred"
     _write_predictions(davis_val / "Annotations", pred, ["blackswan"])
     (pred / "blackswan" / "00010.png").unlink()
-    with pytest.raises(FileNotFoundError, match="00010.png"):
+    with pytest.raises(FileNotFoundError, match=r"00010\.png"):
         score_folder(davis_val, pred, sequences=["blackswan"], progress=False)
     write_mask(pred / "blackswan" / "00010.png", np.zeros((240, 427), np.uint8))
     with pytest.raises(ValueError, match=r"00010.png is \(240, 427\)"):

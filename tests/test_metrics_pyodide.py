@@ -36,18 +36,30 @@ def pyodide_runner():
     def run(manifest: dict, folder: Path) -> dict:
         path = folder / "manifest.json"
         path.write_text(json.dumps(manifest))
-        done = subprocess.run([node, str(SCRIPT), str(path), "--pyodide", str(pyodide_dir)], capture_output=True,
-                              text=True, timeout=300, check=False)
+        done = subprocess.run(
+            [node, str(SCRIPT), str(path), "--pyodide", str(pyodide_dir)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr[-4000:]
         return json.loads(done.stdout)
 
     return run
 
 
-def _write_sequence(folder: Path, name: str, gt: dict[int, np.ndarray], pred: dict[int, np.ndarray],
-                    num_frames: int) -> dict:
-    entry = {"name": name, "height": int(next(iter(gt.values())).shape[0]),
-             "width": int(next(iter(gt.values())).shape[1]), "num_frames": num_frames, "gt": {}, "pred": {}}
+def _write_sequence(
+    folder: Path, name: str, gt: dict[int, np.ndarray], pred: dict[int, np.ndarray], num_frames: int
+) -> dict:
+    entry = {
+        "name": name,
+        "height": int(next(iter(gt.values())).shape[0]),
+        "width": int(next(iter(gt.values())).shape[1]),
+        "num_frames": num_frames,
+        "gt": {},
+        "pred": {},
+    }
     for kind, masks in (("gt", gt), ("pred", pred)):
         for t, mask in masks.items():
             path = folder / f"{name}-{kind}-{t}.u8"
@@ -74,7 +86,7 @@ def _assert_same_summary(ours: dict, theirs: dict):
 
 def _blobs(rng, shape, num_objects):
     labels = np.zeros(shape, np.uint8)
-    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
     for obj in range(1, num_objects + 1):
         cy, cx, r = rng.uniform(0, shape[0]), rng.uniform(0, shape[1]), rng.uniform(2, max(shape) / 3)
         labels[(yy - cy) ** 2 + ((xx - cx) * rng.uniform(0.5, 2)) ** 2 < r * r] = obj
@@ -86,14 +98,19 @@ def test_pyodide_matches_cpython_on_synthetic_sequences(pyodide_runner, tmp_path
     passed as a JS Array (with null and holes), a plain object and a Map."""
     rng = np.random.default_rng(0)
     sequences, expected = [], {}
-    for name, shape, num_frames, container in (("odd", (37, 53), 7, "array"), ("narrow", (23, 9), 6, "object"),
-                                               ("wide", (16, 131), 5, "map")):
+    for name, shape, num_frames, container in (
+        ("odd", (37, 53), 7, "array"),
+        ("narrow", (23, 9), 6, "object"),
+        ("wide", (16, 131), 5, "map"),
+    ):
         gt = {t: _blobs(rng, shape, 3) for t in range(num_frames) if (name, t) != ("odd", 3)}
         for mask in gt.values():
             mask[:, -1] = 2  # object 2 on the right border
             mask[rng.random(shape) < 0.03] = 255
-        pred = {t: _blobs(rng, shape, 3) if t % 2 else np.where(gt[t] == 255, 0, gt[t]).astype(np.uint8)
-                for t in range(1, num_frames - 1)}
+        pred = {
+            t: _blobs(rng, shape, 3) if t % 2 else np.where(gt[t] == 255, 0, gt[t]).astype(np.uint8)
+            for t in range(1, num_frames - 1)
+        }
         sequences.append({**_write_sequence(tmp_path, name, gt, pred, num_frames), "container": container})
         expected[name] = evaluate_sequence(gt, pred, num_frames=num_frames)
     out = pyodide_runner({"sequences": sequences}, tmp_path)

@@ -10,13 +10,21 @@ import torch
 
 from mobilevos.data.davis import load_frame
 from mobilevos.models import memory
-from mobilevos.models.efficientnet_lite import (PIXEL_MEAN, PIXEL_STD, Conv2dSame, EfficientNetLite, block_plan,
-                                                load_pretrained, pretrained_path)
+from mobilevos.models.efficientnet_lite import (
+    PIXEL_MEAN,
+    PIXEL_STD,
+    Conv2dSame,
+    EfficientNetLite,
+    block_plan,
+    load_pretrained,
+    pretrained_path,
+)
 from mobilevos.models.network import SpaceTimeNetwork, build_network, student_config, teacher_config
 
 
-@pytest.mark.parametrize("variant,params,blocks", [("lite0", 4_652_008, 16), ("lite1", 5_416_680, 21),
-                                                   ("lite2", 6_092_072, 21)])
+@pytest.mark.parametrize(
+    "variant,params,blocks", [("lite0", 4_652_008, 16), ("lite1", 5_416_680, 21), ("lite2", 6_092_072, 21)]
+)
 def test_pretrained_weights_load_strictly(variant, params, blocks):
     model = EfficientNetLite(variant)
     state = torch.load(pretrained_path(variant), map_location="cpu", weights_only=True)

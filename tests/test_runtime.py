@@ -32,9 +32,12 @@ def _imported_modules(path: Path) -> set[str]:
 def test_no_module_under_py_imports_export():
     files = sorted((REPO / "py").rglob("*.py"))
     assert len(files) > 20  # the scan sees the package
-    offenders = {str(path.relative_to(REPO)): sorted(m for m in _imported_modules(path)
-                                                      if m == "export" or m.startswith("export."))
-                 for path in files}
+    offenders = {
+        str(path.relative_to(REPO)): sorted(
+            m for m in _imported_modules(path) if m == "export" or m.startswith("export.")
+        )
+        for path in files
+    }
     assert {path: mods for path, mods in offenders.items() if mods} == {}
 
 
@@ -45,6 +48,7 @@ def test_the_import_scan_sees_nested_imports(tmp_path):
 
 
 # --- where the shipped weights are found ----------------------------------------------------------------------------
+
 
 def test_weights_search_path_order(tmp_path, monkeypatch):
     from mobilevos import checkpoint
@@ -68,8 +72,10 @@ def test_missing_weights_say_where_they_were_looked_for(tmp_path, monkeypatch):
 
     monkeypatch.setenv(checkpoint.WEIGHTS_ENV, str(tmp_path / "env"))
     monkeypatch.setattr(checkpoint, "SOURCE_MODELS", None)  # as an installed package: no checkout to fall back on
-    with pytest.raises(FileNotFoundError, match=f"no student.safetensors found \\(looked in: {tmp_path}/a, "
-                                                f"{tmp_path}/env\\).*MOBILEVOS_WEIGHTS"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=f"no student.safetensors found \\(looked in: {tmp_path}/a, {tmp_path}/env\\).*MOBILEVOS_WEIGHTS",
+    ):
         checkpoint.load_network("student", models_dir=tmp_path / "a")
     monkeypatch.delenv(checkpoint.WEIGHTS_ENV)
     with pytest.raises(FileNotFoundError, match="looked in: no folder"):
@@ -79,6 +85,7 @@ def test_missing_weights_say_where_they_were_looked_for(tmp_path, monkeypatch):
 
 
 # --- one manifest schema, two validators ----------------------------------------------------------------------------
+
 
 def _parent(doc, pointer: str):
     """The container and key (an index for lists; "-" is the end) that a JSON pointer's last part addresses."""

@@ -27,7 +27,7 @@ def make_folder(root: Path, extra: tuple[str, ...] = ("train-a", "train-b"), fra
         images = np.full((frames, 32, 48, 3), grey, np.uint8)
         masks = np.zeros((frames, 32, 48), np.uint8)
         for t in range(frames):
-            masks[t, 8:20, 10 + t:26 + t] = 1
+            masks[t, 8:20, 10 + t : 26 + t] = 1
             images[t][masks[t] == 1] = 255 - grey
         write_sequence(root, name, images, masks)
     return root
@@ -71,8 +71,10 @@ def test_no_training_or_selection_path_reads_davis16_val(tmp_path):
     with pytest.raises(ValueError, match="evaluation-only"):
         selection_validation(None, val, 32, finite_memory=True)  # refused before the network is touched
     with pytest.raises(ValueError, match="evaluation-only"):
-        Trainer(TrainConfig(model=student_config(pretrained=False), data=DataConfig(davis=(str(val),), workers=0)),
-                tmp_path / "run")
+        Trainer(
+            TrainConfig(model=student_config(pretrained=False), data=DataConfig(davis=(str(val),), workers=0)),
+            tmp_path / "run",
+        )
 
 
 def test_selection_needs_every_selection_sequence(tmp_path):
@@ -86,11 +88,20 @@ def test_selection_needs_every_selection_sequence(tmp_path):
 
 def test_training_validates_on_the_selection_sequences_and_keeps_the_best_checkpoint(tmp_path):
     root = make_folder(tmp_path / "davis16-train-240p")
-    data = DataConfig(davis=(str(root),), davis_weight=1.0, synth_backgrounds=False, clip_len=2, size=(32, 48),
-                      workers=0)
-    cfg = TrainConfig(model=student_config(pretrained=False), data=data, threads=1, checkpoint_every=2, val_every=2,
-                      val_videos=1, val_frames=3, val_selection_short_side=32,
-                      optim=OptimConfig(steps=4, batch_size=1, warmup=1, bootstrap_steps=1))
+    data = DataConfig(
+        davis=(str(root),), davis_weight=1.0, synth_backgrounds=False, clip_len=2, size=(32, 48), workers=0
+    )
+    cfg = TrainConfig(
+        model=student_config(pretrained=False),
+        data=data,
+        threads=1,
+        checkpoint_every=2,
+        val_every=2,
+        val_videos=1,
+        val_frames=3,
+        val_selection_short_side=32,
+        optim=OptimConfig(steps=4, batch_size=1, warmup=1, bootstrap_steps=1),
+    )
     Trainer(cfg, tmp_path / "run").fit()
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     sel = [r["val_selection"] for r in rows if "val_selection" in r]

@@ -116,7 +116,7 @@ def test_dataset_item_format():
     for i in range(3):
         item = ds[i]
         assert item["images"].shape == (3, 3, *SIZE) and item["images"].dtype == torch.float32
-        assert 0.0 <= item["images"].min() and item["images"].max() <= 1.0
+        assert item["images"].min() >= 0.0 and item["images"].max() <= 1.0
         masks, valid = item["masks"], item["valid"]
         assert masks.shape == (3, 3, *SIZE) and masks.dtype == torch.float32
         assert valid.shape == (3,) and valid.dtype == torch.bool
@@ -155,8 +155,9 @@ def _args(out, **kw):
     return argparse.Namespace(**{**base, **kw})
 
 
-@pytest.mark.parametrize("bad", [dict(size="64"), dict(size="64x0"), dict(size="axb"), dict(videos=0),
-                                 dict(frames=-1), dict(max_objects=5)])
+@pytest.mark.parametrize(
+    "bad", [dict(size="64"), dict(size="64x0"), dict(size="axb"), dict(videos=0), dict(frames=-1), dict(max_objects=5)]
+)
 def test_bad_cli_input_raises_value_error(tmp_path, bad):
     with pytest.raises(ValueError):
         synth.run(_args(tmp_path, **bad))

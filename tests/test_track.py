@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -62,7 +64,7 @@ def test_teacher_memory_grows_every_kth_frame(teacher, clip):
         nbytes.append(tracker.memory.nbytes)
     # first frame + every 5th frame + the previous frame
     assert counts[0] == 2 and counts[4] == 3 and counts[-1] == 1 + 8 + 1
-    assert all(b >= a for a, b in zip(counts, counts[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(counts))
     # bytes count distinct tensors: at frame 40 the previous entry *is* the 40th frame's permanent one
     assert nbytes[-1] == nbytes[0] // 2 * 9
 

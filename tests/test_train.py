@@ -18,8 +18,16 @@ TINY = DataConfig(davis=(), davis_weight=0.0, synth_backgrounds=False, clip_len=
 
 def tiny_config(**kw) -> TrainConfig:
     optim = OptimConfig(steps=20, batch_size=2, lr=2e-3, backbone_lr=2e-4, warmup=1, bootstrap_steps=1)
-    base = dict(model=student_config(pretrained=False), data=TINY, optim=optim, threads=1, checkpoint_every=5,
-                val_every=1000, val_videos=1, val_frames=4)
+    base = dict(
+        model=student_config(pretrained=False),
+        data=TINY,
+        optim=optim,
+        threads=1,
+        checkpoint_every=5,
+        val_every=1000,
+        val_videos=1,
+        val_frames=4,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -56,13 +64,15 @@ def test_the_teacher_distils_from_twice_the_students_resolution(tmp_path):
     teacher.encode_key = lambda image: (seen.append(tuple(image.shape[-2:])), encode(image))[1]
     images, masks = torch.rand(1, 3, 3, 32, 48), torch.zeros(1, 3, 1, 32, 48)
     masks[:, :, 0, 8:20, 10:30] = 1
-    segs = teacher_segmentations(ClipUnroll(teacher, finite_memory=False), images, masks, torch.ones(1, 1, dtype=bool),
-                                 scale=2.0)
+    segs = teacher_segmentations(
+        ClipUnroll(teacher, finite_memory=False), images, masks, torch.ones(1, 1, dtype=bool), scale=2.0
+    )
     assert seen == [(64, 96)]  # one pass over the whole clip at twice the size
     assert len(segs) == 2 and segs[0].logits.shape == (1, 2, 32, 48) and segs[0].prob.shape == (1, 1, 32, 48)
     assert segs[0].embed.shape[-2:] == (8, 12)
-    cfg = tiny_config(teacher=str(tmp_path / "t.safetensors"),
-                      distill=DistillConfig(loss="unified", omega=0.8, teacher_scale=2.0))
+    cfg = tiny_config(
+        teacher=str(tmp_path / "t.safetensors"), distill=DistillConfig(loss="unified", omega=0.8, teacher_scale=2.0)
+    )
     save_network(tmp_path / "t.safetensors", teacher)
     trainer = Trainer(cfg, tmp_path / "run")
     row = trainer.train_step(next(iter(torch.utils.data.DataLoader(trainer.data, batch_size=2))))
@@ -108,7 +118,9 @@ def test_ship_writes_weights_and_a_record_whose_jf_eval_reproduces(tmp_path, mon
     saved = json.loads((tmp_path / "models" / "student.json").read_text())
     assert saved["steps"] == 5 and saved["command"].startswith("mobilevos train") and saved["dtype"] == "fp16"
     assert saved["reproduce"] == "mobilevos train student --out run --stop-at 5"  # stopped at 5 of 20 steps
-    assert saved["metrics"]["davis16_val"]["summary"]["J&F"] == pytest.approx(record["metrics"]["davis16_val"]["summary"]["J&F"])
+    assert saved["metrics"]["davis16_val"]["summary"]["J&F"] == pytest.approx(
+        record["metrics"]["davis16_val"]["summary"]["J&F"]
+    )
     net = load_network(tmp_path / "models" / "student.safetensors")
     again = evaluate_model(net, val, tmp_path / "masks", 48, progress=False)
     assert again["summary"]["J&F"] == pytest.approx(saved["metrics"]["davis16_val"]["summary"]["J&F"], abs=1e-9)
@@ -123,8 +135,10 @@ def test_init_starts_from_given_weights_with_a_fresh_schedule(tmp_path):
     for name, value in source.state_dict().items():
         assert torch.equal(trainer.net.state_dict()[name], value), name
     with pytest.raises(ValueError, match="architecture"):
-        Trainer(tiny_config(init=str(tmp_path / "init.safetensors"), model=student_config(pretrained=False,
-                                                                                             key_dim=32)), tmp_path / "other")
+        Trainer(
+            tiny_config(init=str(tmp_path / "init.safetensors"), model=student_config(pretrained=False, key_dim=32)),
+            tmp_path / "other",
+        )
 
 
 def test_init_without_the_previous_value_and_gating_paths_grows_into_the_same_function(tmp_path):
@@ -163,7 +177,7 @@ def test_ship_of_a_fine_tuning_run_keeps_the_record_of_its_init_weights(tmp_path
 
 
 def test_ship_of_a_chain_of_fine_tunes_keeps_every_link(tmp_path, monkeypatch):
-    """A fine-tune of a fine-tune's checkpoint: the record must lead back through the middle run to the first weights."""
+    """A fine-tune of a fine-tune's checkpoint: the record leads back through the middle run to the first weights."""
     import mobilevos.ship as ship
 
     monkeypatch.chdir(tmp_path)  # relative paths, as the recorded commands use them
@@ -174,8 +188,9 @@ def test_ship_of_a_chain_of_fine_tunes_keeps_every_link(tmp_path, monkeypatch):
     middle, last = Path("middle"), Path("last")
     for out, init, steps in ((middle, Path("models/student.safetensors"), 2), (last, middle / "last.safetensors", 1)):
         out.mkdir()
-        (out / "run.json").write_text(json.dumps({"command": f"mobilevos train student --out {out.name}",
-                                                  "git_commit": "abc"}))
+        (out / "run.json").write_text(
+            json.dumps({"command": f"mobilevos train student --out {out.name}", "git_commit": "abc"})
+        )
         Trainer(tiny_config(init=str(init)), out).fit(steps=steps)
     monkeypatch.setattr(ship, "MODELS_DIR", models)
     record = ship.ship(last, "student", "fp32", None, short_side=48, synth_videos=1)
@@ -187,13 +202,14 @@ def test_ship_of_a_chain_of_fine_tunes_keeps_every_link(tmp_path, monkeypatch):
     # The first weights were a shipped file that shipping has since replaced: the record says how to get them back.
     assert link["record"]["init"]["restore"] == "git show abc:models/student.safetensors > models/student.safetensors"
     # Trained from a dirty tree, the committed file may not be the one read: no restore command is promised.
-    (middle / "run.json").write_text(json.dumps({"command": "mobilevos train student --out middle",
-                                                 "git_commit": "abc", "git_dirty": True}))
+    (middle / "run.json").write_text(
+        json.dumps({"command": "mobilevos train student --out middle", "git_commit": "abc", "git_dirty": True})
+    )
     assert "restore" not in ship.run_record(middle, middle / "last.safetensors")["init"]
 
 
 def test_teacher_value_stem_learns_its_mask_channels(tmp_path):
-    """Regression: with the stem frozen, the teacher's zero-initialised mask channels never changed (it ignored masks)."""
+    """Regression: with the stem frozen, the teacher's zero-initialised mask channels never changed (masks ignored)."""
     torch.manual_seed(3)
     trainer = Trainer(tiny_config(role="teacher", model=teacher_config(pretrained=False)), tmp_path)
     stem = trainer.net.value_encoder.backbone._conv_stem.weight
@@ -208,6 +224,6 @@ def test_teacher_value_stem_learns_its_mask_channels(tmp_path):
 
 def test_resuming_a_run_of_another_architecture_says_so(tmp_path):
     Trainer(tiny_config(model=student_config(pretrained=False, value_gating=False)), tmp_path).fit(steps=1)
-    with pytest.raises(ValueError, match="another architecture.*--fresh"):
+    with pytest.raises(ValueError, match=r"another architecture.*--fresh"):
         Trainer(tiny_config(), tmp_path)
     assert Trainer(tiny_config(), tmp_path, fresh=True).step == 0

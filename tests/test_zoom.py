@@ -16,7 +16,7 @@ CFG = ZoomConfig(size=(160, 160), context=2.0, max_upscale=2.0, min_fraction=0.2
 
 def square_mask(shape=(240, 427), top=100, left=200, h=20, w=30) -> np.ndarray:
     mask = np.zeros(shape, np.uint8)
-    mask[top:top + h, left:left + w] = 1
+    mask[top : top + h, left : left + w] = 1
     return mask
 
 
@@ -51,7 +51,7 @@ def test_probabilities_map_back_onto_the_frame_exactly_and_outside_is_background
     assert back.shape == (2, 240, 427)
     assert np.array_equal(back[1] > 0.5, mask == 1)
     outside = np.ones(mask.shape, bool)
-    outside[int(box[1]) + 1:int(box[1] + box[3]) - 1, int(box[0]) + 1:int(box[0] + box[2]) - 1] = False
+    outside[int(box[1]) + 1 : int(box[1] + box[3]) - 1, int(box[0]) + 1 : int(box[0] + box[2]) - 1] = False
     assert np.all(back[0][outside] == 1.0) and np.allclose(back.sum(0), 1.0, atol=1e-5)
 
 

@@ -25,8 +25,16 @@ const ISOLATION = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
-const TYPES = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm',
-  '.json': 'application/json', '.zip': 'application/zip', '.onnx': 'application/octet-stream', '.png': 'image/png', '.bin': 'application/octet-stream' };
+const TYPES = {
+  '.mjs': 'text/javascript',
+  '.js': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.zip': 'application/zip',
+  '.onnx': 'application/octet-stream',
+  '.png': 'image/png',
+  '.bin': 'application/octet-stream',
+};
 
 /** Serve `prefix` + relative path from `root` (no directory escapes). */
 function serveFolder(prefix, root, only = null) {

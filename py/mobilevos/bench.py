@@ -30,8 +30,7 @@ from mobilevos.track import Tracker
 BENCH_SEED = 20230617  # the clip every bench tracks
 
 
-def bench_tracker(tracker, frames: np.ndarray, first_mask: np.ndarray, memory_of, label: str,
-                  warmup: int = 5) -> dict:
+def bench_tracker(tracker, frames: np.ndarray, first_mask: np.ndarray, memory_of, label: str, warmup: int = 5) -> dict:
     """Per-frame latency (ms) and memory (entries, bytes) of `tracker` over `frames`; `memory_of(tracker)` gives
     (entries, bytes). The first `warmup` steps run on frame 1 and are not recorded."""
     tracker.start(frames[0], first_mask)
@@ -53,9 +52,14 @@ def latency_stats(ms: list[float]) -> dict:
     """Mean/percentiles of per-frame latency, FPS, and the first-vs-last-tenth ratio (flatness over the video)."""
     a = np.asarray(ms)
     tenth = max(1, len(a) // 10)
-    return {"mean_ms": float(a.mean()), "p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
-            "p99_ms": float(np.percentile(a, 99)), "fps": float(1000 / a.mean()),
-            "last_over_first_tenth": float(np.median(a[-tenth:]) / np.median(a[:tenth]))}
+    return {
+        "mean_ms": float(a.mean()),
+        "p50_ms": float(np.percentile(a, 50)),
+        "p95_ms": float(np.percentile(a, 95)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "fps": float(1000 / a.mean()),
+        "last_over_first_tenth": float(np.median(a[-tenth:]) / np.median(a[:tenth])),
+    }
 
 
 def torch_memory(tracker: Tracker) -> tuple[int, int]:
@@ -71,17 +75,24 @@ def run_benchmarks(args: argparse.Namespace) -> dict:
     size = parse_size(args.size)
     frames, masks = generate_clip(BENCH_SEED, args.frames + 1, size)
     torch.set_num_threads(args.threads)
-    results = {"machine": machine_facts(args.threads), "clip": {"seed": BENCH_SEED, "frames": args.frames,
-                                                                 "size": list(size)}, "runs": {}}
+    results = {
+        "machine": machine_facts(args.threads),
+        "clip": {"seed": BENCH_SEED, "frames": args.frames, "size": list(size)},
+        "runs": {},
+    }
     from mobilevos.checkpoint import load_network
 
     for name in args.models:
         net = load_network(name)
         tracker = Tracker(net, short_side=min(size))
         run = bench_tracker(tracker, frames, masks[0], torch_memory, f"{name} (pytorch)")
-        run.update(backend="pytorch", model=name, params=sum(p.numel() for p in net.parameters()),
-                   gflops_first=frame_flops(net, size, 2)["total"] / 1e9,
-                   gflops_last=frame_flops(net, size, run["memory_entries"][-1])["total"] / 1e9)
+        run.update(
+            backend="pytorch",
+            model=name,
+            params=sum(p.numel() for p in net.parameters()),
+            gflops_first=frame_flops(net, size, 2)["total"] / 1e9,
+            gflops_last=frame_flops(net, size, run["memory_entries"][-1])["total"] / 1e9,
+        )
         results["runs"][f"{name}/pytorch"] = run
     if args.onnx:
         import onnxruntime as ort
@@ -100,20 +111,33 @@ def run_benchmarks(args: argparse.Namespace) -> dict:
 
 
 def machine_facts(threads: int) -> dict:
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "threads": threads, "torch": torch.__version__, "python": platform.python_version()}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "threads": threads,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def markdown_table(results: dict) -> str:
-    rows = ["| run | ms/frame (mean) | p50 | p95 | p99 | FPS | memory entries (first → last) | memory MiB (last) "
-            "| last/first-tenth latency |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| run | ms/frame (mean) | p50 | p95 | p99 | FPS | memory entries (first → last) | memory MiB (last) "
+        "| last/first-tenth latency |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in results["runs"].items():
-        rows.append(f"| {name} | {r['mean_ms']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
-                    f"{r['fps']:.1f} | {r['memory_entries'][0]} → {r['memory_entries'][-1]} | "
-                    f"{r['memory_bytes'][-1] / 2**20:.2f} | {r['last_over_first_tenth']:.2f} |")
+        rows.append(
+            f"| {name} | {r['mean_ms']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
+            f"{r['fps']:.1f} | {r['memory_entries'][0]} → {r['memory_entries'][-1]} | "
+            f"{r['memory_bytes'][-1] / 2**20:.2f} | {r['last_over_first_tenth']:.2f} |"
+        )
     m = results["machine"]
-    rows.append(f"\n{results['clip']['frames']} frames at {results['clip']['size'][0]}x{results['clip']['size'][1]}, "
-                f"{m['threads']} threads, {m['processor']}, {m['cpus']} CPUs, torch {m['torch']}.")
+    rows.append(
+        f"\n{results['clip']['frames']} frames at {results['clip']['size'][0]}x{results['clip']['size'][1]}, "
+        f"{m['threads']} threads, {m['processor']}, {m['cpus']} CPUs, torch {m['torch']}."
+    )
     return "\n".join(rows)
 
 
@@ -127,7 +151,7 @@ def plot(results: dict, path: Path) -> None:
     for name, r in results["runs"].items():
         x = np.arange(1, len(r["ms"]) + 1)
         k = max(1, len(x) // 50)  # a running median keeps the trend readable on a noisy machine
-        smooth = [np.median(r["ms"][max(0, i - k):i + 1]) for i in range(len(x))]
+        smooth = [np.median(r["ms"][max(0, i - k) : i + 1]) for i in range(len(x))]
         ax1.plot(x, smooth, label=name)
         ax2.plot(x, np.asarray(r["memory_bytes"]) / 2**20, label=name)
     ax1.set(xlabel="frame", ylabel="ms / frame (running median)", title="latency over the video")

@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from mobilevos.config import from_dict
 from mobilevos.models.network import NetworkConfig, SpaceTimeNetwork
@@ -40,8 +40,9 @@ def search_path(models_dir: str | Path | None = None) -> list[Path]:
 
 def find_shipped(name: str, models_dir: str | Path | None = None) -> Path | None:
     """`<name>.safetensors` in the first folder of the search path that has it; None when none has."""
-    return next((d / f"{name}.safetensors" for d in search_path(models_dir)
-                 if (d / f"{name}.safetensors").is_file()), None)
+    return next(
+        (d / f"{name}.safetensors" for d in search_path(models_dir) if (d / f"{name}.safetensors").is_file()), None
+    )
 
 
 def resolve(name_or_path: str | Path, models_dir: str | Path | None = None) -> Path:
@@ -55,7 +56,8 @@ def resolve(name_or_path: str | Path, models_dir: str | Path | None = None) -> P
             raise FileNotFoundError(
                 f"no {name}.safetensors found (looked in: {looked}); pass a models folder, set ${WEIGHTS_ENV} to "
                 "the folder holding it, or run from a source checkout with models/ (the README's training section "
-                "makes the weights)")
+                "makes the weights)"
+            )
         return path
     path = Path(name_or_path)
     if not path.is_file():
@@ -63,11 +65,13 @@ def resolve(name_or_path: str | Path, models_dir: str | Path | None = None) -> P
     return path
 
 
-def save_network(path: str | Path, net: SpaceTimeNetwork, metadata: dict | None = None,
-                 dtype: torch.dtype = torch.float32) -> None:
+def save_network(
+    path: str | Path, net: SpaceTimeNetwork, metadata: dict | None = None, dtype: torch.dtype = torch.float32
+) -> None:
     """Write weights (optionally cast, e.g. fp16 for shipping) plus the config and `metadata` (JSON-serialisable)."""
-    state = {k: v.detach().to(dtype if v.is_floating_point() else v.dtype).contiguous()
-             for k, v in net.state_dict().items()}
+    state = {
+        k: v.detach().to(dtype if v.is_floating_point() else v.dtype).contiguous() for k, v in net.state_dict().items()
+    }
     meta = {"config": json.dumps(dataclasses.asdict(net.cfg)), "extra": json.dumps(metadata or {})}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata=meta)
@@ -97,14 +101,15 @@ def grow_state(target: dict[str, torch.Tensor], source: dict[str, torch.Tensor])
             raise ValueError(f"{name}: cannot grow {tuple(s.shape)} into {tuple(t.shape)}")
         grown = t.clone()
         if s.dim() >= 2:
-            grown[: s.shape[0], s.shape[1]:] = 0
+            grown[: s.shape[0], s.shape[1] :] = 0
         grown[tuple(slice(0, n) for n in s.shape)] = s
         out[name] = grown
     return out
 
 
-def load_network(name_or_path: str | Path, device: str = "cpu",
-                 models_dir: str | Path | None = None) -> SpaceTimeNetwork:
+def load_network(
+    name_or_path: str | Path, device: str = "cpu", models_dir: str | Path | None = None
+) -> SpaceTimeNetwork:
     """Rebuild a network from a weight file or a shipped name (see `resolve`; config from the file's metadata), in
     eval mode and float32."""
     path = resolve(name_or_path, models_dir)

@@ -41,24 +41,35 @@ def track_sequence(tracker: Tracker, data_dir: Path, name: str, out_dir: Path, p
     return seq.num_frames - 1
 
 
-def evaluate_model(net: SpaceTimeNetwork, data_dir: str | Path, out_dir: str | Path, short_side: int = 240,
-                   sequences: list[str] | None = None, keep_every: int | None | str = "auto",
-                   progress: bool = True, zoom: ZoomConfig | None = None) -> dict:
+def evaluate_model(
+    net: SpaceTimeNetwork,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    short_side: int = 240,
+    sequences: list[str] | None = None,
+    keep_every: int | str | None = "auto",
+    progress: bool = True,
+    zoom: ZoomConfig | None = None,
+) -> dict:
     """Track every sequence with `net` (on the whole frame at `short_side`, or on object-centred crops with
     `zoom`), write masks under `out_dir`, score them; results in percent + timing."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     names = sequences or list_sequences(data_dir)
-    tracker = (ZoomTracker(net, zoom, keep_every) if zoom else
-               Tracker(net, short_side=short_side, keep_every=keep_every))
+    tracker = ZoomTracker(net, zoom, keep_every) if zoom else Tracker(net, short_side=short_side, keep_every=keep_every)
     frames, started = 0, time.perf_counter()
     for name in tqdm(names, desc="tracking", unit="seq", disable=not progress):
         frames += track_sequence(tracker, data_dir, name, out_dir, progress)
     elapsed = time.perf_counter() - started
     results = score_folder(data_dir, out_dir, names, progress=progress)
     keep = tracker.memory.keep_every
-    results["tracking"] = {"frames": frames, "seconds": elapsed, "ms_per_frame": 1000 * elapsed / max(frames, 1),
-                           "short_side": short_side, "zoom": dataclasses.asdict(zoom) if zoom else None,
-                           "memory": "finite (first + previous)" if keep is None else f"growing (every {keep})"}
+    results["tracking"] = {
+        "frames": frames,
+        "seconds": elapsed,
+        "ms_per_frame": 1000 * elapsed / max(frames, 1),
+        "short_side": short_side,
+        "zoom": dataclasses.asdict(zoom) if zoom else None,
+        "memory": "finite (first + previous)" if keep is None else f"growing (every {keep})",
+    }
     return results
 
 
@@ -80,14 +91,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="write results JSON here")
     p.add_argument("--save-masks", help="keep the predicted masks in this folder")
     p.add_argument("--short-side", type=int, default=240, help="model input short side (multiple of 16)")
-    p.add_argument("--zoom", help="track object-centred crops at this model input HxW (e.g. 160x160) instead of "
-                   "the whole frame (mobilevos.zoom)")
+    p.add_argument(
+        "--zoom",
+        help="track object-centred crops at this model input HxW (e.g. 160x160) instead of "
+        "the whole frame (mobilevos.zoom)",
+    )
     p.add_argument("--zoom-context", type=float, default=ZoomConfig.context, help="crop side / object box side")
-    p.add_argument("--keep-every", type=int, default=None,
-                   help="growing memory: keep every k-th frame (default: none for the student, 5 for the teacher)")
+    p.add_argument(
+        "--keep-every",
+        type=int,
+        default=None,
+        help="growing memory: keep every k-th frame (default: none for the student, 5 for the teacher)",
+    )
     p.add_argument("--sequences", help="comma-separated subset of sequences")
-    p.add_argument("--split", choices=SPLITS, help="the sequences of this split of a training folder "
-                   "(mobilevos.data.splits: 'selection' = the held-out sequences every choice is made on)")
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        help="the sequences of this split of a training folder "
+        "(mobilevos.data.splits: 'selection' = the held-out sequences every choice is made on)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
@@ -121,8 +143,15 @@ def run(args: argparse.Namespace) -> None:
         net = load_network(args.model, args.device)
         keep = "auto" if args.keep_every is None else args.keep_every
         with tempfile.TemporaryDirectory() as tmp:
-            results = evaluate_model(net, args.data, args.save_masks or tmp, args.short_side, sequences, keep,
-                                     zoom=parse_zoom(args.zoom, args.zoom_context))
+            results = evaluate_model(
+                net,
+                args.data,
+                args.save_masks or tmp,
+                args.short_side,
+                sequences,
+                keep,
+                zoom=parse_zoom(args.zoom, args.zoom_context),
+            )
         results["model"] = str(args.model)
         t = results["tracking"]
         print(f"tracked {t['frames']} frames at {t['ms_per_frame']:.1f} ms/frame ({t['memory']} memory)")

@@ -20,9 +20,11 @@ def frame_flops(net: SpaceTimeNetwork, size: tuple[int, int], memory_frames: int
     value = net.encode_value(feats, torch.rand(1, objects, *size))
     keys, values = torch.stack([feats.key] * memory_frames, 2), torch.stack([value] * memory_frames, 3)
     stages = {}
-    for name, fn in [("encode_key", lambda: net.encode_key(image)),
-                     ("segment", lambda: net.segment(feats, keys, values)),
-                     ("encode_value", lambda: net.encode_value(feats, value.new_ones(1, objects, *size)))]:
+    for name, fn in [
+        ("encode_key", lambda: net.encode_key(image)),
+        ("segment", lambda: net.segment(feats, keys, values)),
+        ("encode_value", lambda: net.encode_value(feats, value.new_ones(1, objects, *size))),
+    ]:
         counter = FlopCounterMode(display=False)
         with counter:
             fn()

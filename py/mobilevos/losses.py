@@ -23,8 +23,9 @@ def bootstrapped_ce(logits: torch.Tensor, target: torch.Tensor, top_p: float = 1
     return loss.topk(k, dim=1).values.mean()
 
 
-def dice_loss(prob: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor, void: torch.Tensor | None = None,
-              smooth: float = 1.0) -> torch.Tensor:
+def dice_loss(
+    prob: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor, void: torch.Tensor | None = None, smooth: float = 1.0
+) -> torch.Tensor:
     """1 - soft Dice per object [B, N, H, W], averaged over valid object slots (void pixels excluded)."""
     if void is not None:
         keep = (~void).unsqueeze(1).to(prob.dtype)
@@ -41,8 +42,9 @@ def segmentation_loss(logits, prob, masks, valid, target, void=None, top_p: floa
     return bootstrapped_ce(logits, target, top_p) + dice_loss(prob, masks, valid, void)
 
 
-def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, target: torch.Tensor,
-            temperature: float = 1.0) -> torch.Tensor:
+def kd_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, target: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
     """Per-pixel KL(teacher || student) over the N+1 classes at temperature T (scaled by T^2), void excluded."""
     log_s = F.log_softmax(student_logits / temperature, 1)
     log_t = F.log_softmax(teacher_logits / temperature, 1)
@@ -61,8 +63,14 @@ def boundary_band(mask: torch.Tensor, radius: int) -> torch.Tensor:
     return band.squeeze(0) if mask.dim() == 2 else band
 
 
-def sample_pixels(mask: torch.Tensor, num: int, radius: int, boundary: bool,
-                  generator: torch.Generator | None = None, exclude: torch.Tensor | None = None) -> torch.Tensor:
+def sample_pixels(
+    mask: torch.Tensor,
+    num: int,
+    radius: int,
+    boundary: bool,
+    generator: torch.Generator | None = None,
+    exclude: torch.Tensor | None = None,
+) -> torch.Tensor:
     """`num` flat pixel indices of an [H, W] mask: boundary-band pixels first (random order), topped up at random.
 
     With `boundary=False` all pixels are drawn uniformly (the ablation). `exclude` (void) pixels are never drawn.
@@ -79,8 +87,9 @@ def sample_pixels(mask: torch.Tensor, num: int, radius: int, boundary: bool,
     return ranked[: min(num, int(allowed.sum()))]
 
 
-def representation_loss(z_s: torch.Tensor, z_t: torch.Tensor | None, labels: torch.Tensor, omega: float,
-                        eps: float = 1e-8) -> torch.Tensor:
+def representation_loss(
+    z_s: torch.Tensor, z_t: torch.Tensor | None, labels: torch.Tensor, omega: float, eps: float = 1e-8
+) -> torch.Tensor:
     """MobileVOS's unified loss for P sampled pixels: L = log2 |C_s|_F^2 - log2 |C_s * C_ty|_F^2.
 
     z_s [P, C] (already projected), z_t [P, C'] (None when omega = 0), labels [P] long class ids. C_s and C_t are

@@ -34,6 +34,7 @@ VOID = core.VOID
 
 # --- numpy arrays ⇄ the core's bitsets -----------------------------------------------------------------------------
 
+
 def _pack(padded: np.ndarray) -> int:
     """A binary [H, stride] array (zero padding columns included) as an int: element k → bit k."""
     return int.from_bytes(np.packbits(padded, axis=None, bitorder="little").tobytes(), "little")
@@ -42,7 +43,7 @@ def _pack(padded: np.ndarray) -> int:
 def _bitset(mask: np.ndarray, g: core.Grid) -> int:
     """A binary [H, W] array as a bitset in the layout of `g` (pixel (y, x) = bit y·stride + x)."""
     padded = np.zeros((g.height, g.stride), bool)
-    padded[:, :g.width] = mask
+    padded[:, : g.width] = mask
     return _pack(padded)
 
 
@@ -50,7 +51,7 @@ def _array(bits: int, g: core.Grid) -> np.ndarray:
     """A bitset in the layout of `g` back to a binary [H, W] array."""
     size = g.height * g.stride
     packed = np.frombuffer(bits.to_bytes((size + 7) // 8, "little"), np.uint8)
-    return np.unpackbits(packed, count=size, bitorder="little").reshape(g.height, g.stride)[:, :g.width].view(bool)
+    return np.unpackbits(packed, count=size, bitorder="little").reshape(g.height, g.stride)[:, : g.width].view(bool)
 
 
 def _grid(shape: tuple[int, ...], bound_th: float = core.DEFAULT_BOUND_TH) -> core.Grid:
@@ -73,7 +74,7 @@ def frame_from_array(labels: np.ndarray, bound_th: float = core.DEFAULT_BOUND_TH
     labels = np.asarray(labels)
     g = _grid(labels.shape, bound_th)
     padded = np.zeros((g.height, g.stride), labels.dtype)
-    padded[:, :g.width] = labels
+    padded[:, : g.width] = labels
     if labels.dtype == np.uint8:  # the core's byte scan: ~5× faster than np.unique on a 480×854 frame
         data = labels.tobytes()
         ids, has_void = core.label_ids(data), VOID in data
@@ -84,6 +85,7 @@ def frame_from_array(labels: np.ndarray, bound_th: float = core.DEFAULT_BOUND_TH
 
 
 # --- the public API: numpy in, the core's figures out ---------------------------------------------------------------
+
 
 def db_eval_iou(gt: np.ndarray, pred: np.ndarray, void: np.ndarray | None = None) -> float:
     """Region similarity J of two binary [H, W] masks, ignoring `void` pixels; 1.0 when both are empty."""
@@ -107,8 +109,9 @@ def boundary_radius(shape: tuple[int, ...], bound_th: float = core.DEFAULT_BOUND
     return core.boundary_radius(shape[1], shape[0], bound_th)
 
 
-def db_eval_boundary(gt: np.ndarray, pred: np.ndarray, void: np.ndarray | None = None,
-                     bound_th: float = core.DEFAULT_BOUND_TH) -> float:
+def db_eval_boundary(
+    gt: np.ndarray, pred: np.ndarray, void: np.ndarray | None = None, bound_th: float = core.DEFAULT_BOUND_TH
+) -> float:
     """Boundary F-measure of two binary [H, W] masks (void pixels removed from both before taking boundaries)."""
     g, gt_bits, pred_bits, void_bits = _binary_pair(gt, pred, void, bound_th)
     return core.boundary_f_measure(g, gt_bits, pred_bits, void_bits)
@@ -123,9 +126,14 @@ def db_statistics(per_frame: list[float] | np.ndarray) -> dict[str, float]:
     return core.statistics(np.asarray(per_frame, np.float64).ravel().tolist())
 
 
-def evaluate_sequence(gt_masks: dict[int, np.ndarray], pred_masks: dict[int, np.ndarray],
-                      objects: list[int] | None = None, *, num_frames: int | None = None,
-                      bound_th: float = core.DEFAULT_BOUND_TH) -> dict:
+def evaluate_sequence(
+    gt_masks: dict[int, np.ndarray],
+    pred_masks: dict[int, np.ndarray],
+    objects: list[int] | None = None,
+    *,
+    num_frames: int | None = None,
+    bound_th: float = core.DEFAULT_BOUND_TH,
+) -> dict:
     """Score one sequence; masks are index masks keyed by frame index.
 
     Scores every frame 1 … n−2 that has ground truth (n = `num_frames`, default one past the last frame index seen
@@ -133,8 +141,9 @@ def evaluate_sequence(gt_masks: dict[int, np.ndarray], pred_masks: dict[int, np.
     truth. Returns fractions (0–1): {"frames": [...], "objects": {id: {"J": per-frame list, "F": ...,
     "J-mean", "J-recall", "J-decay", "F-mean", "F-recall", "F-decay"}}}.
     """
-    return core.evaluate_sequence(gt_masks, pred_masks, objects, num_frames=num_frames,
-                                  load=lambda labels: frame_from_array(labels, bound_th))
+    return core.evaluate_sequence(
+        gt_masks, pred_masks, objects, num_frames=num_frames, load=lambda labels: frame_from_array(labels, bound_th)
+    )
 
 
 def _score_one(args: tuple[Path, Path, str]) -> tuple[str, dict]:
@@ -149,13 +158,19 @@ def _score_one(args: tuple[Path, Path, str]) -> tuple[str, dict]:
                 raise FileNotFoundError(f"prediction missing: {pred_path}")
             pred[t] = load_mask(pred_path)
             if pred[t].shape != gt[t].shape:
-                raise ValueError(f"prediction {pred_path} is {pred[t].shape} (H, W) but the ground truth is "
-                                 f"{gt[t].shape}")
+                raise ValueError(
+                    f"prediction {pred_path} is {pred[t].shape} (H, W) but the ground truth is {gt[t].shape}"
+                )
     return name, evaluate_sequence(gt, pred, num_frames=seq.num_frames)
 
 
-def score_folder(data_dir: str | Path, pred_dir: str | Path, sequences: list[str] | None = None,
-                 progress: bool = True, workers: int = 1) -> dict:
+def score_folder(
+    data_dir: str | Path,
+    pred_dir: str | Path,
+    sequences: list[str] | None = None,
+    progress: bool = True,
+    workers: int = 1,
+) -> dict:
     """Score index-mask predictions `pred_dir`/<seq>/<frame>.png against the DAVIS-layout dataset `data_dir`.
 
     Returns {"summary": {"J&F", "J", "J-recall", "J-decay", "F", "F-recall", "F-decay"},

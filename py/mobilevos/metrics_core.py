@@ -37,12 +37,30 @@ import math
 VOID = 255
 DEFAULT_BOUND_TH = 0.008
 
-__all__ = ["DEFAULT_BOUND_TH", "VOID", "Frame", "Grid", "boundary_f_measure", "boundary_radius", "dilate",
-           "disk_half_widths", "evaluate_labels", "evaluate_sequence", "frame_from_labels", "grid", "label_bitset",
-           "label_ids", "region_similarity", "seg2bmap", "statistics", "summarize"]
+__all__ = [
+    "DEFAULT_BOUND_TH",
+    "VOID",
+    "Frame",
+    "Grid",
+    "boundary_f_measure",
+    "boundary_radius",
+    "dilate",
+    "disk_half_widths",
+    "evaluate_labels",
+    "evaluate_sequence",
+    "frame_from_labels",
+    "grid",
+    "label_bitset",
+    "label_ids",
+    "region_similarity",
+    "seg2bmap",
+    "statistics",
+    "summarize",
+]
 
 
 # --- geometry ------------------------------------------------------------------------------------------------------
+
 
 def boundary_radius(width: int, height: int, bound_th: float = DEFAULT_BOUND_TH) -> int:
     """Matching tolerance in pixels: `bound_th` itself when ≥ 1, else ceil(bound_th × image diagonal)."""
@@ -101,6 +119,7 @@ def grid(width: int, height: int, bound_th: float = DEFAULT_BOUND_TH) -> Grid:
 
 
 # --- per-frame measures --------------------------------------------------------------------------------------------
+
 
 def region_similarity(gt: int, pred: int, void: int = 0) -> float:
     """J: |gt ∩ pred| / |gt ∪ pred| over pixels outside `void`; 1.0 when the union is empty."""
@@ -171,6 +190,7 @@ def boundary_f_measure(g: Grid, gt: int, pred: int, void: int = 0) -> float:
 
 # --- statistics ----------------------------------------------------------------------------------------------------
 
+
 def _mean(values) -> float:
     values = list(values)
     return math.fsum(values) / len(values)
@@ -188,11 +208,12 @@ def statistics(per_frame) -> dict[str, float]:
         raise ValueError("no per-frame values to summarise")
     step = (n - 1) / 4  # numpy's linspace: i·step + start, the last point exactly n
     edges = [round(i * step + 1 + 1e-10) - 1 for i in range(4)] + [n - 1]
-    first, last = values[edges[0]:edges[1] + 1], values[edges[3]:edges[4] + 1]
+    first, last = values[edges[0] : edges[1] + 1], values[edges[3] : edges[4] + 1]
     return {"mean": _mean(values), "recall": sum(v > 0.5 for v in values) / n, "decay": _mean(first) - _mean(last)}
 
 
 # --- label maps ----------------------------------------------------------------------------------------------------
+
 
 def _as_bytes(labels) -> bytes | bytearray:
     if isinstance(labels, (bytes, bytearray)):
@@ -222,7 +243,7 @@ def _checked_bytes(g: Grid, labels) -> bytes | bytearray:
 def _padded_reversed(g: Grid, data: bytes | bytearray, fill: int = 0) -> bytes:
     """The label map with `pad` bytes `fill` between rows, reversed: row H−1 first, each row from x = W−1 down."""
     width = g.width
-    return (bytes((fill,)) * g.pad).join([data[i:i + width] for i in range(0, len(data), width)])[::-1]
+    return (bytes((fill,)) * g.pad).join([data[i : i + width] for i in range(0, len(data), width)])[::-1]
 
 
 def _bitset_of(g: Grid, padded_reversed: bytes, value: int) -> int:
@@ -265,8 +286,10 @@ def frame_from_labels(width: int, height: int, labels, bound_th: float = DEFAULT
 
 # --- sequences -----------------------------------------------------------------------------------------------------
 
-def evaluate_sequence(gt: dict, pred: dict, objects: list[int] | None = None, *, num_frames: int | None = None,
-                      load=None) -> dict:
+
+def evaluate_sequence(
+    gt: dict, pred: dict, objects: list[int] | None = None, *, num_frames: int | None = None, load=None
+) -> dict:
     """Score one sequence: `gt` and `pred` map frame index → `Frame` (or anything `load` turns into one).
 
     Scores every frame 1 … n−2 that has ground truth (n = `num_frames`, default one past the last frame index seen in
@@ -316,8 +339,16 @@ def _by_frame(maps) -> dict[int, object]:
     return {int(t): m for t, m in items if m is not None and type(m).__name__ not in ("JsNull", "NoneType")}
 
 
-def evaluate_labels(width: int, height: int, gt, pred, objects: list[int] | None = None, *,
-                    num_frames: int | None = None, bound_th: float = DEFAULT_BOUND_TH) -> dict:
+def evaluate_labels(
+    width: int,
+    height: int,
+    gt,
+    pred,
+    objects: list[int] | None = None,
+    *,
+    num_frames: int | None = None,
+    bound_th: float = DEFAULT_BOUND_TH,
+) -> dict:
     """`evaluate_sequence` from H×W uint8 label maps (bytes-like, row-major; JS Uint8Arrays in Pyodide).
 
     `gt` and `pred` map frame index → label map: a dict / JS Map / JS object, or a list / JS Array indexed by frame
@@ -325,8 +356,13 @@ def evaluate_labels(width: int, height: int, gt, pred, objects: list[int] | None
     """
     if objects is not None and hasattr(objects, "to_py"):
         objects = objects.to_py()
-    return evaluate_sequence(_by_frame(gt), _by_frame(pred), objects, num_frames=num_frames,
-                             load=lambda labels: frame_from_labels(width, height, labels, bound_th))
+    return evaluate_sequence(
+        _by_frame(gt),
+        _by_frame(pred),
+        objects,
+        num_frames=num_frames,
+        load=lambda labels: frame_from_labels(width, height, labels, bound_th),
+    )
 
 
 _STAT_KEYS = ("J-mean", "J-recall", "J-decay", "F-mean", "F-recall", "F-decay")

@@ -11,6 +11,7 @@ held-out synthetic clips and on every sequence of the evaluation folder (so `mob
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import tempfile
 from pathlib import Path
@@ -31,7 +32,7 @@ def wall_time(metrics_path: Path) -> float | None:
     if not metrics_path.exists():
         return None
     times = [json.loads(line)["time"] for line in metrics_path.read_text().splitlines() if '"time"' in line]
-    return float(sum(b - a for a, b in zip(times, times[1:]) if 0 < b - a < 600)) if len(times) > 1 else None
+    return float(sum(b - a for a, b in itertools.pairwise(times) if 0 < b - a < 600)) if len(times) > 1 else None
 
 
 def init_record(path: Path) -> dict | None:
@@ -77,24 +78,35 @@ def run_record(run_dir: Path, checkpoint: Path) -> dict:
     return record
 
 
-def ship(run_dir: Path, name: str, dtype: str, val_dir: Path | None, short_side: int, synth_videos: int,
-         selection_dir: Path | None = None, checkpoint: str = "last") -> dict:
+def ship(
+    run_dir: Path,
+    name: str,
+    dtype: str,
+    val_dir: Path | None,
+    short_side: int,
+    synth_videos: int,
+    selection_dir: Path | None = None,
+    checkpoint: str = "last",
+) -> dict:
     """Write models/<name>.safetensors and models/<name>.json from `run_dir`'s `checkpoint` ("last", or "best": the
     one chosen on the selection sequences during training); returns the record. The record's metrics: synthetic
     clips, the selection sequences of `selection_dir` and every sequence of `val_dir` (scored once, after the
     choice), all at `short_side`."""
     if MODELS_DIR is None:
-        raise RuntimeError("mobilevos ship writes into a source checkout's models/: run it from a checkout of the "
-                           "repository (pip install -e .)")
+        raise RuntimeError(
+            "mobilevos ship writes into a source checkout's models/: run it from a checkout of the "
+            "repository (pip install -e .)"
+        )
     checkpoint = run_dir / f"{checkpoint}.safetensors"
     record = {"name": name, "file": f"{name}.safetensors", "dtype": dtype, **run_record(run_dir, checkpoint)}
     out = MODELS_DIR / f"{name}.safetensors"
-    save_network(out, load_network(checkpoint), {"record": record},
-                 dtype=DTYPES[dtype])
+    save_network(out, load_network(checkpoint), {"record": record}, dtype=DTYPES[dtype])
     net = load_network(out)  # judge the shipped file, rounding included
     finite = net.cfg.kind == "student"
-    metrics = {"synthetic_val": synth_validation(net, synth_videos, 24, (240, 432), finite_memory=finite),
-               "short_side": short_side}
+    metrics = {
+        "synthetic_val": synth_validation(net, synth_videos, 24, (240, 432), finite_memory=finite),
+        "short_side": short_side,
+    }
     if selection_dir is not None:
         metrics["selection"] = selection_validation(net, selection_dir, short_side, finite)
     if val_dir is not None:
@@ -109,21 +121,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="training run folder (last.safetensors, run.json, metrics.jsonl)")
     p.add_argument("--name", required=True, choices=["student", "teacher"])
     p.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
-    p.add_argument("--checkpoint", default="last", choices=["last", "best"],
-                   help="best: the checkpoint with the best selection-sequence J&F during training")
-    p.add_argument("--selection", default="../shared/data/davis16-train-240p",
-                   help="training folder whose selection sequences are scored ('' to skip)")
+    p.add_argument(
+        "--checkpoint",
+        default="last",
+        choices=["last", "best"],
+        help="best: the checkpoint with the best selection-sequence J&F during training",
+    )
+    p.add_argument(
+        "--selection",
+        default="../shared/data/davis16-train-240p",
+        help="training folder whose selection sequences are scored ('' to skip)",
+    )
     p.add_argument("--val", default="../shared/data/davis16-val", help="evaluation folder ('' to skip)")
     p.add_argument("--short-side", type=int, default=240)
     p.add_argument("--synth-videos", type=int, default=16)
 
 
 def run(args: argparse.Namespace) -> None:
-    record = ship(Path(args.run), args.name, args.dtype, Path(args.val) if args.val else None, args.short_side,
-                  args.synth_videos, Path(args.selection) if args.selection else None, args.checkpoint)
+    record = ship(
+        Path(args.run),
+        args.name,
+        args.dtype,
+        Path(args.val) if args.val else None,
+        args.short_side,
+        args.synth_videos,
+        Path(args.selection) if args.selection else None,
+        args.checkpoint,
+    )
     metrics = record["metrics"]
     davis = metrics.get("davis16_val", {}).get("summary", {})
-    print(f"shipped models/{args.name}.safetensors ({args.dtype}), step {record['steps']}: synthetic J&F "
-          f"{metrics['synthetic_val']['J&F']:.2f}"
-          + (f", selection J&F {metrics['selection']['J&F']:.2f}" if "selection" in metrics else "")
-          + (f", davis16-val J&F {davis['J&F']:.2f}" if davis else ""))
+    print(
+        f"shipped models/{args.name}.safetensors ({args.dtype}), step {record['steps']}: synthetic J&F "
+        f"{metrics['synthetic_val']['J&F']:.2f}"
+        + (f", selection J&F {metrics['selection']['J&F']:.2f}" if "selection" in metrics else "")
+        + (f", davis16-val J&F {davis['J&F']:.2f}" if davis else "")
+    )

@@ -35,7 +35,7 @@ def model_size(height: int, width: int, short_side: int, stride: int = 16) -> tu
     if height <= 0 or width <= 0:
         raise ValueError(f"empty frame {height}x{width}")
     scale = short_side / min(height, width)
-    round_to = lambda x: max(stride, int(round(x * scale / stride)) * stride)  # noqa: E731
+    round_to = lambda x: max(stride, round(x * scale / stride) * stride)  # noqa: E731
     return (short_side, round_to(width)) if height <= width else (round_to(height), short_side)
 
 
@@ -79,7 +79,7 @@ class MemoryBank:
     def entries(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         if self.previous is None:
             raise RuntimeError("memory is empty: call Tracker.start with an annotated frame first")
-        return self.permanent + [self.previous]
+        return [*self.permanent, self.previous]
 
     def read(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys [B, CK, T, h, w] and values [B, N, CV, T, h, w] of all entries."""
@@ -106,7 +106,7 @@ class StepResult:
 class Tracker:
     """Semi-supervised tracking of the objects annotated in one frame through the following frames."""
 
-    def __init__(self, net: SpaceTimeNetwork, short_side: int = 240, keep_every: int | None | str = "auto"):
+    def __init__(self, net: SpaceTimeNetwork, short_side: int = 240, keep_every: int | str | None = "auto"):
         self.net = net
         self.short_side = short_side
         if keep_every == "auto":  # the student's memory is finite by design; the teacher keeps every 5th frame
@@ -149,5 +149,5 @@ class Tracker:
         self.memory.update(feats.key, self.net.encode_value(feats, seg.prob), self.frame_index)
         prob = torch.softmax(F.interpolate(seg.logits, size=frame.shape[:2], mode="bilinear", align_corners=False), 1)
         prob = prob[0].cpu().numpy()
-        lut = np.array([0] + self.objects, dtype=np.uint8)
+        lut = np.array([0, *self.objects], dtype=np.uint8)
         return StepResult(lut[prob.argmax(0)], prob)

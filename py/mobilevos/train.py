@@ -31,8 +31,14 @@ from mobilevos import losses
 from mobilevos.checkpoint import grow_state, load_network, save_network
 from mobilevos.config import apply_overrides, from_dict, merge, to_dict
 from mobilevos.data.mix import MixedClips
-from mobilevos.models.network import (GROWABLE_PATHS, NetworkConfig, SpaceTimeNetwork, Segmentation, student_config,
-                                      teacher_config)
+from mobilevos.models.network import (
+    GROWABLE_PATHS,
+    NetworkConfig,
+    Segmentation,
+    SpaceTimeNetwork,
+    student_config,
+    teacher_config,
+)
 from mobilevos.validate import selection_validation, synth_validation
 
 
@@ -146,8 +152,9 @@ def resize_segmentation(seg: Segmentation, size: tuple[int, int]) -> Segmentatio
     return Segmentation(resize(seg.prob, size), resize(seg.logits, size), embed)
 
 
-def teacher_segmentations(unroll: nn.Module, images: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor,
-                          scale: float) -> list[Segmentation]:
+def teacher_segmentations(
+    unroll: nn.Module, images: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor, scale: float
+) -> list[Segmentation]:
     """The teacher's segmentations of a clip seen at `scale` times the student's resolution (rounded to the
     stride), returned on the student's grid."""
     if scale == 1.0:
@@ -220,7 +227,9 @@ class Trainer:
         self.uses_repr = cfg.role == "student" and cfg.distill.loss in ("repr", "unified")
         self.teacher = None
         # The teacher is needed for logit KD, and for the representation loss unless omega = 0 (labels only).
-        if cfg.role == "student" and (cfg.distill.loss in ("kd", "unified") or (self.uses_repr and cfg.distill.omega > 0)):
+        if cfg.role == "student" and (
+            cfg.distill.loss in ("kd", "unified") or (self.uses_repr and cfg.distill.omega > 0)
+        ):
             if not cfg.teacher:
                 raise ValueError(f"--loss {cfg.distill.loss} needs --teacher CHECKPOINT")
             self.teacher = load_network(cfg.teacher, cfg.device)
@@ -232,12 +241,17 @@ class Trainer:
         if self.world > 1:
             self.unroll = nn.parallel.DistributedDataParallel(self.unroll)
         trainable = [(n, p) for n, p in self.net.named_parameters() if p.requires_grad]
-        backbone = [p for n, p in trainable
-                    if n.startswith(("backbone.", "value_encoder.backbone.")) and not n.startswith(VALUE_STEM)]
+        backbone = [
+            p
+            for n, p in trainable
+            if n.startswith(("backbone.", "value_encoder.backbone.")) and not n.startswith(VALUE_STEM)
+        ]
         ids = {id(p) for p in backbone}
         heads = [p for _, p in trainable if id(p) not in ids] + list(self.proj.parameters())
-        self.opt = torch.optim.AdamW([{"params": heads, "lr": cfg.optim.lr}, {"params": backbone,
-                                      "lr": cfg.optim.backbone_lr}], weight_decay=cfg.optim.weight_decay)
+        self.opt = torch.optim.AdamW(
+            [{"params": heads, "lr": cfg.optim.lr}, {"params": backbone, "lr": cfg.optim.backbone_lr}],
+            weight_decay=cfg.optim.weight_decay,
+        )
         self.step = 0
         self.best_selection = -1.0  # selection J&F of <out>/best.safetensors
         if fresh and self.rank == 0:  # a fresh run's log and choice must not mix with those of the run it replaces
@@ -264,8 +278,10 @@ class Trainer:
         state = torch.load(self.out / "last_state.pt", map_location=self.device, weights_only=False)
         saved = load_network(self.out / "last.safetensors")
         if dataclasses.replace(saved.cfg, pretrained=self.cfg.model.pretrained) != self.cfg.model:
-            raise ValueError(f"{self.out} holds a run of another architecture ({saved.cfg}); resuming it as "
-                             f"{self.cfg.model} is impossible: pass --fresh to start over there, or another --out")
+            raise ValueError(
+                f"{self.out} holds a run of another architecture ({saved.cfg}); resuming it as "
+                f"{self.cfg.model} is impossible: pass --fresh to start over there, or another --out"
+            )
         self.net.load_state_dict(saved.state_dict())
         self.proj.load_state_dict(state["proj"])
         self.opt.load_state_dict(state["optimizer"])
@@ -280,8 +296,12 @@ class Trainer:
         meta = {"step": self.step, "train_config": to_dict(self.cfg)}
         tmp = self.out / "last.safetensors.tmp"
         save_network(tmp, self.net, meta)
-        state = {"proj": self.proj.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
-                 "best_selection": self.best_selection}
+        state = {
+            "proj": self.proj.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "step": self.step,
+            "best_selection": self.best_selection,
+        }
         torch.save(state, self.out / "last_state.pt.tmp")
         # Renames are atomic: a run killed while saving still finds the previous complete checkpoint.
         os.replace(tmp, self.out / "last.safetensors")
@@ -308,26 +328,35 @@ class Trainer:
             with torch.no_grad():
                 t_segs = teacher_segmentations(self.teacher_unroll, images, masks, valid, cfg.distill.teacher_scale)
         top_p = cfg.optim.bootstrap_end + (cfg.optim.bootstrap_start - cfg.optim.bootstrap_end) * max(
-            0.0, 1 - self.step / max(1, cfg.optim.bootstrap_steps))
+            0.0, 1 - self.step / max(1, cfg.optim.bootstrap_steps)
+        )
         parts = dict.fromkeys(("seg", "kd", "repr"), torch.zeros((), device=self.device))
         for i, seg in enumerate(segs, start=1):
             target = make_target(masks[:, i], void[:, i])
-            parts["seg"] = parts["seg"] + losses.segmentation_loss(seg.logits, seg.prob, masks[:, i], valid, target,
-                                                                   void[:, i], top_p)
+            parts["seg"] = parts["seg"] + losses.segmentation_loss(
+                seg.logits, seg.prob, masks[:, i], valid, target, void[:, i], top_p
+            )
             if cfg.distill.loss in ("kd", "unified"):
                 parts["kd"] = parts["kd"] + cfg.distill.kd_weight * losses.kd_loss(
-                    seg.logits, t_segs[i - 1].logits, target, cfg.distill.temperature)
+                    seg.logits, t_segs[i - 1].logits, target, cfg.distill.temperature
+                )
             if self.uses_repr:
                 parts["repr"] = parts["repr"] + cfg.distill.repr_weight * representation_term(
-                    seg, t_segs[i - 1] if t_segs else None, masks[:, i], valid, void[:, i], self.proj, cfg.distill,
-                    self.gen)
+                    seg,
+                    t_segs[i - 1] if t_segs else None,
+                    masks[:, i],
+                    valid,
+                    void[:, i],
+                    self.proj,
+                    cfg.distill,
+                    self.gen,
+                )
         loss = sum(parts.values()) / len(segs)
         for g, base in zip(self.opt.param_groups, (cfg.optim.lr, cfg.optim.backbone_lr)):
             g["lr"] = base * lr_factor(self.step, cfg.optim)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(self.net.parameters()) + list(self.proj.parameters()),
-                                       cfg.optim.grad_clip)
+        torch.nn.utils.clip_grad_norm_(list(self.net.parameters()) + list(self.proj.parameters()), cfg.optim.grad_clip)
         self.opt.step()
         self.step += 1
         return {"loss": loss.item(), **{k: v.item() / len(segs) for k, v in parts.items()}}
@@ -336,8 +365,12 @@ class Trainer:
         """Train until `steps` (default: the config's total), checkpointing and validating on the way."""
         cfg = self.cfg
         end = min(steps or cfg.optim.steps, cfg.optim.steps)
-        loader = torch.utils.data.DataLoader(self.data, batch_size=cfg.optim.batch_size, num_workers=cfg.data.workers,
-                                             persistent_workers=cfg.data.workers > 0)
+        loader = torch.utils.data.DataLoader(
+            self.data,
+            batch_size=cfg.optim.batch_size,
+            num_workers=cfg.data.workers,
+            persistent_workers=cfg.data.workers > 0,
+        )
         bar = tqdm(total=end, initial=self.step, disable=self.rank != 0, dynamic_ncols=True, desc=cfg.role)
         started, clips = time.time(), 0
         for batch in loader:
@@ -369,8 +402,11 @@ class Trainer:
             message += f", selection sequences J&F {sel['J&F']:.2f}"
             if sel["J&F"] > self.best_selection:
                 self.best_selection = sel["J&F"]
-                save_network(self.out / "best.safetensors.tmp", self.net,
-                             {"step": self.step, "train_config": to_dict(cfg), "selection": sel})
+                save_network(
+                    self.out / "best.safetensors.tmp",
+                    self.net,
+                    {"step": self.step, "train_config": to_dict(cfg), "selection": sel},
+                )
                 os.replace(self.out / "best.safetensors.tmp", self.out / "best.safetensors")
                 message += " (best so far: best.safetensors)"
         self.log(row)
@@ -398,8 +434,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu (default) or cuda")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--no-pretrained", action="store_true", help="random backbone initialisation (ablation)")
-    p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="dotted config overrides, e.g. --set optim.lr=1e-4 data.size=[240,432]")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dotted config overrides, e.g. --set optim.lr=1e-4 data.size=[240,432]",
+    )
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
@@ -408,10 +450,17 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     data = to_dict(TrainConfig(role=args.role, model=model))
     if args.config:
         data = merge(data, json.loads(Path(args.config).read_text()), "TrainConfig")
-    flags = {"teacher": "teacher", "init": "init", "loss": "distill.loss", "omega": "distill.omega",
-             "steps": "optim.steps", "device": "device"}
-    overrides = [f"{key}={json.dumps(getattr(args, flag))}" for flag, key in flags.items()
-                 if getattr(args, flag) is not None]
+    flags = {
+        "teacher": "teacher",
+        "init": "init",
+        "loss": "distill.loss",
+        "omega": "distill.omega",
+        "steps": "optim.steps",
+        "device": "device",
+    }
+    overrides = [
+        f"{key}={json.dumps(getattr(args, flag))}" for flag, key in flags.items() if getattr(args, flag) is not None
+    ]
     if args.no_pretrained:
         overrides.append("model.pretrained=false")
     return from_dict(TrainConfig, apply_overrides(data, overrides + args.overrides))
@@ -425,17 +474,26 @@ def provenance() -> dict:
 
     def git(*cmd: str) -> str:
         try:
-            return subprocess.run(["git", *cmd], capture_output=True, text=True, check=True,
-                                  cwd=Path(__file__).parent).stdout.strip()
+            return subprocess.run(
+                ["git", *cmd], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+            ).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return "unknown"
 
-    argv = ["mobilevos"] + sys.argv[1:] if Path(sys.argv[0]).name in ("mobilevos", "cli.py") else sys.argv
-    return {"command": " ".join(argv), "git_commit": git("rev-parse", "HEAD"),
-            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")), "started": time.time(),
-            "hardware": {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count(),
-                         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
-            "torch": torch.__version__}
+    argv = ["mobilevos", *sys.argv[1:]] if Path(sys.argv[0]).name in ("mobilevos", "cli.py") else sys.argv
+    return {
+        "command": " ".join(argv),
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "started": time.time(),
+        "hardware": {
+            "machine": platform.machine(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        },
+        "torch": torch.__version__,
+    }
 
 
 def run(args: argparse.Namespace) -> None:

@@ -20,8 +20,9 @@ from mobilevos.track import Tracker
 VAL_SEED = 987_654_321
 
 
-def synth_validation(net: SpaceTimeNetwork, videos: int, frames: int, size: tuple[int, int],
-                     finite_memory: bool, max_objects: int = 2) -> dict:
+def synth_validation(
+    net: SpaceTimeNetwork, videos: int, frames: int, size: tuple[int, int], finite_memory: bool, max_objects: int = 2
+) -> dict:
     """Mean J&F / J / F (percent, averaged over objects) of tracking `videos` held-out synthetic clips."""
     was_training = net.training
     net.eval()
@@ -48,8 +49,18 @@ def selection_validation(net: SpaceTimeNetwork, root: str | Path, short_side: in
     was_training = net.training
     net.eval()
     with tempfile.TemporaryDirectory() as tmp:
-        results = evaluate_model(net, root, tmp, short_side, split_sequences(root, "selection"),
-                                 keep_every=None if finite_memory else 5, progress=False)
+        results = evaluate_model(
+            net,
+            root,
+            tmp,
+            short_side,
+            split_sequences(root, "selection"),
+            keep_every=None if finite_memory else 5,
+            progress=False,
+        )
     net.train(was_training)
-    return {**results["summary"], "sequences": {k: v["J&F"] for k, v in results["sequences"].items()},
-            "short_side": short_side}
+    return {
+        **results["summary"],
+        "sequences": {k: v["J&F"] for k, v in results["sequences"].items()},
+        "short_side": short_side,
+    }

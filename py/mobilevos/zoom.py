@@ -67,25 +67,45 @@ def frame_to_crop(box: Box, size: tuple[int, int]) -> np.ndarray:
 
 def crop_frame(frame: np.ndarray, box: Box, size: tuple[int, int]) -> np.ndarray:
     """uint8 crop of `frame` at `box` resized (bilinear) to `size`; outside the frame is black."""
-    return cv2.warpAffine(frame, frame_to_crop(box, size), (size[1], size[0]), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.warpAffine(
+        frame,
+        frame_to_crop(box, size),
+        (size[1], size[0]),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
 
 
 def uncrop_prob(prob: np.ndarray, box: Box, frame_shape: tuple[int, int]) -> np.ndarray:
     """Probabilities [N+1, h, w] of a crop mapped back onto the frame [N+1, H, W]: background (channel 0) is
     certain outside the crop."""
     m = frame_to_crop(box, prob.shape[1:])
-    out = [cv2.warpAffine(c, m, (frame_shape[1], frame_shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=float(i == 0)) for i, c in enumerate(prob)]
+    out = [
+        cv2.warpAffine(
+            c,
+            m,
+            (frame_shape[1], frame_shape[0]),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=float(i == 0),
+        )
+        for i, c in enumerate(prob)
+    ]
     return np.stack(out)
 
 
 def resample_value(value: torch.Tensor, src: Box, dst: Box) -> torch.Tensor:
     """A memory value [B, N, C, h, w] computed in crop `src`, resampled into crop `dst` (zero outside `src`)."""
     b, n, c, h, w = value.shape
-    theta = torch.tensor([[dst[2] / src[2], 0, (2 * (dst[0] - src[0]) + dst[2] - src[2]) / src[2]],
-                          [0, dst[3] / src[3], (2 * (dst[1] - src[1]) + dst[3] - src[3]) / src[3]]],
-                         dtype=value.dtype, device=value.device)
+    theta = torch.tensor(
+        [
+            [dst[2] / src[2], 0, (2 * (dst[0] - src[0]) + dst[2] - src[2]) / src[2]],
+            [0, dst[3] / src[3], (2 * (dst[1] - src[1]) + dst[3] - src[3]) / src[3]],
+        ],
+        dtype=value.dtype,
+        device=value.device,
+    )
     flat = value.reshape(b * n, c, h, w)
     grid = F.affine_grid(theta.expand(b * n, 2, 3), list(flat.shape), align_corners=False)
     return F.grid_sample(flat, grid, mode="bilinear", padding_mode="zeros", align_corners=False).view_as(value)
@@ -94,7 +114,7 @@ def resample_value(value: torch.Tensor, src: Box, dst: Box) -> torch.Tensor:
 class ZoomTracker(Tracker):
     """`Tracker` on object-centred crops (see the module docstring); same `start` / `step` interface."""
 
-    def __init__(self, net, zoom: ZoomConfig = ZoomConfig(), keep_every: int | None | str = "auto"):
+    def __init__(self, net, zoom: ZoomConfig = ZoomConfig(), keep_every: int | str | None = "auto"):
         super().__init__(net, short_side=min(zoom.size), keep_every=keep_every)
         self.zoom = zoom
         self.box: Box | None = None  # the crop of the previous memory entry
@@ -114,8 +134,12 @@ class ZoomTracker(Tracker):
             raise ValueError("the annotation has no object (all pixels are background or void)")
         self.objects, self.size = ids, self.zoom.size
         self.box = crop_box(mask, self.zoom)
-        small = cv2.warpAffine(mask.astype(np.uint8), frame_to_crop(self.box, self.size),
-                               (self.size[1], self.size[0]), flags=cv2.INTER_NEAREST)
+        small = cv2.warpAffine(
+            mask.astype(np.uint8),
+            frame_to_crop(self.box, self.size),
+            (self.size[1], self.size[0]),
+            flags=cv2.INTER_NEAREST,
+        )
         masks = torch.from_numpy(np.stack([small == i for i in ids])).float()[None].to(self.device)
         feats = self._features(frame, self.box)
         self.memory.reset(feats.key, self.net.encode_value(feats, masks))
@@ -134,6 +158,6 @@ class ZoomTracker(Tracker):
         self.memory.update(feats.key, self.net.encode_value(feats, seg.prob), self.frame_index)
         self.box = box
         prob = uncrop_prob(torch.softmax(seg.logits, 1)[0].cpu().numpy(), box, frame.shape[:2])
-        lut = np.array([0] + self.objects, dtype=np.uint8)
+        lut = np.array([0, *self.objects], dtype=np.uint8)
         self.last_mask = lut[prob.argmax(0)]
         return StepResult(self.last_mask, prob)

@@ -17,10 +17,12 @@ const ISOLATION = {
 };
 
 self.addEventListener('install', (event) => {
-  event.waitUntil((async () => {
-    await precacheBuild();
-    await self.skipWaiting();
-  })());
+  event.waitUntil(
+    (async () => {
+      await precacheBuild();
+      await self.skipWaiting();
+    })(),
+  );
 });
 
 // The build's file list; missing (a dev server) means nothing to precache. A listed file that cannot be fetched
@@ -33,10 +35,13 @@ async function precacheBuild() {
   await cache.addAll((await listing.json()).map((file) => new Request(file, { cache: 'no-cache' })));
 }
 self.addEventListener('activate', (event) => {
-  event.waitUntil((async () => {
-    for (const name of await caches.keys()) if (name.startsWith('mobilevos-shell-') && name !== CACHE) await caches.delete(name);
-    await self.clients.claim();
-  })());
+  event.waitUntil(
+    (async () => {
+      for (const name of await caches.keys())
+        if (name.startsWith('mobilevos-shell-') && name !== CACHE) await caches.delete(name);
+      await self.clients.claim();
+    })(),
+  );
 });
 
 self.addEventListener('fetch', (event) => {
@@ -60,7 +65,9 @@ async function networkFirst(request) {
     const response = await fetch(request);
     if (response.status === 200 && response.type === 'basic' && !request.headers.has('range')) {
       const copy = response.clone();
-      caches.open(CACHE).then((cache) => cache.put(request, copy))
+      caches
+        .open(CACHE)
+        .then((cache) => cache.put(request, copy))
         .catch((error) => console.warn(`service worker: could not cache ${request.url}:`, error));
     }
     return isolate(response);

@@ -23,7 +23,8 @@ export async function probeWebGPU(gpu = globalThis.navigator?.gpu) {
   if (!adapter) return { available: false, reason };
   const info = adapter.info || {};
   const description = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'WebGPU adapter';
-  const software = Boolean(info.isFallbackAdapter || adapter.isFallbackAdapter) ||
+  const software =
+    Boolean(info.isFallbackAdapter || adapter.isFallbackAdapter) ||
     /swiftshader|llvmpipe|software|microsoft basic/i.test(description);
   return { available: true, adapter: description, shaderF16: adapter.features.has('shader-f16'), software };
 }
@@ -36,12 +37,15 @@ export async function probeWebGPU(gpu = globalThis.navigator?.gpu) {
 export function pickBackend(choice, probe) {
   if (choice === 'wasm') return { backend: 'wasm', notice: '' };
   if (choice === 'webgpu') {
-    return probe.available ? { backend: 'webgpu', notice: '' }
+    return probe.available
+      ? { backend: 'webgpu', notice: '' }
       : { backend: 'wasm', notice: `WebGPU unavailable (${probe.reason}); running on WASM` };
   }
   if (probe.available && !probe.software) return { backend: 'webgpu', notice: '' };
-  return { backend: 'wasm', notice: probe.available ? `WebGPU adapter is software (${probe.adapter}): WASM is faster`
-    : '' };
+  return {
+    backend: 'wasm',
+    notice: probe.available ? `WebGPU adapter is software (${probe.adapter}): WASM is faster` : '',
+  };
 }
 
 /** WASM threads: multi-threading needs cross-origin isolation (SharedArrayBuffer); 0 = auto (all cores, at most 4). */

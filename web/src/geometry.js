@@ -70,10 +70,19 @@ function taps(offset, size, outSize) {
  * outWidth x outHeight: the letterbox `box` is resized bilinearly to the native size, then argmax over the channels
  * (ties go to the lower id, as numpy's argmax). Returns a Uint8Array (written into `out` if given).
  */
-export function nativeLabels(prob, channels, inWidth, inHeight, box, outWidth, outHeight,
-  out = new Uint8Array(outWidth * outHeight)) {
+export function nativeLabels(
+  prob,
+  channels,
+  inWidth,
+  inHeight,
+  box,
+  outWidth,
+  outHeight,
+  out = new Uint8Array(outWidth * outHeight),
+) {
   const plane = inWidth * inHeight;
-  if (prob.length < channels * plane) throw new Error(`prob holds ${prob.length} values, not ${channels}x${inHeight}x${inWidth}`);
+  if (prob.length < channels * plane)
+    throw new Error(`prob holds ${prob.length} values, not ${channels}x${inHeight}x${inWidth}`);
   if (box.x < 0 || box.y < 0 || box.x + box.width > inWidth || box.y + box.height > inHeight) {
     throw new RangeError('the letterbox lies outside the model input');
   }
@@ -94,7 +103,10 @@ export function nativeLabels(prob, channels, inWidth, inHeight, box, outWidth, o
         const top = prob[base + r0 + c0] + wx * (prob[base + r0 + c1] - prob[base + r0 + c0]);
         const bottom = prob[base + r1 + c0] + wx * (prob[base + r1 + c1] - prob[base + r1 + c0]);
         const v = top + wy * (bottom - top);
-        if (v > best) { best = v; label = c; }
+        if (v > best) {
+          best = v;
+          label = c;
+        }
       }
       out[o + x] = label;
     }
@@ -111,13 +123,15 @@ export function maskFit(maskWidth, maskHeight, frameWidth, frameHeight) {
   requireSize(maskWidth, maskHeight, 'the mask size');
   requireSize(frameWidth, frameHeight, 'the frame size');
   if (maskWidth === frameWidth && maskHeight === frameHeight) return 'same';
-  const close = Math.abs((maskWidth * frameHeight) / maskHeight - frameWidth) <= 1
-    || Math.abs((maskHeight * frameWidth) / maskWidth - frameHeight) <= 1;
+  const close =
+    Math.abs((maskWidth * frameHeight) / maskHeight - frameWidth) <= 1 ||
+    Math.abs((maskHeight * frameWidth) / maskWidth - frameHeight) <= 1;
   return close ? 'scaled' : 'other-aspect';
 }
 
 /** The mask file of frame `index` (a video's frame index, or a camera's capture index): DAVIS names, 00000.png. */
 export function maskFileName(index) {
-  if (!Number.isInteger(index) || index < 0) throw new RangeError(`frame index must be a non-negative integer, got ${index}`);
+  if (!Number.isInteger(index) || index < 0)
+    throw new RangeError(`frame index must be a non-negative integer, got ${index}`);
   return `${String(index).padStart(5, '0')}.png`;
 }

@@ -92,8 +92,13 @@ async function startWorker() {
   app.worker = worker;
   try {
     const ready = await worker.request('load', {
-      modelBase: config.models, wasmBase: config.wasm, backend: config.backend, noWebgpu: config.nowebgpu,
-      variant: config.variant, threads: config.threads, debug: config.debug,
+      modelBase: config.models,
+      wasmBase: config.wasm,
+      backend: config.backend,
+      noWebgpu: config.nowebgpu,
+      variant: config.variant,
+      threads: config.threads,
+      debug: config.debug,
     });
     if (app.worker !== worker) return;
     app.ready = true;
@@ -122,15 +127,19 @@ function showProgress({ message, loaded, total }) {
 function showBackend(info) {
   const label = info.backend === 'webgpu' ? 'WebGPU' : `WASM · ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
   setPill('#pill-backend', label, info.backend === 'wasm' && !info.isolated ? 'warn' : 'ok');
-  $('#pill-backend').title = info.backend === 'webgpu' ? `WebGPU: ${info.adapter}${info.shaderF16 ? ' (shader-f16)' : ''}`
-    : `WASM, ${info.threads} thread(s)${info.isolated ? '' : ' — page not cross-origin isolated'}; WebGPU: ${info.webgpu}`;
+  $('#pill-backend').title =
+    info.backend === 'webgpu'
+      ? `WebGPU: ${info.adapter}${info.shaderF16 ? ' (shader-f16)' : ''}`
+      : `WASM, ${info.threads} thread(s)${info.isolated ? '' : ' — page not cross-origin isolated'}; WebGPU: ${info.webgpu}`;
   const variant = $('#pill-variant');
   variant.hidden = false;
   variant.textContent = info.variant;
   variant.title = `model variant ${info.variant}: ${info.variantReason}`;
   const m = info.model;
-  $('#model-info').textContent = `${m.name}: ${m.width}×${m.height} input, up to ${m.maxObjects} objects, variants ` +
-    `${m.variants.join(', ')}.` + (info.adapter ? ` GPU: ${info.adapter}.` : '');
+  $('#model-info').textContent =
+    `${m.name}: ${m.width}×${m.height} input, up to ${m.maxObjects} objects, variants ` +
+    `${m.variants.join(', ')}.` +
+    (info.adapter ? ` GPU: ${info.adapter}.` : '');
 }
 
 function fillVariantChoices(variants) {
@@ -150,7 +159,8 @@ async function openSource(kind) {
     else {
       const url = new URL('sample/sample.mp4', document.baseURI).href;
       const response = await fetch(url);
-      if (!response.ok) throw Object.assign(new Error(`sample clip: HTTP ${response.status}`), { code: 'video-unreadable' });
+      if (!response.ok)
+        throw Object.assign(new Error(`sample clip: HTTP ${response.status}`), { code: 'video-unreadable' });
       app.file = await VideoFile.open(await response.blob());
       await source.sample(url);
     }
@@ -159,7 +169,12 @@ async function openSource(kind) {
     setMode(source.kind === 'none' ? 'idle' : 'live');
     return banner.show(error.code || 'video-unreadable', {
       detail: error.code === 'camera-failed' || error.code === 'video-unreadable' ? error.message : '',
-      actions: error.code?.startsWith('camera') ? [['Open a video', () => openSource('file')], ['Sample clip', () => openSource('sample')]] : [],
+      actions: error.code?.startsWith('camera')
+        ? [
+            ['Open a video', () => openSource('file')],
+            ['Sample clip', () => openSource('sample')],
+          ]
+        : [],
     });
   }
   afterSourceOpened();
@@ -195,10 +210,12 @@ function afterSourceOpened() {
   view.width = source.width;
   view.height = source.height;
   const kind = source.kind === 'camera' ? 'Camera' : source.kind === 'sample' ? 'Sample clip' : 'File';
-  $('#source-info').textContent = `${kind}: ${source.label} (${source.width}×${source.height}` +
-    (app.file ? `, ${app.file.count} frames). Processed frame by frame: every frame is tracked, as fast as this ` +
-      'device allows, so the preview may run slower or faster than the video.' : '). Live: frames that arrive while ' +
-      'the model is busy are skipped.');
+  $('#source-info').textContent =
+    `${kind}: ${source.label} (${source.width}×${source.height}` +
+    (app.file
+      ? `, ${app.file.count} frames). Processed frame by frame: every frame is tracked, as fast as this ` +
+        'device allows, so the preview may run slower or faster than the video.'
+      : '). Live: frames that arrive while ' + 'the model is busy are skipped.');
   resetAnnotation();
   setMode('live');
 }
@@ -209,7 +226,8 @@ async function annotateSampleStart() {
     const response = await fetch(new URL('sample/sample-mask.png', document.baseURI));
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     applyMask(new Uint8Array(await response.arrayBuffer()));
-  } catch (error) { // the sample works without its mask: say so, and the visitor paints one
+  } catch (error) {
+    // the sample works without its mask: say so, and the visitor paints one
     console.warn('sample mask not loaded:', error);
     setStatus('Sample mask not loaded: paint the object, then press Track');
   }
@@ -231,9 +249,10 @@ function resetAnnotation() {
  */
 async function freeze() {
   if (!source.width) return;
-  let frozen = null;
+  let frozen;
   let labels = null;
-  if ((app.mode === 'tracking' || app.mode === 'paused') && app.lastFrame) { // re-annotate from the current prediction
+  if ((app.mode === 'tracking' || app.mode === 'paused') && app.lastFrame) {
+    // re-annotate from the current prediction
     await stopTracking();
     frozen = { bitmap: await createImageBitmap(app.lastFrame), index: app.lastIndex, time: app.lastTime };
     labels = app.lastLabels;
@@ -265,7 +284,10 @@ async function freeze() {
 function addObject() {
   const max = app.model?.maxObjects ?? OBJECT_COLORS.length;
   if (app.objects.length >= Math.min(max, OBJECT_COLORS.length)) {
-    return banner.show('too-many-objects', { kind: 'warn', detail: `This model tracks at most ${max} objects at once.` });
+    return banner.show('too-many-objects', {
+      kind: 'warn',
+      detail: `This model tracks at most ${max} objects at once.`,
+    });
   }
   app.objects.push(`Object ${app.objects.length + 1}`);
   selectObject(app.objects.length);
@@ -299,12 +321,18 @@ function applyMask(bytes) {
   const sizes = `The mask is ${mask.width}×${mask.height}, the frame ${annotator.width}×${annotator.height}`;
   const fit = maskFit(mask.width, mask.height, annotator.width, annotator.height);
   if (fit === 'other-aspect') {
-    return banner.show('mask-wrong-size', { detail: `${sizes}: another aspect ratio, so it would not line up with the ` +
-      'objects. Upload a mask of the frame\'s size, or of its aspect ratio (it is then scaled).' });
+    return banner.show('mask-wrong-size', {
+      detail:
+        `${sizes}: another aspect ratio, so it would not line up with the ` +
+        "objects. Upload a mask of the frame's size, or of its aspect ratio (it is then scaled).",
+    });
   }
   if (!mask.count) return banner.show('mask-empty');
   const max = Math.min(app.model?.maxObjects ?? OBJECT_COLORS.length, OBJECT_COLORS.length);
-  if (mask.count > max) return banner.show('too-many-objects', { detail: `The mask has ${mask.count} objects; this model tracks at most ${max}.` });
+  if (mask.count > max)
+    return banner.show('too-many-objects', {
+      detail: `The mask has ${mask.count} objects; this model tracks at most ${max}.`,
+    });
   app.objects = Array.from({ length: mask.count }, (_, i) => `Object ${i + 1}`);
   app.active = 1;
   annotator.active = 1;
@@ -323,8 +351,14 @@ function renderObjectList() {
   const editing = app.mode === 'annotating';
   const areas = editing ? annotator.areas(app.objects.length) : app.areas;
   renderObjects($('#objects'), {
-    objects: app.objects, active: app.active, colors: OBJECT_COLORS, areas, areaUnit: editing ? ' px' : ' px',
-    editable: editing, onSelect: (id) => selectObject(id), onRemove: (id) => removeObject(id),
+    objects: app.objects,
+    active: app.active,
+    colors: OBJECT_COLORS,
+    areas,
+    areaUnit: ' px',
+    editable: editing,
+    onSelect: (id) => selectObject(id),
+    onRemove: (id) => removeObject(id),
   });
   $('#object-count').textContent = `${app.objects.length}/${app.model?.maxObjects ?? '–'}`;
   updateControls();
@@ -337,17 +371,31 @@ async function track() {
   const areas = annotator.areas(app.objects.length);
   const empty = areas.findIndex((a) => a === 0);
   if (!areas.length || empty >= 0) {
-    return banner.show('empty-annotation', { kind: 'warn', detail: areas.length > 1 && empty >= 0 ? `Object ${empty + 1} has no pixels: draw it or remove it.` : '' });
+    return banner.show('empty-annotation', {
+      kind: 'warn',
+      detail: areas.length > 1 && empty >= 0 ? `Object ${empty + 1} has no pixels: draw it or remove it.` : '',
+    });
   }
   if (banner.code !== 'mask-scaled') banner.hide();
   setStatus('annotating…');
   const { index, time } = app.frozen;
-  try { // everything that can fail ends in the banner: the page never stays in 'annotating…' without a word
+  try {
+    // everything that can fail ends in the banner: the page never stays in 'annotating…' without a word
     const bitmap = await createImageBitmap(app.frozen.bitmap);
-    const reply = await app.worker.request('annotate', {
-      frame: bitmap, labels: annotator.labels.slice(), width: annotator.width, height: annotator.height,
-      numObjects: app.objects.length, colors: OBJECT_COLORS, index, time,
-    }, [bitmap]);
+    const reply = await app.worker.request(
+      'annotate',
+      {
+        frame: bitmap,
+        labels: annotator.labels.slice(),
+        width: annotator.width,
+        height: annotator.height,
+        numObjects: app.objects.length,
+        colors: OBJECT_COLORS,
+        index,
+        time,
+      },
+      [bitmap],
+    );
     drawResult(reply.frame, reply.overlay, { index, time, labels: annotator.labels.slice() });
   } catch (error) {
     setStatus('');
@@ -399,11 +447,14 @@ async function trackFile() {
   } catch (error) {
     if (!current()) return;
     pauseTracking();
-    return banner.show(error.code === 'video-unreadable' ? error.code : failureCode(error),
-      { detail: `Tracking stopped at frame ${app.next}: ${error.message}` });
+    return banner.show(error.code === 'video-unreadable' ? error.code : failureCode(error), {
+      detail: `Tracking stopped at frame ${app.next}: ${error.message}`,
+    });
   }
   if (current() && app.next >= file.count) {
-    pauseTracking(`Done: every frame from ${app.frozen?.index ?? 0} to ${file.count - 1} is tracked. Masks (.zip) saves them.`);
+    pauseTracking(
+      `Done: every frame from ${app.frozen?.index ?? 0} to ${file.count - 1} is tracked. Masks (.zip) saves them.`,
+    );
   }
 }
 
@@ -417,9 +468,12 @@ async function onVideoFrame(now, time, index) {
   let bitmap;
   try {
     bitmap = await createImageBitmap(video);
-  } catch (error) { // the camera went away (unplugged, or stopped by the system)
+  } catch (error) {
+    // the camera went away (unplugged, or stopped by the system)
     pauseTracking();
-    return banner.show('camera-failed', { detail: `Tracking stopped: the camera frame could not be read (${error.message}).` });
+    return banner.show('camera-failed', {
+      detail: `Tracking stopped: the camera frame could not be read (${error.message}).`,
+    });
   }
   sendStep(bitmap, index, time, app.skipped.splice(0)).catch(() => {}); // failures are shown by sendStep
 }
@@ -431,7 +485,7 @@ async function sendStep(bitmap, index, time, skipped = []) {
   const worker = app.worker;
   try {
     const reply = await worker.request('step', { frame: bitmap, index, time, skipped }, [bitmap]);
-    if (app.mode !== 'tracking' && app.mode !== 'paused' || worker !== app.worker) {
+    if ((app.mode !== 'tracking' && app.mode !== 'paused') || worker !== app.worker) {
       reply.frame.close();
       reply.overlay.close();
       return;
@@ -531,7 +585,9 @@ async function reset() {
 // ---------------------------------------------------------------- saving
 async function downloadMasks() {
   const reply = await app.worker.request('masks', {
-    kind: source.kind, name: source.kind === 'file' ? source.label : source.kind, times: app.file?.times ?? null,
+    kind: source.kind,
+    name: source.kind === 'file' ? source.label : source.kind,
+    times: app.file?.times ?? null,
     skipped: app.skipped.splice(0), // camera frames dropped after the last one sent
   });
   if (!reply.count) return banner.show('no masks yet', { kind: 'info', detail: 'Track a few frames first.' });
@@ -561,16 +617,22 @@ async function toggleRecording() {
     const file = app.file;
     app.recorder = {
       add: (index, time) => video.add(time, file.duration(index)),
-      stop: () => video.finish().then(done, (error) => {
-        done(null);
-        banner.show('recording unavailable', { kind: 'warn', detail: `The overlay video was not saved: ${error.message}.` });
-      }),
+      stop: () =>
+        video.finish().then(done, (error) => {
+          done(null);
+          banner.show('recording unavailable', {
+            kind: 'warn',
+            detail: `The overlay video was not saved: ${error.message}.`,
+          });
+        }),
     };
   } else {
     if (typeof MediaRecorder === 'undefined' || !view.captureStream) {
       return banner.show('recording unavailable', { kind: 'warn', detail: 'This browser cannot record a canvas.' });
     }
-    const type = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm', 'video/mp4'].find((t) => MediaRecorder.isTypeSupported(t));
+    const type = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm', 'video/mp4'].find((t) =>
+      MediaRecorder.isTypeSupported(t),
+    );
     const recorder = new MediaRecorder(view.captureStream(30), type ? { mimeType: type } : {});
     const chunks = [];
     recorder.ondataavailable = (e) => e.data.size && chunks.push(e.data);
@@ -649,35 +711,52 @@ function renderStats(force = false) {
   if (app.mode === 'tracking') renderObjectList();
 }
 
-
 // ---------------------------------------------------------------- wiring
 for (const b of $$('[data-source]')) b.addEventListener('click', () => openSource(b.dataset.source));
-$('#file-video').addEventListener('change', (e) => { const f = e.target.files[0]; e.target.value = ''; if (f) openFile(f); });
+$('#file-video').addEventListener('change', (e) => {
+  const f = e.target.files[0];
+  e.target.value = '';
+  if (f) openFile(f);
+});
 $('#btn-freeze').addEventListener('click', () => freeze());
 $('#btn-track').addEventListener('click', () => track());
 $('#btn-pause').addEventListener('click', () => pauseTracking());
 $('#btn-reset').addEventListener('click', () => reset());
 $('#btn-add-object').addEventListener('click', () => addObject());
 $('#btn-upload-mask').addEventListener('click', () => $('#file-mask').click());
-$('#file-mask').addEventListener('change', (e) => { const f = e.target.files[0]; e.target.value = ''; if (f) uploadMask(f); });
+$('#file-mask').addEventListener('change', (e) => {
+  const f = e.target.files[0];
+  e.target.value = '';
+  if (f) uploadMask(f);
+});
 $('#btn-clear-object').addEventListener('click', () => annotator.clearObject(app.active));
 $('#btn-clear-all').addEventListener('click', () => annotator.clearAll());
 $('#btn-download-masks').addEventListener('click', () => downloadMasks());
 $('#btn-record').addEventListener('click', () => toggleRecording());
 for (const b of $$('[data-tool]')) b.addEventListener('click', () => selectTool(b.dataset.tool));
-$('#brush-size').addEventListener('input', (e) => { annotator.size = Number(e.target.value); $('#brush-size-out').value = e.target.value; });
+$('#brush-size').addEventListener('input', (e) => {
+  annotator.size = Number(e.target.value);
+  $('#brush-size-out').value = e.target.value;
+});
 
 function selectTool(tool) {
   annotator.tool = tool;
   for (const b of $$('[data-tool]')) b.setAttribute('aria-checked', String(b.dataset.tool === tool));
 }
 
-for (const [id, key] of [['#set-backend', 'backend'], ['#set-variant', 'variant'], ['#set-threads', 'threads']]) {
+for (const [id, key] of [
+  ['#set-backend', 'backend'],
+  ['#set-variant', 'variant'],
+  ['#set-threads', 'threads'],
+]) {
   const select = $(id);
   select.value = String(config[key]);
   select.addEventListener('change', async () => {
     config[key] = key === 'threads' ? Number(select.value) : select.value;
-    localStorage.setItem('mobilevos-settings', JSON.stringify({ backend: config.backend, variant: config.variant, threads: config.threads }));
+    localStorage.setItem(
+      'mobilevos-settings',
+      JSON.stringify({ backend: config.backend, variant: config.variant, threads: config.threads }),
+    );
     await stopTracking();
     if (app.mode === 'tracking' || app.mode === 'paused') setMode('live');
     startWorker();
@@ -688,27 +767,49 @@ document.addEventListener('keydown', (e) => {
   if (e.target.closest('input, select, textarea') || e.metaKey || e.ctrlKey || e.altKey) return;
   const key = e.key.toLowerCase();
   if (key === 'f') freeze();
-  else if (key === ' ') { e.preventDefault(); if (app.mode === 'tracking') pauseTracking(); else track(); }
-  else if (key === 'b') selectTool('brush');
+  else if (key === ' ') {
+    e.preventDefault();
+    if (app.mode === 'tracking') pauseTracking();
+    else track();
+  } else if (key === 'b') selectTool('brush');
   else if (key === 'e') selectTool('eraser');
   else if (key === 'r') selectTool('box');
-  else if (/^[1-8]$/.test(key) && app.mode === 'annotating' && Number(key) <= app.objects.length) selectObject(Number(key));
+  else if (/^[1-8]$/.test(key) && app.mode === 'annotating' && Number(key) <= app.objects.length)
+    selectObject(Number(key));
 });
 
 // Debug hook: stats for the page, the tests and the bench (which can also import web/src/tracker.js directly).
 window.__mobilevos = {
   config,
-  get mode() { return app.mode; },
-  get ready() { return app.ready; },
-  get info() { return app.info; },
-  get stats() { return stats.snapshot(); },
-  get error() { return $('#banner').hidden ? null : { code: $('#banner').dataset.code, text: $('#banner').textContent.trim() }; },
-  get frames() { return app.debugFrames; },
-  get annotationSignature() { return app.annotationSignature; },
+  get mode() {
+    return app.mode;
+  },
+  get ready() {
+    return app.ready;
+  },
+  get info() {
+    return app.info;
+  },
+  get stats() {
+    return stats.snapshot();
+  },
+  get error() {
+    return $('#banner').hidden ? null : { code: $('#banner').dataset.code, text: $('#banner').textContent.trim() };
+  },
+  get frames() {
+    return app.debugFrames;
+  },
+  get annotationSignature() {
+    return app.annotationSignature;
+  },
   request: (action, payload) => app.worker.request(action, payload),
 };
 
-if (unknownParams.length) banner.show('unknown URL parameter', { kind: 'warn', detail: `${unknownParams.join(', ')} (known: ${PARAMS.join(', ')})` });
+if (unknownParams.length)
+  banner.show('unknown URL parameter', {
+    kind: 'warn',
+    detail: `${unknownParams.join(', ')} (known: ${PARAMS.join(', ')})`,
+  });
 if (config.sw) registerServiceWorker();
 selectTool('brush');
 setMode('idle');

@@ -40,15 +40,23 @@ function checkReferences(manifest) {
   if (caps.some((k, i) => i && k <= caps[i - 1])) {
     throw invalid('/objects/capacities', `capacities must be increasing, got ${JSON.stringify(caps)}`);
   }
-  const inputs = [frame.input, objects.masks_input, objects.valid_input, calls.input,
-    ...memory.slots.flatMap((s) => [s.key, s.value])];
+  const inputs = [
+    frame.input,
+    objects.masks_input,
+    objects.valid_input,
+    calls.input,
+    ...memory.slots.flatMap((s) => [s.key, s.value]),
+  ];
   const outputs = [output.name, memory.entry.key, memory.entry.value];
   const seen = new Set();
   graphs.forEach((g, i) => {
     const key = `${g.capacity}/${g.variant}`;
     if (seen.has(key)) throw invalid(`/graphs/${i}`, `${g.name}: duplicate capacity/variant ${key}`);
     seen.add(key);
-    for (const [kind, needed, tensors] of [['inputs', inputs, g.inputs], ['outputs', outputs, g.outputs]]) {
+    for (const [kind, needed, tensors] of [
+      ['inputs', inputs, g.inputs],
+      ['outputs', outputs, g.outputs],
+    ]) {
       const have = new Set(tensors.map((t) => t.name));
       const missing = needed.filter((n) => !have.has(n));
       if (missing.length) {
@@ -90,8 +98,10 @@ export function validateManifest(manifest) {
 export function findGraph(manifest, capacity, variant) {
   const graph = manifest.graphs.find((g) => g.capacity === capacity && g.variant === variant);
   if (!graph) {
-    throw new ManifestError(`no graph for capacity ${capacity}, variant ${variant} (exported variants: ` +
-      `${Object.keys(manifest.variants).join(', ')}; capacities: ${manifest.objects.capacities.join(', ')})`);
+    throw new ManifestError(
+      `no graph for capacity ${capacity}, variant ${variant} (exported variants: ` +
+        `${Object.keys(manifest.variants).join(', ')}; capacities: ${manifest.objects.capacities.join(', ')})`,
+    );
   }
   return graph;
 }
@@ -100,8 +110,10 @@ export function findGraph(manifest, capacity, variant) {
 export function pickCapacity(manifest, numObjects) {
   const k = manifest.objects.capacities.find((c) => c >= numObjects);
   if (k === undefined) {
-    throw new ManifestError(`${numObjects} objects exceed the largest exported capacity ` +
-      `${manifest.objects.capacities.at(-1)}`, 'too-many-objects');
+    throw new ManifestError(
+      `${numObjects} objects exceed the largest exported capacity ` + `${manifest.objects.capacities.at(-1)}`,
+      'too-many-objects',
+    );
   }
   return k;
 }
@@ -109,11 +121,6 @@ export function pickCapacity(manifest, numObjects) {
 /** The most objects one annotation may have. */
 export function maxObjects(manifest) {
   return manifest.objects.capacities.at(-1);
-}
-
-/** Model resolution {height, width} (the frame input's H and W). */
-export function modelSize(manifest) {
-  return { height: manifest.model.height, width: manifest.model.width };
 }
 
 /** Tensor spec (name, shape, dtype) of a graph input or output by name. */
@@ -124,7 +131,7 @@ export function tensorSpec(graph, name) {
 }
 
 /** Does the variant run on the backend? Its `targets` say (the schema requires them). */
-export function variantRunsOn(manifest, variant, backend) {
+function variantRunsOn(manifest, variant, backend) {
   return Boolean(manifest.variants[variant]?.targets.includes(backend));
 }
 
@@ -140,8 +147,10 @@ export function chooseVariant(manifest, backend, { requested = 'auto', shaderF16
   const runnable = (v) => exported.includes(v) && variantRunsOn(manifest, v, backend) && (v !== 'fp16' || shaderF16);
   if (requested !== 'auto') {
     if (runnable(requested)) return { variant: requested, reason: 'requested' };
-    const why = !exported.includes(requested) ? 'not exported'
-      : requested === 'fp16' && backend === 'webgpu' && !shaderF16 ? "this GPU adapter lacks 'shader-f16'"
+    const why = !exported.includes(requested)
+      ? 'not exported'
+      : requested === 'fp16' && backend === 'webgpu' && !shaderF16
+        ? "this GPU adapter lacks 'shader-f16'"
         : `not meant for ${backend}`;
     return { variant: 'fp32', reason: `${requested} ${why}; using fp32` };
   }

@@ -58,8 +58,13 @@ export function decodePng(bytes) {
     const data = bytes.subarray(pos + 8, pos + 8 + length);
     if (data.length !== length) throw new MaskError('truncated PNG');
     if (type === 'IHDR') {
-      header = { width: view.getUint32(pos + 8), height: view.getUint32(pos + 12), bitDepth: data[8],
-        colorType: data[9], interlace: data[12] };
+      header = {
+        width: view.getUint32(pos + 8),
+        height: view.getUint32(pos + 12),
+        bitDepth: data[8],
+        colorType: data[9],
+        interlace: data[12],
+      };
     } else if (type === 'PLTE') palette = data.slice();
     else if (type === 'tRNS') paletteAlpha = data.slice();
     else if (type === 'IDAT') idat.push(data);
@@ -69,14 +74,18 @@ export function decodePng(bytes) {
   if (!header || !idat.length) throw new MaskError('PNG without image data');
   const { width, height, bitDepth, colorType, interlace } = header;
   const channels = CHANNELS[colorType];
-  if (!channels || ![1, 2, 4, 8, 16].includes(bitDepth)) throw new MaskError(`unsupported PNG colour type ${colorType}`);
+  if (!channels || ![1, 2, 4, 8, 16].includes(bitDepth))
+    throw new MaskError(`unsupported PNG colour type ${colorType}`);
   if (interlace) throw new MaskError('interlaced PNGs are not supported: save the mask without interlacing');
   if (colorType === 3 && !palette) throw new MaskError('palette PNG without a palette');
   let compressed = idat[0];
   if (idat.length > 1) {
     compressed = new Uint8Array(idat.reduce((n, d) => n + d.length, 0));
     let o = 0;
-    for (const d of idat) { compressed.set(d, o); o += d.length; }
+    for (const d of idat) {
+      compressed.set(d, o);
+      o += d.length;
+    }
   }
   let raw;
   try {
@@ -115,10 +124,18 @@ export function decodePng(bytes) {
 function unfilter(filter, src, dst, up, bpp) {
   const n = src.length;
   switch (filter) {
-    case 0: dst.set(src); break;
-    case 1: for (let i = 0; i < n; i++) dst[i] = src[i] + (i >= bpp ? dst[i - bpp] : 0); break;
-    case 2: for (let i = 0; i < n; i++) dst[i] = src[i] + up[i]; break;
-    case 3: for (let i = 0; i < n; i++) dst[i] = src[i] + (((i >= bpp ? dst[i - bpp] : 0) + up[i]) >> 1); break;
+    case 0:
+      dst.set(src);
+      break;
+    case 1:
+      for (let i = 0; i < n; i++) dst[i] = src[i] + (i >= bpp ? dst[i - bpp] : 0);
+      break;
+    case 2:
+      for (let i = 0; i < n; i++) dst[i] = src[i] + up[i];
+      break;
+    case 3:
+      for (let i = 0; i < n; i++) dst[i] = src[i] + (((i >= bpp ? dst[i - bpp] : 0) + up[i]) >> 1);
+      break;
     case 4:
       for (let i = 0; i < n; i++) {
         const a = i >= bpp ? dst[i - bpp] : 0;
@@ -131,7 +148,8 @@ function unfilter(filter, src, dst, up, bpp) {
         dst[i] = src[i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
       }
       break;
-    default: throw new MaskError(`corrupt PNG: unknown filter type ${filter}`);
+    default:
+      throw new MaskError(`corrupt PNG: unknown filter type ${filter}`);
   }
 }
 
@@ -157,7 +175,10 @@ export function encodePng({ width, height, channels = 1, data, palette = null, l
   const out = new Uint8Array(8 + chunks.reduce((n, c) => n + c.length, 0));
   out.set(SIGNATURE);
   let o = 8;
-  for (const c of chunks) { out.set(c, o); o += c.length; }
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
   return out;
 }
 
@@ -173,7 +194,10 @@ function chunk(type, data) {
 
 /** The DAVIS / Pascal VOC palette (index -> [r, g, b]); index masks written with it open in the usual tools. */
 export const DAVIS_PALETTE = Array.from({ length: 256 }, (_, index) => {
-  let r = 0; let g = 0; let b = 0; let c = index;
+  let r = 0;
+  let g = 0;
+  let b = 0;
+  let c = index;
   for (let j = 0; j < 8; j++) {
     r |= ((c >> 0) & 1) << (7 - j);
     g |= ((c >> 1) & 1) << (7 - j);
@@ -187,7 +211,14 @@ export const DAVIS_PALETTE = Array.from({ length: 256 }, (_, index) => {
 export function labelsToPng(labels, width, height) {
   let max = 0;
   for (let p = 0; p < labels.length; p++) if (labels[p] > max) max = labels[p];
-  return encodePng({ width, height, channels: 1, data: labels, palette: DAVIS_PALETTE.slice(0, Math.max(2, max + 1)), level: 6 });
+  return encodePng({
+    width,
+    height,
+    channels: 1,
+    data: labels,
+    palette: DAVIS_PALETTE.slice(0, Math.max(2, max + 1)),
+    level: 6,
+  });
 }
 
 const MAX_COLOURS = 64; // more distinct colours than this is a photo or an anti-aliased drawing, not a mask
@@ -217,7 +248,9 @@ export function labelsFromPng(png, { knownColours = [] } = {}) {
     for (let v = 1; v < 256; v++) if (present[v]) ids.push(v);
     if (!(ids.length === 1 && ids[0] === 255 && colorType !== 3)) ids = ids.filter((v) => v !== 255); // void
     const lut = new Uint8Array(256);
-    ids.forEach((v, i) => { lut[v] = i + 1; });
+    ids.forEach((v, i) => {
+      lut[v] = i + 1;
+    });
     if (ids.length > 255) throw new MaskError('too many objects in the mask');
     for (let p = 0; p < plane; p++) labels[p] = lut[value[p]];
     return { labels, width, height, count: ids.length, kind: 'index' };
@@ -232,8 +265,11 @@ export function labelsFromPng(png, { knownColours = [] } = {}) {
       colours.set(key, 0);
       order.push(key);
       if (order.length > MAX_COLOURS) {
-        throw new MaskError(`the mask has more than ${MAX_COLOURS} colours: upload an index mask (grey or palette ` +
-          'PNG) or a PNG with one flat colour per object', 'mask-not-flat');
+        throw new MaskError(
+          `the mask has more than ${MAX_COLOURS} colours: upload an index mask (grey or palette ` +
+            'PNG) or a PNG with one flat colour per object',
+          'mask-not-flat',
+        );
       }
     }
   }

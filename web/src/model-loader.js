@@ -6,9 +6,9 @@
  */
 import { ManifestError, validateManifest } from './manifest.js';
 
-export const MODEL_CACHE = 'mobilevos-models-v1';
+const MODEL_CACHE = 'mobilevos-models-v1';
 
-export class ModelError extends Error {
+class ModelError extends Error {
   constructor(message, code) {
     super(message);
     this.name = 'ModelError';
@@ -30,18 +30,21 @@ export async function sha256Hex(bytes) {
 /** Fetch and validate manifest.json from `baseUrl` (network first, the cached copy when offline). */
 export async function fetchManifest(baseUrl, { fetchFn = fetch } = {}) {
   const url = new URL('manifest.json', baseUrl).href;
-  const store = cacheStorage() && await caches.open(MODEL_CACHE);
+  const store = cacheStorage() && (await caches.open(MODEL_CACHE));
   let text;
   try {
     const response = await fetchFn(url, { cache: 'no-cache' });
     if (missing(response)) {
-      throw new ModelError(`no model manifest at ${url} (HTTP ${response.status}): export the model with ` +
-        '`python -m export` into web/public/models/student', 'model-missing');
+      throw new ModelError(
+        `no model manifest at ${url} (HTTP ${response.status}): export the model with ` +
+          '`python -m export` into web/public/models/student',
+        'model-missing',
+      );
     }
     text = await response.text();
     if (store) await store.put(url, new Response(text, { headers: { 'content-type': 'application/json' } }));
   } catch (e) {
-    const cached = store && await store.match(url);
+    const cached = store && (await store.match(url));
     if (!cached) {
       if (e instanceof ModelError) throw e;
       throw new ModelError(`cannot fetch ${url} (${e.message}) and no copy is cached`, 'model-offline');
@@ -64,9 +67,11 @@ export async function fetchManifest(baseUrl, { fetchFn = fetch } = {}) {
 
 /** Does `bytes` match the graph's recorded size and sha256? Returns a reason string, or '' when it does. */
 export async function checkGraphBytes(graph, bytes) {
-  if (bytes.byteLength !== graph.bytes) return `${graph.file} is ${bytes.byteLength} bytes, the manifest says ${graph.bytes}`;
+  if (bytes.byteLength !== graph.bytes)
+    return `${graph.file} is ${bytes.byteLength} bytes, the manifest says ${graph.bytes}`;
   const digest = await sha256Hex(bytes);
-  if (digest !== graph.sha256) return `${graph.file}: sha256 ${digest.slice(0, 12)}… does not match the manifest's ${graph.sha256.slice(0, 12)}…`;
+  if (digest !== graph.sha256)
+    return `${graph.file}: sha256 ${digest.slice(0, 12)}… does not match the manifest's ${graph.sha256.slice(0, 12)}…`;
   return '';
 }
 
@@ -77,7 +82,7 @@ export async function checkGraphBytes(graph, bytes) {
 export async function loadGraph(baseUrl, graph, { fetchFn = fetch, onProgress = () => {} } = {}) {
   const url = new URL(graph.file, baseUrl).href;
   const key = `${url}?sha256=${graph.sha256}`;
-  const store = cacheStorage() && await caches.open(MODEL_CACHE);
+  const store = cacheStorage() && (await caches.open(MODEL_CACHE));
   if (store) {
     const cached = await store.match(key);
     if (cached) {
@@ -96,8 +101,10 @@ export async function loadGraph(baseUrl, graph, { fetchFn = fetch, onProgress = 
     throw new ModelError(`cannot fetch ${url} (${e.message}) and it is not cached`, 'model-offline');
   }
   if (missing(response)) {
-    throw new ModelError(`model file ${graph.file} is missing (HTTP ${response.status} for ${url}): re-run ` +
-      '`python -m export`', 'model-missing');
+    throw new ModelError(
+      `model file ${graph.file} is missing (HTTP ${response.status} for ${url}): re-run ` + '`python -m export`',
+      'model-missing',
+    );
   }
   const bytes = await readWithProgress(response, graph.bytes, onProgress);
   const problem = await checkGraphBytes(graph, bytes);
@@ -120,13 +127,16 @@ async function readWithProgress(response, expected, onProgress) {
   }
   const bytes = new Uint8Array(loaded);
   let o = 0;
-  for (const c of chunks) { bytes.set(c, o); o += c.length; }
+  for (const c of chunks) {
+    bytes.set(c, o);
+    o += c.length;
+  }
   return bytes;
 }
 
 /** Remove cached graphs that the current manifest no longer lists (older exports). */
 export async function pruneCache(baseUrl, manifest) {
-  const store = cacheStorage() && await caches.open(MODEL_CACHE);
+  const store = cacheStorage() && (await caches.open(MODEL_CACHE));
   if (!store) return 0;
   const keep = new Set(manifest.graphs.map((g) => `${new URL(g.file, baseUrl).href}?sha256=${g.sha256}`));
   keep.add(new URL('manifest.json', baseUrl).href);
@@ -138,15 +148,4 @@ export async function pruneCache(baseUrl, manifest) {
     }
   }
   return removed;
-}
-
-/** How many bytes of the given graphs are not cached yet (shown before a download). */
-export async function missingBytes(baseUrl, graphs) {
-  const store = cacheStorage() && await caches.open(MODEL_CACHE);
-  let missing = 0;
-  for (const g of graphs) {
-    const hit = store && await store.match(`${new URL(g.file, baseUrl).href}?sha256=${g.sha256}`);
-    if (!hit) missing += g.bytes;
-  }
-  return missing;
 }

@@ -8,7 +8,7 @@
 import { decodePng } from './mask-encoding.js';
 
 /** IEEE half floats (little-endian bytes) -> Float32Array. */
-export function float16ToFloat32(bytes) {
+function float16ToFloat32(bytes) {
   const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 1);
   const out = new Float32Array(halves.length);
   for (let i = 0; i < halves.length; i++) {
@@ -16,8 +16,14 @@ export function float16ToFloat32(bytes) {
     const sign = h & 0x8000 ? -1 : 1;
     const exp = (h >> 10) & 0x1f;
     const frac = h & 0x3ff;
-    out[i] = exp === 0 ? sign * 2 ** -14 * (frac / 1024)
-      : exp === 31 ? (frac ? NaN : sign * Infinity) : sign * 2 ** (exp - 15) * (1 + frac / 1024);
+    out[i] =
+      exp === 0
+        ? sign * 2 ** -14 * (frac / 1024)
+        : exp === 31
+          ? frac
+            ? NaN
+            : sign * Infinity
+          : sign * 2 ** (exp - 15) * (1 + frac / 1024);
   }
   return out;
 }
@@ -38,7 +44,10 @@ function margin(prob, channels, plane, p) {
   let b = -Infinity;
   for (let c = 0; c < channels; c++) {
     const v = prob[c * plane + p];
-    if (v > a) { b = a; a = v; } else if (v > b) b = v;
+    if (v > a) {
+      b = a;
+      a = v;
+    } else if (v > b) b = v;
   }
   return a - b;
 }
@@ -65,8 +74,9 @@ export async function runParity(tracker, index, read, { capacities = null } = {}
         await tracker.start(frames[call.frame], labels, run.objects.length, run.capacity);
         const feeds = tracker.memory.feeds();
         const first = manifest.memory.slots[0];
-        const [key, value] = await Promise.all([feeds[first.key], feeds[first.value]].map(
-          (t) => (t.location === 'cpu' ? t.data : t.getData())));
+        const [key, value] = await Promise.all(
+          [feeds[first.key], feeds[first.value]].map((t) => (t.location === 'cpu' ? t.data : t.getData())),
+        );
         outputs = { [manifest.memory.entry.key]: key, [manifest.memory.entry.value]: value };
       } else {
         outputs = { [manifest.output.name]: (await tracker.step(frames[call.frame])).prob };
@@ -81,15 +91,27 @@ export async function runParity(tracker, index, read, { capacities = null } = {}
           if (!(d <= maxAbs)) maxAbs = Number.isNaN(d) ? Infinity : d;
           if (!(d <= atol + rtol * Math.abs(expected[i]))) outside += 1;
         }
-        const row = { capacity: run.capacity, graph: call.graph, call: call.call, frame: call.frame, output: name, maxAbs, outside,
-          count: expected.length, sizeMatches: actual.length === expected.length };
+        const row = {
+          capacity: run.capacity,
+          graph: call.graph,
+          call: call.call,
+          frame: call.frame,
+          output: name,
+          maxAbs,
+          outside,
+          count: expected.length,
+          sizeMatches: actual.length === expected.length,
+        };
         if (name === manifest.output.name) {
           const channels = run.objects.length + 1;
           const plane = expected.length / (run.capacity + 1);
           let differing = 0;
           for (let p = 0; p < plane; p++) {
-            if (argmax(actual, channels, plane, p) !== argmax(expected, channels, plane, p) &&
-                margin(expected, channels, plane, p) > 2 * (atol + rtol)) differing += 1;
+            if (
+              argmax(actual, channels, plane, p) !== argmax(expected, channels, plane, p) &&
+              margin(expected, channels, plane, p) > 2 * (atol + rtol)
+            )
+              differing += 1;
           }
           row.maskPixelsDiffering = differing;
         }

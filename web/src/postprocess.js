@@ -9,7 +9,8 @@
  */
 export function argmaxLabels(prob, numObjects, plane, out = new Uint8Array(plane)) {
   if (prob.length < (numObjects + 1) * plane) throw new Error('prob has fewer channels than objects + background');
-  if (numObjects === 1) { // the common case, without the inner loop
+  if (numObjects === 1) {
+    // the common case, without the inner loop
     const bg = prob.subarray(0, plane);
     const fg = prob.subarray(plane, 2 * plane);
     for (let p = 0; p < plane; p++) out[p] = fg[p] > bg[p] ? 1 : 0;
@@ -20,7 +21,10 @@ export function argmaxLabels(prob, numObjects, plane, out = new Uint8Array(plane
     let label = 0;
     for (let c = 1; c <= numObjects; c++) {
       const v = prob[c * plane + p];
-      if (v > best) { best = v; label = c; }
+      if (v > best) {
+        best = v;
+        label = c;
+      }
     }
     out[p] = label;
   }
@@ -34,8 +38,14 @@ export function argmaxLabels(prob, numObjects, plane, out = new Uint8Array(plane
  * @param {number[][]} colors  colors[i - 1] = [r, g, b] of object i
  * @param {Uint8ClampedArray} [out]  H*W*4 RGBA
  */
-export function overlayRgba(labels, width, height, colors, { fillAlpha = 110, outline = true } = {},
-  out = new Uint8ClampedArray(width * height * 4)) {
+export function overlayRgba(
+  labels,
+  width,
+  height,
+  colors,
+  { fillAlpha = 110, outline = true } = {},
+  out = new Uint8ClampedArray(width * height * 4),
+) {
   const lut = new Uint32Array(256); // label -> packed little-endian RGBA with the fill alpha
   const edge = new Uint32Array(256);
   colors.forEach(([r, g, b], i) => {
@@ -48,10 +58,16 @@ export function overlayRgba(labels, width, height, colors, { fillAlpha = 110, ou
     for (let x = 0; x < width; x++) {
       const p = row + x;
       const l = labels[p];
-      if (l === 0) { px[p] = 0; continue; }
-      const border = outline && (
-        (x > 0 && labels[p - 1] !== l) || (x < width - 1 && labels[p + 1] !== l) ||
-        (y > 0 && labels[p - width] !== l) || (y < height - 1 && labels[p + width] !== l));
+      if (l === 0) {
+        px[p] = 0;
+        continue;
+      }
+      const border =
+        outline &&
+        ((x > 0 && labels[p - 1] !== l) ||
+          (x < width - 1 && labels[p + 1] !== l) ||
+          (y > 0 && labels[p - width] !== l) ||
+          (y < height - 1 && labels[p + width] !== l));
       px[p] = border ? edge[l] : lut[l];
     }
   }

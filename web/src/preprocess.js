@@ -10,9 +10,10 @@ import { frameSignature } from './postprocess.js';
 
 /** A 2D context of an OffscreenCanvas (worker or main thread) or, failing that, a DOM canvas, sized width x height. */
 export function createFrameContext(width, height) {
-  const canvas = typeof OffscreenCanvas !== 'undefined'
-    ? new OffscreenCanvas(width, height)
-    : Object.assign(document.createElement('canvas'), { width, height });
+  const canvas =
+    typeof OffscreenCanvas !== 'undefined'
+      ? new OffscreenCanvas(width, height)
+      : Object.assign(document.createElement('canvas'), { width, height });
   const ctx = canvas.getContext('2d', { willReadFrequently: true, alpha: false });
   if (!ctx) throw new Error('this browser cannot create a 2D canvas context');
   ctx.imageSmoothingEnabled = true;

@@ -45,9 +45,6 @@
  *     too-many-objects, not-annotated, internal
  */
 
-export const ACTIONS = ['load', 'annotate', 'step', 'reset', 'masks', 'recording', 'stats', 'parity'];
-export const STATUSES = ['progress', 'ready', 'annotated', 'result', 'done', 'error'];
-
 /** An error as it crosses the worker boundary (Error objects lose their fields when cloned). */
 export function errorReply(requestId, error) {
   return { status: 'error', requestId, code: error?.code || 'internal', message: String(error?.message || error) };

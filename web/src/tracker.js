@@ -55,7 +55,8 @@ export class Tracker {
         graphOptimizationLevel: 'all',
         ...this.sessionOptions,
       };
-      if (this.backend === 'webgpu') { // memory entries never leave the GPU; prob comes back to the CPU
+      if (this.backend === 'webgpu') {
+        // memory entries never leave the GPU; prob comes back to the CPU
         options.preferredOutputLocation = { [entry.key]: 'gpu-buffer', [entry.value]: 'gpu-buffer' };
       }
       const created = this.loadModel(graph).then((bytes) => this.ort.InferenceSession.create(bytes, options));
@@ -77,7 +78,8 @@ export class Tracker {
     await this.session(capacity);
     const t1 = now();
     const labels = new Uint8Array(this.height * this.width);
-    for (let y = this.height >> 2; y < (3 * this.height) >> 2; y++) labels.fill(1, y * this.width + (this.width >> 2), y * this.width + ((3 * this.width) >> 2));
+    for (let y = this.height >> 2; y < (3 * this.height) >> 2; y++)
+      labels.fill(1, y * this.width + (this.width >> 2), y * this.width + ((3 * this.width) >> 2));
     const grey = new Uint8ClampedArray(this.height * this.width * 4).fill(128);
     const warm = new Tracker(this.ort, this.manifest, this); // same sessions and constants, its own memory
     warm.sessions = this.sessions;
@@ -129,9 +131,10 @@ export class Tracker {
       [frame.input]: this.tensor(graph, frame.input, frameData(rgba, this.manifest)),
       [calls.input]: this.constant(graph, calls.input, spec.value),
       [objects.valid_input]: this.tensor(graph, objects.valid_input, validFlags(numObjects, graph.capacity)),
-      [objects.masks_input]: spec.masks === 'annotation'
-        ? this.tensor(graph, objects.masks_input, objectMasks(labels, numObjects, graph.capacity))
-        : this.constant(graph, objects.masks_input, 0),
+      [objects.masks_input]:
+        spec.masks === 'annotation'
+          ? this.tensor(graph, objects.masks_input, objectMasks(labels, numObjects, graph.capacity))
+          : this.constant(graph, objects.masks_input, 0),
     };
     if (spec.memory === 'slots') return Object.assign(feeds, this.memory.feeds());
     for (const slot of memory.slots) {
@@ -182,10 +185,19 @@ export class Tracker {
 
   /** Numbers for the debug hook and the bench. */
   stats() {
-    return { backend: this.backend, variant: this.variant, capacity: this.capacity, numObjects: this.numObjects,
-      frameIndex: this.frameIndex, memoryBytes: this.memory.bytes, memoryTensors: this.memory.tensors().size,
-      memoryUpdates: this.memory.updates, memoryDisposed: this.memory.disposed, sessions: this.sessions.size,
-      memoryLocations: [...new Set([...this.memory.tensors()].map((t) => t.location))] };
+    return {
+      backend: this.backend,
+      variant: this.variant,
+      capacity: this.capacity,
+      numObjects: this.numObjects,
+      frameIndex: this.frameIndex,
+      memoryBytes: this.memory.bytes,
+      memoryTensors: this.memory.tensors().size,
+      memoryUpdates: this.memory.updates,
+      memoryDisposed: this.memory.disposed,
+      sessions: this.sessions.size,
+      memoryLocations: [...new Set([...this.memory.tensors()].map((t) => t.location))],
+    };
   }
 }
 

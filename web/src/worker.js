@@ -44,9 +44,12 @@ self.onmessage = ({ data: msg }) => {
 async function handle(msg) {
   try {
     switch (msg.action) {
-      case 'load': return post(await load(msg));
-      case 'annotate': return await annotate(msg);
-      case 'step': return await step(msg);
+      case 'load':
+        return post(await load(msg));
+      case 'annotate':
+        return await annotate(msg);
+      case 'step':
+        return await step(msg);
       case 'reset':
         state.tracker?.reset();
         state.recording.clear();
@@ -63,7 +66,12 @@ async function handle(msg) {
       case 'parity':
         return post({ status: 'done', requestId: msg.requestId, ...(await parity(msg)) });
       case 'stats':
-        return post({ status: 'done', requestId: msg.requestId, stats: state.tracker?.stats() ?? null, info: state.info });
+        return post({
+          status: 'done',
+          requestId: msg.requestId,
+          stats: state.tracker?.stats() ?? null,
+          info: state.info,
+        });
       default:
         throw Object.assign(new Error(`unknown action ${msg.action}`), { code: 'internal' });
     }
@@ -73,7 +81,16 @@ async function handle(msg) {
   }
 }
 
-async function load({ requestId, modelBase, wasmBase, backend: choice, noWebgpu, variant: variantChoice, threads, debug }) {
+async function load({
+  requestId,
+  modelBase,
+  wasmBase,
+  backend: choice,
+  noWebgpu,
+  variant: variantChoice,
+  threads,
+  debug,
+}) {
   const progress = (message, extra = {}) => post({ status: 'progress', requestId, message, ...extra });
   state.debug = Boolean(debug);
   state.modelBase = modelBase;
@@ -82,8 +99,12 @@ async function load({ requestId, modelBase, wasmBase, backend: choice, noWebgpu,
   state.manifest = manifest;
   pruneCache(modelBase, manifest).catch(() => {});
 
-  const probe = choice === 'wasm' ? { available: false, reason: 'not probed (WASM chosen)' }
-    : noWebgpu ? { available: false, reason: 'disabled by ?nowebgpu=1' } : await probeWebGPU();
+  const probe =
+    choice === 'wasm'
+      ? { available: false, reason: 'not probed (WASM chosen)' }
+      : noWebgpu
+        ? { available: false, reason: 'disabled by ?nowebgpu=1' }
+        : await probeWebGPU();
   let { backend, notice } = pickBackend(choice, probe);
   const isolated = Boolean(self.crossOriginIsolated);
   ort.env.wasm.wasmPaths = wasmBase;
@@ -91,14 +112,18 @@ async function load({ requestId, modelBase, wasmBase, backend: choice, noWebgpu,
   ort.env.logLevel = 'error';
 
   const attempt = async (be) => {
-    const { variant, reason } = chooseVariant(manifest, be, { requested: variantChoice, shaderF16: Boolean(probe.shaderF16) });
+    const { variant, reason } = chooseVariant(manifest, be, {
+      requested: variantChoice,
+      shaderF16: Boolean(probe.shaderF16),
+    });
     const tracker = new Tracker(ort, manifest, {
       backend: be,
       variant,
-      loadModel: (graph) => loadGraph(modelBase, graph, {
-        onProgress: (loaded, total, cached) => progress(cached ? `${graph.file} (cached)` : `downloading ${graph.file}`,
-          { loaded, total }),
-      }),
+      loadModel: (graph) =>
+        loadGraph(modelBase, graph, {
+          onProgress: (loaded, total, cached) =>
+            progress(cached ? `${graph.file} (cached)` : `downloading ${graph.file}`, { loaded, total }),
+        }),
     });
     progress(`creating ${be.toUpperCase()} sessions (${variant})`);
     const timings = await tracker.prepare(manifest.objects.capacities[0]);
@@ -123,21 +148,39 @@ async function load({ requestId, modelBase, wasmBase, backend: choice, noWebgpu,
   const [, height, width] = manifest.frame.shape;
   state.ctx = createFrameContext(width, height);
   state.info = {
-    backend, variant: result.variant, variantReason: result.reason, threads: backend === 'wasm' ? ort.env.wasm.numThreads : 0,
-    isolated, adapter: probe.available ? probe.adapter : null, shaderF16: Boolean(probe.shaderF16),
-    webgpu: probe.available ? 'available' : probe.reason, notice,
+    backend,
+    variant: result.variant,
+    variantReason: result.reason,
+    threads: backend === 'wasm' ? ort.env.wasm.numThreads : 0,
+    isolated,
+    adapter: probe.available ? probe.adapter : null,
+    shaderF16: Boolean(probe.shaderF16),
+    webgpu: probe.available ? 'available' : probe.reason,
+    notice,
   };
   return {
-    status: 'ready', requestId, ...state.info, timings: result.timings,
-    model: { name: manifest.name, height, width, capacities: manifest.objects.capacities, maxObjects: maxObjects(manifest),
-      variants: Object.keys(manifest.variants), checkpoint: manifest.checkpoint?.path ?? '' },
+    status: 'ready',
+    requestId,
+    ...state.info,
+    timings: result.timings,
+    model: {
+      name: manifest.name,
+      height,
+      width,
+      capacities: manifest.objects.capacities,
+      maxObjects: maxObjects(manifest),
+      variants: Object.keys(manifest.variants),
+      checkpoint: manifest.checkpoint?.path ?? '',
+    },
   };
 }
 
 /** Model files are fine but no backend could run them. */
 function backendError(error, backend) {
   if (error.code?.startsWith('model-')) return error;
-  return Object.assign(new Error(`the model could not run on ${backend.toUpperCase()}: ${error.message}`), { code: 'no-backend' });
+  return Object.assign(new Error(`the model could not run on ${backend.toUpperCase()}: ${error.message}`), {
+    code: 'no-backend',
+  });
 }
 
 function requireTracker() {
@@ -155,14 +198,17 @@ function modelInput(frame) {
 async function annotate({ requestId, frame, labels, width, height, numObjects, colors, index, time }) {
   const tracker = requireTracker();
   if (frame.width !== width || frame.height !== height) {
-    throw Object.assign(new Error(`the annotation is ${width}x${height}, its frame ${frame.width}x${frame.height}`), { code: 'internal' });
+    throw Object.assign(new Error(`the annotation is ${width}x${height}, its frame ${frame.width}x${frame.height}`), {
+      code: 'internal',
+    });
   }
   const t0 = now();
   const { box, rgba } = modelInput(frame);
   const { width: mw, height: mh } = state.ctx.canvas;
   const small = letterboxLabels(labels, width, height, box, mw, mh);
   const capacity = pickCapacity(state.manifest, numObjects);
-  if (!tracker.hasSession(capacity)) { // first use of this capacity: create and warm up its graph now, not mid-track
+  if (!tracker.hasSession(capacity)) {
+    // first use of this capacity: create and warm up its graph now, not mid-track
     post({ status: 'progress', requestId, message: `loading the ${capacity}-object graph` });
     await tracker.prepare(capacity);
   }
@@ -173,14 +219,24 @@ async function annotate({ requestId, frame, labels, width, height, numObjects, c
   const native = labels.map((v) => (v <= numObjects ? v : 0)); // the annotation itself is the frame's mask
   const overlay = await overlayBitmap(native, width, height, numObjects);
   const signature = state.debug ? nativeSignature(frame) : null;
-  post({ status: 'annotated', requestId, capacity, frame, overlay,
-    timings: { pre: t1 - t0, infer: inferMs, post: now() - t2 } }, [frame, overlay]);
+  post(
+    {
+      status: 'annotated',
+      requestId,
+      capacity,
+      frame,
+      overlay,
+      timings: { pre: t1 - t0, infer: inferMs, post: now() - t2 },
+    },
+    [frame, overlay],
+  );
   record({ index, time, tracked: false, annotated: true }, native, width, height, signature, rgba);
 }
 
 async function step({ requestId, frame, index, time, skipped = [] }) {
   const tracker = requireTracker();
-  if (!tracker.memory.ready) throw Object.assign(new Error('annotate a frame before tracking'), { code: 'not-annotated' });
+  if (!tracker.memory.ready)
+    throw Object.assign(new Error('annotate a frame before tracking'), { code: 'not-annotated' });
   for (const s of skipped) state.skipped.set(s.index, s.time);
   const t0 = now();
   const { box, rgba } = modelInput(frame);
@@ -194,8 +250,21 @@ async function step({ requestId, frame, index, time, skipped = [] }) {
   const t3 = now();
   const areas = labelAreas(labels, numObjects);
   const signature = state.debug ? nativeSignature(frame) : null;
-  post({ status: 'result', requestId, index, time, frame, overlay, labels, areas, recorded: !state.full,
-    timings: { pre: t1 - t0, infer: t2 - t1, post: t3 - t2 } }, [frame, overlay]);
+  post(
+    {
+      status: 'result',
+      requestId,
+      index,
+      time,
+      frame,
+      overlay,
+      labels,
+      areas,
+      recorded: !state.full,
+      timings: { pre: t1 - t0, infer: t2 - t1, post: t3 - t2 },
+    },
+    [frame, overlay],
+  );
   record({ index, time, tracked: true, annotated: false }, labels, width, height, signature, rgba); // after the reply
 }
 
@@ -226,22 +295,34 @@ function record(entry, labels, width, height, signature, rgba) {
 function masksZip({ name = 'video', kind = 'file', times = null }) {
   const folder = name.replace(/\.[^.]*$/, '').replace(/[^\w.-]+/g, '_') || 'video';
   const files = {};
-  const frames = times ? times.map((time, index) => ({ index, time }))
+  const frames = times
+    ? times.map((time, index) => ({ index, time }))
     : [...new Map([...state.skipped, ...[...state.recording.values()].map((r) => [r.index, r.time])])]
-      .map(([index, time]) => ({ index, time })).sort((a, b) => a.index - b.index);
+        .map(([index, time]) => ({ index, time }))
+        .sort((a, b) => a.index - b.index);
   const index = frames.map(({ index: i, time }) => {
     const r = state.recording.get(i);
     if (r) files[`${folder}/${maskFileName(i)}`] = r.png;
-    return { index: i, time, tracked: Boolean(r?.tracked), annotated: Boolean(r?.annotated), file: r ? `${folder}/${maskFileName(i)}` : null };
+    return {
+      index: i,
+      time,
+      tracked: Boolean(r?.tracked),
+      annotated: Boolean(r?.annotated),
+      file: r ? `${folder}/${maskFileName(i)}` : null,
+    };
   });
   const first = state.recording.values().next().value;
   const readme = {
-    what: 'MobileVOS masks: index PNGs (DAVIS palette; 0 = background, i = object i) at the source\'s native size, ' +
-      'named by frame index (video files: the frame\'s position in the video; camera: the capture index). ' +
+    what:
+      "MobileVOS masks: index PNGs (DAVIS palette; 0 = background, i = object i) at the source's native size, " +
+      "named by frame index (video files: the frame's position in the video; camera: the capture index). " +
       '`tracked`: the model segmented the frame; `annotated`: the mask is an annotation; `time`: seconds (media time).',
     source: { kind, name, width: first?.width ?? 0, height: first?.height ?? 0, frames: times ? times.length : null },
-    model: state.manifest?.name, input: state.ctx ? { width: state.ctx.canvas.width, height: state.ctx.canvas.height } : null,
-    backend: state.info?.backend, variant: state.info?.variant, complete: !state.full,
+    model: state.manifest?.name,
+    input: state.ctx ? { width: state.ctx.canvas.width, height: state.ctx.canvas.height } : null,
+    backend: state.info?.backend,
+    variant: state.info?.variant,
+    complete: !state.full,
     frames: index,
   };
   files['masks.json'] = new TextEncoder().encode(JSON.stringify(readme, null, 1));
@@ -258,8 +339,14 @@ async function parity({ capacities = null }) {
     if (!response.ok) throw new Error(`fixture ${name}: HTTP ${response.status}`);
     return new Uint8Array(await response.arrayBuffer());
   };
-  const runner = tracker.variant === index.variant ? tracker
-    : new Tracker(ort, state.manifest, { backend: tracker.backend, variant: index.variant, loadModel: (g) => loadGraph(state.modelBase, g) });
+  const runner =
+    tracker.variant === index.variant
+      ? tracker
+      : new Tracker(ort, state.manifest, {
+          backend: tracker.backend,
+          variant: index.variant,
+          loadModel: (g) => loadGraph(state.modelBase, g),
+        });
   const t0 = now();
   const rows = await runParity(runner, index, read, { capacities });
   if (runner !== tracker) await runner.release();

@@ -28,8 +28,10 @@ def check_training_root(root: str | Path) -> Path:
     """`root` as a Path; ValueError if it is an evaluation-only split."""
     path = Path(root)
     if path.name in EVAL_ONLY_SPLITS or path.resolve().name in EVAL_ONLY_SPLITS:
-        raise ValueError(f"{path} is an evaluation-only split ({', '.join(EVAL_ONLY_SPLITS)}): never train on it "
-                         "or sample training data from it")
+        raise ValueError(
+            f"{path} is an evaluation-only split ({', '.join(EVAL_ONLY_SPLITS)}): never train on it "
+            "or sample training data from it"
+        )
     return path
 
 
@@ -47,9 +49,20 @@ class VideoClipDataset(Dataset):
     (the selection sequences left out) or "all" (`mobilevos.data.splits`).
     """
 
-    def __init__(self, roots: list[str | Path], clip_len: int = 3, size: tuple[int, int] = (192, 320),
-                 max_objects: int = 2, max_gap: int = 5, length: int | None = None, seed: int = 0,
-                 augment: bool = True, paste_prob: float = 0.0, split: str = "train", static_prob: float = 0.0):
+    def __init__(
+        self,
+        roots: list[str | Path],
+        clip_len: int = 3,
+        size: tuple[int, int] = (192, 320),
+        max_objects: int = 2,
+        max_gap: int = 5,
+        length: int | None = None,
+        seed: int = 0,
+        augment: bool = True,
+        paste_prob: float = 0.0,
+        split: str = "train",
+        static_prob: float = 0.0,
+    ):
         if not roots:
             raise ValueError("no dataset roots given")
         if clip_len < 1 or max_objects < 1 or max_gap < 1:
@@ -57,7 +70,9 @@ class VideoClipDataset(Dataset):
         self.roots = [check_training_root(root) for root in roots]
         self.sequences: list[Sequence] = []
         for root in self.roots:
-            self.sequences += [s for s in (read_sequence(root, n) for n in split_sequences(root, split)) if s.mask_paths]
+            self.sequences += [
+                s for s in (read_sequence(root, n) for n in split_sequences(root, split)) if s.mask_paths
+            ]
         if not self.sequences:
             raise ValueError(f"no annotated sequences in {', '.join(map(str, self.roots))}")
         self.clip_len, self.size, self.max_objects = clip_len, (int(size[0]), int(size[1])), max_objects
@@ -85,8 +100,10 @@ class VideoClipDataset(Dataset):
                 item = self._make_clip(s, frames, rng)
                 if item is not None:
                     return item
-        raise RuntimeError(f"could not sample a clip of {self.clip_len} annotated frames with a visible object after "
-                           f"{CLIP_TRIES} tries (item {index}); are the sequences in {self.roots} too short?")
+        raise RuntimeError(
+            f"could not sample a clip of {self.clip_len} annotated frames with a visible object after "
+            f"{CLIP_TRIES} tries (item {index}); are the sequences in {self.roots} too short?"
+        )
 
     def _load_masks(self, s: int) -> dict[int, np.ndarray]:
         if s not in self._masks:
@@ -147,14 +164,17 @@ class VideoClipDataset(Dataset):
         for k, obj in enumerate(objects):
             one_hot[:, k] = masks == obj
         valid = np.arange(self.max_objects) < len(objects)
-        return {"images": torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))),
-                "masks": torch.from_numpy(one_hot),
-                "void": torch.from_numpy(np.ascontiguousarray(masks == VOID)),
-                "valid": torch.from_numpy(valid),
-                "name": self.sequences[s].name}
+        return {
+            "images": torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))),
+            "masks": torch.from_numpy(one_hot),
+            "void": torch.from_numpy(np.ascontiguousarray(masks == VOID)),
+            "valid": torch.from_numpy(valid),
+            "name": self.sequences[s].name,
+        }
 
-    def _resize_and_crop(self, images: list[np.ndarray], masks: list[np.ndarray], objects: list[int],
-                         rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def _resize_and_crop(
+        self, images: list[np.ndarray], masks: list[np.ndarray], objects: list[int], rng: np.random.Generator
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         out_h, out_w = self.size
         h, w = masks[0].shape
         scale = max(out_h / h, out_w / w)  # the smallest scale at which the frame covers the crop
@@ -174,7 +194,7 @@ class VideoClipDataset(Dataset):
             masks = [np.pad(m, pad) for m in masks]
 
         y, x = self._choose_crop(masks[0], objects, rng)
-        return ([im[y:y + out_h, x:x + out_w] for im in images], [m[y:y + out_h, x:x + out_w] for m in masks])
+        return ([im[y : y + out_h, x : x + out_w] for im in images], [m[y : y + out_h, x : x + out_w] for m in masks])
 
     def _choose_crop(self, first: np.ndarray, objects: list[int], rng: np.random.Generator) -> tuple[int, int]:
         """Top-left corner of the crop: the first acceptable of a few random crops, else the best one seen."""
@@ -192,15 +212,16 @@ class VideoClipDataset(Dataset):
                 x = int(np.clip(xs[i] - rng.integers(out_w), 0, room_w))
             else:
                 y, x = int(rng.integers(room_h + 1)), int(rng.integers(room_w + 1))
-            kept = np.count_nonzero(inside[y:y + out_h, x:x + out_w]) / max(len(ys), 1)
+            kept = np.count_nonzero(inside[y : y + out_h, x : x + out_w]) / max(len(ys), 1)
             if kept >= MIN_KEPT_FRACTION:
                 return y, x
             if kept > best_kept:
                 best, best_kept = (y, x), kept
         return best
 
-    def _paste_distractor(self, s: int, images: list[np.ndarray], masks: list[np.ndarray], objects: list[int],
-                          rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def _paste_distractor(
+        self, s: int, images: list[np.ndarray], masks: list[np.ndarray], objects: list[int], rng: np.random.Generator
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Paste an annotated object, moving over the clip, as an unlabelled distractor (copy-paste augmentation).
 
         Half the time the pasted object is the clip's own object taken from another frame of its sequence: a
@@ -245,8 +266,9 @@ class VideoClipDataset(Dataset):
         return new_images, new_masks
 
     @staticmethod
-    def _animate_static(images: list[np.ndarray], masks: list[np.ndarray], rng: np.random.Generator
-                        ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def _animate_static(
+        images: list[np.ndarray], masks: list[np.ndarray], rng: np.random.Generator
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """A pseudo-video from one annotated frame (as STM/STCN/XMem pre-train on static images): the objects and
         the background each drift by their own random affine motion (rotation, scale, shift growing frame by frame),
         the objects composited over the background, whose object pixels are inpainted so they leave no ghost."""

@@ -93,8 +93,10 @@ def _header(path: Path) -> tuple[tuple[int, int], str]:
 
 def _check_index_mode(mode: str, path: Path) -> None:
     if mode not in ("P", "L"):
-        raise ValueError(f"mask {path} has mode {mode!r}: it must be a palette or single-channel index PNG "
-                         "(0 = background, 1..N objects, 255 = void), not a colour image")
+        raise ValueError(
+            f"mask {path} has mode {mode!r}: it must be a palette or single-channel index PNG "
+            "(0 = background, 1..N objects, 255 = void), not a colour image"
+        )
 
 
 def read_sequence(root: str | Path, name: str) -> Sequence:
@@ -117,8 +119,9 @@ def read_sequence(root: str | Path, name: str) -> Sequence:
     for path in frame_paths[1:]:
         (w, h), _ = _header(path)
         if (w, h) != (width, height):
-            raise ValueError(f"frame {path} is {(h, w)} (H, W) but the sequence's first frame {frame_paths[0]} is "
-                             f"{(height, width)}")
+            raise ValueError(
+                f"frame {path} is {(h, w)} (H, W) but the sequence's first frame {frame_paths[0]} is {(height, width)}"
+            )
 
     index_of = {p.stem: i for i, p in enumerate(frame_paths)}
     mask_paths: dict[int, Path] = {}
@@ -161,7 +164,7 @@ def _as_index_mask(mask: np.ndarray, what: str) -> np.ndarray:
     if mask.ndim != 2:
         raise ValueError(f"{what} must be a [H, W] index mask, got shape {mask.shape}")
     if mask.dtype != np.uint8:
-        if not np.issubdtype(mask.dtype, np.integer) or mask.size and (mask.min() < 0 or mask.max() > 255):
+        if not np.issubdtype(mask.dtype, np.integer) or (mask.size and (mask.min() < 0 or mask.max() > 255)):
             raise ValueError(f"{what} must hold integers 0..255, got dtype {mask.dtype}")
         mask = mask.astype(np.uint8)
     return mask

@@ -23,14 +23,33 @@ class MixedClips(torch.utils.data.IterableDataset):
         """`cfg` is a `mobilevos.train.DataConfig`; `start` (clips already drawn) makes a resumed run continue the
         stream instead of replaying it."""
         self.cfg, self.seed, self.start = cfg, seed, start
-        self.real = VideoClipDataset(list(cfg.davis), cfg.clip_len, tuple(cfg.size), cfg.max_objects,
-                                     cfg.max_gap_start, length=2**31 - 1, seed=seed,
-                                     paste_prob=cfg.paste_prob, split=cfg.split, static_prob=cfg.static_prob
-                                     ) if cfg.davis and cfg.davis_weight > 0 else None
-        backgrounds = (load_backgrounds(cfg.davis[0], 64, seed, cfg.split) if cfg.davis and cfg.synth_backgrounds
-                       else None)
-        self.synth = SynthClipDataset(2**31 - 1, cfg.clip_len, tuple(cfg.size), cfg.max_objects,
-                                      seed=seed + _SYNTH_SEED_OFFSET, backgrounds=backgrounds)
+        self.real = (
+            VideoClipDataset(
+                list(cfg.davis),
+                cfg.clip_len,
+                tuple(cfg.size),
+                cfg.max_objects,
+                cfg.max_gap_start,
+                length=2**31 - 1,
+                seed=seed,
+                paste_prob=cfg.paste_prob,
+                split=cfg.split,
+                static_prob=cfg.static_prob,
+            )
+            if cfg.davis and cfg.davis_weight > 0
+            else None
+        )
+        backgrounds = (
+            load_backgrounds(cfg.davis[0], 64, seed, cfg.split) if cfg.davis and cfg.synth_backgrounds else None
+        )
+        self.synth = SynthClipDataset(
+            2**31 - 1,
+            cfg.clip_len,
+            tuple(cfg.size),
+            cfg.max_objects,
+            seed=seed + _SYNTH_SEED_OFFSET,
+            backgrounds=backgrounds,
+        )
         self.step = torch.zeros(2, dtype=torch.long).share_memory_()  # (step, total): read by the workers
 
     def set_progress(self, step: int, total: int) -> None:

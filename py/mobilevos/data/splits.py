@@ -30,7 +30,9 @@ def split_sequences(root: str | Path, split: str) -> list[str]:
     if split == "selection":
         missing = [n for n in SELECTION_SEQUENCES if n not in names]
         if missing:
-            raise ValueError(f"{root} lacks the selection sequences {', '.join(missing)}: the selection split is "
-                             "part of davis16-train-240p")
+            raise ValueError(
+                f"{root} lacks the selection sequences {', '.join(missing)}: the selection split is "
+                "part of davis16-train-240p"
+            )
         return list(SELECTION_SEQUENCES)
     return names

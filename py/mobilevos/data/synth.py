@@ -162,11 +162,13 @@ def _pose(rng: np.random.Generator, t: np.ndarray, h: int, w: int, cfg: SynthCon
         period, phase = rng.uniform(1.0, 2.0) * max(len(t), 20), rng.uniform(0, 2 * np.pi)
         cx = cx + rng.uniform(0.4, 0.7) * w * (np.sin(2 * np.pi * t / period + phase) - math.sin(phase))
     return {
-        "cx": cx, "cy": cy,
+        "cx": cx,
+        "cy": cy,
         "angle": rng.uniform(0, 360) + _path(rng, t, cfg.max_rotation, 5 * cfg.max_rotation),
         "scale": np.exp(np.clip(_path(rng, t, cfg.scale_drift, 5 * cfg.scale_drift), -0.7, 0.7)),
-        "shear": np.clip(rng.uniform(-0.5, 0.5) * cfg.max_shear + _path(rng, t, 0, cfg.max_shear / 2),
-                         -cfg.max_shear, cfg.max_shear),
+        "shear": np.clip(
+            rng.uniform(-0.5, 0.5) * cfg.max_shear + _path(rng, t, 0, cfg.max_shear / 2), -cfg.max_shear, cfg.max_shear
+        ),
     }
 
 
@@ -189,8 +191,10 @@ def _warp_layer(layer: _Layer, t: int, h: int, w: int):
     u = inv[0, 0] * xs + inv[0, 1] * ys + np.float32(half)
     v = inv[1, 0] * xs + inv[1, 1] * ys + np.float32(half)
     if layer.warp is not None:  # smooth displacement in sprite coordinates, drifting over time
-        du, dv = (sum(amp * np.sin(kx * u + ky * v + np.float32(ph + om * t)) for amp, kx, ky, ph, om in axis)
-                  for axis in layer.warp.astype(np.float32))
+        du, dv = (
+            sum(amp * np.sin(kx * u + ky * v + np.float32(ph + om * t)) for amp, kx, ky, ph, om in axis)
+            for axis in layer.warp.astype(np.float32)
+        )
         u, v = u + du, v + dv
     rgba = cv2.remap(layer.sprite, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return y0, x0, rgba
@@ -208,12 +212,12 @@ def _render(bg: np.ndarray, layers: list[_Layer], t: int, record: list | None = 
             continue
         y0, x0, rgba = out
         ph, pw = rgba.shape[:2]
-        region = img[y0:y0 + ph, x0:x0 + pw]
+        region = img[y0 : y0 + ph, x0 : x0 + pw]
         region *= 1 - rgba[..., 3:]
         region += rgba[..., :3]
-        lab[y0:y0 + ph, x0:x0 + pw][rgba[..., 3] >= 0.5] = layer.label  # distractors write 0: they occlude too
+        lab[y0 : y0 + ph, x0 : x0 + pw][rgba[..., 3] >= 0.5] = layer.label  # distractors write 0: they occlude too
         if record is not None:
-            record[-1][y0:y0 + ph, x0:x0 + pw] = rgba
+            record[-1][y0 : y0 + ph, x0 : x0 + pw] = rgba
     return img, lab
 
 
@@ -225,7 +229,7 @@ def _background(rng, h, w, backgrounds, cfg) -> np.ndarray:
         ch = rng.uniform(0.5, 1.0) * min(sh, sw * h / w)  # crop with the canvas aspect, then rescale
         cw = ch * w / h
         y, x = int(rng.uniform(0, sh - ch + 1)), int(rng.uniform(0, sw - cw + 1))
-        crop = src[y:y + max(int(ch), 1), x:x + max(int(cw), 1)]
+        crop = src[y : y + max(int(ch), 1), x : x + max(int(cw), 1)]
         crop = crop[:, ::-1] if rng.random() < 0.5 else crop
         return cv2.resize(np.ascontiguousarray(crop), (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255
     return make_texture(rng, h, w)
@@ -246,8 +250,16 @@ def _generate(seed, frames, size, cfg, backgrounds, debug):
             amp = rng.uniform(0.5, 1.0, (2, 2)) * cfg.warp_strength * alpha.shape[0]
             k = 2 * np.pi / (rng.uniform(0.5, 1.5, (2, 2)) * alpha.shape[0])
             direction = rng.uniform(0, 2 * np.pi, (2, 2))
-            warp = np.stack([amp, k * np.cos(direction), k * np.sin(direction), rng.uniform(0, 2 * np.pi, (2, 2)),
-                             2 * np.pi / rng.uniform(10, 40, (2, 2))], -1)
+            warp = np.stack(
+                [
+                    amp,
+                    k * np.cos(direction),
+                    k * np.sin(direction),
+                    rng.uniform(0, 2 * np.pi, (2, 2)),
+                    2 * np.pi / rng.uniform(10, 40, (2, 2)),
+                ],
+                -1,
+            )
         return _Layer(np.concatenate([tex * alpha[..., None], alpha[..., None]], -1), label, warp)
 
     layers, looks = [], []
@@ -274,15 +286,23 @@ def _generate(seed, frames, size, cfg, backgrounds, debug):
     cam = np.zeros((frames, 4))  # dx, dy, degrees, log-zoom
     if rng.random() < cfg.camera_prob:
         speed = cfg.camera_speed * d
-        cam = np.stack([_path(rng, t, speed, 3 * speed), _path(rng, t, speed, 3 * speed),
-                        _path(rng, t, 0.3, 1.0), _path(rng, t, 0.005, 0.02)], 1)
+        cam = np.stack(
+            [
+                _path(rng, t, speed, 3 * speed),
+                _path(rng, t, speed, 3 * speed),
+                _path(rng, t, 0.3, 1.0),
+                _path(rng, t, 0.005, 0.02),
+            ],
+            1,
+        )
 
     def background(i):
         dx, dy, deg, zoom = cam[i]
         m = cv2.getRotationMatrix2D((w / 2, h / 2), deg, math.exp(zoom))  # frame -> canvas (inverse map)
         m[:, 2] += (margin + dx, margin + dy)
-        return cv2.warpAffine(canvas, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_REFLECT_101)
+        return cv2.warpAffine(
+            canvas, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT_101
+        )
 
     # Frame 0 is the annotated frame: redraw the layout until every object is visible enough in it.
     bg0, best = background(0), None
@@ -303,8 +323,13 @@ def _generate(seed, frames, size, cfg, backgrounds, debug):
     lighting = np.zeros((frames, 2))  # brightness offset, log-contrast
     if rng.random() < cfg.lighting_prob:
         s = cfg.lighting_strength
-        lighting = np.stack([rng.uniform(-s, s) / 2 + _path(rng, t, s / 20, s / 2),
-                             rng.uniform(-s, s) / 2 + _path(rng, t, s / 20, s / 2)], 1)
+        lighting = np.stack(
+            [
+                rng.uniform(-s, s) / 2 + _path(rng, t, s / 20, s / 2),
+                rng.uniform(-s, s) / 2 + _path(rng, t, s / 20, s / 2),
+            ],
+            1,
+        )
     blur = None
     if rng.random() < cfg.blur_prob:
         if rng.random() < 0.5:
@@ -343,12 +368,14 @@ def _generate(seed, frames, size, cfg, backgrounds, debug):
     if not debug:
         return out_frames, out_masks
     stack = np.array(records)  # [T, L, H, W, 4]
-    return ClipLayers(out_frames, out_masks, np.array(bgs), stack[..., 3], stack[..., :3],
-                      np.array([layer.label for layer in order]))
+    return ClipLayers(
+        out_frames, out_masks, np.array(bgs), stack[..., 3], stack[..., :3], np.array([layer.label for layer in order])
+    )
 
 
-def generate_clip(seed: int, frames: int, size: Size, cfg: SynthConfig | None = None,
-                  backgrounds: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def generate_clip(
+    seed: int, frames: int, size: Size, cfg: SynthConfig | None = None, backgrounds: list[np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic clip: RGB frames uint8 [T, H, W, 3] and index masks uint8 [T, H, W] (0 = background, 1..N).
 
     Deterministic in `seed` (and cfg, backgrounds). N is drawn from 1..cfg.max_objects; every object is visible in
@@ -357,8 +384,9 @@ def generate_clip(seed: int, frames: int, size: Size, cfg: SynthConfig | None = 
     return _generate(seed, frames, size, cfg, backgrounds, debug=False)
 
 
-def generate_clip_layers(seed: int, frames: int, size: Size, cfg: SynthConfig | None = None,
-                         backgrounds: list[np.ndarray] | None = None) -> ClipLayers:
+def generate_clip_layers(
+    seed: int, frames: int, size: Size, cfg: SynthConfig | None = None, backgrounds: list[np.ndarray] | None = None
+) -> ClipLayers:
     """The same clip as `generate_clip`, plus each layer's warped alpha and colour (for tests and debugging)."""
     return _generate(seed, frames, size, cfg, backgrounds, debug=True)
 
@@ -378,8 +406,16 @@ class SynthClipDataset(torch.utils.data.Dataset):
     `max_objects` (the number of mask slots K) overrides cfg.max_objects, so no object is ever dropped.
     """
 
-    def __init__(self, length: int, clip_len: int, size: Size, max_objects: int = 2, seed: int = 0,
-                 cfg: SynthConfig | None = None, backgrounds: list[np.ndarray] | None = None):
+    def __init__(
+        self,
+        length: int,
+        clip_len: int,
+        size: Size,
+        max_objects: int = 2,
+        seed: int = 0,
+        cfg: SynthConfig | None = None,
+        backgrounds: list[np.ndarray] | None = None,
+    ):
         if length < 1 or clip_len < 1:
             raise ValueError(f"length and clip_len must be positive, got {length} and {clip_len}")
         self.length, self.clip_len, self.size, self.seed = length, clip_len, tuple(size), seed
@@ -405,8 +441,16 @@ class SynthClipDataset(torch.utils.data.Dataset):
         }
 
 
-def write_dataset(out: Path, videos: int, frames: int, size: Size, seed: int, cfg: SynthConfig | None = None,
-                  backgrounds: list[np.ndarray] | None = None, progress: bool = False) -> list[str]:
+def write_dataset(
+    out: Path,
+    videos: int,
+    frames: int,
+    size: Size,
+    seed: int,
+    cfg: SynthConfig | None = None,
+    backgrounds: list[np.ndarray] | None = None,
+    progress: bool = False,
+) -> list[str]:
     """Write `videos` clips in DAVIS layout (JPEGImages/, Annotations/) under `out`; returns the sequence names.
 
     Video i is the same clip as SynthClipDataset(..., seed=seed)[i] with the same cfg.
@@ -433,8 +477,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", default="{}x{}".format(*default.size), help="frame size HxW")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-objects", type=int, default=default.max_objects, help="objects per video, 1..4")
-    parser.add_argument("--backgrounds", type=Path, default=None,
-                        help="DAVIS-layout training folder whose frames serve as some backgrounds")
+    parser.add_argument(
+        "--backgrounds",
+        type=Path,
+        default=None,
+        help="DAVIS-layout training folder whose frames serve as some backgrounds",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

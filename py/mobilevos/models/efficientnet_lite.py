@@ -55,7 +55,9 @@ class Conv2dSame(nn.Conv2d):
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1):
         pad = _same_pad(kernel, stride)
-        super().__init__(cin, cout, kernel, stride, padding=kernel // 2 if pad is None else 0, groups=groups, bias=False)
+        super().__init__(
+            cin, cout, kernel, stride, padding=kernel // 2 if pad is None else 0, groups=groups, bias=False
+        )
         self.same_pad = pad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -110,7 +112,7 @@ def block_plan(variant: str) -> list[tuple[int, int, int, int, int]]:
     for i, (repeats, kernel, stride, expand, cin, cout) in enumerate(_STAGES):
         cin = 32 if i == 0 else _round_filters(cin, width)  # the stem width is not scaled in Lite
         cout = _round_filters(cout, width)
-        n = repeats if i in (0, last) else int(math.ceil(depth * repeats))
+        n = repeats if i in (0, last) else math.ceil(depth * repeats)
         for j in range(n):
             plan.append((cin if j == 0 else cout, cout, kernel, stride if j == 0 else 1, expand))
     return plan

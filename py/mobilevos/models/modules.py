@@ -65,8 +65,16 @@ class Decoder(nn.Module):
     Returns logits at input resolution and the 1/4-scale embedding the representation loss compares.
     """
 
-    def __init__(self, f16_dim: int, f8_dim: int, f4_dim: int, value_dim: int, widths: tuple[int, int, int],
-                 separable: bool, previous_value: bool = False):
+    def __init__(
+        self,
+        f16_dim: int,
+        f8_dim: int,
+        f4_dim: int,
+        value_dim: int,
+        widths: tuple[int, int, int],
+        separable: bool,
+        previous_value: bool = False,
+    ):
         super().__init__()
         w16, w8, w4 = widths
         self.fuse16 = nn.Conv2d(value_dim * (2 if previous_value else 1) + f16_dim, w16, 1)
@@ -80,8 +88,9 @@ class Decoder(nn.Module):
         self.embed_dim = w4
         self.head = nn.Conv2d(w4, 1, 3, padding=1)
 
-    def forward(self, f16, f8, f4, readout: torch.Tensor,
-                previous: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, f16, f8, f4, readout: torch.Tensor, previous: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """logits [B, N, H, W] and embedding [B, N, C, H/4, W/4] from features, readout [B, N, CV, h, w] and (with
         `previous_value`) the previous frame's value [B, N, CV, h, w]."""
         b, n = readout.shape[:2]
@@ -106,8 +115,9 @@ class LightValueEncoder(nn.Module):
     cannot be separated from the mask. They come last, so `checkpoint.grow_state` can add them to an ungated model.
     """
 
-    def __init__(self, f16_dim: int, f8_dim: int, f4_dim: int, value_dim: int, separable: bool = True,
-                 gated: bool = False):
+    def __init__(
+        self, f16_dim: int, f8_dim: int, f4_dim: int, value_dim: int, separable: bool = True, gated: bool = False
+    ):
         super().__init__()
         self.gated = gated
         extra = 2 if gated else 1

@@ -57,8 +57,18 @@ def student_config(**overrides) -> NetworkConfig:
 def teacher_config(**overrides) -> NetworkConfig:
     """The teacher: Lite2 key encoder to stride 16, a truncated Lite0 value encoder, a wider plain-conv decoder, and
     the student's two memory paths (mask-gated values, the previous value in place)."""
-    base = dict(kind="teacher", backbone="lite2", backbone_blocks=15, value_backbone="lite0", key_dim=64,
-                value_dim=256, decoder_widths=(192, 96, 48), separable=False, value_gating=True, previous_value=True)
+    base = dict(
+        kind="teacher",
+        backbone="lite2",
+        backbone_blocks=15,
+        value_backbone="lite0",
+        key_dim=64,
+        value_dim=256,
+        decoder_widths=(192, 96, 48),
+        separable=False,
+        value_gating=True,
+        previous_value=True,
+    )
     base.update(overrides)
     return NetworkConfig(**base)
 
@@ -123,8 +133,14 @@ class SpaceTimeNetwork(nn.Module):
         """Memory values [B, N, CV, h, w] of a frame from its features and per-object masks [B, N, H, W] in [0, 1]."""
         return self.value_encoder(feats.image, feats.f16, feats.f8, feats.f4, masks)
 
-    def segment(self, feats: Features, mem_keys: torch.Tensor, mem_values: torch.Tensor,
-                valid: torch.Tensor | None = None, previous: torch.Tensor | None = None) -> Segmentation:
+    def segment(
+        self,
+        feats: Features,
+        mem_keys: torch.Tensor,
+        mem_values: torch.Tensor,
+        valid: torch.Tensor | None = None,
+        previous: torch.Tensor | None = None,
+    ) -> Segmentation:
         """Read memory (keys [B, CK, T, h, w], values [B, N, CV, T, h, w]) for the query frame and decode.
 
         The last memory entry must be the previous frame's (the order `MemoryBank.read` and training use): with

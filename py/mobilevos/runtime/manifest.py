@@ -19,6 +19,7 @@ the same manifests with the same locations (`tests/manifest_cases.json`).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -75,13 +76,19 @@ def _check_references(manifest: dict) -> None:
     `checkReferences` in web/src/manifest.js makes the same checks in the same order."""
     model, capacities = manifest["model"], manifest["objects"]["capacities"]
     if model["height"] % model["stride"] or model["width"] % model["stride"]:
-        raise ManifestError(f"model size {model['height']}x{model['width']} is not a multiple of the stride "
-                            f"{model['stride']}", "/model")
-    if any(b <= a for a, b in zip(capacities, capacities[1:])):
+        raise ManifestError(
+            f"model size {model['height']}x{model['width']} is not a multiple of the stride {model['stride']}", "/model"
+        )
+    if any(b <= a for a, b in itertools.pairwise(capacities)):
         raise ManifestError(f"capacities must be increasing, got {capacities}", "/objects/capacities")
     memory, calls = manifest["memory"], manifest["calls"]
-    inputs = [manifest["frame"]["input"], manifest["objects"]["masks_input"], manifest["objects"]["valid_input"],
-              calls["input"], *(name for slot in memory["slots"] for name in (slot["key"], slot["value"]))]
+    inputs = [
+        manifest["frame"]["input"],
+        manifest["objects"]["masks_input"],
+        manifest["objects"]["valid_input"],
+        calls["input"],
+        *(name for slot in memory["slots"] for name in (slot["key"], slot["value"])),
+    ]
     outputs = [manifest["output"]["name"], memory["entry"]["key"], memory["entry"]["value"]]
     seen = set()
     for i, graph in enumerate(manifest["graphs"]):
@@ -93,8 +100,9 @@ def _check_references(manifest: dict) -> None:
             have = {t["name"] for t in tensors}
             missing = [name for name in needed if name not in have]
             if missing:
-                raise ManifestError(f"{graph['name']} lacks the {kind} {', '.join(missing)} that the manifest names",
-                                    f"/graphs/{i}")
+                raise ManifestError(
+                    f"{graph['name']} lacks the {kind} {', '.join(missing)} that the manifest names", f"/graphs/{i}"
+                )
     for variant in manifest["variants"]:
         for k in capacities:
             if (k, variant) not in seen:
@@ -114,8 +122,9 @@ def _check_file(folder: Path, graph: dict, where: str) -> None:
     if not path.is_file():
         raise ManifestError(f"{graph['name']}: file {path} is missing", where)
     if path.stat().st_size != graph["bytes"]:
-        raise ManifestError(f"{graph['name']}: {path} is {path.stat().st_size} bytes, manifest says {graph['bytes']}",
-                            where)
+        raise ManifestError(
+            f"{graph['name']}: {path} is {path.stat().st_size} bytes, manifest says {graph['bytes']}", where
+        )
     if sha256(path) != graph["sha256"]:
         raise ManifestError(f"{graph['name']}: sha256 of {path} does not match the manifest", where)
 
@@ -151,9 +160,11 @@ def find_graph(manifest: dict, capacity: int, variant: str) -> dict:
     for graph in manifest["graphs"]:
         if (graph["capacity"], graph["variant"]) == (capacity, variant):
             return graph
-    raise ManifestError(f"no graph for capacity {capacity}, variant {variant} "
-                        f"(exported variants: {', '.join(manifest['variants'])}; "
-                        f"capacities: {manifest['objects']['capacities']})")
+    raise ManifestError(
+        f"no graph for capacity {capacity}, variant {variant} "
+        f"(exported variants: {', '.join(manifest['variants'])}; "
+        f"capacities: {manifest['objects']['capacities']})"
+    )
 
 
 def pick_capacity(manifest: dict, num_objects: int) -> int:
@@ -161,5 +172,7 @@ def pick_capacity(manifest: dict, num_objects: int) -> int:
     for k in manifest["objects"]["capacities"]:
         if k >= num_objects:
             return k
-    raise ManifestError(f"{num_objects} objects exceed the largest exported capacity "
-                        f"{manifest['objects']['capacities'][-1]} (export with a larger --capacities)")
+    raise ManifestError(
+        f"{num_objects} objects exceed the largest exported capacity "
+        f"{manifest['objects']['capacities'][-1]} (export with a larger --capacities)"
+    )

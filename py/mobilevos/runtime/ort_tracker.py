@@ -38,7 +38,7 @@ def frame_to_rgba(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """uint8 HxWx3 RGB -> the graphs' frame input: float32 [1, H', W', 4] RGBA in 0..255 at `size` (H', W'),
     what the browser gets from `new Float32Array(imageData.data)`."""
     rgb = resize_frame(frame, size)
-    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], 2)
+    rgba = np.concatenate([rgb, np.full((*rgb.shape[:2], 1), 255, np.uint8)], 2)
     return rgba[None].astype(np.float32)
 
 
@@ -60,8 +60,14 @@ def resize_prob(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class OrtTracker:
     """Semi-supervised tracking of the objects annotated in one frame, with the exported graphs of one variant."""
 
-    def __init__(self, model_dir: str | Path, variant: str = "fp32", providers: list | None = None,
-                 session_options: ort.SessionOptions | None = None, capacity: int | None = None):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        variant: str = "fp32",
+        providers: list | None = None,
+        session_options: ort.SessionOptions | None = None,
+        capacity: int | None = None,
+    ):
         """Load the manifest in `model_dir` (validating file sizes and sha256); sessions open on first use.
 
         `providers` defaults to onnxruntime's CPU provider; `session_options` e.g. sets the thread count.
@@ -99,7 +105,8 @@ class OrtTracker:
         graph = self.graph
         if graph["file"] not in self._sessions:
             self._sessions[graph["file"]] = ort.InferenceSession(
-                str(self.model_dir / graph["file"]), self.session_options, providers=self.providers)
+                str(self.model_dir / graph["file"]), self.session_options, providers=self.providers
+            )
         return self._sessions[graph["file"]], graph
 
     def run_graph(self, call: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -127,11 +134,14 @@ class OrtTracker:
         """The graph's inputs for one call, as the manifest's `calls` section says."""
         calls, objects = self.manifest["calls"], self.manifest["objects"]
         spec = calls[call]
-        feeds = {self.manifest["frame"]["input"]: frame_to_rgba(frame, self.size),
-                 calls["input"]: self._constant(calls["input"], float(spec["value"])),
-                 objects["valid_input"]: self._valid,
-                 objects["masks_input"]: (self._masks if spec["masks"] == "annotation"
-                                          else self._constant(objects["masks_input"], 0.0))}
+        feeds = {
+            self.manifest["frame"]["input"]: frame_to_rgba(frame, self.size),
+            calls["input"]: self._constant(calls["input"], float(spec["value"])),
+            objects["valid_input"]: self._valid,
+            objects["masks_input"]: (
+                self._masks if spec["masks"] == "annotation" else self._constant(objects["masks_input"], 0.0)
+            ),
+        }
         for slot in self.manifest["memory"]["slots"]:
             if spec["memory"] == "slots":
                 feeds[slot["key"]], feeds[slot["value"]] = self.memory[slot["name"]]
@@ -153,11 +163,11 @@ class OrtTracker:
             raise ValueError(f"capacity {self.forced_capacity} is not exported or holds fewer than {len(ids)} objects")
         self.objects, self.capacity = ids, capacity
         small = resize_mask(mask, self.size)
-        masks = np.zeros((1, capacity) + self.size, np.float32)  # padding slots stay empty
-        masks[0, :len(ids)] = np.stack([small == i for i in ids])
+        masks = np.zeros((1, capacity, *self.size), np.float32)  # padding slots stay empty
+        masks[0, : len(ids)] = np.stack([small == i for i in ids])
         self._masks = masks
         self._valid = np.zeros((1, capacity), np.float32)
-        self._valid[0, :len(ids)] = 1
+        self._valid[0, : len(ids)] = 1
         return self._feeds("annotate", frame)
 
     def track_feeds(self, frame: np.ndarray) -> dict[str, np.ndarray]:
@@ -177,11 +187,11 @@ class OrtTracker:
         """Segment the next frame and update the memory; probabilities [N+1, H, W] at model resolution."""
         outputs = self.run_graph("track", self.track_feeds(frame))
         self.frame_index += 1
-        prob = outputs[self.manifest["output"]["name"]][0, :len(self.objects) + 1]
+        prob = outputs[self.manifest["output"]["name"]][0, : len(self.objects) + 1]
         return prob / prob.sum(0, keepdims=True)  # drop the padding slots' (negligible) share
 
     def step(self, frame: np.ndarray) -> OrtStep:
         """Segment the next frame and update the memory; mask and probabilities at the frame's size."""
         prob = resize_prob(self.step_model(frame), frame.shape[:2])
-        lut = np.array([0] + self.objects, dtype=np.uint8)
+        lut = np.array([0, *self.objects], dtype=np.uint8)
         return OrtStep(lut[prob.argmax(0)], prob)

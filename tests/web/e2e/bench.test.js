@@ -46,8 +46,14 @@ after(async () => {
 });
 
 async function waitDone() {
-  await page.waitForFunction(() => ['done', 'error'].includes(window.__mobilevosBench?.state), null, { timeout: 110000, polling: 250 })
-    .catch((e) => { throw new Error(`${e.message}\n${logs.slice(-30).join('\n')}`); });
+  await page
+    .waitForFunction(() => ['done', 'error'].includes(window.__mobilevosBench?.state), null, {
+      timeout: 110000,
+      polling: 250,
+    })
+    .catch((e) => {
+      throw new Error(`${e.message}\n${logs.slice(-30).join('\n')}`);
+    });
   const { state, error, results } = await page.evaluate(() => window.__mobilevosBench);
   assert.equal(state, 'done', `bench failed: ${JSON.stringify(error)}\n${logs.slice(-30).join('\n')}`);
   return results;
@@ -73,7 +79,7 @@ function cliEval(gt, pred) {
   try {
     execFileSync('mobilevos', argv, options);
   } catch (error) {
-    if (error.code !== 'ENOENT') throw new Error(`mobilevos eval failed: ${error.stderr}`);
+    if (error.code !== 'ENOENT') throw new Error(`mobilevos eval failed: ${error.stderr}`, { cause: error });
     execFileSync('python3', ['-c', 'import sys; from mobilevos.cli import main; sys.exit(main())', ...argv], options);
   }
   return JSON.parse(readFileSync(out, 'utf8'));
@@ -88,11 +94,14 @@ function assertSameJF(page_, cli, t) {
     for (const k of ['J&F', 'J', 'F']) close(page_.sequences[name][k], seq[k], `${name} ${k}`);
     assert.deepEqual(Object.keys(page_.sequences[name].objects).sort(), Object.keys(seq.objects).sort());
     for (const [obj, row] of Object.entries(seq.objects)) {
-      for (const [k, v] of Object.entries(row)) close(page_.sequences[name].objects[obj][k], v, `${name} object ${obj} ${k}`);
+      for (const [k, v] of Object.entries(row))
+        close(page_.sequences[name].objects[obj][k], v, `${name} object ${obj} ${k}`);
     }
   }
-  t.diagnostic(`J&F ${cli.summary['J&F'].toFixed(6)} (J ${cli.summary.J.toFixed(4)}, F ${cli.summary.F.toFixed(4)}): page ` +
-    `(${page_.scorer}) = mobilevos eval to ${TOL}`);
+  t.diagnostic(
+    `J&F ${cli.summary['J&F'].toFixed(6)} (J ${cli.summary.J.toFixed(4)}, F ${cli.summary.F.toFixed(4)}): page ` +
+      `(${page_.scorer}) = mobilevos eval to ${TOL}`,
+  );
 }
 
 /** A DAVIS-layout copy of frames [from, from + count) of the bundled clip as sequence `name` (renumbered from 0). */
@@ -106,83 +115,126 @@ function copyClip(root, name, from, count, edit = null) {
     const png = readFileSync(join(CLIP, 'Annotations/bench', `${src}.png`));
     if (edit) {
       const { width, height, samples } = decodePng(png);
-      writeFileSync(join(root, 'Annotations', name, `${dst}.png`), labelsToPng(edit(t, samples, width, height), width, height));
+      writeFileSync(
+        join(root, 'Annotations', name, `${dst}.png`),
+        labelsToPng(edit(t, samples, width, height), width, height),
+      );
     } else {
       writeFileSync(join(root, 'Annotations', name, `${dst}.png`), png);
     }
   }
 }
 
-test(`bench page, bundled clip, ${FRAMES} frames on WASM: stages, memory, probe, and J&F = mobilevos eval`, { timeout: 180000 }, async (t) => {
-  await page.goto(`${server.url}bench.html?autorun=1&frames=${FRAMES}&${SETTINGS}`);
-  const results = await waitDone();
-  assert.equal(results.schema, 'mobilevos-bench-web/1');
-  assert.equal(results.runs.length, 1);
-  const run = results.runs[0];
-  assert.equal(run.status, 'ok', run.reason);
-  assert.deepEqual({ backend: run.config.backend, threads: run.info.threads, variant: run.info.variant },
-    { backend: 'wasm', threads: 1, variant: 'fp32' });
-  assert.equal(run.frames, FRAMES);
-  for (const stage of ['capture', 'pre', 'infer', 'post', 'transfer', 'draw', 'e2e']) {
-    const s = run.stages[stage];
-    assert.equal(s.n, FRAMES, stage);
-    assert.equal(run.perFrame[stage].length, FRAMES, stage);
-    assert.ok(s.p50 <= s.p95 && s.p95 <= s.p99 && s.p99 <= s.max, `${stage} percentiles ordered`);
-  }
-  assert.ok(run.stages.infer.p50 > 0 && run.stages.e2e.p50 >= run.stages.infer.p50, 'e2e includes inference');
-  assert.ok(Math.abs(run.fps - 1000 / run.stages.e2e.mean) < 1e-6);
-  t.diagnostic(`${run.fps.toFixed(1)} FPS; p50 ms: pre ${run.stages.pre.p50}, infer ${run.stages.infer.p50}, post ` +
-    `${run.stages.post.p50}, draw ${run.stages.draw.p50}, e2e ${run.stages.e2e.p50}`);
+test(
+  `bench page, bundled clip, ${FRAMES} frames on WASM: stages, memory, probe, and J&F = mobilevos eval`,
+  { timeout: 180000 },
+  async (t) => {
+    await page.goto(`${server.url}bench.html?autorun=1&frames=${FRAMES}&${SETTINGS}`);
+    const results = await waitDone();
+    assert.equal(results.schema, 'mobilevos-bench-web/1');
+    assert.equal(results.runs.length, 1);
+    const run = results.runs[0];
+    assert.equal(run.status, 'ok', run.reason);
+    assert.deepEqual(
+      { backend: run.config.backend, threads: run.info.threads, variant: run.info.variant },
+      { backend: 'wasm', threads: 1, variant: 'fp32' },
+    );
+    assert.equal(run.frames, FRAMES);
+    for (const stage of ['capture', 'pre', 'infer', 'post', 'transfer', 'draw', 'e2e']) {
+      const s = run.stages[stage];
+      assert.equal(s.n, FRAMES, stage);
+      assert.equal(run.perFrame[stage].length, FRAMES, stage);
+      assert.ok(s.p50 <= s.p95 && s.p95 <= s.p99 && s.p99 <= s.max, `${stage} percentiles ordered`);
+    }
+    assert.ok(run.stages.infer.p50 > 0 && run.stages.e2e.p50 >= run.stages.infer.p50, 'e2e includes inference');
+    assert.ok(Math.abs(run.fps - 1000 / run.stages.e2e.mean) < 1e-6);
+    t.diagnostic(
+      `${run.fps.toFixed(1)} FPS; p50 ms: pre ${run.stages.pre.p50}, infer ${run.stages.infer.p50}, post ` +
+        `${run.stages.post.p50}, draw ${run.stages.draw.p50}, e2e ${run.stages.e2e.p50}`,
+    );
 
-  assert.deepEqual(run.memory.map((m) => m.frame), [0, 10, 20]);
-  assert.ok(run.bankConstant, 'the memory bank holds the same bytes and tensors at every sample');
-  assert.ok(run.memory.every((m) => m.bankBytes > 0 && m.bankTensors > 0 && m.bankLocations.includes('cpu')),
-    JSON.stringify(run.memory));
-  assert.ok(run.memory.every((m) => m.heapUsed > 0), 'performance.memory is sampled');
-  assert.deepEqual(run.agentMemory.map((m) => m.frame), [0, FRAMES], 'measureUserAgentSpecificMemory at start and end');
-  assert.ok(run.agentMemory.every((m) => m.bytes > 0), JSON.stringify(run.agentMemory));
+    assert.deepEqual(
+      run.memory.map((m) => m.frame),
+      [0, 10, 20],
+    );
+    assert.ok(run.bankConstant, 'the memory bank holds the same bytes and tensors at every sample');
+    assert.ok(
+      run.memory.every((m) => m.bankBytes > 0 && m.bankTensors > 0 && m.bankLocations.includes('cpu')),
+      JSON.stringify(run.memory),
+    );
+    assert.ok(
+      run.memory.every((m) => m.heapUsed > 0),
+      'performance.memory is sampled',
+    );
+    assert.deepEqual(
+      run.agentMemory.map((m) => m.frame),
+      [0, FRAMES],
+      'measureUserAgentSpecificMemory at start and end',
+    );
+    assert.ok(
+      run.agentMemory.every((m) => m.bytes > 0),
+      JSON.stringify(run.agentMemory),
+    );
 
-  const probe = results.probes['wasm/1'];
-  assert.ok(probe.gflops > 0 && probe.n === 256 && probe.ms.length === 2);
-  assert.ok(run.compute.stepFlops > 0 && run.compute.studentGflops > 0 && run.compute.ofPeak > 0);
-  t.diagnostic(`probe ${probe.gflops.toFixed(1)} GFLOP/s; student ${run.compute.studentGflops.toFixed(1)} GFLOP/s ` +
-    `(${(100 * run.compute.ofPeak).toFixed(0)}% of peak)`);
-  assert.equal(results.device.crossOriginIsolated, true);
-  assert.ok(results.device.hardwareConcurrency >= 1 && /Chrome/.test(results.device.userAgent));
-  assert.ok(results.clip.sequences[0].frames === 50 && results.clip.seed > 0);
+    const probe = results.probes['wasm/1'];
+    assert.ok(probe.gflops > 0 && probe.n === 256 && probe.ms.length === 2);
+    assert.ok(run.compute.stepFlops > 0 && run.compute.studentGflops > 0 && run.compute.ofPeak > 0);
+    t.diagnostic(
+      `probe ${probe.gflops.toFixed(1)} GFLOP/s; student ${run.compute.studentGflops.toFixed(1)} GFLOP/s ` +
+        `(${(100 * run.compute.ofPeak).toFixed(0)}% of peak)`,
+    );
+    assert.equal(results.device.crossOriginIsolated, true);
+    assert.ok(results.device.hardwareConcurrency >= 1 && /Chrome/.test(results.device.userAgent));
+    assert.ok(results.clip.sequences[0].frames === 50 && results.clip.seed > 0);
 
-  // J&F parity: the page's masks, scored by the CLI against the same ground truth frames.
-  assert.ok(run.jf?.summary, `page J&F: ${JSON.stringify(run.jf)}`);
-  assert.equal(run.jf.scoredFrames, FRAMES - 1); // frames 1 .. n-2 of n = FRAMES + 1
-  const gt = join(tmp, 'gt-bundled');
-  copyClip(gt, 'bench', 0, FRAMES + 1);
-  const pred = join(tmp, 'pred-bundled');
-  const preds = await writePredictions(0, pred);
-  assert.equal(Object.keys(preds.sequences[0].frames).length, FRAMES + 1);
-  assertSameJF(run.jf, cliEval(gt, pred), t);
-});
+    // J&F parity: the page's masks, scored by the CLI against the same ground truth frames.
+    assert.ok(run.jf?.summary, `page J&F: ${JSON.stringify(run.jf)}`);
+    assert.equal(run.jf.scoredFrames, FRAMES - 1); // frames 1 .. n-2 of n = FRAMES + 1
+    const gt = join(tmp, 'gt-bundled');
+    copyClip(gt, 'bench', 0, FRAMES + 1);
+    const pred = join(tmp, 'pred-bundled');
+    const preds = await writePredictions(0, pred);
+    assert.equal(Object.keys(preds.sequences[0].frames).length, FRAMES + 1);
+    assertSameJF(run.jf, cliEval(gt, pred), t);
+  },
+);
 
-test('bench page, a picked DAVIS folder (two sequences, palette masks, void): J&F = mobilevos eval', { timeout: 180000 }, async (t) => {
-  const data = join(tmp, 'davis');
-  copyClip(data, 'seq-a', 0, 8);
-  copyClip(data, 'seq-b', 20, 10, (frame, labels, width) => { // a void band in frames 3.. of the ground truth
-    if (frame >= 3) for (let y = 100; y < 110; y++) labels.fill(255, y * width, (y + 1) * width);
-    return labels;
-  });
-  // Same page (Pyodide stays loaded): the form's fields set this run's settings.
-  await page.fill('[name=probe]', '0');
-  await page.fill('[name=sequence]', 'all');
-  await page.setInputFiles('#folder', data);
-  const picked = await page.waitForFunction(() => window.__mobilevosBench.picked, null, { timeout: 30000 }).then((h) => h.jsonValue());
-  assert.deepEqual(picked.sequences, ['seq-a', 'seq-b']);
-  await page.evaluate(() => { window.__mobilevosBench.run(); });
-  const results = await waitDone();
-  const run = results.runs[0];
-  assert.equal(run.status, 'ok', run.reason);
-  assert.equal(results.clip.source, 'folder');
-  assert.equal(run.frames, 7 + 9);
-  assert.deepEqual(results.clip.sequences.map((s) => [s.name, s.frames, s.width, s.height]), [['seq-a', 8, 432, 240], ['seq-b', 10, 432, 240]]);
-  const pred = join(tmp, 'pred-davis');
-  await writePredictions(0, pred);
-  assertSameJF(run.jf, cliEval(data, pred), t);
-});
+test(
+  'bench page, a picked DAVIS folder (two sequences, palette masks, void): J&F = mobilevos eval',
+  { timeout: 180000 },
+  async (t) => {
+    const data = join(tmp, 'davis');
+    copyClip(data, 'seq-a', 0, 8);
+    copyClip(data, 'seq-b', 20, 10, (frame, labels, width) => {
+      // a void band in frames 3.. of the ground truth
+      if (frame >= 3) for (let y = 100; y < 110; y++) labels.fill(255, y * width, (y + 1) * width);
+      return labels;
+    });
+    // Same page (Pyodide stays loaded): the form's fields set this run's settings.
+    await page.fill('[name=probe]', '0');
+    await page.fill('[name=sequence]', 'all');
+    await page.setInputFiles('#folder', data);
+    const picked = await page
+      .waitForFunction(() => window.__mobilevosBench.picked, null, { timeout: 30000 })
+      .then((h) => h.jsonValue());
+    assert.deepEqual(picked.sequences, ['seq-a', 'seq-b']);
+    await page.evaluate(() => {
+      window.__mobilevosBench.run();
+    });
+    const results = await waitDone();
+    const run = results.runs[0];
+    assert.equal(run.status, 'ok', run.reason);
+    assert.equal(results.clip.source, 'folder');
+    assert.equal(run.frames, 7 + 9);
+    assert.deepEqual(
+      results.clip.sequences.map((s) => [s.name, s.frames, s.width, s.height]),
+      [
+        ['seq-a', 8, 432, 240],
+        ['seq-b', 10, 432, 240],
+      ],
+    );
+    const pred = join(tmp, 'pred-davis');
+    await writePredictions(0, pred);
+    assertSameJF(run.jf, cliEval(data, pred), t);
+  },
+);

@@ -27,7 +27,14 @@ let clip;
 
 before(async () => {
   // 10 fps: the page tracks most captures even on a busy machine, so the objects move little between tracked frames
-  clip = ensureWebcam(join(REPO, 'tests/web/.artifacts/webcam-16x9'), ['--size', `${HEIGHT}x${WIDTH}`, '--frames', '60', '--fps', '10']);
+  clip = ensureWebcam(join(REPO, 'tests/web/.artifacts/webcam-16x9'), [
+    '--size',
+    `${HEIGHT}x${WIDTH}`,
+    '--frames',
+    '60',
+    '--fps',
+    '10',
+  ]);
   server = await preview(modelDir());
   browser = await launch(FAKE_CAMERA_FLAGS(clip.y4m));
 });
@@ -53,72 +60,119 @@ function iou(pred, gt, objects) {
   return scores.reduce((s, x) => s + x, 0) / scores.length;
 }
 
-test('a 16:9 camera keeps its aspect: letterboxed for the model, masks at 512x288 on the objects', { timeout: 300000 }, async (t) => {
-  const page = await browser.context.newPage();
-  t.after(() => page.close().catch(() => {}));
-  const logs = collectLogs(page);
-  await page.goto(`${server.url}?backend=wasm&threads=2&sw=0&debug=1`);
-  const { error } = await waitReady(page, logs);
-  assert.equal(error, null, JSON.stringify(error));
+test(
+  'a 16:9 camera keeps its aspect: letterboxed for the model, masks at 512x288 on the objects',
+  { timeout: 300000 },
+  async (t) => {
+    const page = await browser.context.newPage();
+    t.after(() => page.close().catch(() => {}));
+    const logs = collectLogs(page);
+    await page.goto(`${server.url}?backend=wasm&threads=2&sw=0&debug=1`);
+    const { error } = await waitReady(page, logs);
+    assert.equal(error, null, JSON.stringify(error));
 
-  await page.click('.placeholder [data-source=camera]');
-  await page.waitForFunction(() => window.__mobilevos.mode === 'live', null, { timeout: 30000 });
-  const size = await page.evaluate(() => [document.querySelector('#video').videoWidth, document.querySelector('#video').videoHeight]);
-  assert.deepEqual(size, [WIDTH, HEIGHT], 'the camera is opened at its own 16:9 size');
-  assert.match(await page.textContent('#source-info'), /512×288\)\. Live/);
+    await page.click('.placeholder [data-source=camera]');
+    await page.waitForFunction(() => window.__mobilevos.mode === 'live', null, { timeout: 30000 });
+    const size = await page.evaluate(() => [
+      document.querySelector('#video').videoWidth,
+      document.querySelector('#video').videoHeight,
+    ]);
+    assert.deepEqual(size, [WIDTH, HEIGHT], 'the camera is opened at its own 16:9 size');
+    assert.match(await page.textContent('#source-info'), /512×288\)\. Live/);
 
-  await page.click('#btn-freeze');
-  await page.waitForFunction(() => window.__mobilevos.mode === 'annotating' && window.__mobilevos.annotationSignature);
-  const sources = sourceSignatures(clip.dir);
-  const annotated = matchFrame(await page.evaluate(() => window.__mobilevos.annotationSignature), sources);
-  assert.ok(annotated.distance < 2, `the frozen frame matches source frame ${annotated.index} (RMS ${annotated.distance})`);
-  await page.setInputFiles('#file-mask', join(clip.info.annotations, `${String(annotated.index).padStart(5, '0')}.png`));
-  await page.waitForFunction((n) => document.querySelectorAll('#objects li[data-object]').length === n, clip.info.objects);
-  assert.equal(await page.evaluate(() => window.__mobilevos.error), null, 'a mask of the frame\'s size is taken as it is');
+    await page.click('#btn-freeze');
+    await page.waitForFunction(
+      () => window.__mobilevos.mode === 'annotating' && window.__mobilevos.annotationSignature,
+    );
+    const sources = sourceSignatures(clip.dir);
+    const annotated = matchFrame(await page.evaluate(() => window.__mobilevos.annotationSignature), sources);
+    assert.ok(
+      annotated.distance < 2,
+      `the frozen frame matches source frame ${annotated.index} (RMS ${annotated.distance})`,
+    );
+    await page.setInputFiles(
+      '#file-mask',
+      join(clip.info.annotations, `${String(annotated.index).padStart(5, '0')}.png`),
+    );
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('#objects li[data-object]').length === n,
+      clip.info.objects,
+    );
+    assert.equal(
+      await page.evaluate(() => window.__mobilevos.error),
+      null,
+      "a mask of the frame's size is taken as it is",
+    );
 
-  await page.click('#btn-track');
-  await page.waitForFunction((n) => window.__mobilevos.stats.frames >= n, MIN_FRAMES, { timeout: 240000, polling: 250 });
-  await page.click('#btn-pause');
-  await page.waitForFunction(() => window.__mobilevos.mode === 'paused');
+    await page.click('#btn-track');
+    await page.waitForFunction((n) => window.__mobilevos.stats.frames >= n, MIN_FRAMES, {
+      timeout: 240000,
+      polling: 250,
+    });
+    await page.click('#btn-pause');
+    await page.waitForFunction(() => window.__mobilevos.mode === 'paused');
 
-  // the model saw the frame letterboxed: 512x288 -> 320x180 at y = 30, grey bars above and below
-  const recording = await page.evaluate(async () => (await window.__mobilevos.request('recording')).frames
-    .map((f) => ({ index: f.index, annotated: f.annotated, signature: f.signature, rgba: f.rgba ? Array.from(f.rgba) : null })));
-  const input = recording[0].rgba;
-  const row = (y) => input.slice(y * 320 * 4, (y + 1) * 320 * 4).filter((_, i) => i % 4 !== 3);
-  assert.ok([0, 29, 210, 239].every((y) => row(y).every((v) => v === PAD_VALUE)), 'bars of grey padding');
-  assert.ok([30, 120, 209].every((y) => row(y).some((v) => v !== PAD_VALUE)), 'the frame fills 320x180 between them');
+    // the model saw the frame letterboxed: 512x288 -> 320x180 at y = 30, grey bars above and below
+    const recording = await page.evaluate(async () =>
+      (await window.__mobilevos.request('recording')).frames.map((f) => ({
+        index: f.index,
+        annotated: f.annotated,
+        signature: f.signature,
+        rgba: f.rgba ? Array.from(f.rgba) : null,
+      })),
+    );
+    const input = recording[0].rgba;
+    const row = (y) => input.slice(y * 320 * 4, (y + 1) * 320 * 4).filter((_, i) => i % 4 !== 3);
+    assert.ok(
+      [0, 29, 210, 239].every((y) => row(y).every((v) => v === PAD_VALUE)),
+      'bars of grey padding',
+    );
+    assert.ok(
+      [30, 120, 209].every((y) => row(y).some((v) => v !== PAD_VALUE)),
+      'the frame fills 320x180 between them',
+    );
 
-  const download = page.waitForEvent('download');
-  await page.click('#btn-download-masks');
-  const zip = unzipSync(readFileSync(await (await download).path()));
-  const index = JSON.parse(new TextDecoder().decode(zip['masks.json']));
-  // read after the zip: the worker answers in order, so the frames in flight at the pause are counted by now
-  const stats = await page.evaluate(() => window.__mobilevos.stats);
-  const listed = index.frames.filter((f) => f.file);
-  const tracked = index.frames.filter((f) => f.tracked);
-  const skipped = index.frames.filter((f) => !f.file);
-  t.diagnostic(`${stats.frames} tracked, ${stats.dropped} dropped while busy; masks.json: ${index.frames.length} captures ` +
-    `(${tracked.length} tracked, ${skipped.length} not), capture indices ${index.frames[0].index}..${index.frames.at(-1).index}`);
-  assert.equal(Object.keys(zip).length - 1, listed.length);
-  assert.equal(tracked.length, stats.frames);
-  assert.equal(skipped.length, stats.dropped, 'every dropped capture is listed as not tracked');
-  assert.ok(index.frames.every((f, i) => i === 0 || (f.index > index.frames[i - 1].index && f.time > index.frames[i - 1].time)),
-    'captures in order of index and time');
-  for (const f of listed) assert.equal(f.file, `camera/${String(f.index).padStart(5, '0')}.png`);
+    const download = page.waitForEvent('download');
+    await page.click('#btn-download-masks');
+    const zip = unzipSync(readFileSync(await (await download).path()));
+    const index = JSON.parse(new TextDecoder().decode(zip['masks.json']));
+    // read after the zip: the worker answers in order, so the frames in flight at the pause are counted by now
+    const stats = await page.evaluate(() => window.__mobilevos.stats);
+    const listed = index.frames.filter((f) => f.file);
+    const tracked = index.frames.filter((f) => f.tracked);
+    const skipped = index.frames.filter((f) => !f.file);
+    t.diagnostic(
+      `${stats.frames} tracked, ${stats.dropped} dropped while busy; masks.json: ${index.frames.length} captures ` +
+        `(${tracked.length} tracked, ${skipped.length} not), capture indices ${index.frames[0].index}..${index.frames.at(-1).index}`,
+    );
+    assert.equal(Object.keys(zip).length - 1, listed.length);
+    assert.equal(tracked.length, stats.frames);
+    assert.equal(skipped.length, stats.dropped, 'every dropped capture is listed as not tracked');
+    assert.ok(
+      index.frames.every(
+        (f, i) => i === 0 || (f.index > index.frames[i - 1].index && f.time > index.frames[i - 1].time),
+      ),
+      'captures in order of index and time',
+    );
+    for (const f of listed) assert.equal(f.file, `camera/${String(f.index).padStart(5, '0')}.png`);
 
-  const gt = readNpy(join(clip.dir, 'masks.npy')).data;
-  const plane = WIDTH * HEIGHT;
-  const objects = Array.from({ length: clip.info.objects }, (_, i) => i + 1);
-  const scores = [];
-  for (const f of recording.filter((r) => !r.annotated)) {
-    const png = decodePng(zip[`camera/${String(f.index).padStart(5, '0')}.png`]);
-    assert.deepEqual([png.width, png.height], [WIDTH, HEIGHT], 'masks at the camera\'s size');
-    const source = matchFrame(f.signature, sources);
-    assert.ok(source.distance < 2, `capture ${f.index} matches a source frame`);
-    scores.push(iou(labelsFromPng(png).labels, gt.subarray(source.index * plane, (source.index + 1) * plane), objects));
-  }
-  const mean = scores.reduce((s, x) => s + x, 0) / scores.length;
-  t.diagnostic(`mean IoU of ${scores.length} tracked captures with their source frames' ground truth: ${mean.toFixed(4)}`);
-  assert.ok(mean >= MIN_IOU, `mean IoU ${mean} < ${MIN_IOU}: the masks do not line up with the objects`);
-});
+    const gt = readNpy(join(clip.dir, 'masks.npy')).data;
+    const plane = WIDTH * HEIGHT;
+    const objects = Array.from({ length: clip.info.objects }, (_, i) => i + 1);
+    const scores = [];
+    for (const f of recording.filter((r) => !r.annotated)) {
+      const png = decodePng(zip[`camera/${String(f.index).padStart(5, '0')}.png`]);
+      assert.deepEqual([png.width, png.height], [WIDTH, HEIGHT], "masks at the camera's size");
+      const source = matchFrame(f.signature, sources);
+      assert.ok(source.distance < 2, `capture ${f.index} matches a source frame`);
+      scores.push(
+        iou(labelsFromPng(png).labels, gt.subarray(source.index * plane, (source.index + 1) * plane), objects),
+      );
+    }
+    const mean = scores.reduce((s, x) => s + x, 0) / scores.length;
+    t.diagnostic(
+      `mean IoU of ${scores.length} tracked captures with their source frames' ground truth: ${mean.toFixed(4)}`,
+    );
+    assert.ok(mean >= MIN_IOU, `mean IoU ${mean} < ${MIN_IOU}: the masks do not line up with the objects`);
+  },
+);

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { collectLogs, FAKE_CAMERA_FLAGS, launch, preview, waitReady } from '../helpers/browser.js';
+import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
 import { ensureWebcam } from '../helpers/clip.js';
 import { modelDir, REPO } from '../helpers/models.js';
 
@@ -39,7 +39,11 @@ async function bannerFor(page, code) {
 
 test('camera denied: says so and what to do', { timeout: 120000 }, async () => {
   const { y4m } = ensureWebcam();
-  const flags = ['--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`, '--deny-permission-prompts'];
+  const flags = [
+    '--use-fake-device-for-media-stream',
+    `--use-file-for-fake-video-capture=${y4m}`,
+    '--deny-permission-prompts',
+  ];
   const { page, logs, close } = await open('backend=wasm', flags);
   try {
     await waitReady(page, logs);
@@ -60,7 +64,11 @@ test('no camera: says so', { timeout: 120000 }, async () => {
   try {
     await waitReady(page, logs);
     await page.click('.placeholder [data-source=camera]');
-    await page.waitForFunction(() => ['no-camera', 'camera-failed', 'camera-busy'].includes(window.__mobilevos?.error?.code), null, { timeout: 30000 });
+    await page.waitForFunction(
+      () => ['no-camera', 'camera-failed', 'camera-busy'].includes(window.__mobilevos?.error?.code),
+      null,
+      { timeout: 30000 },
+    );
     const error = await page.evaluate(() => window.__mobilevos.error);
     assert.equal(error.code, 'no-camera', error.text);
   } finally {
@@ -96,7 +104,9 @@ test('model file corrupt: sha256 mismatch with the manifest', { timeout: 120000 
   const graph = manifest.graphs.find((g) => g.variant === 'fp32' && g.capacity === manifest.objects.capacities[0]);
   const bytes = readFileSync(join(models, graph.file));
   bytes[bytes.length >> 1] ^= 0xff; // same size, different content
-  const { page, close } = await open('backend=wasm&variant=fp32', [], (p) => p.route(`**/${graph.file}`, (route) => route.fulfill({ body: bytes })));
+  const { page, close } = await open('backend=wasm&variant=fp32', [], (p) =>
+    p.route(`**/${graph.file}`, (route) => route.fulfill({ body: bytes })),
+  );
   try {
     const text = await bannerFor(page, 'model-corrupt');
     assert.match(text, /sha256/);
@@ -110,7 +120,11 @@ test('unreadable video file and a photo uploaded as a mask', { timeout: 120000 }
   const { page, logs, close } = await open('backend=wasm');
   try {
     await waitReady(page, logs);
-    await page.setInputFiles('#file-video', { name: 'holiday.mp4', mimeType: 'video/mp4', buffer: Buffer.from('this is not a video') });
+    await page.setInputFiles('#file-video', {
+      name: 'holiday.mp4',
+      mimeType: 'video/mp4',
+      buffer: Buffer.from('this is not a video'),
+    });
     assert.match(await bannerFor(page, 'video-unreadable'), /cannot be read/);
     await page.click('.placeholder [data-source=sample]');
     await page.waitForFunction(() => window.__mobilevos.mode === 'annotating');
@@ -121,34 +135,40 @@ test('unreadable video file and a photo uploaded as a mask', { timeout: 120000 }
   }
 });
 
-test('Track fails when its graph cannot be fetched: a message, no stuck status, and Track works again after', { timeout: 180000 }, async () => {
-  const manifest = JSON.parse(readFileSync(join(models, 'manifest.json'), 'utf8'));
-  // The sample has two objects: the smallest capacity that holds them is loaded only when Track is pressed.
-  const capacity = manifest.objects.capacities.find((k) => k >= 2);
-  const pattern = `**/student_k${capacity}*.onnx`;
-  let refused = 0;
-  const { page, logs, close } = await open('backend=wasm&variant=fp32', [], (p) => p.route(pattern, (route) => {
-    refused += 1;
-    return route.fulfill({ status: 503, body: 'down for maintenance' });
-  }));
-  try {
-    await waitReady(page, logs);
-    await page.click('.placeholder [data-source=sample]');
-    await page.waitForFunction(() => document.querySelectorAll('#objects li[data-object]').length === 2);
-    await page.click('#btn-track');
-    await page.waitForFunction(() => window.__mobilevos.error !== null, null, { timeout: 60000 });
-    const error = await page.evaluate(() => window.__mobilevos.error);
-    assert.ok(refused >= 1, 'the graph was requested');
-    assert.match(error.code, /^model-/, error.text);
-    assert.match(error.text, new RegExp(`student_k${capacity}`));
-    assert.equal(await page.evaluate(() => window.__mobilevos.mode), 'annotating', 'the annotation is kept');
-    assert.doesNotMatch(await page.textContent('#stage-status'), /annotating…/);
-    assert.ok(!(await page.isDisabled('#btn-track')));
+test(
+  'Track fails when its graph cannot be fetched: a message, no stuck status, and Track works again after',
+  { timeout: 180000 },
+  async () => {
+    const manifest = JSON.parse(readFileSync(join(models, 'manifest.json'), 'utf8'));
+    // The sample has two objects: the smallest capacity that holds them is loaded only when Track is pressed.
+    const capacity = manifest.objects.capacities.find((k) => k >= 2);
+    const pattern = `**/student_k${capacity}*.onnx`;
+    let refused = 0;
+    const { page, logs, close } = await open('backend=wasm&variant=fp32', [], (p) =>
+      p.route(pattern, (route) => {
+        refused += 1;
+        return route.fulfill({ status: 503, body: 'down for maintenance' });
+      }),
+    );
+    try {
+      await waitReady(page, logs);
+      await page.click('.placeholder [data-source=sample]');
+      await page.waitForFunction(() => document.querySelectorAll('#objects li[data-object]').length === 2);
+      await page.click('#btn-track');
+      await page.waitForFunction(() => window.__mobilevos.error !== null, null, { timeout: 60000 });
+      const error = await page.evaluate(() => window.__mobilevos.error);
+      assert.ok(refused >= 1, 'the graph was requested');
+      assert.match(error.code, /^model-/, error.text);
+      assert.match(error.text, new RegExp(`student_k${capacity}`));
+      assert.equal(await page.evaluate(() => window.__mobilevos.mode), 'annotating', 'the annotation is kept');
+      assert.doesNotMatch(await page.textContent('#stage-status'), /annotating…/);
+      assert.ok(!(await page.isDisabled('#btn-track')));
 
-    await page.unroute(pattern);
-    await page.click('#btn-track');
-    await page.waitForFunction(() => window.__mobilevos.mode === 'tracking', null, { timeout: 90000 });
-  } finally {
-    await close();
-  }
-});
+      await page.unroute(pattern);
+      await page.click('#btn-track');
+      await page.waitForFunction(() => window.__mobilevos.mode === 'tracking', null, { timeout: 90000 });
+    } finally {
+      await close();
+    }
+  },
+);

@@ -31,8 +31,21 @@ let clip;
 before(async () => {
   models = modelDir();
   if (!existsSync(join(CLIP, 'clip.json'))) {
-    execFileSync('python3', [join(REPO, 'scripts/make_file_clip.py'), '--data', DAVIS, '--sequence', SEQUENCE,
-      '--frames', '30', '--out', CLIP], { stdio: 'inherit', cwd: REPO });
+    execFileSync(
+      'python3',
+      [
+        join(REPO, 'scripts/make_file_clip.py'),
+        '--data',
+        DAVIS,
+        '--sequence',
+        SEQUENCE,
+        '--frames',
+        '30',
+        '--out',
+        CLIP,
+      ],
+      { stdio: 'inherit', cwd: REPO },
+    );
   }
   clip = JSON.parse(readFileSync(join(CLIP, 'clip.json'), 'utf8'));
   server = await preview(models);
@@ -46,7 +59,9 @@ after(async () => {
 
 /** One busy-looping process per core until stop() is called: the CPU the page competes with. */
 function loadCpu(cores = 2) {
-  const children = Array.from({ length: cores }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  const children = Array.from({ length: cores }, () =>
+    spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
+  );
   return () => children.forEach((c) => c.kill('SIGKILL'));
 }
 
@@ -60,17 +75,20 @@ async function openPage(t) {
   return { page, logs, info };
 }
 
-const bannerCode = (page) => page.evaluate(() => window.__mobilevos.error?.code ?? null);
-
 /** Freeze the file's first frame (unless frozen already), upload `mask`, track to the end; returns the stats. */
 async function trackWholeFile(page, mask) {
-  if (await page.evaluate(() => window.__mobilevos.mode) !== 'annotating') await page.click('#btn-freeze');
+  if ((await page.evaluate(() => window.__mobilevos.mode)) !== 'annotating') await page.click('#btn-freeze');
   await page.waitForFunction(() => window.__mobilevos.mode === 'annotating');
   await page.setInputFiles('#file-mask', mask);
-  await page.waitForFunction(() => Number(document.querySelector('#objects .area')?.textContent.replace(/\D/g, '')) > 0);
+  await page.waitForFunction(
+    () => Number(document.querySelector('#objects .area')?.textContent.replace(/\D/g, '')) > 0,
+  );
   await page.click('#btn-track');
-  await page.waitForFunction(() => window.__mobilevos.mode === 'paused' && /^Done/.test(document.querySelector('#stage-status').textContent),
-    null, { timeout: 300000, polling: 250 });
+  await page.waitForFunction(
+    () => window.__mobilevos.mode === 'paused' && /^Done/.test(document.querySelector('#stage-status').textContent),
+    null,
+    { timeout: 300000, polling: 250 },
+  );
   return page.evaluate(() => window.__mobilevos.stats);
 }
 
@@ -88,8 +106,10 @@ async function downloadZip(page) {
 function evaluate(data, { pred = null, out }) {
   const checkpoint = join(REPO, readManifest(models).checkpoint.path);
   const what = pred ? ['--pred', pred] : ['--model', checkpoint, '--short-side', '240', '--threads', '2'];
-  execFileSync('python3', ['-m', 'mobilevos.cli', 'eval', '--data', data, ...what, '--out', out],
-    { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] }); // stderr (progress bars) shows only in a failure
+  execFileSync('python3', ['-m', 'mobilevos.cli', 'eval', '--data', data, ...what, '--out', out], {
+    cwd: REPO,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  }); // stderr (progress bars) shows only in a failure
   return JSON.parse(readFileSync(out, 'utf8')).summary;
 }
 
@@ -99,88 +119,110 @@ function writePred(pngs, dir) {
   for (const [name, bytes] of Object.entries(pngs)) writeFileSync(join(dir, SEQUENCE, name.split('/').pop()), bytes);
 }
 
-test('an mp4 file: every frame tracked under CPU load, named by frame index, native size, J&F as mobilevos eval', { timeout: 600000 }, async (t) => {
-  const { page, logs } = await openPage(t);
-  const file = clip.files['4x3'];
-  await page.setInputFiles('#file-video', join(CLIP, file.file));
-  await page.waitForFunction(() => window.__mobilevos.mode === 'live', null, { timeout: 30000 });
-  assert.match(await page.textContent('#source-info'), new RegExp(`${file.width}×${file.height}, ${clip.frames} frames\\). Processed frame by frame`));
+test(
+  'an mp4 file: every frame tracked under CPU load, named by frame index, native size, J&F as mobilevos eval',
+  { timeout: 600000 },
+  async (t) => {
+    const { page, logs } = await openPage(t);
+    const file = clip.files['4x3'];
+    await page.setInputFiles('#file-video', join(CLIP, file.file));
+    await page.waitForFunction(() => window.__mobilevos.mode === 'live', null, { timeout: 30000 });
+    assert.match(
+      await page.textContent('#source-info'),
+      new RegExp(`${file.width}×${file.height}, ${clip.frames} frames\\). Processed frame by frame`),
+    );
 
-  // masks that do not fit: another aspect is refused with both sizes, the same aspect at half size is scaled
-  await page.click('#btn-freeze');
-  await page.waitForFunction(() => window.__mobilevos.mode === 'annotating');
-  await page.setInputFiles('#file-mask', join(CLIP, 'mask-other-aspect.png'));
-  await page.waitForFunction(() => window.__mobilevos.error?.code === 'mask-wrong-size');
-  const refused = await page.textContent('#banner');
-  assert.match(refused, /854×480/);
-  assert.match(refused, /640×480/);
-  assert.equal(await page.textContent('#objects .area'), 'empty', 'the refused mask changed nothing');
-  await page.setInputFiles('#file-mask', join(CLIP, 'mask-half.png'));
-  await page.waitForFunction(() => window.__mobilevos.error?.code === 'mask-scaled');
-  assert.match(await page.textContent('#banner'), /320×240, the frame 640×480 \(same aspect ratio\)/);
-  t.diagnostic(`refused: ${refused.replace(/\s+/g, ' ').trim()}`);
+    // masks that do not fit: another aspect is refused with both sizes, the same aspect at half size is scaled
+    await page.click('#btn-freeze');
+    await page.waitForFunction(() => window.__mobilevos.mode === 'annotating');
+    await page.setInputFiles('#file-mask', join(CLIP, 'mask-other-aspect.png'));
+    await page.waitForFunction(() => window.__mobilevos.error?.code === 'mask-wrong-size');
+    const refused = await page.textContent('#banner');
+    assert.match(refused, /854×480/);
+    assert.match(refused, /640×480/);
+    assert.equal(await page.textContent('#objects .area'), 'empty', 'the refused mask changed nothing');
+    await page.setInputFiles('#file-mask', join(CLIP, 'mask-half.png'));
+    await page.waitForFunction(() => window.__mobilevos.error?.code === 'mask-scaled');
+    assert.match(await page.textContent('#banner'), /320×240, the frame 640×480 \(same aspect ratio\)/);
+    t.diagnostic(`refused: ${refused.replace(/\s+/g, ' ').trim()}`);
 
-  const stopLoad = loadCpu();
-  let stats;
-  const started = Date.now();
-  try {
-    stats = await trackWholeFile(page, join(CLIP, file.davis, 'Annotations', SEQUENCE, '00000.png'));
-  } finally {
-    stopLoad();
-  }
-  t.diagnostic(`${stats.frames} frames tracked in ${((Date.now() - started) / 1000).toFixed(1)} s under load ` +
-    `(${stats.fps.toFixed(1)} FPS, inference ${stats.infer.toFixed(0)} ms), ${stats.dropped} dropped`);
-  assert.equal(stats.frames, clip.frames - 1, 'every frame after the annotated one is tracked');
-  assert.equal(stats.dropped, 0);
-
-  const { pngs, index } = await downloadZip(page);
-  const expected = Array.from({ length: clip.frames }, (_, i) => `clip-4x3/${String(i).padStart(5, '0')}.png`);
-  assert.deepEqual(Object.keys(pngs).sort(), expected, 'one mask per frame, named by its index');
-  for (const [name, bytes] of Object.entries(pngs)) {
-    const png = decodePng(bytes);
-    assert.deepEqual([png.width, png.height, png.colorType], [640, 480, 3], `${name}: native size, palette`);
-  }
-  assert.deepEqual(index.frames.map((f) => f.index), expected.map((_, i) => i));
-  assert.ok(index.frames.every((f, i) => Math.abs(f.time - i / clip.fps) < 1e-3 && f.tracked === (i > 0) && f.annotated === (i === 0)));
-  assert.deepEqual([index.source.width, index.source.height, index.source.frames], [640, 480, clip.frames]);
-
-  const out = join(REPO, 'tests/web/.artifacts/e2e-file');
-  writePred(pngs, join(out, 'pred'));
-  const data = join(CLIP, file.davis);
-  const page_ = evaluate(data, { pred: join(out, 'pred'), out: join(out, 'page.json') });
-  const python = evaluate(data, { out: join(out, 'python.json') });
-  t.diagnostic(`J&F: page ${page_['J&F'].toFixed(2)} (J ${page_.J.toFixed(2)}, F ${page_.F.toFixed(2)}), ` +
-    `mobilevos eval at 240x320 ${python['J&F'].toFixed(2)} (J ${python.J.toFixed(2)}, F ${python.F.toFixed(2)})`);
-  assert.ok(Math.abs(page_['J&F'] - python['J&F']) <= JF_MARGIN, `page ${page_['J&F']} vs Python ${python['J&F']}`);
-  assert.equal(logs.filter((l) => l.startsWith('[pageerror]')).join('\n'), '');
-});
-
-test('a 16:9 WebM file tracked twice: identical masks at 854x480, the letterbox undone', { timeout: 600000 }, async (t) => {
-  const { page } = await openPage(t);
-  const file = clip.files['16x9'];
-  const mask = join(CLIP, file.davis, 'Annotations', SEQUENCE, '00000.png');
-  await page.setInputFiles('#file-video', join(CLIP, file.file));
-  await page.waitForFunction(() => window.__mobilevos.mode === 'live', null, { timeout: 30000 });
-  const runs = [];
-  for (let run = 0; run < 2; run++) {
-    if (run) {
-      await page.click('#btn-reset');
-      await page.waitForFunction(() => window.__mobilevos.mode === 'live');
+    const stopLoad = loadCpu();
+    let stats;
+    const started = Date.now();
+    try {
+      stats = await trackWholeFile(page, join(CLIP, file.davis, 'Annotations', SEQUENCE, '00000.png'));
+    } finally {
+      stopLoad();
     }
-    const stats = await trackWholeFile(page, mask);
-    assert.equal(stats.frames, clip.frames - 1);
-    runs.push(await downloadZip(page));
-  }
-  const [a, b] = runs.map((r) => r.pngs);
-  assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
-  const differing = Object.keys(a).filter((name) => Buffer.compare(Buffer.from(a[name]), Buffer.from(b[name])) !== 0);
-  assert.deepEqual(differing, [], 'the same file tracked twice gives the same masks');
-  const png = decodePng(a['clip-16x9/00029.png']);
-  assert.deepEqual([png.width, png.height], [854, 480]);
+    t.diagnostic(
+      `${stats.frames} frames tracked in ${((Date.now() - started) / 1000).toFixed(1)} s under load ` +
+        `(${stats.fps.toFixed(1)} FPS, inference ${stats.infer.toFixed(0)} ms), ${stats.dropped} dropped`,
+    );
+    assert.equal(stats.frames, clip.frames - 1, 'every frame after the annotated one is tracked');
+    assert.equal(stats.dropped, 0);
 
-  const out = join(REPO, 'tests/web/.artifacts/e2e-file-16x9');
-  writePred(a, join(out, 'pred'));
-  const score = evaluate(join(CLIP, file.davis), { pred: join(out, 'pred'), out: join(out, 'page.json') });
-  t.diagnostic(`J&F of the letterboxed 16:9 run (model sees 320x180 + bars): ${score['J&F'].toFixed(2)}`);
-  assert.ok(score['J&F'] > 70, `J&F ${score['J&F']}: masks line up with the objects`);
-});
+    const { pngs, index } = await downloadZip(page);
+    const expected = Array.from({ length: clip.frames }, (_, i) => `clip-4x3/${String(i).padStart(5, '0')}.png`);
+    assert.deepEqual(Object.keys(pngs).sort(), expected, 'one mask per frame, named by its index');
+    for (const [name, bytes] of Object.entries(pngs)) {
+      const png = decodePng(bytes);
+      assert.deepEqual([png.width, png.height, png.colorType], [640, 480, 3], `${name}: native size, palette`);
+    }
+    assert.deepEqual(
+      index.frames.map((f) => f.index),
+      expected.map((_, i) => i),
+    );
+    assert.ok(
+      index.frames.every(
+        (f, i) => Math.abs(f.time - i / clip.fps) < 1e-3 && f.tracked === i > 0 && f.annotated === (i === 0),
+      ),
+    );
+    assert.deepEqual([index.source.width, index.source.height, index.source.frames], [640, 480, clip.frames]);
+
+    const out = join(REPO, 'tests/web/.artifacts/e2e-file');
+    writePred(pngs, join(out, 'pred'));
+    const data = join(CLIP, file.davis);
+    const page_ = evaluate(data, { pred: join(out, 'pred'), out: join(out, 'page.json') });
+    const python = evaluate(data, { out: join(out, 'python.json') });
+    t.diagnostic(
+      `J&F: page ${page_['J&F'].toFixed(2)} (J ${page_.J.toFixed(2)}, F ${page_.F.toFixed(2)}), ` +
+        `mobilevos eval at 240x320 ${python['J&F'].toFixed(2)} (J ${python.J.toFixed(2)}, F ${python.F.toFixed(2)})`,
+    );
+    assert.ok(Math.abs(page_['J&F'] - python['J&F']) <= JF_MARGIN, `page ${page_['J&F']} vs Python ${python['J&F']}`);
+    assert.equal(logs.filter((l) => l.startsWith('[pageerror]')).join('\n'), '');
+  },
+);
+
+test(
+  'a 16:9 WebM file tracked twice: identical masks at 854x480, the letterbox undone',
+  { timeout: 600000 },
+  async (t) => {
+    const { page } = await openPage(t);
+    const file = clip.files['16x9'];
+    const mask = join(CLIP, file.davis, 'Annotations', SEQUENCE, '00000.png');
+    await page.setInputFiles('#file-video', join(CLIP, file.file));
+    await page.waitForFunction(() => window.__mobilevos.mode === 'live', null, { timeout: 30000 });
+    const runs = [];
+    for (let run = 0; run < 2; run++) {
+      if (run) {
+        await page.click('#btn-reset');
+        await page.waitForFunction(() => window.__mobilevos.mode === 'live');
+      }
+      const stats = await trackWholeFile(page, mask);
+      assert.equal(stats.frames, clip.frames - 1);
+      runs.push(await downloadZip(page));
+    }
+    const [a, b] = runs.map((r) => r.pngs);
+    assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
+    const differing = Object.keys(a).filter((name) => Buffer.compare(Buffer.from(a[name]), Buffer.from(b[name])) !== 0);
+    assert.deepEqual(differing, [], 'the same file tracked twice gives the same masks');
+    const png = decodePng(a['clip-16x9/00029.png']);
+    assert.deepEqual([png.width, png.height], [854, 480]);
+
+    const out = join(REPO, 'tests/web/.artifacts/e2e-file-16x9');
+    writePred(a, join(out, 'pred'));
+    const score = evaluate(join(CLIP, file.davis), { pred: join(out, 'pred'), out: join(out, 'page.json') });
+    t.diagnostic(`J&F of the letterboxed 16:9 run (model sees 320x180 + bars): ${score['J&F'].toFixed(2)}`);
+    assert.ok(score['J&F'] > 70, `J&F ${score['J&F']}: masks line up with the objects`);
+  },
+);

@@ -45,86 +45,139 @@ after(async () => {
   server?.stop();
 });
 
-test(`tracks >= ${MIN_FRAMES} webcam frames on WASM as well as Python does on the same frames`, { timeout: 600000 }, async (t) => {
-  const page = await browser.context.newPage();
-  const logs = collectLogs(page);
-  await page.goto(`${server.url}?backend=wasm&threads=${THREADS}&variant=${VARIANT}&debug=1&sw=0`);
-  const { info, error } = await waitReady(page, logs);
-  assert.equal(error, null, `page error: ${JSON.stringify(error)}\n${logs.join('\n')}`);
-  assert.equal(info.backend, 'wasm');
-  t.diagnostic(`backend ${info.backend}, ${info.threads} thread(s), variant ${info.variant}, isolated ${info.isolated}`);
+test(
+  `tracks >= ${MIN_FRAMES} webcam frames on WASM as well as Python does on the same frames`,
+  { timeout: 600000 },
+  async (t) => {
+    const page = await browser.context.newPage();
+    const logs = collectLogs(page);
+    await page.goto(`${server.url}?backend=wasm&threads=${THREADS}&variant=${VARIANT}&debug=1&sw=0`);
+    const { info, error } = await waitReady(page, logs);
+    assert.equal(error, null, `page error: ${JSON.stringify(error)}\n${logs.join('\n')}`);
+    assert.equal(info.backend, 'wasm');
+    t.diagnostic(
+      `backend ${info.backend}, ${info.threads} thread(s), variant ${info.variant}, isolated ${info.isolated}`,
+    );
 
-  await page.click('.placeholder [data-source=camera]');
-  await page.waitForFunction(() => window.__mobilevos.mode === 'live', null, { timeout: 30000 });
-  await page.waitForTimeout(300);
-  await page.click('#btn-freeze');
-  await page.waitForFunction(() => window.__mobilevos.mode === 'annotating' && window.__mobilevos.annotationSignature);
-  const sources = sourceSignatures(clip.dir);
-  const annotated = matchFrame(await page.evaluate(() => window.__mobilevos.annotationSignature), sources);
-  assert.ok(annotated.distance < 2, `the frozen frame matches a source frame (RMS ${annotated.distance})`);
-  const maskFile = join(clip.info.annotations, `${String(annotated.index).padStart(5, '0')}.png`);
-  await page.setInputFiles('#file-mask', maskFile);
-  await page.waitForFunction((n) => document.querySelectorAll('#objects li[data-object]').length === n, clip.info.objects);
+    await page.click('.placeholder [data-source=camera]');
+    await page.waitForFunction(() => window.__mobilevos.mode === 'live', null, { timeout: 30000 });
+    await page.waitForTimeout(300);
+    await page.click('#btn-freeze');
+    await page.waitForFunction(
+      () => window.__mobilevos.mode === 'annotating' && window.__mobilevos.annotationSignature,
+    );
+    const sources = sourceSignatures(clip.dir);
+    const annotated = matchFrame(await page.evaluate(() => window.__mobilevos.annotationSignature), sources);
+    assert.ok(annotated.distance < 2, `the frozen frame matches a source frame (RMS ${annotated.distance})`);
+    const maskFile = join(clip.info.annotations, `${String(annotated.index).padStart(5, '0')}.png`);
+    await page.setInputFiles('#file-mask', maskFile);
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('#objects li[data-object]').length === n,
+      clip.info.objects,
+    );
 
-  await page.click('#btn-track');
-  await page.waitForFunction((n) => window.__mobilevos.stats.frames >= n, MIN_FRAMES + 10, { timeout: 480000, polling: 500 })
-    .catch((e) => { throw new Error(`${e.message}; stats ${JSON.stringify(logs.slice(-20))}`); });
-  const stats = await page.evaluate(() => window.__mobilevos.stats);
-  await page.click('#btn-pause');
-  t.diagnostic(`FPS ${stats.fps.toFixed(1)}; per frame (ms): pre ${stats.pre.toFixed(1)}, inference ${stats.infer.toFixed(1)}, ` +
-    `post ${stats.post.toFixed(1)}, draw ${stats.draw.toFixed(2)}, latency ${stats.latency.toFixed(0)}; ` +
-    `${stats.frames} tracked, ${stats.dropped} camera frames dropped while busy`);
+    await page.click('#btn-track');
+    await page
+      .waitForFunction((n) => window.__mobilevos.stats.frames >= n, MIN_FRAMES + 10, { timeout: 480000, polling: 500 })
+      .catch((e) => {
+        throw new Error(`${e.message}; stats ${JSON.stringify(logs.slice(-20))}`);
+      });
+    const stats = await page.evaluate(() => window.__mobilevos.stats);
+    await page.click('#btn-pause');
+    t.diagnostic(
+      `FPS ${stats.fps.toFixed(1)}; per frame (ms): pre ${stats.pre.toFixed(1)}, inference ${stats.infer.toFixed(1)}, ` +
+        `post ${stats.post.toFixed(1)}, draw ${stats.draw.toFixed(2)}, latency ${stats.latency.toFixed(0)}; ` +
+        `${stats.frames} tracked, ${stats.dropped} camera frames dropped while busy`,
+    );
 
-  const recording = await page.evaluate(async () => {
-    const { frames } = await window.__mobilevos.request('recording');
-    const b64 = (bytes) => { let s = ''; for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192)); return btoa(s); };
-    return frames.map((f) => ({ annotated: f.annotated, signature: f.signature, png: b64(f.png), rgba: f.rgba ? b64(f.rgba) : null }));
-  });
-  const tracked = recording.filter((f) => !f.annotated);
-  assert.ok(tracked.length >= MIN_FRAMES, `${tracked.length} tracked frames recorded`);
+    const recording = await page.evaluate(async () => {
+      const { frames } = await window.__mobilevos.request('recording');
+      const b64 = (bytes) => {
+        let s = '';
+        for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+        return btoa(s);
+      };
+      return frames.map((f) => ({
+        annotated: f.annotated,
+        signature: f.signature,
+        png: b64(f.png),
+        rgba: f.rgba ? b64(f.rgba) : null,
+      }));
+    });
+    const tracked = recording.filter((f) => !f.annotated);
+    assert.ok(tracked.length >= MIN_FRAMES, `${tracked.length} tracked frames recorded`);
 
-  const out = join(REPO, 'tests/web/.artifacts/e2e-tracking');
-  rmSync(out, { recursive: true, force: true });
-  mkdirSync(out, { recursive: true });
-  const sequence = [];
-  const inputs = [];
-  let worst = 0;
-  // The raw model inputs the page recorded (annotated frame + first tracked frames), as RGB PNGs for Python.
-  const [height, width] = [info.model.height, info.model.width];
-  const withInputs = recording.filter((f) => f.rgba);
-  assert.ok(withInputs[0]?.annotated, 'the recording starts with the annotated frame');
-  withInputs.forEach((f, i) => {
-    if (i > 0 && f !== tracked[i - 1]) return;
-    const rgba = Buffer.from(f.rgba, 'base64');
-    const rgb = new Uint8Array(width * height * 3);
-    for (let p = 0; p < width * height; p++) rgb.set(rgba.subarray(p * 4, p * 4 + 3), p * 3);
-    const name = i === 0 ? 'input_annotation.png' : `input_${String(i - 1).padStart(4, '0')}.png`;
-    writeFileSync(join(out, name), encodePng({ width, height, channels: 3, data: rgb }));
-    inputs.push(name);
-  });
-  tracked.forEach((f, i) => {
-    const m = matchFrame(f.signature, sources);
-    worst = Math.max(worst, m.distance);
-    sequence.push(m.index);
-    writeFileSync(join(out, `${String(i).padStart(4, '0')}.png`), Buffer.from(f.png, 'base64'));
-  });
-  assert.ok(worst < 2, `every tracked frame matches a source frame (worst RMS ${worst.toFixed(2)})`);
-  writeFileSync(join(out, 'run.json'), JSON.stringify({ annotated: annotated.index, frames: sequence, inputs, stats, info }, null, 1));
-  t.diagnostic(`annotated source frame ${annotated.index}; tracked ${sequence.length} frames (${new Set(sequence).size} distinct sources)`);
+    const out = join(REPO, 'tests/web/.artifacts/e2e-tracking');
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out, { recursive: true });
+    const sequence = [];
+    const inputs = [];
+    let worst = 0;
+    // The raw model inputs the page recorded (annotated frame + first tracked frames), as RGB PNGs for Python.
+    const [height, width] = [info.model.height, info.model.width];
+    const withInputs = recording.filter((f) => f.rgba);
+    assert.ok(withInputs[0]?.annotated, 'the recording starts with the annotated frame');
+    withInputs.forEach((f, i) => {
+      if (i > 0 && f !== tracked[i - 1]) return;
+      const rgba = Buffer.from(f.rgba, 'base64');
+      const rgb = new Uint8Array(width * height * 3);
+      for (let p = 0; p < width * height; p++) rgb.set(rgba.subarray(p * 4, p * 4 + 3), p * 3);
+      const name = i === 0 ? 'input_annotation.png' : `input_${String(i - 1).padStart(4, '0')}.png`;
+      writeFileSync(join(out, name), encodePng({ width, height, channels: 3, data: rgb }));
+      inputs.push(name);
+    });
+    tracked.forEach((f, i) => {
+      const m = matchFrame(f.signature, sources);
+      worst = Math.max(worst, m.distance);
+      sequence.push(m.index);
+      writeFileSync(join(out, `${String(i).padStart(4, '0')}.png`), Buffer.from(f.png, 'base64'));
+    });
+    assert.ok(worst < 2, `every tracked frame matches a source frame (worst RMS ${worst.toFixed(2)})`);
+    writeFileSync(
+      join(out, 'run.json'),
+      JSON.stringify({ annotated: annotated.index, frames: sequence, inputs, stats, info }, null, 1),
+    );
+    t.diagnostic(
+      `annotated source frame ${annotated.index}; tracked ${sequence.length} frames (${new Set(sequence).size} distinct sources)`,
+    );
 
-  const resultPath = join(out, 'result.json');
-  execFileSync('python3', [join(REPO, 'scripts/e2e_reference.py'), '--clip', clip.dir, '--model-dir', models,
-    '--variant', info.variant, '--browser', out, '--out', resultPath], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
-  const result = JSON.parse(execFileSync('cat', [resultPath]).toString());
-  t.diagnostic(`mean IoU with the ground truth: browser ${result.browser_vs_gt.toFixed(4)}, Python ONNX (${info.variant}) ` +
-    `${result.python_onnx_vs_gt.toFixed(4)}${result.python_torch_vs_gt !== undefined ? `, PyTorch ${result.python_torch_vs_gt.toFixed(4)}` : ''}; ` +
-    `browser vs Python ONNX: IoU ${result.browser_vs_python_onnx.toFixed(4)}, ${(100 * result.pixels_differing_from_python_onnx).toFixed(3)}% pixels differ`);
-  const exact = result.exact_inputs;
-  t.diagnostic(`same inputs as the page (${exact.frames} frames): ${(100 * exact.pixels_differing).toFixed(3)}% pixels differ, ` +
-    `${exact.decisive_pixels_differing} where Python's top-two gap > ${exact.decisive_gap} (${(100 * exact.decisive_fraction).toFixed(1)}% of pixels)`);
-  assert.ok(exact.decisive_pixels_differing <= EXACT_TOLERANCE * exact.frames * width * height,
-    `${exact.decisive_pixels_differing} decisive pixels differ from Python on the page's own inputs`);
-  assert.ok(result.browser_vs_gt >= result.python_onnx_vs_gt - IOU_MARGIN,
-    `browser IoU ${result.browser_vs_gt} < Python ${result.python_onnx_vs_gt} - ${IOU_MARGIN}`);
-  await page.close();
-});
+    const resultPath = join(out, 'result.json');
+    execFileSync(
+      'python3',
+      [
+        join(REPO, 'scripts/e2e_reference.py'),
+        '--clip',
+        clip.dir,
+        '--model-dir',
+        models,
+        '--variant',
+        info.variant,
+        '--browser',
+        out,
+        '--out',
+        resultPath,
+      ],
+      { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    const result = JSON.parse(execFileSync('cat', [resultPath]).toString());
+    t.diagnostic(
+      `mean IoU with the ground truth: browser ${result.browser_vs_gt.toFixed(4)}, Python ONNX (${info.variant}) ` +
+        `${result.python_onnx_vs_gt.toFixed(4)}${result.python_torch_vs_gt !== undefined ? `, PyTorch ${result.python_torch_vs_gt.toFixed(4)}` : ''}; ` +
+        `browser vs Python ONNX: IoU ${result.browser_vs_python_onnx.toFixed(4)}, ${(100 * result.pixels_differing_from_python_onnx).toFixed(3)}% pixels differ`,
+    );
+    const exact = result.exact_inputs;
+    t.diagnostic(
+      `same inputs as the page (${exact.frames} frames): ${(100 * exact.pixels_differing).toFixed(3)}% pixels differ, ` +
+        `${exact.decisive_pixels_differing} where Python's top-two gap > ${exact.decisive_gap} (${(100 * exact.decisive_fraction).toFixed(1)}% of pixels)`,
+    );
+    assert.ok(
+      exact.decisive_pixels_differing <= EXACT_TOLERANCE * exact.frames * width * height,
+      `${exact.decisive_pixels_differing} decisive pixels differ from Python on the page's own inputs`,
+    );
+    assert.ok(
+      result.browser_vs_gt >= result.python_onnx_vs_gt - IOU_MARGIN,
+      `browser IoU ${result.browser_vs_gt} < Python ${result.python_onnx_vs_gt} - ${IOU_MARGIN}`,
+    );
+    await page.close();
+  },
+);

@@ -29,8 +29,14 @@ after(async () => {
 });
 
 const hook = (page, expr) => page.evaluate(expr);
-const objectRows = (page) => page.$$eval('#objects li[data-object]', (rows) => rows.map((r) => ({
-  id: Number(r.dataset.object), area: r.querySelector('.area').textContent, active: r.classList.contains('active') })));
+const objectRows = (page) =>
+  page.$$eval('#objects li[data-object]', (rows) =>
+    rows.map((r) => ({
+      id: Number(r.dataset.object),
+      area: r.querySelector('.area').textContent,
+      active: r.classList.contains('active'),
+    })),
+  );
 
 /** Drag the mouse across the stage from (x0, y0) to (x1, y1), in fractions of the annotation canvas. */
 async function stroke(page, [x0, y0], [x1, y1]) {
@@ -38,7 +44,10 @@ async function stroke(page, [x0, y0], [x1, y1]) {
   await page.mouse.move(box.x + x0 * box.width, box.y + y0 * box.height);
   await page.mouse.down();
   for (let i = 1; i <= 8; i++) {
-    await page.mouse.move(box.x + (x0 + ((x1 - x0) * i) / 8) * box.width, box.y + (y0 + ((y1 - y0) * i) / 8) * box.height);
+    await page.mouse.move(
+      box.x + (x0 + ((x1 - x0) * i) / 8) * box.width,
+      box.y + (y0 + ((y1 - y0) * i) / 8) * box.height,
+    );
   }
   await page.mouse.up();
 }
@@ -55,7 +64,10 @@ test('annotate, track, pause, re-annotate, resume, download masks and video', { 
   await page.waitForFunction(() => window.__mobilevos.mode === 'annotating');
   await page.waitForFunction(() => document.querySelectorAll('#objects li[data-object]').length === 2);
   let rows = await objectRows(page);
-  assert.ok(rows.every((r) => /\d+ px/.test(r.area)), 'the sample mask fills both objects');
+  assert.ok(
+    rows.every((r) => /\d+ px/.test(r.area)),
+    'the sample mask fills both objects',
+  );
 
   // brush on a third object, then remove it again
   await page.click('#btn-add-object');
@@ -84,7 +96,10 @@ test('annotate, track, pause, re-annotate, resume, download masks and video', { 
   await page.click('#objects li[data-object="3"] .remove');
   // the brush paints the active object, the eraser takes pixels away (the untrained dev model may lose objects, so
   // make sure both have pixels before tracking on)
-  for (const [id, y] of [[1, 0.4], [2, 0.7]]) {
+  for (const [id, y] of [
+    [1, 0.4],
+    [2, 0.7],
+  ]) {
     await page.click(`#objects li[data-object="${id}"]`);
     await stroke(page, [0.2, y], [0.8, y]);
   }
@@ -110,18 +125,22 @@ test('annotate, track, pause, re-annotate, resume, download masks and video', { 
   const input = new Input({ source: new BufferSource(videoBytes), formats: ALL_FORMATS });
   const track = await input.getPrimaryVideoTrack();
   const times = [];
-  for await (const p of new EncodedPacketSink(track).packets(undefined, undefined, { metadataOnly: true })) times.push(p.timestamp);
+  for await (const p of new EncodedPacketSink(track).packets(undefined, undefined, { metadataOnly: true }))
+    times.push(p.timestamp);
   times.sort((a, b) => a - b);
   assert.deepEqual([track.displayWidth, track.displayHeight], [640, 480]);
   assert.ok(times.length >= 2, `${times.length} frames in the overlay video`);
-  assert.ok(times.every((x, i) => Math.abs(x - i / 30) < 1e-3), `frames 1/30 s apart: ${times.slice(0, 5)}`);
+  assert.ok(
+    times.every((x, i) => Math.abs(x - i / 30) < 1e-3),
+    `frames 1/30 s apart: ${times.slice(0, 5)}`,
+  );
 
-  if (await hook(page, () => window.__mobilevos.mode) === 'tracking') await page.click('#btn-pause'); // else the clip ended
+  if ((await hook(page, () => window.__mobilevos.mode)) === 'tracking') await page.click('#btn-pause'); // else the clip ended
   assert.equal(await hook(page, () => window.__mobilevos.mode), 'paused');
   const tracked = await hook(page, () => window.__mobilevos.stats.frames);
   await page.click('#btn-track'); // Resume
   await page.waitForFunction((n) => window.__mobilevos.stats.frames >= n + 3, tracked, { timeout: 120000 });
-  if (await hook(page, () => window.__mobilevos.mode) === 'tracking') await page.click('#btn-pause');
+  if ((await hook(page, () => window.__mobilevos.mode)) === 'tracking') await page.click('#btn-pause');
 
   const zipDownload = page.waitForEvent('download');
   await page.click('#btn-download-masks');
@@ -130,9 +149,21 @@ test('annotate, track, pause, re-annotate, resume, download masks and video', { 
   const index = JSON.parse(new TextDecoder().decode(zip['masks.json']));
   assert.ok(pngs.length >= tracked + 3, `${pngs.length} masks in the zip`);
   assert.equal(index.frames.length, 150, 'masks.json lists every frame of the sample clip');
-  assert.deepEqual(index.frames.filter((f) => f.file).map((f) => f.file).sort(), pngs.sort());
-  assert.ok(pngs.every((n) => /^sample\/\d{5}\.png$/.test(n)), 'masks named by frame index');
-  assert.ok(index.frames[0].annotated && index.frames.filter((f) => f.annotated).length <= 2, 'the annotations are in the zip');
+  assert.deepEqual(
+    index.frames
+      .filter((f) => f.file)
+      .map((f) => f.file)
+      .sort(),
+    pngs.sort(),
+  );
+  assert.ok(
+    pngs.every((n) => /^sample\/\d{5}\.png$/.test(n)),
+    'masks named by frame index',
+  );
+  assert.ok(
+    index.frames[0].annotated && index.frames.filter((f) => f.annotated).length <= 2,
+    'the annotations are in the zip',
+  );
   t.diagnostic(`zip: ${pngs.length} masks; overlay video ${videoBytes.length} bytes, ${times.length} frames`);
 
   await page.click('#btn-reset');
@@ -157,10 +188,20 @@ test('phone-sized touch screen: layout fits and touch draws', { timeout: 300000 
   await page.click('#btn-add-object');
   const box = await page.locator('#annot').boundingBox();
   // a touch: pointer events with pointerType 'touch'
-  await page.locator('#annot').dispatchEvent('pointerdown', { pointerId: 7, pointerType: 'touch', isPrimary: true, button: 0,
-    clientX: box.x + 20, clientY: box.y + 20 });
-  await page.locator('#annot').dispatchEvent('pointermove', { pointerId: 7, pointerType: 'touch', clientX: box.x + 80, clientY: box.y + 40 });
-  await page.locator('#annot').dispatchEvent('pointerup', { pointerId: 7, pointerType: 'touch', clientX: box.x + 80, clientY: box.y + 40 });
+  await page.locator('#annot').dispatchEvent('pointerdown', {
+    pointerId: 7,
+    pointerType: 'touch',
+    isPrimary: true,
+    button: 0,
+    clientX: box.x + 20,
+    clientY: box.y + 20,
+  });
+  await page
+    .locator('#annot')
+    .dispatchEvent('pointermove', { pointerId: 7, pointerType: 'touch', clientX: box.x + 80, clientY: box.y + 40 });
+  await page
+    .locator('#annot')
+    .dispatchEvent('pointerup', { pointerId: 7, pointerType: 'touch', clientX: box.x + 80, clientY: box.y + 40 });
   const rows = await objectRows(page);
   assert.match(rows[2].area, /^\d+ px$/, 'touch painted the new object');
   await page.evaluate(() => window.scrollTo(0, 0));
@@ -177,11 +218,19 @@ test('works offline once loaded (service worker + cached model)', { timeout: 300
   await page.goto(`${server.url}?backend=wasm&variant=fp32`);
   await waitReady(page, logs);
   // The worker activates only after its install step cached the build's file list (precache.json).
-  await page.waitForFunction(async () => (await navigator.serviceWorker.getRegistration())?.active?.state === 'activated',
-    null, { timeout: 120000, polling: 250 });
-  const cached = await page.evaluate(async () => (await (await caches.open('mobilevos-shell-v2')).keys()).map((r) => r.url));
+  await page.waitForFunction(
+    async () => (await navigator.serviceWorker.getRegistration())?.active?.state === 'activated',
+    null,
+    { timeout: 120000, polling: 250 },
+  );
+  const cached = await page.evaluate(async () =>
+    (await (await caches.open('mobilevos-shell-v2')).keys()).map((r) => r.url),
+  );
   const listed = await (await fetch(new URL('precache.json', server.url))).json();
-  assert.ok(listed.some((f) => /^assets\/worker-.*\.js$/.test(f)) && listed.some((f) => f.endsWith('.wasm')), listed.join());
+  assert.ok(
+    listed.some((f) => /^assets\/worker-.*\.js$/.test(f)) && listed.some((f) => f.endsWith('.wasm')),
+    listed.join(),
+  );
   for (const file of listed) assert.ok(cached.includes(new URL(file, server.url).href), `${file} is cached`);
   await own.context.setOffline(true);
   try {

@@ -9,12 +9,15 @@ import { join } from 'node:path';
 import { frameSignature } from '../../../web/src/postprocess.js';
 import { REPO } from './models.js';
 
-export const WEBCAM = join(REPO, 'tests/web/.artifacts/webcam');
+const WEBCAM = join(REPO, 'tests/web/.artifacts/webcam');
 
 /** The fake-webcam clip in `dir`, made by scripts/make_fake_webcam.py with `args` (e.g. --size) if it is not there. */
 export function ensureWebcam(dir = WEBCAM, args = []) {
   if (!existsSync(join(dir, 'clip.json'))) {
-    execFileSync('python3', [join(REPO, 'scripts/make_fake_webcam.py'), '--out', dir, ...args], { stdio: 'inherit', cwd: REPO });
+    execFileSync('python3', [join(REPO, 'scripts/make_fake_webcam.py'), '--out', dir, ...args], {
+      stdio: 'inherit',
+      cwd: REPO,
+    });
   }
   return { dir, y4m: join(dir, 'clip.y4m'), info: JSON.parse(readFileSync(join(dir, 'clip.json'), 'utf8')) };
 }
@@ -24,14 +27,22 @@ export function readNpy(path) {
   const buf = readFileSync(path);
   const headerLength = buf.readUInt16LE(8);
   const header = buf.subarray(10, 10 + headerLength).toString('latin1');
-  if (!/'descr': '\|u1'/.test(header) || /'fortran_order': True/.test(header)) throw new Error(`${path}: not C-order uint8`);
-  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').filter((s) => s.trim()).map(Number);
+  if (!/'descr': '\|u1'/.test(header) || /'fortran_order': True/.test(header))
+    throw new Error(`${path}: not C-order uint8`);
+  const shape = header
+    .match(/'shape': \(([^)]*)\)/)[1]
+    .split(',')
+    .filter((s) => s.trim())
+    .map(Number);
   return { shape, data: new Uint8Array(buf.buffer, buf.byteOffset + 10 + headerLength) };
 }
 
 /** Signatures (web/src/postprocess.js frameSignature) of every source frame, as the page computes them. */
 export function sourceSignatures(dir = WEBCAM) {
-  const { shape: [t, h, w], data } = readNpy(join(dir, 'camera_frames.npy'));
+  const {
+    shape: [t, h, w],
+    data,
+  } = readNpy(join(dir, 'camera_frames.npy'));
   const rgba = new Uint8ClampedArray(h * w * 4);
   const out = [];
   for (let i = 0; i < t; i++) {
@@ -56,7 +67,11 @@ export function matchFrame(signature, sources) {
     let d = 0;
     for (let k = 0; k < s.length; k++) d += (s[k] - signature[k]) ** 2;
     d = Math.sqrt(d / s.length);
-    if (d < bestD) { second = bestD; bestD = d; best = i; } else if (d < second) second = d;
+    if (d < bestD) {
+      second = bestD;
+      bestD = d;
+      best = i;
+    } else if (d < second) second = d;
   });
   return { index: best, distance: bestD, second };
 }

@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const DEV_MODELS = join(REPO, 'tests/web/.models/dev');
+const DEV_MODELS = join(REPO, 'tests/web/.models/dev');
 
 /** The model folder the tests use (building the dev export when nothing else is there). */
 export function modelDir() {

@@ -26,7 +26,11 @@ test('percentiles interpolate between ranks like numpy; summaries', () => {
 
 test('flatness compares the first and last windows and memory growth', () => {
   const values = Float32Array.from({ length: 4000 }, (_, i) => (i < 1000 ? 10 : i >= 3000 ? 12 : 11));
-  const f = flatness({ e2e: values }, [{ frame: 0, heapUsed: 100 }, { frame: 100, heapUsed: 90 }, { frame: 200, heapUsed: 130 }]);
+  const f = flatness({ e2e: values }, [
+    { frame: 0, heapUsed: 100 },
+    { frame: 100, heapUsed: 90 },
+    { frame: 200, heapUsed: 130 },
+  ]);
   assert.equal(f.window, 1000);
   assert.deepEqual(f.latency.e2e, { first: 10, last: 12, ratio: 1.2 });
   assert.deepEqual(f.memory.heapUsed, { first: 100, last: 130, growth: 30, max: 130 });
@@ -55,19 +59,35 @@ test('settings from the URL expand to configurations; variants follow the manife
   assert.deepEqual(unknown, ['bogus']);
   assert.equal(settings.frames, 50);
   const configs = expandConfigs(settings, { 'models/student/': MANIFEST });
-  assert.deepEqual(configs.map((c) => `${c.backend}/${c.threads}/${c.variant}/${c.resolution}`), [
-    'wasm/1/fp32/240x320', 'wasm/1/int8/240x320', 'wasm/2/fp32/240x320', 'wasm/2/int8/240x320',
-    'webgpu/0/fp32/240x320', 'webgpu/0/fp16/240x320']);
+  assert.deepEqual(
+    configs.map((c) => `${c.backend}/${c.threads}/${c.variant}/${c.resolution}`),
+    [
+      'wasm/1/fp32/240x320',
+      'wasm/1/int8/240x320',
+      'wasm/2/fp32/240x320',
+      'wasm/2/int8/240x320',
+      'webgpu/0/fp32/240x320',
+      'webgpu/0/fp16/240x320',
+    ],
+  );
   const long = parseSettings('?long=1&threads=2&variants=int8').settings;
   assert.equal(long.frames, 10000);
-  assert.deepEqual(expandConfigs(long, { 'models/student/': MANIFEST }).map((c) => c.variant), ['int8']);
+  assert.deepEqual(
+    expandConfigs(long, { 'models/student/': MANIFEST }).map((c) => c.variant),
+    ['int8'],
+  );
   assert.equal(parseSettings('?long=1&frames=500').settings.frames, 500);
 });
 
 test('FLOPs of one step come from the manifest (fp32 graph when a variant records none)', () => {
   assert.deepEqual(stepFlops(MANIFEST, 2, 'fp32'), { flops: 1.16e9, graph: 'student_k2.onnx', fromVariant: 'fp32' });
   assert.equal(stepFlops(MANIFEST, 2, 'int8').flops, 1.16e9);
-  const v1 = { graphs: [{ kind: 'init', capacity: 1, variant: 'fp32', flops: 7e8 }, { kind: 'step', capacity: 1, variant: 'fp32', flops: 9e8 }] };
+  const v1 = {
+    graphs: [
+      { kind: 'init', capacity: 1, variant: 'fp32', flops: 7e8 },
+      { kind: 'step', capacity: 1, variant: 'fp32', flops: 9e8 },
+    ],
+  };
   assert.equal(stepFlops(v1, 1, 'fp32').flops, 9e8);
   assert.equal(stepFlops(MANIFEST, 4, 'fp32'), null);
 });
@@ -86,11 +106,12 @@ test('the compute probe model is valid ONNX and computes X·W·W·W', async () =
   let ref = Float64Array.from(x);
   for (let k = 0; k < chain; k++) {
     const next = new Float64Array(n * n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-      let sum = 0;
-      for (let l = 0; l < n; l++) sum += ref[i * n + l] * w[l * n + j];
-      next[i * n + j] = sum;
-    }
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        for (let l = 0; l < n; l++) sum += ref[i * n + l] * w[l * n + j];
+        next[i * n + j] = sum;
+      }
     ref = next;
   }
   let maxDiff = 0;
@@ -117,14 +138,25 @@ test('scoring resize: plain argmax at the same size, bilinear log-prob argmax ot
 test('a picked DAVIS folder: sequences, frames sorted, masks matched by stem, first frame required', () => {
   const file = (path) => ({ name: path.split('/').pop(), webkitRelativePath: path });
   const clip = folderClip([
-    file('d/JPEGImages/480p/b/00001.jpg'), file('d/JPEGImages/480p/b/00000.jpg'), file('d/Annotations/480p/b/00000.png'),
-    file('d/Annotations/480p/b/00001.png'), file('d/JPEGImages/480p/a/00000.jpg'), file('d/README.md'),
-    file('d/JPEGImages/480p/c/00000.jpg'), file('d/Annotations/480p/c/00003.png'), // c: frame 0 not annotated
+    file('d/JPEGImages/480p/b/00001.jpg'),
+    file('d/JPEGImages/480p/b/00000.jpg'),
+    file('d/Annotations/480p/b/00000.png'),
+    file('d/Annotations/480p/b/00001.png'),
+    file('d/JPEGImages/480p/a/00000.jpg'),
+    file('d/README.md'),
+    file('d/JPEGImages/480p/c/00000.jpg'),
+    file('d/Annotations/480p/c/00003.png'), // c: frame 0 not annotated
     file('d/Annotations/480p/a/00000.png'),
   ]);
   assert.equal(clip.name, 'd');
-  assert.deepEqual(clip.sequences.map((s) => s.name), ['a', 'b']);
-  assert.deepEqual(clip.sequences[1].frames.map((f) => f.stem), ['00000', '00001']);
+  assert.deepEqual(
+    clip.sequences.map((s) => s.name),
+    ['a', 'b'],
+  );
+  assert.deepEqual(
+    clip.sequences[1].frames.map((f) => f.stem),
+    ['00000', '00001'],
+  );
   assert.deepEqual([...clip.sequences[1].annotations.keys()], [0, 1]);
   assert.throws(() => folderClip([file('x/y.jpg')]), /no DAVIS-layout frames/);
   assert.deepEqual(objectIds(Uint8Array.from([0, 3, 255, 1, 3])), [1, 3]);
@@ -133,16 +165,32 @@ test('a picked DAVIS folder: sequences, frames sorted, masks matched by stem, fi
 test('report: markdown table and SVG plots from a results object', () => {
   const stage = { n: 3, mean: 10, p50: 10, p95: 12, p99: 13, min: 9, max: 13 };
   const run = {
-    config: { backend: 'wasm', threads: 2, variant: 'fp32', resolution: '240x320' }, status: 'ok', fps: 100,
+    config: { backend: 'wasm', threads: 2, variant: 'fp32', resolution: '240x320' },
+    status: 'ok',
+    fps: 100,
     stages: Object.fromEntries(['capture', 'pre', 'infer', 'post', 'transfer', 'draw', 'e2e'].map((s) => [s, stage])),
     perFrame: { e2e: [9, 10, 13], infer: [8, 9, 12] },
-    memory: [{ frame: 0, heapUsed: 2 ** 20, bankBytes: 2 ** 20, bankTensors: 4 }, { frame: 3, heapUsed: 2 ** 21, bankBytes: 2 ** 20, bankTensors: 4 }],
+    memory: [
+      { frame: 0, heapUsed: 2 ** 20, bankBytes: 2 ** 20, bankTensors: 4 },
+      { frame: 3, heapUsed: 2 ** 21, bankBytes: 2 ** 20, bankTensors: 4 },
+    ],
     flatness: { memory: { heapUsed: { first: 2 ** 20, last: 2 ** 21 } } },
-    compute: { studentGflops: 50, peakGflops: 100, ofPeak: 0.5 }, jf: { summary: { 'J&F': 80.123 }, scorer: 'metrics_core' },
+    compute: { studentGflops: 50, peakGflops: 100, ofPeak: 0.5 },
+    jf: { summary: { 'J&F': 80.123 }, scorer: 'metrics_core' },
   };
-  const results = { settings: { frames: 3, warmup: 5 }, device: { hardwareConcurrency: 8, crossOriginIsolated: true, userAgent: 'UA' },
+  const results = {
+    settings: { frames: 3, warmup: 5 },
+    device: { hardwareConcurrency: 8, crossOriginIsolated: true, userAgent: 'UA' },
     clip: { name: 'bundled', sequences: [{ name: 'bench', frames: 50, width: 432, height: 240 }] },
-    runs: [run, { config: { backend: 'webgpu', threads: 0, variant: 'fp16', resolution: '240x320' }, status: 'skipped', reason: 'no adapter' }] };
+    runs: [
+      run,
+      {
+        config: { backend: 'webgpu', threads: 0, variant: 'fp16', resolution: '240x320' },
+        status: 'skipped',
+        reason: 'no adapter',
+      },
+    ],
+  };
   const md = markdownTable(results);
   assert.match(md, /\| wasm 2t fp32 240x320 \| 100 \| 10\.0 \/ 12\.0 \/ 13\.0 \|/);
   assert.match(md, /\| 50% \| 80\.12 \| 1\.0 → 2\.0 \| 1\.0 \(4\) \|/);

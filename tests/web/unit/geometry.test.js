@@ -12,10 +12,19 @@ test('letterbox keeps the aspect ratio and centres the frame in the 320x240 inpu
   assert.deepEqual(letterbox(854, 480, 320, 240), { x: 0, y: 30, width: 320, height: 180 }); // DAVIS (179.9 -> 180)
   assert.deepEqual(letterbox(480, 854, 320, 240), { x: 92, y: 0, width: 135, height: 240 }); // portrait: bars left/right
   assert.deepEqual(letterbox(100, 100, 320, 240), { x: 40, y: 0, width: 240, height: 240 });
-  for (const [w, h] of [[1920, 1080], [854, 480], [480, 854], [1000, 333], [7, 3000]]) {
+  for (const [w, h] of [
+    [1920, 1080],
+    [854, 480],
+    [480, 854],
+    [1000, 333],
+    [7, 3000],
+  ]) {
     const box = letterbox(w, h, 320, 240);
     const scale = Math.min(320 / w, 240 / h);
-    assert.ok(Math.abs(box.width - w * scale) <= 0.5 && Math.abs(box.height - h * scale) <= 0.5, `${w}x${h}: one scale, rounded`);
+    assert.ok(
+      Math.abs(box.width - w * scale) <= 0.5 && Math.abs(box.height - h * scale) <= 0.5,
+      `${w}x${h}: one scale, rounded`,
+    );
     assert.ok(box.x + box.width <= 320 && box.y + box.height <= 240 && (box.width === 320 || box.height === 240));
   }
   assert.throws(() => letterbox(0, 480, 320, 240), /positive integers/);
@@ -26,7 +35,10 @@ test('letterboxed labels: nearest inside the box, background in the padding', ()
   const labels = Uint8Array.from([1, 1, 2, 2, 1, 0, 0, 2]);
   const box = letterbox(4, 2, 4, 4);
   assert.deepEqual(box, { x: 0, y: 1, width: 4, height: 2 });
-  assert.deepEqual(Array.from(letterboxLabels(labels, 4, 2, box, 4, 4)), [0, 0, 0, 0, 1, 1, 2, 2, 1, 0, 0, 2, 0, 0, 0, 0]);
+  assert.deepEqual(
+    Array.from(letterboxLabels(labels, 4, 2, box, 4, 4)),
+    [0, 0, 0, 0, 1, 1, 2, 2, 1, 0, 0, 2, 0, 0, 0, 0],
+  );
   // 8x4 -> box 4x2: every other pixel (OpenCV INTER_NEAREST picks floor(x * 2))
   const big = Uint8Array.from({ length: 32 }, (_, i) => i % 8);
   assert.deepEqual(Array.from(letterboxLabels(big, 8, 4, box, 4, 4).subarray(4, 12)), [0, 2, 4, 6, 0, 2, 4, 6]);
@@ -35,8 +47,20 @@ test('letterboxed labels: nearest inside the box, background in the padding', ()
 
 test('native labels = argmax of PyTorch bilinear interpolation of the letterbox crop (align_corners=False)', () => {
   for (const c of upsampleCases) {
-    const out = nativeLabels(Float32Array.from(c.prob), c.channels, c.in_width, c.in_height, c.box, c.out_width, c.out_height);
-    assert.deepEqual(Array.from(out), c.expected, `${c.channels} channels, box ${JSON.stringify(c.box)} -> ${c.out_width}x${c.out_height}`);
+    const out = nativeLabels(
+      Float32Array.from(c.prob),
+      c.channels,
+      c.in_width,
+      c.in_height,
+      c.box,
+      c.out_width,
+      c.out_height,
+    );
+    assert.deepEqual(
+      Array.from(out),
+      c.expected,
+      `${c.channels} channels, box ${JSON.stringify(c.box)} -> ${c.out_width}x${c.out_height}`,
+    );
   }
 });
 
@@ -48,7 +72,9 @@ test('native labels undo the letterbox: a mask letterboxed and mapped back is th
   const box = letterbox(w, h, 320, 240); // scale 1/4: every edge lands on a model pixel boundary
   const small = letterboxLabels(labels, w, h, box, 320, 240);
   const prob = new Float32Array(3 * 320 * 240);
-  small.forEach((l, p) => { prob[l * 320 * 240 + p] = 1; });
+  small.forEach((l, p) => {
+    prob[l * 320 * 240 + p] = 1;
+  });
   const back = nativeLabels(prob, 3, 320, 240, box, w, h);
   let differ = 0;
   for (let p = 0; p < back.length; p++) if (back[p] !== labels[p]) differ += 1;

@@ -17,17 +17,25 @@ test('the exported manifest validates and names everything the app needs', () =>
   assert.equal(m.frame.layout, 'NHWC');
   assert.equal(m.frame.shape[3], 4);
   for (const v of Object.keys(m.variants)) {
-    assert.equal(m.graphs.filter((g) => g.variant === v).length, m.objects.capacities.length, `one ${v} graph per capacity`);
+    assert.equal(
+      m.graphs.filter((g) => g.variant === v).length,
+      m.objects.capacities.length,
+      `one ${v} graph per capacity`,
+    );
   }
   for (const k of m.objects.capacities) {
     const graph = findGraph(m, k, 'fp32');
     const names = graph.inputs.map((t) => t.name);
     for (const slot of m.memory.slots) assert.ok(names.includes(slot.key) && names.includes(slot.value));
-    for (const name of [m.objects.valid_input, m.objects.masks_input, m.calls.input]) assert.ok(names.includes(name), name);
+    for (const name of [m.objects.valid_input, m.objects.masks_input, m.calls.input])
+      assert.ok(names.includes(name), name);
     assert.deepEqual(graph.inputs.find((t) => t.name === m.calls.input).shape, [1]);
   }
   assert.deepEqual([m.calls.annotate.value, m.calls.track.value], [1, 0]);
-  assert.deepEqual(m.memory.update, { annotate: m.memory.slots.map((s) => s.name), track: [m.memory.slots.at(-1).name] });
+  assert.deepEqual(m.memory.update, {
+    annotate: m.memory.slots.map((s) => s.name),
+    track: [m.memory.slots.at(-1).name],
+  });
 });
 
 // The same broken manifests the Python runtime must reject (tests/test_runtime.py), applied to the shipped manifest.
@@ -36,7 +44,10 @@ const { cases: CASES } = JSON.parse(readFileSync(join(REPO, 'tests/manifest_case
 
 /** The container and key (an index for lists; '-' is the end) that a JSON pointer's last part addresses. */
 function parent(doc, pointer) {
-  const parts = pointer.split('/').slice(1).map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
+  const parts = pointer
+    .split('/')
+    .slice(1)
+    .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
   for (const part of parts.slice(0, -1)) doc = doc[Array.isArray(doc) ? Number(part) : part];
   const last = parts.at(-1);
   return [doc, !Array.isArray(doc) ? last : last === '-' ? doc.length : Number(last)];
@@ -74,12 +85,15 @@ for (const { name, patch, where } of CASES) {
   test(`shared broken-manifest case: ${name}`, () => {
     const broken = applyPatch(SHIPPED, patch);
     assert.notDeepEqual(broken, SHIPPED);
-    assert.throws(() => validateManifest(broken), (e) => {
-      assert.ok(e instanceof ManifestError && e.code === 'model-invalid', String(e));
-      assert.ok(e.where === where || e.where.startsWith(`${where}/`), `reported at ${e.where}: ${e.message}`);
-      assert.ok(e.message.startsWith(`${e.where || '/'}: `), e.message);
-      return true;
-    });
+    assert.throws(
+      () => validateManifest(broken),
+      (e) => {
+        assert.ok(e instanceof ManifestError && e.code === 'model-invalid', String(e));
+        assert.ok(e.where === where || e.where.startsWith(`${where}/`), `reported at ${e.where}: ${e.message}`);
+        assert.ok(e.message.startsWith(`${e.where || '/'}: `), e.message);
+        return true;
+      },
+    );
   });
 }
 
@@ -96,13 +110,18 @@ test('capacity: the smallest exported K that holds the objects', () => {
   const caps = real.objects.capacities;
   assert.equal(pickCapacity(real, 1), caps[0]);
   assert.equal(pickCapacity(real, caps.at(-1)), caps.at(-1));
-  assert.throws(() => pickCapacity(real, caps.at(-1) + 1), (e) => e.code === 'too-many-objects');
+  assert.throws(
+    () => pickCapacity(real, caps.at(-1) + 1),
+    (e) => e.code === 'too-many-objects',
+  );
 });
 
 test('variant choice: fp16 only with shader-f16 on WebGPU, int8 by default on WASM, fp32 otherwise', () => {
   const m = {
     variants: {
-      fp32: { targets: ['webgpu', 'wasm'] }, fp16: { targets: ['webgpu'] }, int8: { targets: ['wasm'] },
+      fp32: { targets: ['webgpu', 'wasm'] },
+      fp16: { targets: ['webgpu'] },
+      int8: { targets: ['wasm'] },
     },
   };
   assert.equal(chooseVariant(m, 'webgpu', { shaderF16: true }).variant, 'fp16');
@@ -129,7 +148,10 @@ test('backend choice and WASM threads', () => {
   assert.match(pickBackend('auto', soft).notice, /software/);
   assert.equal(pickBackend('auto', none).backend, 'wasm');
   assert.equal(pickBackend('webgpu', soft).backend, 'webgpu');
-  assert.deepEqual(pickBackend('webgpu', none), { backend: 'wasm', notice: 'WebGPU unavailable (no adapter); running on WASM' });
+  assert.deepEqual(pickBackend('webgpu', none), {
+    backend: 'wasm',
+    notice: 'WebGPU unavailable (no adapter); running on WASM',
+  });
   assert.equal(pickBackend('wasm', gpu).backend, 'wasm');
   assert.equal(threadCount(0, { isolated: true, cores: 2 }), 2);
   assert.equal(threadCount(0, { isolated: true, cores: 16 }), 4);
@@ -149,33 +171,58 @@ function fakeFetch(files) {
 test('graph bytes are checked against size and sha256; missing and corrupt files have their own codes', async () => {
   const bytes = new TextEncoder().encode('pretend onnx');
   const graph = { file: 'g.onnx', bytes: bytes.length, sha256: await sha256Hex(bytes) };
-  assert.equal(await sha256Hex(new TextEncoder().encode('abc')), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  assert.equal(
+    await sha256Hex(new TextEncoder().encode('abc')),
+    'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+  );
   assert.equal(await checkGraphBytes(graph, bytes), '');
   const base = 'http://models.test/student/';
   assert.deepEqual(await loadGraph(base, graph, { fetchFn: fakeFetch({ 'g.onnx': bytes }) }), bytes);
   const tampered = bytes.slice();
   tampered[0] ^= 1;
-  await assert.rejects(loadGraph(base, graph, { fetchFn: fakeFetch({ 'g.onnx': tampered }) }),
-    (e) => e.code === 'model-corrupt' && /sha256/.test(e.message));
-  await assert.rejects(loadGraph(base, graph, { fetchFn: fakeFetch({ 'g.onnx': bytes.slice(1) }) }),
-    (e) => e.code === 'model-corrupt' && /bytes/.test(e.message));
+  await assert.rejects(
+    loadGraph(base, graph, { fetchFn: fakeFetch({ 'g.onnx': tampered }) }),
+    (e) => e.code === 'model-corrupt' && /sha256/.test(e.message),
+  );
+  await assert.rejects(
+    loadGraph(base, graph, { fetchFn: fakeFetch({ 'g.onnx': bytes.slice(1) }) }),
+    (e) => e.code === 'model-corrupt' && /bytes/.test(e.message),
+  );
   await assert.rejects(loadGraph(base, graph, { fetchFn: fakeFetch({}) }), (e) => e.code === 'model-missing');
-  await assert.rejects(loadGraph(base, graph, { fetchFn: async () => { throw new TypeError('Failed to fetch'); } }),
-    (e) => e.code === 'model-offline');
+  await assert.rejects(
+    loadGraph(base, graph, {
+      fetchFn: async () => {
+        throw new TypeError('Failed to fetch');
+      },
+    }),
+    (e) => e.code === 'model-offline',
+  );
 });
 
 test('manifest fetch: missing, invalid JSON and invalid content are told apart', async () => {
   const base = 'http://models.test/student/';
   await assert.rejects(fetchManifest(base, { fetchFn: fakeFetch({}) }), (e) => e.code === 'model-missing');
-  await assert.rejects(fetchManifest(base, { fetchFn: fakeFetch({ 'manifest.json': '{oops' }) }), (e) => e.code === 'model-invalid');
-  await assert.rejects(fetchManifest(base, { fetchFn: fakeFetch({ 'manifest.json': '{}' }) }), (e) => e.code === 'model-invalid');
+  await assert.rejects(
+    fetchManifest(base, { fetchFn: fakeFetch({ 'manifest.json': '{oops' }) }),
+    (e) => e.code === 'model-invalid',
+  );
+  await assert.rejects(
+    fetchManifest(base, { fetchFn: fakeFetch({ 'manifest.json': '{}' }) }),
+    (e) => e.code === 'model-invalid',
+  );
   const ok = await fetchManifest(base, { fetchFn: fakeFetch({ 'manifest.json': JSON.stringify(real) }) });
   assert.equal(ok.name, real.name);
 });
 
 test('an HTML page served in place of a model file (SPA fallback) counts as missing', async () => {
-  const html = async () => new Response('<!doctype html><title>app</title>', { headers: { 'content-type': 'text/html' } });
-  await assert.rejects(fetchManifest('http://models.test/student/', { fetchFn: html }), (e) => e.code === 'model-missing');
-  await assert.rejects(loadGraph('http://models.test/student/', { file: 'g.onnx', bytes: 4, sha256: '0'.repeat(64) }, { fetchFn: html }),
-    (e) => e.code === 'model-missing');
+  const html = async () =>
+    new Response('<!doctype html><title>app</title>', { headers: { 'content-type': 'text/html' } });
+  await assert.rejects(
+    fetchManifest('http://models.test/student/', { fetchFn: html }),
+    (e) => e.code === 'model-missing',
+  );
+  await assert.rejects(
+    loadGraph('http://models.test/student/', { file: 'g.onnx', bytes: 4, sha256: '0'.repeat(64) }, { fetchFn: html }),
+    (e) => e.code === 'model-missing',
+  );
 });

@@ -23,9 +23,15 @@ class FakeTensor {
     this.location = 'gpu-buffer';
     this.disposedCount = 0;
   }
-  dispose() { this.disposedCount += 1; }
+  dispose() {
+    this.disposedCount += 1;
+  }
 }
-const entry = (tag) => ({ key: new FakeTensor(`${tag}.key`), value: new FakeTensor(`${tag}.value`, [1, 2, 128, 15, 20]), prob: new FakeTensor(`${tag}.prob`) });
+const entry = (tag) => ({
+  key: new FakeTensor(`${tag}.key`),
+  value: new FakeTensor(`${tag}.value`, [1, 2, 128, 15, 20]),
+  prob: new FakeTensor(`${tag}.prob`),
+});
 
 test('annotate fills both slots with the same entry; track replaces only the previous slot', () => {
   const bank = new MemoryBank(MEMORY);

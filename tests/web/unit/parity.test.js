@@ -47,10 +47,15 @@ test('fp32 graphs on onnxruntime-web WASM reproduce the Python outputs of every 
   const tracker = new Tracker(ort, manifest, { backend: 'wasm', variant: index.variant, loadModel });
   try {
     const rows = await runParity(tracker, index, readFixture);
-    assert.equal(rows.length, index.runs.reduce((n, r) => n + r.calls.reduce((m, c) => m + Object.keys(c.outputs).length, 0), 0));
+    assert.equal(
+      rows.length,
+      index.runs.reduce((n, r) => n + r.calls.reduce((m, c) => m + Object.keys(c.outputs).length, 0), 0),
+    );
     for (const row of rows) {
-      t.diagnostic(`K=${row.capacity} ${row.graph} frame ${row.frame} ${row.output}: max |diff| ${row.maxAbs.toExponential(2)}, ` +
-        `${row.outside} of ${row.count} outside tolerance${row.maskPixelsDiffering !== undefined ? `, ${row.maskPixelsDiffering} mask pixels differ` : ''}`);
+      t.diagnostic(
+        `K=${row.capacity} ${row.graph} frame ${row.frame} ${row.output}: max |diff| ${row.maxAbs.toExponential(2)}, ` +
+          `${row.outside} of ${row.count} outside tolerance${row.maskPixelsDiffering !== undefined ? `, ${row.maskPixelsDiffering} mask pixels differ` : ''}`,
+      );
       assert.ok(row.sizeMatches, `${row.graph} ${row.output} has the expected size`);
       assert.equal(row.outside, 0, `${row.graph} frame ${row.frame} ${row.output}: values outside tolerance`);
       if (row.output === manifest.output.name) {
@@ -94,7 +99,9 @@ test('every exported WASM variant tracks the fixture clip; int8 stays close to f
         meanAbs += d / (p.length * probs.length);
       }
     });
-    t.diagnostic(`${variant}: |prob - fp32 prob| max ${maxAbs.toExponential(2)}, mean ${meanAbs.toExponential(2)} over ${probs.length} steps`);
+    t.diagnostic(
+      `${variant}: |prob - fp32 prob| max ${maxAbs.toExponential(2)}, mean ${meanAbs.toExponential(2)} over ${probs.length} steps`,
+    );
     if (variant === 'int8') assert.ok(meanAbs < 0.05, 'int8 is a quantised fp32, not another model');
   }
 });

@@ -7,10 +7,22 @@ test('argmax over background + objects, padding channels ignored, ties go to the
   const plane = 4;
   // K = 3 capacity (4 channels), 2 objects in use; channel 3 (padding) would win but must be ignored
   const prob = Float32Array.from([
-    0.5, 0.1, 0.2, 0.4, // background
-    0.3, 0.6, 0.2, 0.3, // object 1
-    0.2, 0.3, 0.6, 0.3, // object 2
-    0.9, 0.9, 0.9, 0.9, // padding slot
+    0.5,
+    0.1,
+    0.2,
+    0.4, // background
+    0.3,
+    0.6,
+    0.2,
+    0.3, // object 1
+    0.2,
+    0.3,
+    0.6,
+    0.3, // object 2
+    0.9,
+    0.9,
+    0.9,
+    0.9, // padding slot
   ]);
   assert.deepEqual(Array.from(argmaxLabels(prob, 2, plane)), [0, 1, 2, 0]);
   const two = Float32Array.from([0.5, 0.4, 0.5, 0.5, 0.6, 0.5]);

@@ -16,7 +16,9 @@ class FakeTensor {
   constructor(type, data, dims) {
     Object.assign(this, { type, data, dims, location: 'cpu', disposed: 0 });
   }
-  dispose() { this.disposed += 1; }
+  dispose() {
+    this.disposed += 1;
+  }
 }
 
 /** A fake onnxruntime-web: sessions record their feeds and return outputs of the declared shapes. */
@@ -25,7 +27,9 @@ function fakeOrt() {
   const created = [];
   const size = (dims) => dims.reduce((a, b) => a * b, 1);
   class Session {
-    constructor(graph, options) { Object.assign(this, { graph, options }); }
+    constructor(graph, options) {
+      Object.assign(this, { graph, options });
+    }
     async run(feeds) {
       runs.push({ graph: this.graph.name, feeds });
       const outputs = {};
@@ -40,7 +44,12 @@ function fakeOrt() {
   }
   const ort = {
     Tensor: FakeTensor,
-    InferenceSession: { create: async (graph, options) => { created.push(graph.name); return new Session(graph, options); } },
+    InferenceSession: {
+      create: async (graph, options) => {
+        created.push(graph.name);
+        return new Session(graph, options);
+      },
+    },
   };
   return { ort, runs, created };
 }
@@ -50,12 +59,24 @@ function fakeOrt() {
 function renamedManifest() {
   const tensor = (name, shape) => ({ name, shape, dtype: 'float32', meaning: name });
   const graph = (k) => ({
-    name: `g${k}`, capacity: k, variant: 'fp32', file: `g${k}.onnx`, bytes: 1, sha256: '0'.repeat(64), opset: 18,
-    nodes: 1, ops: { Conv: 1 },
+    name: `g${k}`,
+    capacity: k,
+    variant: 'fp32',
+    file: `g${k}.onnx`,
+    bytes: 1,
+    sha256: '0'.repeat(64),
+    opset: 18,
+    nodes: 1,
+    ops: { Conv: 1 },
     inputs: [
-      tensor('img', [1, H, W, 4]), tensor('obj_masks', [1, k, H, W]), tensor('is_annotation', [1]),
-      tensor('ka', [1, CK, h, w]), tensor('va', [1, k, CV, h, w]), tensor('kr', [1, CK, h, w]),
-      tensor('vr', [1, k, CV, h, w]), tensor('in_use', [1, k]),
+      tensor('img', [1, H, W, 4]),
+      tensor('obj_masks', [1, k, H, W]),
+      tensor('is_annotation', [1]),
+      tensor('ka', [1, CK, h, w]),
+      tensor('va', [1, k, CV, h, w]),
+      tensor('kr', [1, CK, h, w]),
+      tensor('vr', [1, k, CV, h, w]),
+      tensor('in_use', [1, k]),
     ],
     outputs: [tensor('p', [1, k + 1, H, W]), tensor('k_out', [1, CK, h, w]), tensor('v_out', [1, k, CV, h, w])],
   });
@@ -63,8 +84,17 @@ function renamedManifest() {
     schema_version: 2,
     name: 'renamed',
     model: { height: H, width: W, stride: 16, key_dim: CK, value_dim: CV, memory_height: h, memory_width: w },
-    frame: { input: 'img', shape: [1, H, W, 4], dtype: 'float32', layout: 'NHWC', channels: 'RGBA', range: [0, 255],
-      browser: 'browser', resize: 'resize', normalisation: 'normalisation' },
+    frame: {
+      input: 'img',
+      shape: [1, H, W, 4],
+      dtype: 'float32',
+      layout: 'NHWC',
+      channels: 'RGBA',
+      range: [0, 255],
+      browser: 'browser',
+      resize: 'resize',
+      normalisation: 'normalisation',
+    },
     objects: { capacities: [1, 2], masks_input: 'obj_masks', valid_input: 'in_use', rule: 'rule' },
     calls: {
       input: 'is_annotation',
@@ -103,14 +133,27 @@ for (const backend of ['wasm', 'webgpu']) {
     assert.deepEqual(created, ['g2'], 'one session: the graph of the smallest capacity holding 2 objects');
 
     const annotate = runs[0].feeds;
-    assert.deepEqual(Object.keys(annotate).sort(), ['img', 'in_use', 'is_annotation', 'ka', 'kr', 'obj_masks', 'va', 'vr']);
+    assert.deepEqual(Object.keys(annotate).sort(), [
+      'img',
+      'in_use',
+      'is_annotation',
+      'ka',
+      'kr',
+      'obj_masks',
+      'va',
+      'vr',
+    ]);
     assert.deepEqual([...annotate.is_annotation.data], [1]);
     assert.deepEqual([...annotate.in_use.data], [1, 1]);
     assert.deepEqual(annotate.obj_masks.dims, [1, 2, H, W]);
     assert.equal(annotate.obj_masks.data[0], 1, 'pixel 0 is object 1');
     assert.equal(annotate.obj_masks.data[H * W + 1], 1, 'pixel 1 is object 2');
-    assert.equal(annotate.obj_masks.data.reduce((a, b) => a + b, 0), labels(2).filter((v) => v > 0).length);
-    for (const name of ['ka', 'va', 'kr', 'vr']) assert.ok(isZero(annotate[name]), `${name}: zeros in the annotate call`);
+    assert.equal(
+      annotate.obj_masks.data.reduce((a, b) => a + b, 0),
+      labels(2).filter((v) => v > 0).length,
+    );
+    for (const name of ['ka', 'va', 'kr', 'vr'])
+      assert.ok(isZero(annotate[name]), `${name}: zeros in the annotate call`);
     const entry = tracker.memory.feeds();
     assert.equal(entry.ka, entry.kr, 'both slots hold the annotated entry');
     assert.equal(entry.ka.location, backend === 'webgpu' ? 'gpu-buffer' : 'cpu');
@@ -145,7 +188,10 @@ test('prepare creates one session per capacity and warms it up with an annotate 
   const timings = await tracker.prepare(1);
   assert.ok(timings.sessionMs >= 0 && timings.warmupMs >= 0);
   assert.deepEqual(created, ['g1']);
-  assert.deepEqual(runs.map((r) => r.feeds.is_annotation.data[0]), [1, 0]);
+  assert.deepEqual(
+    runs.map((r) => r.feeds.is_annotation.data[0]),
+    [1, 0],
+  );
   assert.ok(tracker.hasSession(1) && !tracker.hasSession(2));
   assert.equal(tracker.memory.ready, false, 'the warm-up leaves no memory behind');
   await assert.rejects(tracker.step(frame()), /annotate a frame/);

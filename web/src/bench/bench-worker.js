@@ -22,10 +22,26 @@ import { Tracker } from '../tracker.js';
 import { matmulModel, probeInput } from './matmul-model.js';
 import { probToLabels } from './resize.js';
 
-const COLORS = [[255, 93, 115], [64, 196, 255], [255, 196, 64], [120, 220, 120], [190, 120, 255], [255, 140, 60]];
+const COLORS = [
+  [255, 93, 115],
+  [64, 196, 255],
+  [255, 196, 64],
+  [120, 220, 120],
+  [190, 120, 255],
+  [255, 140, 60],
+];
 const now = () => performance.now();
-const state = { manifest: null, tracker: null, ctx: null, labels: null, overlay: null, prob: null, numObjects: 0,
-  backend: '', variant: '' };
+const state = {
+  manifest: null,
+  tracker: null,
+  ctx: null,
+  labels: null,
+  overlay: null,
+  prob: null,
+  numObjects: 0,
+  backend: '',
+  variant: '',
+};
 
 let queue = Promise.resolve();
 self.onmessage = ({ data }) => {
@@ -39,8 +55,13 @@ async function handle(msg) {
     self.postMessage({ status: 'done', requestId: msg.requestId, ...body }, transfer);
   } catch (error) {
     if (msg.frame?.close) msg.frame.close();
-    self.postMessage({ status: 'error', requestId: msg.requestId, message: error.message || String(error),
-      code: error.code || 'error', stack: String(error.stack || '').slice(0, 2000) });
+    self.postMessage({
+      status: 'error',
+      requestId: msg.requestId,
+      message: error.message || String(error),
+      code: error.code || 'error',
+      stack: String(error.stack || '').slice(0, 2000),
+    });
   }
 }
 
@@ -51,7 +72,8 @@ const ACTIONS = {
     const manifest = await fetchManifest(modelBase);
     const info = manifest.variants[variant];
     if (!info) throw skip(`variant ${variant} is not exported (${Object.keys(manifest.variants).join(', ')})`);
-    if (Array.isArray(info.targets) && !info.targets.includes(backend)) throw skip(`${variant} is not meant for ${backend}`);
+    if (Array.isArray(info.targets) && !info.targets.includes(backend))
+      throw skip(`${variant} is not meant for ${backend}`);
     ort.env.wasm.wasmPaths = wasmBase;
     ort.env.wasm.numThreads = backend === 'wasm' ? threads : 1;
     ort.env.logLevel = 'error';
@@ -74,9 +96,18 @@ const ACTIONS = {
     state.labels = new Uint8Array(width * height);
     state.overlay = new Uint8ClampedArray(width * height * 4);
     return {
-      info: { backend, variant, threads: backend === 'wasm' ? ort.env.wasm.numThreads : 0, capacity, adapter,
-        isolated: Boolean(self.crossOriginIsolated), ort: ort.env.versions, model: { height, width },
-        prepareMs: now() - t0, ...timings },
+      info: {
+        backend,
+        variant,
+        threads: backend === 'wasm' ? ort.env.wasm.numThreads : 0,
+        capacity,
+        adapter,
+        isolated: Boolean(self.crossOriginIsolated),
+        ort: ort.env.versions,
+        model: { height, width },
+        prepareMs: now() - t0,
+        ...timings,
+      },
     };
   },
 
@@ -89,11 +120,14 @@ const ACTIONS = {
     const input = new ort.Tensor('float32', probeInput(n), [n, n]);
     const ms = [];
     try {
-      for (let r = 0; r <= runs; r++) { // run 0 warms up (shader compilation, buffer sizing)
+      for (let r = 0; r <= runs; r++) {
+        // run 0 warms up (shader compilation, buffer sizing)
         const t0 = now();
         const out = await session.run({ x: input });
         const y = out.y;
-        if (y.location === 'gpu-buffer') { await y.getData(true); } // wait for the GPU; the read-back is 4n² bytes
+        if (y.location === 'gpu-buffer') {
+          await y.getData(true);
+        } // wait for the GPU; the read-back is 4n² bytes
         const dt = now() - t0;
         if (r) ms.push(dt);
         if (y.location !== 'cpu') y.dispose?.();
@@ -103,9 +137,20 @@ const ACTIONS = {
     }
     const sorted = [...ms].sort((a, b) => a - b);
     const med = sorted[sorted.length >> 1];
-    return { probe: { backend, n, chain, runs, flops: model.flops, ms, medianMs: med,
-      gflops: model.flops / med / 1e6, bestGflops: model.flops / sorted[0] / 1e6,
-      note: backend === 'webgpu' ? 'includes reading y back (4n² bytes) each run' : '' } };
+    return {
+      probe: {
+        backend,
+        n,
+        chain,
+        runs,
+        flops: model.flops,
+        ms,
+        medianMs: med,
+        gflops: model.flops / med / 1e6,
+        bestGflops: model.flops / sorted[0] / 1e6,
+        note: backend === 'webgpu' ? 'includes reading y back (4n² bytes) each run' : '',
+      },
+    };
   },
 
   async start({ frame, labels, width, height, numObjects }) {
@@ -134,8 +179,12 @@ const ACTIONS = {
     const overlay = await createImageBitmap(new ImageData(state.overlay, width, height));
     const t3 = now();
     state.prob = result.prob;
-    return { frame, overlay, transfer: [frame, overlay],
-      timings: { pre: t1 - t0, infer: t2 - t1, post: t3 - t2, run: result.inferMs ?? null } };
+    return {
+      frame,
+      overlay,
+      transfer: [frame, overlay],
+      timings: { pre: t1 - t0, infer: t2 - t1, post: t3 - t2, run: result.inferMs ?? null },
+    };
   },
 
   labels({ width, height }) {
@@ -149,9 +198,17 @@ const ACTIONS = {
     if (gc && typeof self.gc === 'function') self.gc();
     const m = performance.memory;
     const s = state.tracker?.stats() ?? {};
-    return { sample: { bankBytes: s.memoryBytes ?? null, bankTensors: s.memoryTensors ?? null,
-      bankLocations: s.memoryLocations ?? [], bankUpdates: s.memoryUpdates ?? null, bankDisposed: s.memoryDisposed ?? null,
-      sessions: s.sessions ?? null, workerHeapUsed: m ? m.usedJSHeapSize : null } };
+    return {
+      sample: {
+        bankBytes: s.memoryBytes ?? null,
+        bankTensors: s.memoryTensors ?? null,
+        bankLocations: s.memoryLocations ?? [],
+        bankUpdates: s.memoryUpdates ?? null,
+        bankDisposed: s.memoryDisposed ?? null,
+        sessions: s.sessions ?? null,
+        workerHeapUsed: m ? m.usedJSHeapSize : null,
+      },
+    };
   },
 
   async release() {

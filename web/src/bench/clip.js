@@ -25,7 +25,10 @@ export async function bundledClip(url) {
     return r.blob();
   };
   return {
-    name: 'bundled', source: 'bundled', url: response.url, info,
+    name: 'bundled',
+    source: 'bundled',
+    url: response.url,
+    info,
     sequences: info.sequences.map((s) => {
       const frames = s.frames.map((path) => ({ stem: stem(path.split('/').pop()), load: fetchBlob(path) }));
       const index = new Map(frames.map((f, i) => [f.stem, i]));
@@ -61,8 +64,10 @@ export function folderClip(files) {
     }
   }
   if (!frames.size) {
-    throw new Error('no DAVIS-layout frames in this folder: pick a folder holding JPEGImages/<sequence>/*.jpg and ' +
-      'Annotations/<sequence>/*.png');
+    throw new Error(
+      'no DAVIS-layout frames in this folder: pick a folder holding JPEGImages/<sequence>/*.jpg and ' +
+        'Annotations/<sequence>/*.png',
+    );
   }
   const sequences = [];
   for (const key of [...frames.keys()].sort()) {
@@ -75,11 +80,16 @@ export function folderClip(files) {
     });
     if (!annotations.has(0)) continue; // semi-supervised: the first frame must be annotated
     sequences.push({
-      name: key.split('/').pop(), key, annotations,
+      name: key.split('/').pop(),
+      key,
+      annotations,
       frames: list.map((f) => ({ stem: f.stem, load: async () => f.file })),
     });
   }
-  if (!sequences.length) throw new Error('no sequence in this folder has an annotation of its first frame (Annotations/<sequence>/<first frame>.png)');
+  if (!sequences.length)
+    throw new Error(
+      'no sequence in this folder has an annotation of its first frame (Annotations/<sequence>/<first frame>.png)',
+    );
   return { name: root || 'folder', source: 'folder', sequences };
 }
 

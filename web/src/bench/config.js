@@ -19,13 +19,41 @@
  */
 
 export const DEFAULTS = {
-  frames: 200, warmup: 5, backends: 'wasm', threads: '1,2', variants: 'auto', models: 'models/student/', wasm: 'ort/',
-  clip: 'bench/clip/clip.json', sequence: '', probe: 1024, probechain: 4, proberuns: 5, sample: 100, score: 1, long: 0,
-  gc: 0, agentmemory: 1, autorun: 0, sw: 1,
+  frames: 200,
+  warmup: 5,
+  backends: 'wasm',
+  threads: '1,2',
+  variants: 'auto',
+  models: 'models/student/',
+  wasm: 'ort/',
+  clip: 'bench/clip/clip.json',
+  sequence: '',
+  probe: 1024,
+  probechain: 4,
+  proberuns: 5,
+  sample: 100,
+  score: 1,
+  long: 0,
+  gc: 0,
+  agentmemory: 1,
+  autorun: 0,
+  sw: 1,
 };
-export const LONG_FRAMES = 10000;
-const NUMERIC = ['frames', 'warmup', 'probe', 'probechain', 'proberuns', 'sample', 'score', 'long', 'gc', 'agentmemory',
-  'autorun', 'sw'];
+const LONG_FRAMES = 10000;
+const NUMERIC = [
+  'frames',
+  'warmup',
+  'probe',
+  'probechain',
+  'proberuns',
+  'sample',
+  'score',
+  'long',
+  'gc',
+  'agentmemory',
+  'autorun',
+  'sw',
+];
 
 /** Settings from URL parameters over the defaults; `unknown` lists parameters the bench does not know. */
 export function parseSettings(search) {
@@ -40,7 +68,11 @@ export function parseSettings(search) {
   return { settings, unknown };
 }
 
-const list = (text) => String(text).split(',').map((s) => s.trim()).filter(Boolean);
+const list = (text) =>
+  String(text)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 /**
  * Configurations to run: every model folder × backend × (thread count, WASM only) × variant. `manifests` maps a
@@ -57,10 +89,13 @@ export function expandConfigs(settings, manifests) {
       const exported = manifest ? Object.keys(manifest.variants) : [];
       const meant = (v) => {
         const targets = manifest?.variants[v]?.targets;
-        return Array.isArray(targets) ? targets.includes(backend) : v === 'fp32' || (v === 'fp16') === (backend === 'webgpu');
+        return Array.isArray(targets)
+          ? targets.includes(backend)
+          : v === 'fp32' || (v === 'fp16') === (backend === 'webgpu');
       };
       const variants = settings.variants === 'auto' ? exported.filter(meant) : list(settings.variants);
-      for (const t of threads) for (const variant of variants) configs.push({ models, resolution, backend, threads: t, variant });
+      for (const t of threads)
+        for (const variant of variants) configs.push({ models, resolution, backend, threads: t, variant });
     }
   }
   return settings.long ? configs.slice(0, 1) : configs;

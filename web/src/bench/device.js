@@ -5,30 +5,47 @@
 
 import { requestAdapter } from '../backend.js';
 
-const LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize',
-  'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX'];
+const LIMITS = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+];
 
 /** Plain-object copy of a GPUAdapterInfo (its fields are getters on the prototype). */
 function adapterInfo(info) {
   const out = {};
-  for (const key of ['vendor', 'architecture', 'device', 'description', 'subgroupMinSize', 'subgroupMaxSize',
-    'isFallbackAdapter']) if (info && info[key] !== undefined) out[key] = info[key];
+  for (const key of [
+    'vendor',
+    'architecture',
+    'device',
+    'description',
+    'subgroupMinSize',
+    'subgroupMaxSize',
+    'isFallbackAdapter',
+  ])
+    if (info && info[key] !== undefined) out[key] = info[key];
   return out;
 }
 
 /** WebGPU: the adapter the page would get, or why there is none. */
-export async function webgpuInfo(gpu = navigator.gpu) {
+async function webgpuInfo(gpu = navigator.gpu) {
   const { adapter, reason } = await requestAdapter(gpu);
   if (!adapter) return { available: false, reason };
   let info = adapter.info;
-  if (!info && typeof adapter.requestAdapterInfo === 'function') info = await adapter.requestAdapterInfo().catch(() => null);
+  if (!info && typeof adapter.requestAdapterInfo === 'function')
+    info = await adapter.requestAdapterInfo().catch(() => null);
   const limits = {};
   for (const k of LIMITS) if (adapter.limits?.[k] !== undefined) limits[k] = adapter.limits[k];
   const described = adapterInfo(info);
   return {
-    available: true, ...described,
+    available: true,
+    ...described,
     isFallbackAdapter: Boolean(described.isFallbackAdapter || adapter.isFallbackAdapter),
-    features: [...adapter.features].sort(), shaderF16: adapter.features.has('shader-f16'), limits,
+    features: [...adapter.features].sort(),
+    shaderF16: adapter.features.has('shader-f16'),
+    limits,
   };
 }
 
@@ -37,8 +54,9 @@ export async function deviceInfo() {
   const nav = navigator;
   let uaData = null;
   if (nav.userAgentData?.getHighEntropyValues) {
-    uaData = await nav.userAgentData.getHighEntropyValues(['platform', 'platformVersion', 'architecture', 'bitness',
-      'model', 'fullVersionList']).catch(() => null);
+    uaData = await nav.userAgentData
+      .getHighEntropyValues(['platform', 'platformVersion', 'architecture', 'bitness', 'model', 'fullVersionList'])
+      .catch(() => null);
   }
   return {
     userAgent: nav.userAgent,
@@ -50,8 +68,8 @@ export async function deviceInfo() {
     sharedArrayBuffer: typeof SharedArrayBuffer !== 'undefined',
     wasmSimd: wasmSimd(),
     performanceMemory: Boolean(performance.memory),
-    measureUserAgentSpecificMemory: typeof performance.measureUserAgentSpecificMemory === 'function' &&
-      Boolean(globalThis.crossOriginIsolated),
+    measureUserAgentSpecificMemory:
+      typeof performance.measureUserAgentSpecificMemory === 'function' && Boolean(globalThis.crossOriginIsolated),
     devicePixelRatio: globalThis.devicePixelRatio ?? 1,
     webgpu: await webgpuInfo(),
   };
@@ -60,8 +78,12 @@ export async function deviceInfo() {
 /** Does this engine validate a tiny WASM SIMD module (v128 const)? */
 function wasmSimd() {
   try {
-    return WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10,
-      22, 1, 20, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11]));
+    return WebAssembly.validate(
+      new Uint8Array([
+        0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 11,
+      ]),
+    );
   } catch {
     return false;
   }

@@ -21,14 +21,22 @@ import { DEFAULTS, expandConfigs, parseSettings, stepFlops } from './config.js';
 import { deviceInfo, heapNow, measureAgentMemory } from './device.js';
 import { charts, configLabel, markdownTable, TABLE_COLUMNS, tableRows } from './report.js';
 import { scoringSession } from './scoring.js';
-import { ALL_STAGES, flatness, pingPong, round, STAGES, summarize } from './stats.js';
+import { ALL_STAGES, flatness, pingPong, round, summarize } from './stats.js';
 
 const $ = (s) => document.querySelector(s);
 const now = () => performance.now();
 const SCHEMA = 'mobilevos-bench-web/1';
 
 const { settings: initial, unknown } = parseSettings(location.search);
-const hook = { state: 'idle', progress: null, results: null, error: null, device: null, run: () => start(), predictions };
+const hook = {
+  state: 'idle',
+  progress: null,
+  results: null,
+  error: null,
+  device: null,
+  run: () => start(),
+  predictions,
+};
 window.__mobilevosBench = hook;
 let pickedClip = null;
 let store = []; // per run: {sequences: [{name, width, height, numFrames, pngs: Map(t -> Uint8Array)}]}
@@ -36,14 +44,18 @@ let store = []; // per run: {sequences: [{name, width, height, numFrames, pngs: 
 // ------------------------------------------------------------------ worker client
 class BenchWorker {
   constructor() {
-    this.worker = new Worker(new URL('./bench-worker.js', import.meta.url), { type: 'module', name: 'mobilevos-bench' });
+    this.worker = new Worker(new URL('./bench-worker.js', import.meta.url), {
+      type: 'module',
+      name: 'mobilevos-bench',
+    });
     this.pending = new Map();
     this.next = 1;
     this.worker.onmessage = ({ data }) => {
       const p = this.pending.get(data.requestId);
       if (!p) return;
       this.pending.delete(data.requestId);
-      if (data.status === 'error') p.reject(Object.assign(new Error(data.message), { code: data.code, stack: data.stack }));
+      if (data.status === 'error')
+        p.reject(Object.assign(new Error(data.message), { code: data.code, stack: data.stack }));
       else p.resolve(data);
     };
     this.worker.onerror = (e) => {
@@ -99,20 +111,25 @@ async function start() {
   hook.state = 'running';
   hook.error = null;
   $('#btn-run').disabled = true;
-  hook.done = runAll(readForm()).then((results) => {
-    hook.results = results;
-    hook.state = 'done';
-    render(results);
-    status(`done: ${results.runs.filter((r) => r.status === 'ok').length} of ${results.runs.length} configurations ran`);
-    return results;
-  }).catch((error) => {
-    console.error(error);
-    hook.error = { message: error.message, stack: String(error.stack || '') };
-    hook.state = 'error';
-    status(`error: ${error.message}`);
-  }).finally(() => {
-    $('#btn-run').disabled = false;
-  });
+  hook.done = runAll(readForm())
+    .then((results) => {
+      hook.results = results;
+      hook.state = 'done';
+      render(results);
+      status(
+        `done: ${results.runs.filter((r) => r.status === 'ok').length} of ${results.runs.length} configurations ran`,
+      );
+      return results;
+    })
+    .catch((error) => {
+      console.error(error);
+      hook.error = { message: error.message, stack: String(error.stack || '') };
+      hook.state = 'error';
+      status(`error: ${error.message}`);
+    })
+    .finally(() => {
+      $('#btn-run').disabled = false;
+    });
   return hook.done;
 }
 
@@ -122,25 +139,54 @@ async function runAll(settings) {
   renderDevice(device);
   status('reading the model manifests');
   const manifests = {};
-  for (const models of settings.models.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const models of settings.models
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     manifests[models] = await fetchManifest(new URL(models, document.baseURI).href);
   }
-  const clip = pickedClip ?? await bundledClip(new URL(settings.clip, document.baseURI).href);
+  const clip = pickedClip ?? (await bundledClip(new URL(settings.clip, document.baseURI).href));
   const sequences = chooseSequences(clip, settings.sequence);
   const configs = expandConfigs(settings, manifests);
   if (!configs.length) throw new Error('no configuration to run: check backends, threads, variants and models');
   status(`decoding the clip (${sequences.map((s) => s.name).join(', ')})`);
   const prepared = await prepareSequences(sequences, settings.long || sequences.length > 1);
   const results = {
-    schema: SCHEMA, created, url: location.href, settings, unknownParams: unknown, device,
-    models: Object.fromEntries(Object.entries(manifests).map(([k, m]) => [k, {
-      name: m.name, schema_version: m.schema_version, resolution: [m.model.height, m.model.width],
-      capacities: m.objects.capacities, variants: Object.keys(m.variants), checkpoint: m.checkpoint ?? null,
-      versions: m.versions ?? null }])),
-    clip: { name: clip.name, source: clip.source, seed: clip.info?.seed ?? null, generator: clip.info?.generator ?? null,
+    schema: SCHEMA,
+    created,
+    url: location.href,
+    settings,
+    unknownParams: unknown,
+    device,
+    models: Object.fromEntries(
+      Object.entries(manifests).map(([k, m]) => [
+        k,
+        {
+          name: m.name,
+          schema_version: m.schema_version,
+          resolution: [m.model.height, m.model.width],
+          capacities: m.objects.capacities,
+          variants: Object.keys(m.variants),
+          checkpoint: m.checkpoint ?? null,
+          versions: m.versions ?? null,
+        },
+      ]),
+    ),
+    clip: {
+      name: clip.name,
+      source: clip.source,
+      seed: clip.info?.seed ?? null,
+      generator: clip.info?.generator ?? null,
       order: sequences.length > 1 ? 'each sequence once' : 'ping-pong (0..T-1, T-2..0, ...): no jump',
-      sequences: prepared.map((p) => ({ name: p.name, frames: p.frames.length, width: p.width, height: p.height,
-        objects: p.ids, annotated: p.annotations.size })) },
+      sequences: prepared.map((p) => ({
+        name: p.name,
+        frames: p.frames.length,
+        width: p.width,
+        height: p.height,
+        objects: p.ids,
+        annotated: p.annotations.size,
+      })),
+    },
     probes: {},
     runs: [],
   };
@@ -148,7 +194,13 @@ async function runAll(settings) {
   hook.results = results;
   for (let i = 0; i < configs.length; i++) {
     const config = configs[i];
-    hook.progress = { config: i + 1, configs: configs.length, label: configLabel(config), frame: 0, frames: settings.frames };
+    hook.progress = {
+      config: i + 1,
+      configs: configs.length,
+      label: configLabel(config),
+      frame: 0,
+      frames: settings.frames,
+    };
     status(`${i + 1}/${configs.length} ${configLabel(config)}: loading`);
     const run = await runConfig(config, settings, manifests[config.models], prepared, results.probes);
     results.runs.push(run);
@@ -177,10 +229,22 @@ async function prepareSequences(sequences, lazy) {
     const ids = objectIds(first.labels);
     if (!ids.length) throw new Error(`sequence ${seq.name}: the first frame's annotation has no object`);
     const lut = new Uint8Array(256); // annotation id -> tracker slot 1..N (void and unknown ids -> background)
-    ids.forEach((id, i) => { lut[id] = i + 1; });
+    ids.forEach((id, i) => {
+      lut[id] = i + 1;
+    });
     const trackerLabels = first.labels.map((v) => lut[v]);
-    const p = { name: seq.name, seq, frames: seq.frames, annotations: seq.annotations, width: first.width,
-      height: first.height, first: first.labels, trackerLabels, ids, bitmaps: null };
+    const p = {
+      name: seq.name,
+      seq,
+      frames: seq.frames,
+      annotations: seq.annotations,
+      width: first.width,
+      height: first.height,
+      first: first.labels,
+      trackerLabels,
+      ids,
+      bitmaps: null,
+    };
     if (!lazy) p.bitmaps = await decodeAll(seq);
     out.push(p);
   }
@@ -200,23 +264,36 @@ async function runConfig(config, settings, manifest, prepared, probes) {
   const modelBase = new URL(config.models, document.baseURI).href;
   try {
     const numObjects = Math.max(...prepared.map((p) => p.ids.length));
-    const { info } = await worker.request('load', { modelBase, wasmBase: new URL(settings.wasm, document.baseURI).href,
-      backend: config.backend, variant: config.variant, threads: config.threads, numObjects });
+    const { info } = await worker.request('load', {
+      modelBase,
+      wasmBase: new URL(settings.wasm, document.baseURI).href,
+      backend: config.backend,
+      variant: config.variant,
+      threads: config.threads,
+      numObjects,
+    });
     run.info = info;
     const probeKey = `${config.backend}/${info.threads}`;
     if (settings.probe > 0 && !probes[probeKey]) {
       status(`${hook.progress.config}/${hook.progress.configs} ${configLabel(config)}: compute-peak probe`);
-      probes[probeKey] = (await worker.request('probe', { n: settings.probe, chain: settings.probechain,
-        runs: settings.proberuns })).probe;
+      probes[probeKey] = (
+        await worker.request('probe', { n: settings.probe, chain: settings.probechain, runs: settings.proberuns })
+      ).probe;
     }
     await timeRun(run, worker, settings, prepared, life);
     const capacity = pickCapacity(manifest, numObjects);
     const flops = stepFlops(manifest, capacity, config.variant);
     const peak = probes[probeKey];
     const student = flops ? flops.flops / run.stages.infer.p50 / 1e6 : NaN;
-    run.compute = { capacity, stepFlops: flops?.flops ?? null, flopsFrom: flops?.graph ?? null,
-      studentGflops: student, peakGflops: peak?.gflops ?? null, ofPeak: peak ? student / peak.gflops : null,
-      note: 'student GFLOP/s = manifest FLOPs of one step / inference p50 (which includes feeds, read-back, memory update)' };
+    run.compute = {
+      capacity,
+      stepFlops: flops?.flops ?? null,
+      flopsFrom: flops?.graph ?? null,
+      studentGflops: student,
+      peakGflops: peak?.gflops ?? null,
+      ofPeak: peak ? student / peak.gflops : null,
+      note: 'student GFLOP/s = manifest FLOPs of one step / inference p50 (which includes feeds, read-back, memory update)',
+    };
   } catch (error) {
     run.status = error.code === 'skipped' ? 'skipped' : 'error';
     run.reason = error.message;
@@ -246,7 +323,13 @@ async function timeRun(run, worker, settings, prepared, life) {
     if (settings.gc && typeof window.gc === 'function') window.gc();
     const { sample } = await worker.request('sample', { gc: Boolean(settings.gc) });
     const heap = heapNow();
-    memory.push({ frame, t: round(now() - t0, 1), heapUsed: heap?.used ?? null, heapTotal: heap?.total ?? null, ...sample });
+    memory.push({
+      frame,
+      t: round(now() - t0, 1),
+      heapUsed: heap?.used ?? null,
+      heapTotal: heap?.total ?? null,
+      ...sample,
+    });
   };
   // The whole page's memory: asked for without waiting (the browser may answer only at its next GC, up to ~20 s
   // later, unless Chromium runs with --enable-blink-features=ForceEagerMeasureMemory as scripts/bench.mjs does).
@@ -254,22 +337,36 @@ async function timeRun(run, worker, settings, prepared, life) {
   const sampleAgent = (frame) => {
     if (!settings.agentmemory || hook.agentMemoryOff) return;
     const requestedMs = round(now() - t0, 1);
-    pendingAgent.push(measureAgentMemory(20000).then((m) => {
-      if (!m) { hook.agentMemoryOff = true; return; } // unavailable: not cross-origin isolated, or not Chromium
-      agent.push({ frame, requestedMs, answeredMs: round(now() - t0, 1), ...m,
-        ...(life.stopped ? { afterWorkerStopped: true } : {}) });
-    }));
+    pendingAgent.push(
+      measureAgentMemory(20000).then((m) => {
+        if (!m) {
+          hook.agentMemoryOff = true;
+          return;
+        } // unavailable: not cross-origin isolated, or not Chromium
+        agent.push({
+          frame,
+          requestedMs,
+          answeredMs: round(now() - t0, 1),
+          ...m,
+          ...(life.stopped ? { afterWorkerStopped: true } : {}),
+        });
+      }),
+    );
   };
 
   for (const [k, p] of prepared.entries()) {
-    const bitmaps = p.bitmaps ?? await decodeAll(p.seq);
+    const bitmaps = p.bitmaps ?? (await decodeAll(p.seq));
     if (view.width !== p.width || view.height !== p.height) Object.assign(view, { width: p.width, height: p.height });
     const annotate = async (bitmap) => {
       const frame = await createImageBitmap(bitmap);
-      await worker.request('start', { frame, labels: p.trackerLabels, width: p.width, height: p.height,
-        numObjects: p.ids.length }, [frame]);
+      await worker.request(
+        'start',
+        { frame, labels: p.trackerLabels, width: p.width, height: p.height, numObjects: p.ids.length },
+        [frame],
+      );
     };
-    if (k === 0) { // warm-up steps on frame 1, then annotate again (the memory is reset), as `mobilevos bench` does
+    if (k === 0) {
+      // warm-up steps on frame 1, then annotate again (the memory is reset), as `mobilevos bench` does
       await annotate(bitmaps[0]);
       for (let w = 0; w < settings.warmup; w++) {
         const frame = await createImageBitmap(bitmaps[Math.min(1, bitmaps.length - 1)]);
@@ -284,8 +381,13 @@ async function timeRun(run, worker, settings, prepared, life) {
       sampleAgent(0);
     }
     const steps = single ? settings.frames : p.frames.length - 1;
-    const seqStore = { name: p.name, width: p.width, height: p.height, numFrames: Math.min(p.frames.length, steps + 1),
-      pngs: new Map([[0, labelsToPng(p.first, p.width, p.height)]]) };
+    const seqStore = {
+      name: p.name,
+      width: p.width,
+      height: p.height,
+      numFrames: Math.min(p.frames.length, steps + 1),
+      pngs: new Map([[0, labelsToPng(p.first, p.width, p.height)]]),
+    };
     runStore.sequences.push(seqStore);
     for (let s = 1; s <= steps; s++, i++) {
       const index = single ? pingPong(s, bitmaps.length) : s;
@@ -308,7 +410,8 @@ async function timeRun(run, worker, settings, prepared, life) {
       per.transfer[i] = c - b - t.pre - t.infer - t.post;
       per.draw[i] = d - c;
       per.e2e[i] = d - a;
-      if (settings.score && s < p.frames.length && s === index) { // first pass: keep the mask at the annotation's size
+      if (settings.score && s < p.frames.length && s === index) {
+        // first pass: keep the mask at the annotation's size
         const { labels } = await worker.request('labels', { width: p.width, height: p.height });
         seqStore.pngs.set(s, labelsToPng(remap(labels, p.ids), p.width, p.height));
       }
@@ -318,9 +421,12 @@ async function timeRun(run, worker, settings, prepared, life) {
       if (n % 10 === 0 || n === total) {
         hook.progress.frame = n;
         hook.progress.frames = total;
-        hook.progress.fps = 1000 / (per.e2e.subarray(Math.max(0, n - 10), n).reduce((x, y) => x + y, 0) / Math.min(10, n));
-        status(`${hook.progress.config}/${hook.progress.configs} ${hook.progress.label}: frame ${n}/${total}, ` +
-          `${hook.progress.fps.toFixed(1)} FPS`);
+        hook.progress.fps =
+          1000 / (per.e2e.subarray(Math.max(0, n - 10), n).reduce((x, y) => x + y, 0) / Math.min(10, n));
+        status(
+          `${hook.progress.config}/${hook.progress.configs} ${hook.progress.label}: frame ${n}/${total}, ` +
+            `${hook.progress.fps.toFixed(1)} FPS`,
+        );
       }
     }
     if (!p.bitmaps) bitmaps.forEach((bm) => bm.close());
@@ -341,11 +447,20 @@ async function timeRun(run, worker, settings, prepared, life) {
   const firstPass = single ? prepared[0].frames.length - 1 : total;
   const steady = memory.filter((m) => m.frame >= firstPass);
   const compared = steady.length >= 2 ? steady : memory.slice(1);
-  run.flatness = flatness({ e2e: per.e2e, infer: per.infer }, compared.map((m) => ({ frame: m.frame,
-    heapUsed: m.heapUsed, workerHeapUsed: m.workerHeapUsed, bankBytes: m.bankBytes, bankTensors: m.bankTensors })));
+  run.flatness = flatness(
+    { e2e: per.e2e, infer: per.infer },
+    compared.map((m) => ({
+      frame: m.frame,
+      heapUsed: m.heapUsed,
+      workerHeapUsed: m.workerHeapUsed,
+      bankBytes: m.bankBytes,
+      bankTensors: m.bankTensors,
+    })),
+  );
   run.flatness.memoryFrom = compared[0]?.frame ?? null;
-  run.bankConstant = memory.length > 1 && memory.slice(1).every((m) => m.bankBytes === memory[1].bankBytes &&
-    m.bankTensors === memory[1].bankTensors);
+  run.bankConstant =
+    memory.length > 1 &&
+    memory.slice(1).every((m) => m.bankBytes === memory[1].bankBytes && m.bankTensors === memory[1].bankTensors);
 }
 
 const roundStats = (s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'n' ? v : round(v, 3)]));
@@ -354,7 +469,9 @@ const roundStats = (s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [
 function remap(labels, ids) {
   if (ids.every((id, i) => id === i + 1)) return labels;
   const lut = new Uint8Array(256);
-  ids.forEach((id, i) => { lut[i + 1] = id; });
+  ids.forEach((id, i) => {
+    lut[i + 1] = id;
+  });
   return labels.map((v) => lut[v]);
 }
 
@@ -397,8 +514,13 @@ function predictions(r) {
     return btoa(s);
   };
   return {
-    sequences: (store[r]?.sequences || []).map((s) => ({ name: s.name, width: s.width, height: s.height,
-      numFrames: s.numFrames, frames: Object.fromEntries([...s.pngs].map(([t, png]) => [t, b64(png)])) })),
+    sequences: (store[r]?.sequences || []).map((s) => ({
+      name: s.name,
+      width: s.width,
+      height: s.height,
+      numFrames: s.numFrames,
+      frames: Object.fromEntries([...s.pngs].map(([t, png]) => [t, b64(png)])),
+    })),
   };
 }
 
@@ -409,9 +531,23 @@ function renderDevice(d) {
       `${d.webgpu.isFallbackAdapter ? ' (fallback)' : ''}, shader-f16 ${d.webgpu.shaderF16}`
     : d.webgpu.reason;
   $('#device').innerHTML = '';
-  for (const [k, v] of [['browser', d.userAgent], ['logical CPUs', d.hardwareConcurrency], ['device memory', d.deviceMemoryGiB ? `${d.deviceMemoryGiB} GiB` : '–'],
-    ['cross-origin isolated', d.crossOriginIsolated], ['WASM SIMD', d.wasmSimd], ['WebGPU', gpu],
-    ['heap measurement', [d.performanceMemory && 'performance.memory', d.measureUserAgentSpecificMemory && 'measureUserAgentSpecificMemory'].filter(Boolean).join(', ') || 'none']]) {
+  for (const [k, v] of [
+    ['browser', d.userAgent],
+    ['logical CPUs', d.hardwareConcurrency],
+    ['device memory', d.deviceMemoryGiB ? `${d.deviceMemoryGiB} GiB` : '–'],
+    ['cross-origin isolated', d.crossOriginIsolated],
+    ['WASM SIMD', d.wasmSimd],
+    ['WebGPU', gpu],
+    [
+      'heap measurement',
+      [
+        d.performanceMemory && 'performance.memory',
+        d.measureUserAgentSpecificMemory && 'measureUserAgentSpecificMemory',
+      ]
+        .filter(Boolean)
+        .join(', ') || 'none',
+    ],
+  ]) {
     const row = document.createElement('tr');
     row.innerHTML = '<th></th><td></td>';
     row.children[0].textContent = k;
@@ -437,18 +573,34 @@ function render(results) {
   renderTable(results);
   const c = charts(results);
   $('#charts').innerHTML = [c.fps, c.latency, c.infer, c.memory].join('');
-  const probes = Object.entries(results.probes).map(([k, p]) => `${k}: ${p.gflops.toFixed(1)} GFLOP/s ` +
-    `(median of ${p.runs} runs of ${p.chain}×MatMul ${p.n}×${p.n} fp32, best ${p.bestGflops.toFixed(1)})`);
+  const probes = Object.entries(results.probes).map(
+    ([k, p]) =>
+      `${k}: ${p.gflops.toFixed(1)} GFLOP/s ` +
+      `(median of ${p.runs} runs of ${p.chain}×MatMul ${p.n}×${p.n} fp32, best ${p.bestGflops.toFixed(1)})`,
+  );
   $('#probes').textContent = probes.join('; ') || 'probe off';
-  const jf = results.runs.filter((r) => r.jf?.summary).map((r) => `${configLabel(r.config)}: J&F ${r.jf.summary['J&F'].toFixed(3)} ` +
-    `(J ${r.jf.summary.J.toFixed(3)}, F ${r.jf.summary.F.toFixed(3)}; ${r.jf.scoredFrames} frames)`);
-  $('#jf').textContent = jf.length ? `${jf.join('; ')} — ${results.runs.find((r) => r.jf?.scorer).jf.scorer}` : 'not scored';
-  const long = results.runs.filter((r) => r.status === 'ok').map((r) => {
-    const f = r.flatness;
-    const heap = f.memory.heapUsed ? `, page heap ${(f.memory.heapUsed.growth / 2 ** 20).toFixed(2)} MiB growth from frame ${f.memoryFrom}` : '';
-    return `${configLabel(r.config)}: e2e median first ${f.window} frames ${f.latency.e2e.first.toFixed(1)} ms, last ${f.window} ` +
-      `${f.latency.e2e.last.toFixed(1)} ms (×${f.latency.e2e.ratio.toFixed(2)})${heap}, memory bank ${r.bankConstant ? 'constant' : 'changed'}`;
-  });
+  const jf = results.runs
+    .filter((r) => r.jf?.summary)
+    .map(
+      (r) =>
+        `${configLabel(r.config)}: J&F ${r.jf.summary['J&F'].toFixed(3)} ` +
+        `(J ${r.jf.summary.J.toFixed(3)}, F ${r.jf.summary.F.toFixed(3)}; ${r.jf.scoredFrames} frames)`,
+    );
+  $('#jf').textContent = jf.length
+    ? `${jf.join('; ')} — ${results.runs.find((r) => r.jf?.scorer).jf.scorer}`
+    : 'not scored';
+  const long = results.runs
+    .filter((r) => r.status === 'ok')
+    .map((r) => {
+      const f = r.flatness;
+      const heap = f.memory.heapUsed
+        ? `, page heap ${(f.memory.heapUsed.growth / 2 ** 20).toFixed(2)} MiB growth from frame ${f.memoryFrom}`
+        : '';
+      return (
+        `${configLabel(r.config)}: e2e median first ${f.window} frames ${f.latency.e2e.first.toFixed(1)} ms, last ${f.window} ` +
+        `${f.latency.e2e.last.toFixed(1)} ms (×${f.latency.e2e.ratio.toFixed(2)})${heap}, memory bank ${r.bankConstant ? 'constant' : 'changed'}`
+      );
+    });
   $('#flatness').textContent = long.join('; ');
   $('#markdown').textContent = markdownTable(results);
   $('#btn-json').disabled = false;
@@ -468,13 +620,17 @@ fillForm(initial);
 $('#btn-run').addEventListener('click', () => start());
 $('#btn-json').addEventListener('click', () => {
   const r = hook.results;
-  download(`mobilevos-bench-${r.created.replace(/[:.]/g, '-')}.json`, new Blob([JSON.stringify(r)], { type: 'application/json' }));
+  download(
+    `mobilevos-bench-${r.created.replace(/[:.]/g, '-')}.json`,
+    new Blob([JSON.stringify(r)], { type: 'application/json' }),
+  );
 });
 $('#btn-masks').addEventListener('click', () => {
   const files = {};
   store.forEach((runStore, r) => {
     const label = configLabel(hook.results.runs[r].config).replace(/\s+/g, '_');
-    for (const s of runStore.sequences) for (const [t, png] of s.pngs) files[`${label}/${s.name}/${String(t).padStart(5, '0')}.png`] = png;
+    for (const s of runStore.sequences)
+      for (const [t, png] of s.pngs) files[`${label}/${s.name}/${String(t).padStart(5, '0')}.png`] = png;
   });
   download('mobilevos-bench-masks.zip', new Blob([zipFiles(files)], { type: 'application/zip' }));
 });

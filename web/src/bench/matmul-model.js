@@ -81,7 +81,7 @@ export function probeWeights(n, seed = 1) {
   let s = seed >>> 0;
   for (let i = 0; i < w.length; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    w[i] = (s / 4294967296 * 2 - 1) * a;
+    w[i] = ((s / 4294967296) * 2 - 1) * a;
   }
   return w;
 }
@@ -93,18 +93,28 @@ export function probeWeights(n, seed = 1) {
 export function matmulModel(n = 1024, chain = 4, { opset = 13, seed = 1 } = {}) {
   if (!(n >= 1 && chain >= 1)) throw new Error(`bad probe size n=${n}, chain=${chain}`);
   const weights = probeWeights(n, seed);
-  const initializer = new Writer().int(1, n).int(1, n).int(2, FLOAT).string(8, 'w')
+  const initializer = new Writer()
+    .int(1, n)
+    .int(1, n)
+    .int(2, FLOAT)
+    .string(8, 'w')
     .bytes(9, new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength));
   const graph = new Writer();
   for (let i = 0; i < chain; i++) {
     const input = i === 0 ? 'x' : `y${i}`;
     const output = i === chain - 1 ? 'y' : `y${i + 1}`;
-    graph.message(1, new Writer().string(1, input).string(1, 'w').string(2, output).string(3, `matmul${i}`)
-      .string(4, 'MatMul'));
+    graph.message(
+      1,
+      new Writer().string(1, input).string(1, 'w').string(2, output).string(3, `matmul${i}`).string(4, 'MatMul'),
+    );
   }
-  graph.string(2, 'mobilevos_matmul_probe').message(5, initializer)
-    .message(11, valueInfo('x', [n, n])).message(12, valueInfo('y', [n, n]));
-  const model = new Writer().int(1, 8) // ir_version 8
+  graph
+    .string(2, 'mobilevos_matmul_probe')
+    .message(5, initializer)
+    .message(11, valueInfo('x', [n, n]))
+    .message(12, valueInfo('y', [n, n]));
+  const model = new Writer()
+    .int(1, 8) // ir_version 8
     .string(2, 'mobilevos-bench')
     .message(7, graph)
     .message(8, new Writer().string(1, '').int(2, opset)); // opset_import

@@ -13,24 +13,49 @@ export function configLabel(c) {
   return `${c.backend}${c.backend === 'wasm' ? ` ${c.threads}t` : ''} ${c.variant} ${c.resolution}`;
 }
 
-export const TABLE_COLUMNS = ['config', 'FPS', 'e2e p50 / p95 / p99 ms', 'capture', 'pre', 'infer p50 / p95 / p99',
-  'post', 'transfer', 'draw', 'student GFLOP/s', 'peak GFLOP/s', '% of peak', 'J&F', 'heap MiB first → last',
-  'bank MiB (tensors)'];
+export const TABLE_COLUMNS = [
+  'config',
+  'FPS',
+  'e2e p50 / p95 / p99 ms',
+  'capture',
+  'pre',
+  'infer p50 / p95 / p99',
+  'post',
+  'transfer',
+  'draw',
+  'student GFLOP/s',
+  'peak GFLOP/s',
+  '% of peak',
+  'J&F',
+  'heap MiB first → last',
+  'bank MiB (tensors)',
+];
 
 /** One table row (strings) per run. */
 export function tableRows(results) {
   return results.runs.map((r) => {
-    if (r.status !== 'ok') return [configLabel(r.config), `${r.status}: ${r.reason}`, ...Array(TABLE_COLUMNS.length - 2).fill('')];
+    if (r.status !== 'ok')
+      return [configLabel(r.config), `${r.status}: ${r.reason}`, ...Array(TABLE_COLUMNS.length - 2).fill('')];
     const s = r.stages;
     const mem = r.flatness?.memory || {};
     const heap = mem.heapUsed ? `${mib(mem.heapUsed.first)} → ${mib(mem.heapUsed.last)}` : '–';
     const bank = r.memory?.length ? `${mib(r.memory.at(-1).bankBytes)} (${r.memory.at(-1).bankTensors})` : '–';
     return [
-      configLabel(r.config), f1(r.fps), `${f1(s.e2e.p50)} / ${f1(s.e2e.p95)} / ${f1(s.e2e.p99)}`, f2(s.capture.p50),
-      f2(s.pre.p50), `${f1(s.infer.p50)} / ${f1(s.infer.p95)} / ${f1(s.infer.p99)}`, f2(s.post.p50), f2(s.transfer.p50),
-      f2(s.draw.p50), f2(r.compute?.studentGflops), f2(r.compute?.peakGflops),
+      configLabel(r.config),
+      f1(r.fps),
+      `${f1(s.e2e.p50)} / ${f1(s.e2e.p95)} / ${f1(s.e2e.p99)}`,
+      f2(s.capture.p50),
+      f2(s.pre.p50),
+      `${f1(s.infer.p50)} / ${f1(s.infer.p95)} / ${f1(s.infer.p99)}`,
+      f2(s.post.p50),
+      f2(s.transfer.p50),
+      f2(s.draw.p50),
+      f2(r.compute?.studentGflops),
+      f2(r.compute?.peakGflops),
       Number.isFinite(r.compute?.ofPeak) ? `${(100 * r.compute.ofPeak).toFixed(0)}%` : '–',
-      r.jf?.summary ? r.jf.summary['J&F'].toFixed(2) : (r.jf?.error ? 'error' : '–'), heap, bank,
+      r.jf?.summary ? r.jf.summary['J&F'].toFixed(2) : r.jf?.error ? 'error' : '–',
+      heap,
+      bank,
     ];
   });
 }
@@ -42,15 +67,21 @@ export function markdownTable(results) {
   const d = results.device || {};
   const clip = results.clip || {};
   const frames = results.runs.find((r) => r.status === 'ok')?.frames ?? results.settings.frames;
-  lines.push('', `${frames} frames per configuration (after ${results.settings.warmup} warm-up steps), ` +
-    `p50 in ms unless noted; clip ${clip.name} (${(clip.sequences || []).map((s) => `${s.name} ${s.frames}×${s.width}x${s.height}`).join(', ')}); ` +
-    `${d.hardwareConcurrency} logical CPUs, cross-origin isolated: ${d.crossOriginIsolated}; ${d.userAgent}` +
-    (d.webgpu?.available ? `; WebGPU: ${[d.webgpu.vendor, d.webgpu.architecture, d.webgpu.description].filter(Boolean).join(' ')}` : ''));
-  if (results.runs.some((r) => r.jf?.summary)) lines.push(`J&F: ${results.runs.find((r) => r.jf?.scorer)?.jf.scorer}, first pass over the clip.`);
+  lines.push(
+    '',
+    `${frames} frames per configuration (after ${results.settings.warmup} warm-up steps), ` +
+      `p50 in ms unless noted; clip ${clip.name} (${(clip.sequences || []).map((s) => `${s.name} ${s.frames}×${s.width}x${s.height}`).join(', ')}); ` +
+      `${d.hardwareConcurrency} logical CPUs, cross-origin isolated: ${d.crossOriginIsolated}; ${d.userAgent}` +
+      (d.webgpu?.available
+        ? `; WebGPU: ${[d.webgpu.vendor, d.webgpu.architecture, d.webgpu.description].filter(Boolean).join(' ')}`
+        : ''),
+  );
+  if (results.runs.some((r) => r.jf?.summary))
+    lines.push(`J&F: ${results.runs.find((r) => r.jf?.scorer)?.jf.scorer}, first pass over the clip.`);
   return lines.join('\n');
 }
 
-const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
 const PALETTE = ['#ff5d73', '#40c4ff', '#ffc440', '#78dc78', '#be78ff', '#ff8c3c', '#9aa5b1', '#f0f0f0'];
 
 function niceMax(v) {
@@ -60,48 +91,63 @@ function niceMax(v) {
 }
 
 /** A line chart: series [{name, points: [[x, y], ...]}] as an SVG string. */
-export function lineChart({ title, series, xLabel, yLabel, width = 560, height = 240 }) {
+function lineChart({ title, series, xLabel, yLabel, width = 560, height = 240 }) {
   const pad = { l: 52, r: 12, t: 26, b: 36 };
   const all = series.flatMap((s) => s.points);
   const xMax = Math.max(1, ...all.map((p) => p[0]));
   const yMax = niceMax(Math.max(...all.map((p) => p[1]).filter(Number.isFinite), 0));
   const X = (x) => pad.l + (x / xMax) * (width - pad.l - pad.r);
   const Y = (y) => height - pad.b - (y / yMax) * (height - pad.t - pad.b);
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="${width}" height="${height}" fill="#10161c"/>`,
-    `<text x="${pad.l}" y="16" fill="#e6edf3" font-size="12">${esc(title)}</text>`];
+    `<text x="${pad.l}" y="16" fill="#e6edf3" font-size="12">${esc(title)}</text>`,
+  ];
   for (let i = 0; i <= 4; i++) {
     const y = (yMax * i) / 4;
-    parts.push(`<line x1="${pad.l}" x2="${width - pad.r}" y1="${Y(y)}" y2="${Y(y)}" stroke="#2a333d"/>`,
-      `<text x="${pad.l - 4}" y="${Y(y) + 4}" fill="#9aa5b1" text-anchor="end">${+y.toPrecision(3)}</text>`);
+    parts.push(
+      `<line x1="${pad.l}" x2="${width - pad.r}" y1="${Y(y)}" y2="${Y(y)}" stroke="#2a333d"/>`,
+      `<text x="${pad.l - 4}" y="${Y(y) + 4}" fill="#9aa5b1" text-anchor="end">${+y.toPrecision(3)}</text>`,
+    );
   }
-  parts.push(`<text x="${(width + pad.l) / 2}" y="${height - 6}" fill="#9aa5b1" text-anchor="middle">${esc(xLabel)} (0 – ${xMax.toFixed(0)})</text>`,
-    `<text x="12" y="${(height - pad.b + pad.t) / 2}" fill="#9aa5b1" text-anchor="middle" transform="rotate(-90 12 ${(height - pad.b + pad.t) / 2})">${esc(yLabel)}</text>`);
+  parts.push(
+    `<text x="${(width + pad.l) / 2}" y="${height - 6}" fill="#9aa5b1" text-anchor="middle">${esc(xLabel)} (0 – ${xMax.toFixed(0)})</text>`,
+    `<text x="12" y="${(height - pad.b + pad.t) / 2}" fill="#9aa5b1" text-anchor="middle" transform="rotate(-90 12 ${(height - pad.b + pad.t) / 2})">${esc(yLabel)}</text>`,
+  );
   series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length];
-    const d = s.points.filter((p) => Number.isFinite(p[1])).map((p, k) => `${k ? 'L' : 'M'}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join('');
+    const d = s.points
+      .filter((p) => Number.isFinite(p[1]))
+      .map((p, k) => `${k ? 'L' : 'M'}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`)
+      .join('');
     if (d) parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.5"/>`);
-    parts.push(`<text x="${width - pad.r}" y="${pad.t + 12 * i}" fill="${color}" text-anchor="end">${esc(s.name)}</text>`);
+    parts.push(
+      `<text x="${width - pad.r}" y="${pad.t + 12 * i}" fill="${color}" text-anchor="end">${esc(s.name)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('');
 }
 
 /** Horizontal bars: [{name, value}] as an SVG string. */
-export function barChart({ title, bars, unit = '', width = 560 }) {
+function barChart({ title, bars, unit = '', width = 560 }) {
   const row = 20;
   const pad = { l: 190, r: 60, t: 26 };
   const height = pad.t + row * bars.length + 10;
   const max = niceMax(Math.max(...bars.map((b) => b.value).filter(Number.isFinite), 0));
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="${width}" height="${height}" fill="#10161c"/>`,
-    `<text x="8" y="16" fill="#e6edf3" font-size="12">${esc(title)}</text>`];
+    `<text x="8" y="16" fill="#e6edf3" font-size="12">${esc(title)}</text>`,
+  ];
   bars.forEach((b, i) => {
     const y = pad.t + i * row;
     const w = Number.isFinite(b.value) ? (b.value / max) * (width - pad.l - pad.r) : 0;
-    parts.push(`<text x="${pad.l - 6}" y="${y + 13}" fill="#9aa5b1" text-anchor="end">${esc(b.name)}</text>`,
+    parts.push(
+      `<text x="${pad.l - 6}" y="${y + 13}" fill="#9aa5b1" text-anchor="end">${esc(b.name)}</text>`,
       `<rect x="${pad.l}" y="${y + 3}" width="${w.toFixed(1)}" height="${row - 6}" fill="${PALETTE[i % PALETTE.length]}"/>`,
-      `<text x="${pad.l + w + 4}" y="${y + 13}" fill="#e6edf3">${Number.isFinite(b.value) ? b.value.toFixed(1) : '–'}${unit}</text>`);
+      `<text x="${pad.l + w + 4}" y="${y + 13}" fill="#e6edf3">${Number.isFinite(b.value) ? b.value.toFixed(1) : '–'}${unit}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('');
@@ -112,16 +158,36 @@ export function charts(results) {
   const ok = results.runs.filter((r) => r.status === 'ok');
   const label = (r) => configLabel(r.config);
   return {
-    fps: barChart({ title: 'frames per second (end to end, one frame in flight)', unit: ' FPS',
-      bars: ok.map((r) => ({ name: label(r), value: r.fps })) }),
-    latency: lineChart({ title: 'end-to-end latency over the run (block medians)', xLabel: 'frame', yLabel: 'ms',
-      series: ok.map((r) => ({ name: label(r), points: downsample(r.perFrame.e2e, 200) })) }),
-    infer: lineChart({ title: 'inference latency over the run (block medians)', xLabel: 'frame', yLabel: 'ms',
-      series: ok.map((r) => ({ name: label(r), points: downsample(r.perFrame.infer, 200) })) }),
-    memory: lineChart({ title: 'memory over the run: page JS heap and the tracker\'s memory bank', xLabel: 'frame', yLabel: 'MiB',
-      series: ok.flatMap((r) => [
-        { name: `${label(r)} heap`, points: r.memory.filter((m) => m.heapUsed != null).map((m) => [m.frame, m.heapUsed / 2 ** 20]) },
-        { name: `${label(r)} bank`, points: r.memory.map((m) => [m.frame, (m.bankBytes ?? NaN) / 2 ** 20]) },
-      ]).filter((s) => s.points.length) }),
+    fps: barChart({
+      title: 'frames per second (end to end, one frame in flight)',
+      unit: ' FPS',
+      bars: ok.map((r) => ({ name: label(r), value: r.fps })),
+    }),
+    latency: lineChart({
+      title: 'end-to-end latency over the run (block medians)',
+      xLabel: 'frame',
+      yLabel: 'ms',
+      series: ok.map((r) => ({ name: label(r), points: downsample(r.perFrame.e2e, 200) })),
+    }),
+    infer: lineChart({
+      title: 'inference latency over the run (block medians)',
+      xLabel: 'frame',
+      yLabel: 'ms',
+      series: ok.map((r) => ({ name: label(r), points: downsample(r.perFrame.infer, 200) })),
+    }),
+    memory: lineChart({
+      title: "memory over the run: page JS heap and the tracker's memory bank",
+      xLabel: 'frame',
+      yLabel: 'MiB',
+      series: ok
+        .flatMap((r) => [
+          {
+            name: `${label(r)} heap`,
+            points: r.memory.filter((m) => m.heapUsed != null).map((m) => [m.frame, m.heapUsed / 2 ** 20]),
+          },
+          { name: `${label(r)} bank`, points: r.memory.map((m) => [m.frame, (m.bankBytes ?? NaN) / 2 ** 20]) },
+        ])
+        .filter((s) => s.points.length),
+    }),
   };
 }

@@ -17,8 +17,14 @@ function axis(src, dst) {
     let f = (d + 0.5) * scale - 0.5;
     let s = Math.floor(f);
     f -= s;
-    if (s < 0) { s = 0; f = 0; }
-    if (s >= src - 1) { s = src - 1; f = 0; }
+    if (s < 0) {
+      s = 0;
+      f = 0;
+    }
+    if (s >= src - 1) {
+      s = src - 1;
+      f = 0;
+    }
     i0[d] = s;
     i1[d] = Math.min(s + 1, src - 1);
     w1[d] = f;
@@ -37,7 +43,11 @@ export function probToLabels(prob, channels, h, w, height, width, out = new Uint
     for (let p = 0; p < plane; p++) {
       let best = prob[p];
       let label = 0;
-      for (let c = 1; c < channels; c++) if (prob[c * plane + p] > best) { best = prob[c * plane + p]; label = c; }
+      for (let c = 1; c < channels; c++)
+        if (prob[c * plane + p] > best) {
+          best = prob[c * plane + p];
+          label = c;
+        }
       out[p] = label;
     }
     return out;
@@ -61,7 +71,10 @@ export function probToLabels(prob, channels, h, w, height, width, out = new Uint
         const top = logp[o + r0 + c0] * (1 - wx) + logp[o + r0 + c1] * wx;
         const bottom = logp[o + r1 + c0] * (1 - wx) + logp[o + r1 + c1] * wx;
         const v = top * (1 - wy) + bottom * wy;
-        if (v > best) { best = v; label = c; }
+        if (v > best) {
+          best = v;
+          label = c;
+        }
       }
       out[y * width + x] = label;
     }

@@ -8,7 +8,7 @@ import metricsCoreSource from '../../../py/mobilevos/metrics_core.py?raw';
 let loading = null;
 
 /** Load Pyodide and import metrics_core (once per page). Returns {pyodide, core, json, version, loadMs}. */
-export function loadScorer(indexURL = new URL('pyodide/', document.baseURI).href) {
+function loadScorer(indexURL = new URL('pyodide/', document.baseURI).href) {
   loading ??= (async () => {
     const t0 = performance.now();
     const { loadPyodide } = await import(/* @vite-ignore */ new URL('pyodide.mjs', indexURL).href);
@@ -17,10 +17,18 @@ export function loadScorer(indexURL = new URL('pyodide/', document.baseURI).href
     pyodide.runPython("import importlib, sys; sys.path.insert(0, '/home/pyodide'); importlib.invalidate_caches()");
     const core = pyodide.pyimport('metrics_core');
     const json = pyodide.pyimport('json');
-    return { pyodide, core, json, version: pyodide.version, python: pyodide.runPython("sys.version.split()[0]"),
-      loadMs: performance.now() - t0 };
+    return {
+      pyodide,
+      core,
+      json,
+      version: pyodide.version,
+      python: pyodide.runPython('sys.version.split()[0]'),
+      loadMs: performance.now() - t0,
+    };
   })();
-  loading.catch(() => { loading = null; });
+  loading.catch(() => {
+    loading = null;
+  });
   return loading;
 }
 
@@ -50,8 +58,12 @@ export async function scoringSession() {
       const out = JSON.parse(json.dumps(summary));
       summary.destroy();
       results.destroy();
-      return { ...out, scoredFrames: frames, scoreMs: ms, scorer: `metrics_core.py in Pyodide ${scorer.version} ` +
-        `(Python ${scorer.python})` };
+      return {
+        ...out,
+        scoredFrames: frames,
+        scoreMs: ms,
+        scorer: `metrics_core.py in Pyodide ${scorer.version} ` + `(Python ${scorer.python})`,
+      };
     },
   };
 }

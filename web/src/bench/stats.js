@@ -26,13 +26,18 @@ export function summarize(values) {
   let sum = 0;
   for (const v of sorted) sum += v;
   return {
-    n: sorted.length, mean: sorted.length ? sum / sorted.length : NaN, p50: percentile(sorted, 50),
-    p95: percentile(sorted, 95), p99: percentile(sorted, 99), min: sorted[0] ?? NaN, max: sorted.at(-1) ?? NaN,
+    n: sorted.length,
+    mean: sorted.length ? sum / sorted.length : NaN,
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    min: sorted[0] ?? NaN,
+    max: sorted.at(-1) ?? NaN,
   };
 }
 
 /** Window for first-vs-last comparisons: 1,000 frames, or a quarter of a shorter run. */
-export function flatnessWindow(frames) {
+function flatnessWindow(frames) {
   return Math.max(1, Math.min(1000, Math.floor(frames / 4)));
 }
 
@@ -56,7 +61,12 @@ export function flatness(series, samples = [], window = null) {
     const [a, b] = [samples[0], samples.at(-1)];
     for (const key of Object.keys(a)) {
       if (typeof a[key] === 'number' && typeof b[key] === 'number' && key !== 'frame' && key !== 't') {
-        out.memory[key] = { first: a[key], last: b[key], growth: b[key] - a[key], max: Math.max(...samples.map((s) => s[key] ?? -Infinity)) };
+        out.memory[key] = {
+          first: a[key],
+          last: b[key],
+          growth: b[key] - a[key],
+          max: Math.max(...samples.map((s) => s[key] ?? -Infinity)),
+        };
       }
     }
   }

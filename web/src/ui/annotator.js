@@ -33,7 +33,9 @@ export class Annotator {
     this.canvas.width = width;
     this.canvas.height = height;
     this.image = this.ctx.createImageData(width, height);
-    this.labels = labels ? resizeLabelsNearest(labels, labelsWidth, labelsHeight, width, height) : new Uint8Array(width * height);
+    this.labels = labels
+      ? resizeLabelsNearest(labels, labelsWidth, labelsHeight, width, height)
+      : new Uint8Array(width * height);
     this.render();
   }
 
@@ -46,7 +48,8 @@ export class Annotator {
   /** Pixel count of each object 1..n. */
   areas(n) {
     const areas = new Array(n).fill(0);
-    for (let p = 0; p < this.labels.length; p++) if (this.labels[p] && this.labels[p] <= n) areas[this.labels[p] - 1] += 1;
+    for (let p = 0; p < this.labels.length; p++)
+      if (this.labels[p] && this.labels[p] <= n) areas[this.labels[p] - 1] += 1;
     return areas;
   }
 
@@ -87,7 +90,9 @@ export class Annotator {
     event.preventDefault();
     try {
       this.canvas.setPointerCapture(event.pointerId); // keep the stroke when the finger leaves the canvas
-    } catch { /* synthetic or already released pointer */ }
+    } catch {
+      /* synthetic or already released pointer */
+    }
     const p = this.point(event);
     this.stroke = { id: event.pointerId, start: p, last: p };
     if (this.tool !== 'box') this.stamp(p.x, p.y, this.size / p.scale);

@@ -2,30 +2,63 @@
  * The banner: one clear message at a time, keyed by an error code, with what to do about it.
  */
 const MESSAGES = {
-  'camera-denied': ['Camera access was denied.',
-    'Allow the camera for this site (the camera icon in the address bar, or the browser\'s site settings) and press ' +
-    'Camera again. You can also open a video file or try the sample clip.'],
-  'no-camera': ['No camera was found.', 'Connect a camera and press Camera again, or open a video file or the sample clip.'],
-  'camera-busy': ['The camera is in use by another application.', 'Close the other application (or browser tab) that uses it and press Camera again.'],
+  'camera-denied': [
+    'Camera access was denied.',
+    "Allow the camera for this site (the camera icon in the address bar, or the browser's site settings) and press " +
+      'Camera again. You can also open a video file or try the sample clip.',
+  ],
+  'no-camera': [
+    'No camera was found.',
+    'Connect a camera and press Camera again, or open a video file or the sample clip.',
+  ],
+  'camera-busy': [
+    'The camera is in use by another application.',
+    'Close the other application (or browser tab) that uses it and press Camera again.',
+  ],
   'camera-insecure': ['The camera needs a secure page.', 'Open the app over https:// or on localhost / 127.0.0.1.'],
   'camera-failed': ['The camera could not be started.', ''],
-  'video-unreadable': ['This video file cannot be read.',
-    'The browser cannot decode it. Try an MP4 (H.264) or WebM (VP8/VP9) file.'],
-  'model-missing': ['The model files are missing.', 'Export them with `python -m export` into web/public/models/student and reload.'],
-  'model-corrupt': ['The model files are corrupt.', 'A file does not match the sha256 in manifest.json. Re-run `python -m export` and reload.'],
+  'video-unreadable': [
+    'This video file cannot be read.',
+    'The browser cannot decode it. Try an MP4 (H.264) or WebM (VP8/VP9) file.',
+  ],
+  'model-missing': [
+    'The model files are missing.',
+    'Export them with `python -m export` into web/public/models/student and reload.',
+  ],
+  'model-corrupt': [
+    'The model files are corrupt.',
+    'A file does not match the sha256 in manifest.json. Re-run `python -m export` and reload.',
+  ],
   'model-invalid': ['The model manifest is not valid.', 'Re-run `python -m export` and reload.'],
-  'model-offline': ['You are offline and the model is not cached yet.', 'Load the page once while online; it then works offline.'],
-  'no-backend': ['Neither WebGPU nor WASM can run the model in this browser.',
-    'Use a current Chrome, Edge, Firefox or Safari. WASM needs WebAssembly with SIMD; WebGPU needs a supported GPU.'],
+  'model-offline': [
+    'You are offline and the model is not cached yet.',
+    'Load the page once while online; it then works offline.',
+  ],
+  'no-backend': [
+    'Neither WebGPU nor WASM can run the model in this browser.',
+    'Use a current Chrome, Edge, Firefox or Safari. WASM needs WebAssembly with SIMD; WebGPU needs a supported GPU.',
+  ],
   'tracking-failed': ['Tracking failed.', 'Press Track to try again; if it keeps failing, reload the page.'],
-  'mask-unreadable': ['This mask image cannot be read.', 'Upload a PNG: an index mask (grey or palette, value = object id) or one flat colour per object.'],
+  'mask-unreadable': [
+    'This mask image cannot be read.',
+    'Upload a PNG: an index mask (grey or palette, value = object id) or one flat colour per object.',
+  ],
   'mask-not-flat': ['This image is not a mask.', ''],
   'mask-wrong-size': ['This mask does not fit the frame.', ''],
   'mask-scaled': ['The mask was scaled to the frame.', ''],
-  'recording-full': ['The mask store is full.', 'Later frames are tracked but their masks are not kept: save the masks (.zip) and press Reset.'],
-  'mask-empty': ['The mask has no object.', 'Index masks need values 1, 2, …; colour masks a non-black colour per object.'],
+  'recording-full': [
+    'The mask store is full.',
+    'Later frames are tracked but their masks are not kept: save the masks (.zip) and press Reset.',
+  ],
+  'mask-empty': [
+    'The mask has no object.',
+    'Index masks need values 1, 2, …; colour masks a non-black colour per object.',
+  ],
   'too-many-objects': ['Too many objects.', ''],
-  'empty-annotation': ['Mark an object first.', 'Paint over the object with the brush (or draw a box, or upload a mask), then press Track.'],
+  'empty-annotation': [
+    'Mark an object first.',
+    'Paint over the object with the brush (or draw a box, or upload a mask), then press Track.',
+  ],
   'not-isolated': ['WASM runs on one thread.', 'The page is not cross-origin isolated, so multi-threading is off.'],
 };
 
@@ -55,12 +88,17 @@ export class Banner {
     this.root.dataset.code = code;
     this.title.textContent = title;
     this.detail.textContent = [stock, detail].filter(Boolean).join(' ');
-    this.actions.replaceChildren(...actions.map(([label, handler]) => {
-      const b = document.createElement('button');
-      b.textContent = label;
-      b.addEventListener('click', () => { this.hide(); handler(); });
-      return b;
-    }));
+    this.actions.replaceChildren(
+      ...actions.map(([label, handler]) => {
+        const b = document.createElement('button');
+        b.textContent = label;
+        b.addEventListener('click', () => {
+          this.hide();
+          handler();
+        });
+        return b;
+      }),
+    );
     this.root.hidden = false;
   }
 
@@ -75,9 +113,19 @@ export class Banner {
 /** getUserMedia errors -> message codes. */
 export function cameraErrorCode(error) {
   switch (error?.name) {
-    case 'NotAllowedError': case 'SecurityError': case 'PermissionDeniedError': return 'camera-denied';
-    case 'NotFoundError': case 'OverconstrainedError': case 'DevicesNotFoundError': return 'no-camera';
-    case 'NotReadableError': case 'TrackStartError': case 'AbortError': return 'camera-busy';
-    default: return 'camera-failed';
+    case 'NotAllowedError':
+    case 'SecurityError':
+    case 'PermissionDeniedError':
+      return 'camera-denied';
+    case 'NotFoundError':
+    case 'OverconstrainedError':
+    case 'DevicesNotFoundError':
+      return 'no-camera';
+    case 'NotReadableError':
+    case 'TrackStartError':
+    case 'AbortError':
+      return 'camera-busy';
+    default:
+      return 'camera-failed';
   }
 }

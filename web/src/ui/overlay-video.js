@@ -3,7 +3,14 @@
  * native size) is encoded at its own timestamp (mediabunny + WebCodecs' VideoEncoder, WebM), so the result plays at
  * the source's speed whatever the tracking speed was. A camera's overlay video is recorded live (MediaRecorder).
  */
-import { BufferTarget, CanvasSource, getFirstEncodableVideoCodec, Output, QUALITY_HIGH, WebMOutputFormat } from 'mediabunny';
+import {
+  BufferTarget,
+  CanvasSource,
+  getFirstEncodableVideoCodec,
+  Output,
+  QUALITY_HIGH,
+  WebMOutputFormat,
+} from 'mediabunny';
 
 export class OverlayVideo {
   /** A recorder of `canvas`; rejects when the browser can encode neither VP9 nor VP8 at its size. */

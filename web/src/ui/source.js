@@ -27,14 +27,17 @@ export class Source {
 
   async camera() {
     if (!navigator.mediaDevices?.getUserMedia) {
-      throw Object.assign(new Error('getUserMedia is unavailable'), { code: window.isSecureContext ? 'camera-failed' : 'camera-insecure' });
+      throw Object.assign(new Error('getUserMedia is unavailable'), {
+        code: window.isSecureContext ? 'camera-failed' : 'camera-insecure',
+      });
     }
     let stream;
     try {
       // No width, height or aspect: the camera's own mode, uncropped and unscaled (resizeMode 'none'), whatever its
       // shape; asking for 640x480 cropped a 16:9 camera to 4:3.
       stream = await navigator.mediaDevices.getUserMedia({
-        video: { resizeMode: { ideal: 'none' }, frameRate: { ideal: 30 } }, audio: false,
+        video: { resizeMode: { ideal: 'none' }, frameRate: { ideal: 30 } },
+        audio: false,
       });
     } catch (error) {
       throw Object.assign(new Error(error.message || error.name), { code: cameraErrorCode(error) });
@@ -70,7 +73,10 @@ export class Source {
     const v = this.video;
     v.loop = false;
     return new Promise((resolve, reject) => {
-      const cleanup = () => { v.removeEventListener('loadeddata', onData); v.removeEventListener('error', onError); };
+      const cleanup = () => {
+        v.removeEventListener('loadeddata', onData);
+        v.removeEventListener('error', onError);
+      };
       const onData = () => {
         cleanup();
         // A file's first frame becomes drawable once it has been presented or sought to (Chromium).
@@ -80,7 +86,9 @@ export class Source {
         cleanup();
         const media = v.error;
         this.stop();
-        reject(Object.assign(new Error(media?.message || `media error ${media?.code ?? ''}`), { code: 'video-unreadable' }));
+        reject(
+          Object.assign(new Error(media?.message || `media error ${media?.code ?? ''}`), { code: 'video-unreadable' }),
+        );
       };
       v.addEventListener('loadeddata', onData);
       v.addEventListener('error', onError);
@@ -104,7 +112,11 @@ export class Source {
 /** Seek a video and wait until the frame is there (or 2 s passed). */
 function seek(video, time) {
   return new Promise((resolve) => {
-    const done = () => { clearTimeout(timer); video.removeEventListener('seeked', done); resolve(); };
+    const done = () => {
+      clearTimeout(timer);
+      video.removeEventListener('seeked', done);
+      resolve();
+    };
     const timer = setTimeout(done, 2000);
     video.addEventListener('seeked', done);
     video.currentTime = time;
@@ -123,7 +135,10 @@ export function captureFrame(video) {
     }, 2000);
     const handle = video.requestVideoFrameCallback((now, meta) => {
       clearTimeout(timer);
-      createImageBitmap(video).then((bitmap) => resolve({ bitmap, index: meta.presentedFrames, time: meta.mediaTime }), reject);
+      createImageBitmap(video).then(
+        (bitmap) => resolve({ bitmap, index: meta.presentedFrames, time: meta.mediaTime }),
+        reject,
+      );
     });
   });
 }

@@ -47,7 +47,15 @@ export class Stats {
   }
 
   snapshot() {
-    return { fps: this.fps, frames: this.frames, dropped: this.dropped, pre: this.mean('pre'),
-      infer: this.mean('infer'), post: this.mean('post'), draw: this.mean('draw'), latency: this.mean('latency') };
+    return {
+      fps: this.fps,
+      frames: this.frames,
+      dropped: this.dropped,
+      pre: this.mean('pre'),
+      infer: this.mean('infer'),
+      post: this.mean('post'),
+      draw: this.mean('draw'),
+      latency: this.mean('latency'),
+    };
   }
 }

@@ -82,7 +82,9 @@ export class VideoFile {
     for await (const sample of this.sink.samples(this.times[start])) {
       if (Math.abs(sample.timestamp - this.times[index]) > 1e-6) {
         sample.close();
-        throw unreadable(`frame ${index} was expected at ${this.times[index]} s, the decoder gave ${sample.timestamp} s`);
+        throw unreadable(
+          `frame ${index} was expected at ${this.times[index]} s, the decoder gave ${sample.timestamp} s`,
+        );
       }
       yield { index, time: sample.timestamp, bitmap: this.toBitmap(sample) };
       index += 1;

@@ -11,8 +11,9 @@ export class WorkerClient {
     this.worker.onmessage = ({ data }) => this.receive(data);
     this.worker.onerror = (event) => {
       event.preventDefault?.();
-      const error = Object.assign(new Error(`the inference worker failed: ${event.message || 'script error'}`),
-        { code: 'no-backend' });
+      const error = Object.assign(new Error(`the inference worker failed: ${event.message || 'script error'}`), {
+        code: 'no-backend',
+      });
       for (const { reject } of this.pending.values()) reject(error);
       this.pending.clear();
     };
@@ -33,10 +34,6 @@ export class WorkerClient {
     this.pending.delete(reply.requestId);
     if (reply.status === 'error') waiting.reject(Object.assign(new Error(reply.message), { code: reply.code }));
     else waiting.resolve(reply);
-  }
-
-  get busy() {
-    return this.pending.size;
   }
 
   terminate() {
