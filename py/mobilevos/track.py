@@ -56,6 +56,16 @@ def to_tensor(frame: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     return torch.from_numpy(resize_frame(frame, size)).permute(2, 0, 1)[None].float() / 255.0
 
 
+def annotated_objects(frame: np.ndarray, mask: np.ndarray) -> list[int]:
+    """The object ids of index mask `mask` annotating `frame`; ValueError if the sizes differ or there is none."""
+    if mask.shape != frame.shape[:2]:
+        raise ValueError(f"mask size {mask.shape} does not match frame size {frame.shape[:2]}")
+    ids = [int(i) for i in np.unique(mask) if i not in (0, VOID)]
+    if not ids:
+        raise ValueError("the annotation has no object (all pixels are background or void)")
+    return ids
+
+
 class MemoryBank:
     """Permanent entries plus one previous-frame entry; see the module docstring for the rules."""
 
@@ -123,16 +133,11 @@ class Tracker:
     @torch.inference_mode()
     def start(self, frame: np.ndarray, mask: np.ndarray) -> None:
         """Annotate `frame` with an index mask (0 background, 1..255 object ids, 255 void); resets the memory."""
-        if mask.shape != frame.shape[:2]:
-            raise ValueError(f"mask size {mask.shape} does not match frame size {frame.shape[:2]}")
-        ids = [int(i) for i in np.unique(mask) if i not in (0, VOID)]
-        if not ids:
-            raise ValueError("the annotation has no object (all pixels are background or void)")
-        self.objects = ids
+        self.objects = annotated_objects(frame, mask)
         self.size = model_size(*frame.shape[:2], self.short_side)
         image = to_tensor(frame, self.size).to(self.device)
         small = resize_mask(mask, self.size)
-        masks = torch.from_numpy(np.stack([small == i for i in ids])).float()[None].to(self.device)
+        masks = torch.from_numpy(np.stack([small == i for i in self.objects])).float()[None].to(self.device)
         feats = self.net.encode_key(image)
         self.memory.reset(feats.key, self.net.encode_value(feats, masks))
         self.frame_index = 0

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mobilevos.track import VOID, StepResult, Tracker
+from mobilevos.track import VOID, StepResult, Tracker, annotated_objects
 
 Box = tuple[float, float, float, float]  # x0, y0, width, height in frame pixels
 
@@ -127,12 +127,7 @@ class ZoomTracker(Tracker):
 
     @torch.inference_mode()
     def start(self, frame: np.ndarray, mask: np.ndarray) -> None:
-        if mask.shape != frame.shape[:2]:
-            raise ValueError(f"mask size {mask.shape} does not match frame size {frame.shape[:2]}")
-        ids = [int(i) for i in np.unique(mask) if i not in (0, VOID)]
-        if not ids:
-            raise ValueError("the annotation has no object (all pixels are background or void)")
-        self.objects, self.size = ids, self.zoom.size
+        self.objects, self.size = annotated_objects(frame, mask), self.zoom.size
         self.box = crop_box(mask, self.zoom)
         small = cv2.warpAffine(
             mask.astype(np.uint8),
@@ -140,7 +135,7 @@ class ZoomTracker(Tracker):
             (self.size[1], self.size[0]),
             flags=cv2.INTER_NEAREST,
         )
-        masks = torch.from_numpy(np.stack([small == i for i in ids])).float()[None].to(self.device)
+        masks = torch.from_numpy(np.stack([small == i for i in self.objects])).float()[None].to(self.device)
         feats = self._features(frame, self.box)
         self.memory.reset(feats.key, self.net.encode_value(feats, masks))
         self.frame_index, self.last_mask = 0, mask

@@ -24,7 +24,7 @@ import numpy as np
 import onnxruntime as ort
 
 from mobilevos.runtime.manifest import find_graph, load_manifest, pick_capacity
-from mobilevos.track import VOID, resize_frame, resize_mask
+from mobilevos.track import annotated_objects, resize_frame, resize_mask
 
 
 class OrtStep(NamedTuple):
@@ -153,11 +153,7 @@ class OrtTracker:
     def annotate_feeds(self, frame: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
         """Set the objects of an annotation (index mask: 0 background, 255 void) and return the graph's inputs for
         the annotate call."""
-        if mask.shape != frame.shape[:2]:
-            raise ValueError(f"mask size {mask.shape} does not match frame size {frame.shape[:2]}")
-        ids = [int(i) for i in np.unique(mask) if i not in (0, VOID)]
-        if not ids:
-            raise ValueError("the annotation has no object (all pixels are background or void)")
+        ids = annotated_objects(frame, mask)
         capacity = pick_capacity(self.manifest, max(len(ids), self.forced_capacity or 0))
         if self.forced_capacity and capacity != self.forced_capacity:
             raise ValueError(f"capacity {self.forced_capacity} is not exported or holds fewer than {len(ids)} objects")
