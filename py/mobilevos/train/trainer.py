@@ -1,192 +1,27 @@
-"""`mobilevos train`: the teacher (supervised), or the student distilled from it.
-
-    mobilevos train teacher --out runs/teacher
-    mobilevos train student --teacher runs/teacher/last.safetensors --loss unified --omega 0.8 --out runs/student
-    torchrun --nproc-per-node 4 -m mobilevos.cli train student ... --device cuda      # several GPUs, same code
-
-Every clip is unrolled the way inference uses memory: frame 0 is encoded with its ground-truth masks, each later
-frame reads memory and its own *predicted* soft masks are encoded for the frames after it. The student reads
-[first, previous] (finite memory), the teacher every earlier frame (unbounded). A run resumes from `<out>/last_*`
-when it is started again with the same --out; `--fresh` ignores it.
-"""
+"""The trainer: network, optimiser, data, checkpoints, validation and the best checkpoint of one run."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from mobilevos import losses
 from mobilevos.checkpoint import grow_state, load_network, save_network
-from mobilevos.config import apply_overrides, from_dict, merge, to_dict
+from mobilevos.config import to_dict
 from mobilevos.data.mix import MixedClips
-from mobilevos.models.network import (
-    GROWABLE_PATHS,
-    NetworkConfig,
-    Segmentation,
-    SpaceTimeNetwork,
-    student_config,
-    teacher_config,
-)
+from mobilevos.models.network import GROWABLE_PATHS, SpaceTimeNetwork
+from mobilevos.train.config import OptimConfig, TrainConfig
+from mobilevos.train.unroll import ClipUnroll, make_target, representation_term, teacher_segmentations
 from mobilevos.validate import selection_validation, synth_validation
-
-
-@dataclass
-class DataConfig:
-    davis: tuple[str, ...] = ("../shared/data/davis16-train-240p",)  # DAVIS-layout training folders (never val)
-    davis_weight: float = 0.7  # share of clips from the folders above; the rest are synthetic
-    synth_backgrounds: bool = True  # synthetic clips also use crops of real training frames as backgrounds
-    synth_only_steps: int = 0  # curriculum: only synthetic clips for the first steps
-    clip_len: int = 3
-    size: tuple[int, int] = (192, 320)  # training crop (H, W)
-    max_objects: int = 2
-    max_gap_start: int = 2  # frame gaps grow linearly from 1..start to 1..end over training
-    max_gap_end: int = 12
-    workers: int = 1
-    paste_prob: float = 0.0  # share of real clips with a pasted distractor object (copy-paste augmentation)
-    static_prob: float = 0.0  # share of real clips made from one annotated frame by warps (pseudo-videos)
-    split: str = "train"  # "train": the selection sequences (mobilevos.data.splits) are never trained on; "all": the
-    # shipped models up to session 4 were trained on every sequence (their records predate this field)
-
-
-@dataclass
-class OptimConfig:
-    steps: int = 20000
-    batch_size: int = 4
-    lr: float = 2e-4  # heads
-    backbone_lr: float = 2e-5  # ImageNet-initialised encoder(s)
-    weight_decay: float = 0.05
-    warmup: int = 200
-    grad_clip: float = 3.0
-    bootstrap_start: float = 1.0  # fraction of hardest pixels in the CE, annealed (as XMem) to ...
-    bootstrap_end: float = 0.15
-    bootstrap_steps: int = 2000
-    freeze_bn: bool = True  # keep the backbones' ImageNet BatchNorm statistics (batches here are tiny)
-    freeze_stride: int = 8  # freeze the backbone stem and blocks up to this output stride (0: train all): the
-    # high-resolution early blocks cost most of the backward pass on a CPU (measured 3x faster steps) and are
-    # generic ImageNet features anyway
-
-
-@dataclass
-class DistillConfig:
-    loss: str = "ce"  # ce | kd (ce + logit KD) | repr (ce + representation loss) | unified (ce + kd + repr)
-    omega: float = 0.8  # 0 = supervised contrastive, 1 = pure representation distillation
-    temperature: float = 1.0
-    kd_weight: float = 1.0
-    repr_weight: float = 0.1
-    samples: int = 256  # pixels per (frame, object) for the correlation matrices
-    boundary: bool = True  # boundary-aware sampling (False: uniform, the ablation)
-    band_radius: int = 3  # boundary band half-width, in pixels of the 1/4-scale embedding
-    # The teacher sees the clip upsampled by this factor (the paper's teacher runs at a higher resolution than its
-    # student); its logits and embeddings are averaged back onto the student's grid for the losses.
-    teacher_scale: float = 1.0
-
-
-@dataclass
-class TrainConfig:
-    role: str = "student"  # student | teacher
-    model: NetworkConfig = field(default_factory=student_config)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    distill: DistillConfig = field(default_factory=DistillConfig)
-    teacher: str = ""  # teacher weights (student role with kd/repr/unified)
-    init: str = ""  # start from these weights (same architecture) with a fresh optimiser and schedule: fine-tuning
-    seed: int = 0
-    device: str = "cpu"
-    threads: int = 2
-    checkpoint_every: int = 100
-    val_every: int = 1000
-    val_videos: int = 8
-    val_frames: int = 24
-    # Each validation also tracks the selection sequences of data.davis[0] (never trained on with data.split=train)
-    # at this input short side, and keeps the best checkpoint by their J&F in <out>/best.safetensors (0: off).
-    val_selection_short_side: int = 240
-
-
-class ClipUnroll(nn.Module):
-    """Training wrapper (DDP wraps this): unrolls a clip through the network with the inference memory rules."""
-
-    def __init__(self, net: SpaceTimeNetwork, finite_memory: bool):
-        super().__init__()
-        self.net = net
-        self.finite_memory = finite_memory
-
-    def forward(self, images: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor) -> list[Segmentation]:
-        """images [B, T, 3, H, W], masks [B, T, N, H, W] (only frame 0 is read), valid [B, N] -> T-1 segmentations."""
-        b, t = images.shape[:2]
-        feats = self.net.encode_key(images.flatten(0, 1))  # one backbone pass for the whole clip
-        per_frame = [type(feats)(*(x.view(b, t, *x.shape[1:])[:, i] for x in feats)) for i in range(t)]
-        keys = [per_frame[0].key]
-        values = [self.net.encode_value(per_frame[0], masks[:, 0])]
-        out = []
-        for i in range(1, t):
-            idx = [0, len(keys) - 1] if self.finite_memory else list(range(len(keys)))
-            mk = torch.stack([keys[j] for j in idx], 2)
-            mv = torch.stack([values[j] for j in idx], 3)
-            seg = self.net.segment(per_frame[i], mk, mv, valid)
-            out.append(seg)
-            if i < t - 1:
-                keys.append(per_frame[i].key)
-                values.append(self.net.encode_value(per_frame[i], seg.prob))
-        return out
-
-
-def resize_segmentation(seg: Segmentation, size: tuple[int, int]) -> Segmentation:
-    """`seg` averaged (or interpolated, when growing) onto an image grid of `size` (H, W); the embedding onto
-    (H/4, W/4)."""
-    mode = "area" if seg.logits.shape[-1] >= size[1] else "bilinear"
-    resize = lambda x, s: F.interpolate(x, size=s, mode=mode)  # noqa: E731
-    quarter = (size[0] // 4, size[1] // 4)
-    embed = resize(seg.embed.flatten(1, 2), quarter).view(*seg.embed.shape[:3], *quarter)
-    return Segmentation(resize(seg.prob, size), resize(seg.logits, size), embed)
-
-
-def teacher_segmentations(
-    unroll: nn.Module, images: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor, scale: float
-) -> list[Segmentation]:
-    """The teacher's segmentations of a clip seen at `scale` times the student's resolution (rounded to the
-    stride), returned on the student's grid."""
-    if scale == 1.0:
-        return unroll(images, masks, valid)
-    b, t, _, h, w = images.shape
-    big = tuple(max(16, round(x * scale / 16) * 16) for x in (h, w))
-    up_images = F.interpolate(images.flatten(0, 1), size=big, mode="bilinear", align_corners=False)
-    up_masks = F.interpolate(masks.flatten(0, 1), size=big, mode="bilinear", align_corners=False)
-    segs = unroll(up_images.view(b, t, *up_images.shape[1:]), up_masks.view(b, t, *up_masks.shape[1:]), valid)
-    return [resize_segmentation(seg, (h, w)) for seg in segs]
-
-
-def make_target(masks: torch.Tensor, void: torch.Tensor) -> torch.Tensor:
-    """Index target [B, H, W] (0 background, k = slot k-1, IGNORE on void) from one-hot masks [B, N, H, W]."""
-    full = torch.cat([(1 - masks.sum(1, keepdim=True)).clamp(0, 1), masks], 1)
-    target = full.argmax(1)
-    return target.masked_fill(void, losses.IGNORE)
-
-
-def representation_term(seg_s, seg_t, masks, valid, void, proj, cfg: DistillConfig, gen) -> torch.Tensor:
-    """Mean unified representation loss over the (image, object) pairs of one frame, on sampled 1/4-scale pixels."""
-    m4 = F.avg_pool2d(masks, 4) > 0.5  # [B, N, h, w]
-    void4 = F.max_pool2d(void[:, None].float(), 4)[:, 0] > 0
-    total, count = 0.0, 0
-    for b, n in valid.nonzero().tolist():
-        idx = losses.sample_pixels(m4[b, n], cfg.samples, cfg.band_radius, cfg.boundary, gen, void4[b])
-        z_s = proj(losses.gather_embeddings(seg_s.embed[b, n], idx))
-        z_t = losses.gather_embeddings(seg_t.embed[b, n], idx) if seg_t is not None else None
-        total = total + losses.representation_loss(z_s, z_t, m4[b, n].flatten()[idx].long(), cfg.omega)
-        count += 1
-    return total / max(count, 1)
-
 
 # The value backbone's stem conv reads image + masks; its mask channels start at zero (ImageNet has none), so it is
 # never frozen and learns at the heads' rate. (Frozen, as it once was, the teacher never saw its masks at all.)
@@ -419,89 +254,3 @@ def _init_distributed() -> tuple[int, int]:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank() if world > 1 else 0), world
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("role", choices=["teacher", "student"])
-    p.add_argument("--config", help="JSON file with TrainConfig fields (defaults in mobilevos/train.py)")
-    p.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl, config.json")
-    p.add_argument("--teacher", help="teacher weights for distillation")
-    p.add_argument("--init", help="start from these weights (fine-tuning; optimiser and schedule start fresh)")
-    p.add_argument("--loss", choices=["ce", "kd", "repr", "unified"])
-    p.add_argument("--omega", type=float)
-    p.add_argument("--steps", type=int, help="total optimiser steps")
-    p.add_argument("--stop-at", type=int, help="stop (and checkpoint) at this step without changing the schedule")
-    p.add_argument("--device", help="cpu (default) or cuda")
-    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
-    p.add_argument("--no-pretrained", action="store_true", help="random backbone initialisation (ablation)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="dotted config overrides, e.g. --set optim.lr=1e-4 data.size=[240,432]",
-    )
-
-
-def build_config(args: argparse.Namespace) -> TrainConfig:
-    """TrainConfig from the role's defaults, then the --config file, then flags, then dotted overrides."""
-    model = teacher_config() if args.role == "teacher" else student_config()
-    data = to_dict(TrainConfig(role=args.role, model=model))
-    if args.config:
-        data = merge(data, json.loads(Path(args.config).read_text()), "TrainConfig")
-    flags = {
-        "teacher": "teacher",
-        "init": "init",
-        "loss": "distill.loss",
-        "omega": "distill.omega",
-        "steps": "optim.steps",
-        "device": "device",
-    }
-    overrides = [
-        f"{key}={json.dumps(getattr(args, flag))}" for flag, key in flags.items() if getattr(args, flag) is not None
-    ]
-    if args.no_pretrained:
-        overrides.append("model.pretrained=false")
-    return from_dict(TrainConfig, apply_overrides(data, overrides + args.overrides))
-
-
-def provenance() -> dict:
-    """How this run was started: command line, git commit, machine; the shipped models' records quote it."""
-    import platform
-    import subprocess
-    import sys
-
-    def git(*cmd: str) -> str:
-        try:
-            return subprocess.run(
-                ["git", *cmd], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
-            ).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return "unknown"
-
-    argv = ["mobilevos", *sys.argv[1:]] if Path(sys.argv[0]).name in ("mobilevos", "cli.py") else sys.argv
-    return {
-        "command": " ".join(argv),
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-        "started": time.time(),
-        "hardware": {
-            "machine": platform.machine(),
-            "processor": platform.processor(),
-            "cpus": os.cpu_count(),
-            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        },
-        "torch": torch.__version__,
-    }
-
-
-def run(args: argparse.Namespace) -> None:
-    cfg = build_config(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
-    if not (out / "run.json").exists() or args.fresh:  # provenance of the run, kept across resumes
-        (out / "run.json").write_text(json.dumps(provenance(), indent=2))
-    trainer = Trainer(cfg, out, fresh=args.fresh)
-    trainer.fit(args.stop_at)

@@ -1,0 +1,86 @@
+"""A clip unrolled through a network with the inference memory rules, the teacher's view of it, and the loss terms
+built on it."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mobilevos import losses
+from mobilevos.models.network import Segmentation, SpaceTimeNetwork
+from mobilevos.train.config import DistillConfig
+
+
+class ClipUnroll(nn.Module):
+    """Training wrapper (DDP wraps this): unrolls a clip through the network with the inference memory rules."""
+
+    def __init__(self, net: SpaceTimeNetwork, finite_memory: bool):
+        super().__init__()
+        self.net = net
+        self.finite_memory = finite_memory
+
+    def forward(self, images: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor) -> list[Segmentation]:
+        """images [B, T, 3, H, W], masks [B, T, N, H, W] (only frame 0 is read), valid [B, N] -> T-1 segmentations."""
+        b, t = images.shape[:2]
+        feats = self.net.encode_key(images.flatten(0, 1))  # one backbone pass for the whole clip
+        per_frame = [type(feats)(*(x.view(b, t, *x.shape[1:])[:, i] for x in feats)) for i in range(t)]
+        keys = [per_frame[0].key]
+        values = [self.net.encode_value(per_frame[0], masks[:, 0])]
+        out = []
+        for i in range(1, t):
+            idx = [0, len(keys) - 1] if self.finite_memory else list(range(len(keys)))
+            mk = torch.stack([keys[j] for j in idx], 2)
+            mv = torch.stack([values[j] for j in idx], 3)
+            seg = self.net.segment(per_frame[i], mk, mv, valid)
+            out.append(seg)
+            if i < t - 1:
+                keys.append(per_frame[i].key)
+                values.append(self.net.encode_value(per_frame[i], seg.prob))
+        return out
+
+
+def resize_segmentation(seg: Segmentation, size: tuple[int, int]) -> Segmentation:
+    """`seg` averaged (or interpolated, when growing) onto an image grid of `size` (H, W); the embedding onto
+    (H/4, W/4)."""
+    mode = "area" if seg.logits.shape[-1] >= size[1] else "bilinear"
+    resize = lambda x, s: F.interpolate(x, size=s, mode=mode)  # noqa: E731
+    quarter = (size[0] // 4, size[1] // 4)
+    embed = resize(seg.embed.flatten(1, 2), quarter).view(*seg.embed.shape[:3], *quarter)
+    return Segmentation(resize(seg.prob, size), resize(seg.logits, size), embed)
+
+
+def teacher_segmentations(
+    unroll: nn.Module, images: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor, scale: float
+) -> list[Segmentation]:
+    """The teacher's segmentations of a clip seen at `scale` times the student's resolution (rounded to the
+    stride), returned on the student's grid."""
+    if scale == 1.0:
+        return unroll(images, masks, valid)
+    b, t, _, h, w = images.shape
+    big = tuple(max(16, round(x * scale / 16) * 16) for x in (h, w))
+    up_images = F.interpolate(images.flatten(0, 1), size=big, mode="bilinear", align_corners=False)
+    up_masks = F.interpolate(masks.flatten(0, 1), size=big, mode="bilinear", align_corners=False)
+    segs = unroll(up_images.view(b, t, *up_images.shape[1:]), up_masks.view(b, t, *up_masks.shape[1:]), valid)
+    return [resize_segmentation(seg, (h, w)) for seg in segs]
+
+
+def make_target(masks: torch.Tensor, void: torch.Tensor) -> torch.Tensor:
+    """Index target [B, H, W] (0 background, k = slot k-1, IGNORE on void) from one-hot masks [B, N, H, W]."""
+    full = torch.cat([(1 - masks.sum(1, keepdim=True)).clamp(0, 1), masks], 1)
+    target = full.argmax(1)
+    return target.masked_fill(void, losses.IGNORE)
+
+
+def representation_term(seg_s, seg_t, masks, valid, void, proj, cfg: DistillConfig, gen) -> torch.Tensor:
+    """Mean unified representation loss over the (image, object) pairs of one frame, on sampled 1/4-scale pixels."""
+    m4 = F.avg_pool2d(masks, 4) > 0.5  # [B, N, h, w]
+    void4 = F.max_pool2d(void[:, None].float(), 4)[:, 0] > 0
+    total, count = 0.0, 0
+    for b, n in valid.nonzero().tolist():
+        idx = losses.sample_pixels(m4[b, n], cfg.samples, cfg.band_radius, cfg.boundary, gen, void4[b])
+        z_s = proj(losses.gather_embeddings(seg_s.embed[b, n], idx))
+        z_t = losses.gather_embeddings(seg_t.embed[b, n], idx) if seg_t is not None else None
+        total = total + losses.representation_loss(z_s, z_t, m4[b, n].flatten()[idx].long(), cfg.omega)
+        count += 1
+    return total / max(count, 1)
