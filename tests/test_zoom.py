@@ -82,5 +82,5 @@ def test_zoom_option_parsing():
     assert parse_zoom(None, 2.0) is None
     with pytest.raises(ValueError, match="multiples of 16"):
         parse_zoom("100x100", 2.0)
-    with pytest.raises(ValueError, match="expected HxW"):
+    with pytest.raises(ValueError, match="must be HxW"):
         parse_zoom("big", 2.0)

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from mobilevos.config import parse_size
 from mobilevos.data.davis import list_sequences, read_sequence, write_mask
 from mobilevos.data.splits import SPLITS, split_sequences
 from mobilevos.metrics import score_folder
@@ -118,10 +119,7 @@ def parse_zoom(size: str | None, context: float) -> ZoomConfig | None:
     """ZoomConfig from "HxW" (None when no size is given)."""
     if not size:
         return None
-    try:
-        h, w = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"--zoom {size!r}: expected HxW, e.g. 160x160") from None
+    h, w = parse_size(size)
     if h % 16 or w % 16 or h <= 0 or w <= 0:
         raise ValueError(f"--zoom {size}: both sides must be positive multiples of 16")
     return ZoomConfig(size=(h, w), context=context)
