@@ -617,14 +617,17 @@ async function toggleRecording() {
     const file = app.file;
     app.recorder = {
       add: (index, time) => video.add(time, file.duration(index)),
-      stop: () =>
-        video.finish().then(done, (error) => {
+      // detached before finishing: a frame drawn while the file is written belongs to no video
+      stop: () => {
+        app.recorder = null;
+        return video.finish().then(done, (error) => {
           done(null);
           banner.show('recording unavailable', {
             kind: 'warn',
             detail: `The overlay video was not saved: ${error.message}.`,
           });
-        }),
+        });
+      },
     };
   } else {
     if (typeof MediaRecorder === 'undefined' || !view.captureStream) {

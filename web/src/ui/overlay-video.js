@@ -27,19 +27,25 @@ export class OverlayVideo {
     this.started = this.output.start();
     this.first = null; // timestamp of the first frame: the video starts at 0
     this.frames = 0;
+    // adds run one after another and finish() waits for the last: a frame still being encoded when the user stops
+    // must not reach the muxer after it was finalized
+    this.queue = this.started;
+    this.finished = false;
   }
 
   /** Encode the canvas as it is now: the source frame at `time` seconds, shown for `duration` seconds. */
-  async add(time, duration) {
-    await this.started;
+  add(time, duration) {
+    if (this.finished) return Promise.reject(new Error('the overlay video was already saved'));
     this.first ??= time;
     this.frames += 1;
-    await this.source.add(time - this.first, duration);
+    this.queue = this.queue.then(() => this.source.add(time - this.first, duration));
+    return this.queue;
   }
 
   /** The WebM file; rejects if no frame was added. */
   async finish() {
-    await this.started;
+    this.finished = true;
+    await this.queue;
     if (!this.frames) {
       await this.output.cancel();
       throw new Error('no frame was tracked while recording');
