@@ -10,7 +10,7 @@ import torch
 
 from mobilevos.checkpoint import save_network
 from mobilevos.cli import main
-from mobilevos.data.synth import write_dataset
+from mobilevos.data.synth_writer import write_dataset
 from mobilevos.models.network import build_network, student_config
 
 

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from mobilevos import cli
-from mobilevos.data import synth
+from mobilevos.data import synth_writer
 from mobilevos.data.clips import load_backgrounds
 from mobilevos.data.synth import SynthClipDataset, SynthConfig, generate_clip, generate_clip_layers
 
@@ -107,7 +107,7 @@ def test_refuses_validation_split_as_backgrounds(tmp_path):
         load_backgrounds(tmp_path / "davis16-val", 1)
     args = _args(tmp_path / "out", backgrounds=tmp_path / "davis16-val")
     with pytest.raises(ValueError, match="davis16-val"):
-        synth.run(args)
+        synth_writer.run(args)
 
 
 def test_dataset_item_format():
@@ -131,7 +131,7 @@ def test_dataset_item_format():
 
 
 def test_write_dataset_davis_layout(tmp_path):
-    names = synth.write_dataset(tmp_path, videos=2, frames=3, size=SIZE, seed=4)
+    names = synth_writer.write_dataset(tmp_path, videos=2, frames=3, size=SIZE, seed=4)
     assert len(names) == 2 and len(set(names)) == 2
     for name in names:
         jpgs = sorted((tmp_path / "JPEGImages" / name).glob("*.jpg"))
@@ -160,7 +160,7 @@ def _args(out, **kw):
 )
 def test_bad_cli_input_raises_value_error(tmp_path, bad):
     with pytest.raises(ValueError):
-        synth.run(_args(tmp_path, **bad))
+        synth_writer.run(_args(tmp_path, **bad))
 
 
 def test_cli_end_to_end(tmp_path, capsys):

@@ -103,7 +103,7 @@ def test_train_command_rejects_distillation_without_teacher_and_unknown_keys(tmp
 
 def test_ship_writes_weights_and_a_record_whose_jf_eval_reproduces(tmp_path, monkeypatch):
     import mobilevos.ship as ship
-    from mobilevos.data.synth import write_dataset
+    from mobilevos.data.synth_writer import write_dataset
     from mobilevos.eval import evaluate_model
 
     out = tmp_path / "run"

@@ -10,7 +10,7 @@ import sys
 # does not pay for importing the training stack.
 COMMANDS = {
     "info": ("mobilevos.info", "parameters and FLOPs per frame of the student or teacher"),
-    "synth": ("mobilevos.data.synth", "write procedurally generated videos with exact masks (DAVIS layout)"),
+    "synth": ("mobilevos.data.synth_writer", "write procedurally generated videos with exact masks (DAVIS layout)"),
     "eval": ("mobilevos.eval", "track DAVIS-layout sequences and score J&F, or score existing predictions"),
     "train": ("mobilevos.train", "train the teacher, or distil the student from it"),
     "ship": ("mobilevos.ship", "copy a training run into models/ with its JSON record and measured J&F"),
