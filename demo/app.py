@@ -6,223 +6,33 @@
 Model paths: --student-onnx / $MOBILEVOS_STUDENT_ONNX (default web/public/models/student) and --teacher /
 $MOBILEVOS_TEACHER (default teacher.safetensors on mobilevos's weight search path: $MOBILEVOS_WEIGHTS, else the
 checkout's models/); $MOBILEVOS_DAVIS (a DAVIS-layout folder) adds its sequences to the samples. Layout and wiring
-only: inputs.py reads and checks what users bring, inference.py runs the models, viz.py draws.
+only: handlers.py holds the callbacks, inputs.py reads and checks what users bring, inference.py runs the models,
+viz.py draws.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr
-import numpy as np
 
 import inputs
 import viz
-from inference import ModelError, Models, compare, resolve_paths, score, summary_rows, write_results
+from handlers import Handlers
+from inference import ModelError, Models, resolve_paths
 
-DEFAULT_FRAMES = 60
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
 CSS = ".compact-md p { margin: 0.2em 0 !important; }"
 
 
-def _fail(err: Exception) -> gr.Error:
-    return gr.Error(str(err), title="Cannot do that")
-
-
-def _tell(notes: list[str], warn: bool) -> None:
-    for note in notes:
-        (gr.Warning if warn else gr.Info)(note)
-
-
-def _editor_value(clip: inputs.Clip, mask: np.ndarray | None = None) -> dict:
-    """The first frame to paint on, with `mask` (a sample's own, or an uploaded PNG) drawn into the picture: Gradio
-    6.31's editor does not display layers it is given, and drops them once the user paints; run() uses the mask."""
-    frame = clip.frames[0]
-    if mask is not None:
-        frame = viz.overlay(frame, mask, [int(i) for i in np.unique(mask) if i not in (0, 255)])
-    return {"background": frame, "layers": [], "composite": None}
-
-
-def _todo(clip: inputs.Clip, use_sample_mask: bool) -> str:
-    """What to do next on the first frame: paint, or (a sample with its mask ticked) add to the sample's mask."""
-    if use_sample_mask and clip.annotation is not None:
-        return (
-            "The sample's own first-frame mask is shown and will be used; paint to add to it, or untick the box "
-            "to mark objects yourself."
-        )
-    return "Now paint over each object on the first frame (one brush colour per object), then press **Track**."
-
-
-def _status(clip: inputs.Clip, todo: str) -> str:
-    (h, w), (sh, sw) = clip.size, clip.source_size
-    notes = "".join(f"\n\n⚠️ {n}" for n in clip.notes)
-    return (
-        f"**{clip.name}**: {len(clip.frames)} frames at {clip.fps:.0f} fps, {sw}×{sh}, processed at {w}×{h}."
-        f"{notes}\n\n{todo}"
-    )
-
-
-def _loaded(clip: inputs.Clip, default_frames: int):
-    _tell(clip.notes, warn=True)
-    sample = clip.annotation is not None
-    frames = gr.update(maximum=len(clip.frames), value=min(len(clip.frames), default_frames))
-    use_sample = gr.update(visible=sample, value=sample)
-    return _editor_value(clip, clip.annotation), _status(clip, _todo(clip, sample)), frames, use_sample, {"clip": clip}
-
-
 def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = None, concurrency: int = 1) -> gr.Blocks:
     samples = inputs.sample_names(davis_root)
-    palette = viz.OBJECT_COLOURS[: limits.max_objects]
-    default_frames = min(DEFAULT_FRAMES, limits.max_frames)
-
-    def load_video(video):
-        if not video:
-            raise gr.Error("Upload a video first.")
-        try:
-            clip = inputs.read_video(video, models.short_side, limits)
-        except inputs.InputError as err:
-            raise _fail(err) from None
-        return _loaded(clip, default_frames)
-
-    def load_sample(name):
-        try:
-            clip = inputs.load_sample(name, models.short_side, limits, davis_root)
-        except (inputs.InputError, OSError, ValueError) as err:
-            raise _fail(err) from None
-        return _loaded(clip, default_frames)
-
-    def toggle_sample_mask(use, session):
-        clip = (session or {}).get("clip")
-        return gr.skip() if clip is None else _editor_value(clip, clip.annotation if use else None)
-
-    def show_mask_file(mask_file, use_sample_mask, session):
-        """An uploaded mask PNG is checked and shown on the first frame (the brush strokes no longer count); removing
-        it brings the editor back."""
-        clip = (session or {}).get("clip")
-        if clip is None:
-            if mask_file:
-                raise gr.Error("Upload a video or load a sample first, then the mask of its first frame.")
-            return gr.skip(), gr.skip()
-        if not mask_file:
-            mask = clip.annotation if use_sample_mask else None
-            return _editor_value(clip, mask), _status(clip, _todo(clip, use_sample_mask))
-        try:
-            mask = inputs.mask_from_png(mask_file, clip, limits)
-            objects = inputs.check_annotation(mask, limits)
-        except inputs.InputError as err:
-            raise _fail(err) from None
-        todo = (
-            f"The uploaded mask **{Path(mask_file).name}** ({len(objects)} object(s): "
-            f"{', '.join(map(str, objects))}) is shown on the first frame and will be used as the annotation "
-            "(brush strokes are ignored while it is there). Press **Track**."
-        )
-        return _editor_value(clip, mask), _status(clip, todo)
-
-    def run(editor, use_sample_mask, mask_file, gt_files, num_frames, variant, session, progress=gr.Progress()):  # noqa: B008 (Gradio injects the tracker through this default)
-        clip = (session or {}).get("clip")
-        if clip is None:
-            raise gr.Error("Upload a video or load a sample first.")
-        if variant not in models.variants:
-            raise gr.Error(f"Unknown student variant {variant!r}; have {', '.join(models.variants)}.")
-        count = int(max(3, min(num_frames or len(clip.frames), len(clip.frames))))
-        part = inputs.Clip(
-            clip.name, clip.frames[:count], clip.fps, clip.source_size, clip.annotation, clip.ground_truth, []
-        )
-        try:
-            if mask_file:
-                annotation = inputs.mask_from_png(mask_file, part, limits)
-            else:
-                strokes = inputs.mask_from_layers((editor or {}).get("layers") or [], palette, part.size)
-                base = clip.annotation if use_sample_mask and clip.annotation is not None else np.zeros_like(strokes)
-                annotation = np.where(strokes > 0, strokes, base).astype(np.uint8)  # strokes paint over the sample
-            objects = inputs.check_annotation(annotation, limits)
-            if gt_files:
-                truth = inputs.load_ground_truth(gt_files, part, objects, limits)
-            else:
-                truth = inputs.sample_ground_truth(part)
-                if truth is not None:  # a sample whose annotation the user changed: score the marked objects
-                    truth = {t: np.where(np.isin(m, [*objects, 255]), m, 0).astype(np.uint8) for t, m in truth.items()}
-        except inputs.InputError as err:
-            raise _fail(err) from None
-        if count < len(clip.frames):
-            part.notes.append(f"Tracking the first {count} of {len(clip.frames)} loaded frames (slider).")
-        _tell(part.notes, warn=False)
-
-        progress((0, count - 1), desc="Tracking", unit="frames")
-        tick = lambda t, total: progress((t, total), desc="Tracking", unit="frames")  # noqa: E731
-        result = compare(models, part.frames, annotation, variant, progress=tick)
-        scores = score(result, truth) if truth else None
-        if truth and scores is None:
-            gr.Info("Ground truth covers none of frames 1..n-2, so J&F is not computed.")
-
-        workdir = Path(tempfile.mkdtemp(prefix="mobilevos-space-"))  # this request's files only
-        figures = []
-        try:
-            progress(1.0, desc="Writing videos")
-            teacher_video = viz.overlay_video(
-                part.frames, result.teacher_masks, objects, "teacher", workdir / "teacher", clip.fps
-            )
-            student_video = viz.overlay_video(
-                part.frames, result.student_masks, objects, "student", workdir / "student", clip.fps
-            )
-            x = result.frames
-            per_frame_j = [{"frames": s["frames"], "J": s["J_per_frame"]} for s in scores.values()] if scores else []
-            figures = [
-                viz.agreement_plot(x, result.agreement, result.agreement_per_object, *per_frame_j),
-                viz.speed_plot(x, result.teacher_ms, result.student_ms),
-                viz.memory_plot(
-                    x, result.teacher_bytes, result.student_bytes, result.teacher_entries, result.student_entries
-                ),
-            ]
-            table = summary_rows(result, scores)
-            zip_path = write_results(workdir / "mobilevos-results.zip", clip.name, result, scores)
-            middle = count // 2
-            session = {"clip": clip, "part": part, "result": result}
-            status = (
-                f"Tracked {count - 1} frames after the annotated one; {len(objects)} object(s) "
-                f"({', '.join(map(str, objects))}); student variant {variant}. Agreement (mean IoU student vs "
-                f"teacher): **{result.agreement.mean():.3f}**."
-                + (
-                    f" J&F vs ground truth: teacher **{scores['teacher']['J&F']:.1f}**, student "
-                    f"**{scores['student']['J&F']:.1f}**."
-                    if scores
-                    else ""
-                )
-                + "".join(f"\n\nℹ️ {n}" for n in part.notes)
-            )
-            yield (
-                str(teacher_video),
-                str(student_video),
-                *figures,
-                table,
-                str(zip_path),
-                gr.update(maximum=count - 1, value=middle),
-                _frame_image(session, middle),
-                status,
-                session,
-            )
-        finally:  # Gradio has copied the files into its cache by the time the generator resumes
-            for fig in figures:
-                viz.close(fig)
-            shutil.rmtree(workdir, ignore_errors=True)
-
-    def _frame_image(session, index):
-        if not session or "result" not in session:
-            return None
-        result, frames = session["result"], session["part"].frames
-        index = int(min(max(index, 0), len(frames) - 1))
-        return viz.compare_frame(
-            frames[index], result.teacher_masks[index], result.student_masks[index], result.objects, index
-        )
-
+    handlers = Handlers(models, limits, davis_root)
     with gr.Blocks(title="MobileVOS: student vs teacher", analytics_enabled=False, delete_cache=(600, 1800)) as demo:
         session = gr.State(None, time_to_live=3600)
         gr.Markdown(
@@ -291,7 +101,7 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
             num_frames = gr.Slider(
                 3,
                 limits.max_frames,
-                value=default_frames,
+                value=handlers.default_frames,
                 step=1,
                 label=f"3. Frames to track (at most {limits.max_frames})",
                 scale=3,
@@ -332,13 +142,14 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
         )
 
         loaded = [editor, status, num_frames, use_sample_mask, session]
-        video.upload(load_video, video, loaded, api_name="load_video")
-        sample_button.click(load_sample, sample, loaded, api_name="load_sample")
-        use_sample_mask.input(toggle_sample_mask, [use_sample_mask, session], editor, api_name=False)
-        mask_file.upload(show_mask_file, [mask_file, use_sample_mask, session], [editor, status], api_name="show_mask")
-        mask_file.clear(show_mask_file, [mask_file, use_sample_mask, session], [editor, status], api_name=False)
+        video.upload(handlers.load_video, video, loaded, api_name="load_video")
+        sample_button.click(handlers.load_sample, sample, loaded, api_name="load_sample")
+        use_sample_mask.input(handlers.toggle_sample_mask, [use_sample_mask, session], editor, api_name=False)
+        mask_inputs = [mask_file, use_sample_mask, session]
+        mask_file.upload(handlers.show_mask_file, mask_inputs, [editor, status], api_name="show_mask")
+        mask_file.clear(handlers.show_mask_file, mask_inputs, [editor, status], api_name=False)
         run_button.click(
-            run,
+            handlers.run,
             [editor, use_sample_mask, mask_file, gt_files, num_frames, variant, session],
             [
                 teacher_video,
@@ -358,7 +169,7 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
             concurrency_id="tracking",
             show_progress_on=[teacher_video, student_video],
         )
-        frame_slider.release(_frame_image, [session, frame_slider], frame_image, api_name="show_frame")
+        frame_slider.release(handlers.frame_image, [session, frame_slider], frame_image, api_name="show_frame")
     return demo
 
 

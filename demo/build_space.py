@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-APP_FILES = ("app.py", "inference.py", "inputs.py", "viz.py", "README.md", "requirements.txt")
+APP_FILES = ("app.py", "handlers.py", "inference.py", "inputs.py", "viz.py", "README.md", "requirements.txt")
 LFS = "".join(f"*.{ext} filter=lfs diff=lfs merge=lfs -text\n" for ext in ("onnx", "safetensors", "png"))
 SCREENSHOT = REPO / "docs" / "screenshots" / "space-sample.png"
 

@@ -351,6 +351,7 @@ def test_space_bundle_finds_its_models(models, tmp_path):
     assert done.returncode == 0, done.stderr
     for name in (
         "app.py",
+        "handlers.py",
         "inference.py",
         "inputs.py",
         "viz.py",

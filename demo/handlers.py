@@ -1,0 +1,218 @@
+"""The Space's callbacks: load a video or a sample, show an uploaded mask, track with both models, inspect a frame.
+
+Each returns what Gradio shows; bad input raises gr.Error with the reason (inputs.InputError's message).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+import inputs
+import viz
+from inference import Models, compare, score, summary_rows, write_results
+
+DEFAULT_FRAMES = 60
+
+
+def _fail(err: Exception) -> gr.Error:
+    return gr.Error(str(err), title="Cannot do that")
+
+
+def _tell(notes: list[str], warn: bool) -> None:
+    for note in notes:
+        (gr.Warning if warn else gr.Info)(note)
+
+
+def _editor_value(clip: inputs.Clip, mask: np.ndarray | None = None) -> dict:
+    """The first frame to paint on, with `mask` (a sample's own, or an uploaded PNG) drawn into the picture: Gradio
+    6.31's editor does not display layers it is given, and drops them once the user paints; run() uses the mask."""
+    frame = clip.frames[0]
+    if mask is not None:
+        frame = viz.overlay(frame, mask, [int(i) for i in np.unique(mask) if i not in (0, 255)])
+    return {"background": frame, "layers": [], "composite": None}
+
+
+def _todo(clip: inputs.Clip, use_sample_mask: bool) -> str:
+    """What to do next on the first frame: paint, or (a sample with its mask ticked) add to the sample's mask."""
+    if use_sample_mask and clip.annotation is not None:
+        return (
+            "The sample's own first-frame mask is shown and will be used; paint to add to it, or untick the box "
+            "to mark objects yourself."
+        )
+    return "Now paint over each object on the first frame (one brush colour per object), then press **Track**."
+
+
+def _status(clip: inputs.Clip, todo: str) -> str:
+    (h, w), (sh, sw) = clip.size, clip.source_size
+    notes = "".join(f"\n\n⚠️ {n}" for n in clip.notes)
+    return (
+        f"**{clip.name}**: {len(clip.frames)} frames at {clip.fps:.0f} fps, {sw}×{sh}, processed at {w}×{h}."
+        f"{notes}\n\n{todo}"
+    )
+
+
+def _loaded(clip: inputs.Clip, default_frames: int):
+    _tell(clip.notes, warn=True)
+    sample = clip.annotation is not None
+    frames = gr.update(maximum=len(clip.frames), value=min(len(clip.frames), default_frames))
+    use_sample = gr.update(visible=sample, value=sample)
+    return _editor_value(clip, clip.annotation), _status(clip, _todo(clip, sample)), frames, use_sample, {"clip": clip}
+
+
+class Handlers:
+    """The callbacks of one Space, bound to its models, limits and samples folder."""
+
+    def __init__(self, models: Models, limits: inputs.Limits, davis_root: str | None = None):
+        self.models, self.limits, self.davis_root = models, limits, davis_root
+        self.palette = viz.OBJECT_COLOURS[: limits.max_objects]
+        self.default_frames = min(DEFAULT_FRAMES, limits.max_frames)
+
+    def load_video(self, video):
+        """An uploaded video read at the models' short side: the first frame to mark, its status, the frame slider."""
+        if not video:
+            raise gr.Error("Upload a video first.")
+        try:
+            clip = inputs.read_video(video, self.models.short_side, self.limits)
+        except inputs.InputError as err:
+            raise _fail(err) from None
+        return _loaded(clip, self.default_frames)
+
+    def load_sample(self, name):
+        """A bundled or $MOBILEVOS_DAVIS sample, with its own first-frame mask shown (as load_video otherwise)."""
+        try:
+            clip = inputs.load_sample(name, self.models.short_side, self.limits, self.davis_root)
+        except (inputs.InputError, OSError, ValueError) as err:
+            raise _fail(err) from None
+        return _loaded(clip, self.default_frames)
+
+    def toggle_sample_mask(self, use, session):
+        """Show or hide the sample's own mask on the first frame."""
+        clip = (session or {}).get("clip")
+        return gr.skip() if clip is None else _editor_value(clip, clip.annotation if use else None)
+
+    def show_mask_file(self, mask_file, use_sample_mask, session):
+        """An uploaded mask PNG is checked and shown on the first frame (the brush strokes no longer count); removing
+        it brings the editor back."""
+        clip = (session or {}).get("clip")
+        if clip is None:
+            if mask_file:
+                raise gr.Error("Upload a video or load a sample first, then the mask of its first frame.")
+            return gr.skip(), gr.skip()
+        if not mask_file:
+            mask = clip.annotation if use_sample_mask else None
+            return _editor_value(clip, mask), _status(clip, _todo(clip, use_sample_mask))
+        try:
+            mask = inputs.mask_from_png(mask_file, clip, self.limits)
+            objects = inputs.check_annotation(mask, self.limits)
+        except inputs.InputError as err:
+            raise _fail(err) from None
+        todo = (
+            f"The uploaded mask **{Path(mask_file).name}** ({len(objects)} object(s): "
+            f"{', '.join(map(str, objects))}) is shown on the first frame and will be used as the annotation "
+            "(brush strokes are ignored while it is there). Press **Track**."
+        )
+        return _editor_value(clip, mask), _status(clip, todo)
+
+    def run(self, editor, use_sample_mask, mask_file, gt_files, num_frames, variant, session, progress=gr.Progress()):  # noqa: B008 (Gradio injects the tracker through this default)
+        """Track the marked objects with teacher and student; yields both videos, plots, table, zip and status."""
+        clip = (session or {}).get("clip")
+        if clip is None:
+            raise gr.Error("Upload a video or load a sample first.")
+        if variant not in self.models.variants:
+            raise gr.Error(f"Unknown student variant {variant!r}; have {', '.join(self.models.variants)}.")
+        count = int(max(3, min(num_frames or len(clip.frames), len(clip.frames))))
+        part = inputs.Clip(
+            clip.name, clip.frames[:count], clip.fps, clip.source_size, clip.annotation, clip.ground_truth, []
+        )
+        try:
+            if mask_file:
+                annotation = inputs.mask_from_png(mask_file, part, self.limits)
+            else:
+                strokes = inputs.mask_from_layers((editor or {}).get("layers") or [], self.palette, part.size)
+                base = clip.annotation if use_sample_mask and clip.annotation is not None else np.zeros_like(strokes)
+                annotation = np.where(strokes > 0, strokes, base).astype(np.uint8)  # strokes paint over the sample
+            objects = inputs.check_annotation(annotation, self.limits)
+            if gt_files:
+                truth = inputs.load_ground_truth(gt_files, part, objects, self.limits)
+            else:
+                truth = inputs.sample_ground_truth(part)
+                if truth is not None:  # a sample whose annotation the user changed: score the marked objects
+                    truth = {t: np.where(np.isin(m, [*objects, 255]), m, 0).astype(np.uint8) for t, m in truth.items()}
+        except inputs.InputError as err:
+            raise _fail(err) from None
+        if count < len(clip.frames):
+            part.notes.append(f"Tracking the first {count} of {len(clip.frames)} loaded frames (slider).")
+        _tell(part.notes, warn=False)
+
+        progress((0, count - 1), desc="Tracking", unit="frames")
+        tick = lambda t, total: progress((t, total), desc="Tracking", unit="frames")  # noqa: E731
+        result = compare(self.models, part.frames, annotation, variant, progress=tick)
+        scores = score(result, truth) if truth else None
+        if truth and scores is None:
+            gr.Info("Ground truth covers none of frames 1..n-2, so J&F is not computed.")
+
+        workdir = Path(tempfile.mkdtemp(prefix="mobilevos-space-"))  # this request's files only
+        figures = []
+        try:
+            progress(1.0, desc="Writing videos")
+            teacher_video = viz.overlay_video(
+                part.frames, result.teacher_masks, objects, "teacher", workdir / "teacher", clip.fps
+            )
+            student_video = viz.overlay_video(
+                part.frames, result.student_masks, objects, "student", workdir / "student", clip.fps
+            )
+            x = result.frames
+            per_frame_j = [{"frames": s["frames"], "J": s["J_per_frame"]} for s in scores.values()] if scores else []
+            figures = [
+                viz.agreement_plot(x, result.agreement, result.agreement_per_object, *per_frame_j),
+                viz.speed_plot(x, result.teacher_ms, result.student_ms),
+                viz.memory_plot(
+                    x, result.teacher_bytes, result.student_bytes, result.teacher_entries, result.student_entries
+                ),
+            ]
+            table = summary_rows(result, scores)
+            zip_path = write_results(workdir / "mobilevos-results.zip", clip.name, result, scores)
+            middle = count // 2
+            session = {"clip": clip, "part": part, "result": result}
+            status = (
+                f"Tracked {count - 1} frames after the annotated one; {len(objects)} object(s) "
+                f"({', '.join(map(str, objects))}); student variant {variant}. Agreement (mean IoU student vs "
+                f"teacher): **{result.agreement.mean():.3f}**."
+                + (
+                    f" J&F vs ground truth: teacher **{scores['teacher']['J&F']:.1f}**, student "
+                    f"**{scores['student']['J&F']:.1f}**."
+                    if scores
+                    else ""
+                )
+                + "".join(f"\n\nℹ️ {n}" for n in part.notes)
+            )
+            yield (
+                str(teacher_video),
+                str(student_video),
+                *figures,
+                table,
+                str(zip_path),
+                gr.update(maximum=count - 1, value=middle),
+                self.frame_image(session, middle),
+                status,
+                session,
+            )
+        finally:  # Gradio has copied the files into its cache by the time the generator resumes
+            for fig in figures:
+                viz.close(fig)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def frame_image(self, session, index):
+        """Frame `index` of the last run: teacher | student | where they differ (None before a run)."""
+        if not session or "result" not in session:
+            return None
+        result, frames = session["result"], session["part"].frames
+        index = int(min(max(index, 0), len(frames) - 1))
+        return viz.compare_frame(
+            frames[index], result.teacher_masks[index], result.student_masks[index], result.objects, index
+        )
