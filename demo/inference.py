@@ -7,7 +7,7 @@ concurrent users never share tracker memory. No gradio here.
 
     models = Models(*resolve_paths())                   # flags > MOBILEVOS_STUDENT_ONNX / MOBILEVOS_TEACHER > shipped
     result = compare(models, frames, first_mask)        # frames [T, H, W, 3] uint8 RGB; first_mask [H, W] ids
-    scores = score(result, ground_truth)                # J&F of both, with mobilevos.metrics
+    scores = score(result, ground_truth)                # J&F of both, with mobilevos.eval.metrics
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import onnxruntime as ort
 import torch
 from PIL import Image
 
-from mobilevos.checkpoint import load_network, resolve as resolve_weights
 from mobilevos.data.davis import DAVIS_PALETTE
-from mobilevos.metrics import db_eval_iou, evaluate_sequence
+from mobilevos.eval.metrics import db_eval_iou, evaluate_sequence
+from mobilevos.models.checkpoint import load_network, resolve as resolve_weights
 from mobilevos.runtime.manifest import ManifestError, load_manifest
 from mobilevos.runtime.ort_tracker import OrtTracker
 from mobilevos.track import VOID, Tracker
@@ -47,7 +47,7 @@ class ModelError(RuntimeError):
 def resolve_paths(student: str | Path | None = None, teacher: str | Path | None = None) -> tuple[Path, Path]:
     """The student's export folder and the teacher's weights: argument, else environment variable, else the shipped
     ones. The shipped student is the checkout's export, or the one beside app.py in a Space bundle; the shipped
-    teacher is found on `mobilevos.checkpoint`'s weight search path, with the bundle's models/ first."""
+    teacher is found on `mobilevos.models.checkpoint`'s weight search path, with the bundle's models/ first."""
     bundled = SPACE_MODELS / "student"
     student = Path(
         student

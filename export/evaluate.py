@@ -15,7 +15,7 @@ import onnxruntime as ort
 import torch
 from tqdm import tqdm
 
-from mobilevos.metrics import db_eval_iou
+from mobilevos.eval.metrics import db_eval_iou
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.runtime.ort_tracker import OrtTracker
 from mobilevos.track import Tracker

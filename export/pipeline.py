@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 import mobilevos
-from mobilevos.checkpoint import load_network, read_metadata
+from mobilevos.models.checkpoint import load_network, read_metadata
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION, VARIANTS, sha256, write_manifest
 

@@ -7,8 +7,8 @@ tracked: run.json ({"annotated": i, "frames": [j1, j2, ...]}: the source-frame i
 each tracked frame, as the test mapped them by content) and one label PNG per tracked frame (0000.png, ...). Python
 replays exactly that sequence: `mobilevos.runtime.ort_tracker.OrtTracker` (the graphs of the same variant,
 onnxruntime CPU) and, when the manifest's checkpoint is there, `mobilevos.track.Tracker` (PyTorch), both annotated
-with the ground truth of frame i. Writes mean IoU (J, per object and frame, `mobilevos.metrics.db_eval_iou`) of each
-against the ground truth and of the browser against the Python ONNX run.
+with the ground truth of frame i. Writes mean IoU (J, per object and frame, `mobilevos.eval.metrics.db_eval_iou`) of
+each against the ground truth and of the browser against the Python ONNX run.
 
 When run.json also lists "inputs" (the exact RGB the page fed the model for the annotated frame and the first tracked
 frames), Python replays those too and counts the pixels where its mask differs from the page's although its own
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mobilevos.metrics import db_eval_iou
+from mobilevos.eval.metrics import db_eval_iou
 
 REPO = Path(__file__).resolve().parents[1]
 # Top-two probability gap above which the argmax must agree on identical inputs. fp32: the runtimes agree to ~5e-5.
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if checkpoint.is_file():
         import torch
 
-        from mobilevos.checkpoint import load_network
+        from mobilevos.models.checkpoint import load_network
         from mobilevos.track import Tracker
 
         torch.set_num_threads(2)

@@ -30,10 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from PIL import Image
 
-    from mobilevos.bench import BENCH_SEED
     from mobilevos.config import parse_size
     from mobilevos.data.davis import write_mask
     from mobilevos.data.synth import generate_clip
+    from mobilevos.eval.bench import BENCH_SEED
 
     size = parse_size(args.size)
     frames, masks = generate_clip(BENCH_SEED, args.frames, size)

@@ -14,7 +14,7 @@ mkdir -p "$(dirname "$OUT")"
 if [ ! -f "$CKPT" ]; then
   python3 - "$CKPT" <<'PY'
 import sys, torch
-from mobilevos.checkpoint import save_network
+from mobilevos.models.checkpoint import save_network
 from mobilevos.models.network import build_network, student_config
 torch.manual_seed(0)
 save_network(sys.argv[1], build_network(student_config()))

@@ -32,7 +32,7 @@ def make_dev_models(base: Path) -> DevModels:
     (reused when already there)."""
     import torch
 
-    from mobilevos.checkpoint import save_network
+    from mobilevos.models.checkpoint import save_network
     from mobilevos.models.network import build_network, student_config, teacher_config
 
     base.mkdir(parents=True, exist_ok=True)

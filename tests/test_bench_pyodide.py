@@ -38,9 +38,9 @@ def _node(script: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_bundled_clip_is_the_python_bench_clip():
-    from mobilevos.bench import BENCH_SEED
     from mobilevos.data.davis import read_sequence
     from mobilevos.data.synth import generate_clip
+    from mobilevos.eval.bench import BENCH_SEED
 
     info = json.loads((CLIP / "clip.json").read_text())
     assert info["seed"] == BENCH_SEED

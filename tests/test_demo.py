@@ -24,10 +24,10 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file
 
 from demo_support import APP, REPO, AppProcess, make_dev_models
-from mobilevos.checkpoint import load_network
 from mobilevos.data.davis import write_mask
 from mobilevos.data.synth import generate_clip
-from mobilevos.metrics import db_eval_iou, evaluate_sequence
+from mobilevos.eval.metrics import db_eval_iou, evaluate_sequence
+from mobilevos.models.checkpoint import load_network
 from mobilevos.runtime.ort_tracker import OrtTracker
 from mobilevos.track import Tracker
 

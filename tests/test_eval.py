@@ -8,9 +8,9 @@ import shutil
 import pytest
 import torch
 
-from mobilevos.checkpoint import save_network
 from mobilevos.cli import main
 from mobilevos.data.synth_writer import write_dataset
+from mobilevos.models.checkpoint import save_network
 from mobilevos.models.network import build_network, student_config
 
 

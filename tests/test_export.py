@@ -20,8 +20,8 @@ import torch
 from onnx import TensorProto, helper
 from PIL import Image
 
-from mobilevos.checkpoint import load_network, save_network
 from mobilevos.data.synth import SynthConfig, generate_clip
+from mobilevos.models.checkpoint import load_network, save_network
 from mobilevos.models.network import build_network, student_config
 from mobilevos.runtime.manifest import SCHEMA_VERSION, ManifestError, load_manifest, sha256
 from mobilevos.runtime.ort_tracker import OrtTracker, frame_to_rgba

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mobilevos import losses
+from mobilevos.train import losses
 
 
 def onehot_embeddings(labels: torch.Tensor, dim: int = 4) -> torch.Tensor:

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from mobilevos import metrics_core as core
 from mobilevos.data.davis import write_mask
-from mobilevos.metrics import (
+from mobilevos.eval import metrics_core as core
+from mobilevos.eval.metrics import (
     _array,
     _bitset,
     boundary_radius,
@@ -139,7 +139,7 @@ def test_boundary_ignores_void_pixels():
     assert db_eval_boundary(gt, pred, void) == 1.0
 
 
-# --- the bitset core (mobilevos.metrics_core) ----------------------------------------------------------------------
+# --- the bitset core (mobilevos.eval.metrics_core) -----------------------------------------------------------------
 
 ODD_SHAPES = [(1, 1), (1, 9), (5, 1), (3, 7), (8, 8), (7, 9), (13, 16), (11, 17), (37, 53), (64, 63)]
 

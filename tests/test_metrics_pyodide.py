@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mobilevos import metrics_core as core
 from mobilevos.data.davis import load_mask
-from mobilevos.metrics import evaluate_sequence, score_folder
+from mobilevos.eval import metrics_core as core
+from mobilevos.eval.metrics import evaluate_sequence, score_folder
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "tests" / "pyodide" / "score.mjs"

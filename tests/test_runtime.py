@@ -51,7 +51,7 @@ def test_the_import_scan_sees_nested_imports(tmp_path):
 
 
 def test_weights_search_path_order(tmp_path, monkeypatch):
-    from mobilevos import checkpoint
+    from mobilevos.models import checkpoint
 
     explicit, env = tmp_path / "explicit", tmp_path / "env"
     for folder in (explicit, env):
@@ -68,7 +68,7 @@ def test_weights_search_path_order(tmp_path, monkeypatch):
 
 
 def test_missing_weights_say_where_they_were_looked_for(tmp_path, monkeypatch):
-    from mobilevos import checkpoint
+    from mobilevos.models import checkpoint
 
     monkeypatch.setenv(checkpoint.WEIGHTS_ENV, str(tmp_path / "env"))
     monkeypatch.setattr(checkpoint, "SOURCE_MODELS", None)  # as an installed package: no checkout to fall back on

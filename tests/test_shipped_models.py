@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from mobilevos.checkpoint import load_network
 from mobilevos.data.davis import load_frame, load_mask
+from mobilevos.models.checkpoint import load_network
 from mobilevos.track import model_size, resize_mask, to_tensor
 
 # breakdance: a dancer in front of a crowd (saliency alone picks the crowd too); blackswan: a dark body on dark water.

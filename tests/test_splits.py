@@ -14,7 +14,7 @@ from mobilevos.data.mix import MixedClips
 from mobilevos.data.splits import SELECTION_SEQUENCES, split_sequences
 from mobilevos.models.network import student_config
 from mobilevos.train import DataConfig, OptimConfig, TrainConfig, Trainer
-from mobilevos.validate import selection_validation
+from mobilevos.train.validate import selection_validation
 
 SELECTION_GREY, TRAIN_GREY = 200, 40  # frame colours that tell a selection sequence's pixels from a training one's
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mobilevos.checkpoint import load_network, save_network
 from mobilevos.cli import main
+from mobilevos.models.checkpoint import load_network, save_network
 from mobilevos.models.network import build_network, student_config, teacher_config
 from mobilevos.train import DataConfig, DistillConfig, OptimConfig, TrainConfig, Trainer
 
@@ -102,9 +102,9 @@ def test_train_command_rejects_distillation_without_teacher_and_unknown_keys(tmp
 
 
 def test_ship_writes_weights_and_a_record_whose_jf_eval_reproduces(tmp_path, monkeypatch):
-    import mobilevos.ship as ship
+    import mobilevos.train.ship as ship
     from mobilevos.data.synth_writer import write_dataset
-    from mobilevos.eval import evaluate_model
+    from mobilevos.eval.command import evaluate_model
 
     out = tmp_path / "run"
     out.mkdir()
@@ -160,7 +160,7 @@ def test_init_without_the_previous_value_and_gating_paths_grows_into_the_same_fu
 
 
 def test_ship_of_a_fine_tuning_run_keeps_the_record_of_its_init_weights(tmp_path, monkeypatch):
-    import mobilevos.ship as ship
+    import mobilevos.train.ship as ship
 
     models = tmp_path / "models"
     models.mkdir()
@@ -178,7 +178,7 @@ def test_ship_of_a_fine_tuning_run_keeps_the_record_of_its_init_weights(tmp_path
 
 def test_ship_of_a_chain_of_fine_tunes_keeps_every_link(tmp_path, monkeypatch):
     """A fine-tune of a fine-tune's checkpoint: the record leads back through the middle run to the first weights."""
-    import mobilevos.ship as ship
+    import mobilevos.train.ship as ship
 
     monkeypatch.chdir(tmp_path)  # relative paths, as the recorded commands use them
     models = tmp_path / "models"

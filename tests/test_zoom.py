@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mobilevos.data.synth import generate_clip
-from mobilevos.eval import parse_zoom
+from mobilevos.eval.command import parse_zoom
 from mobilevos.models.network import build_network, student_config
 from mobilevos.zoom import ZoomConfig, ZoomTracker, crop_box, crop_frame, resample_value, uncrop_prob
 

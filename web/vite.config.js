@@ -17,7 +17,7 @@ const WEB = dirname(fileURLToPath(import.meta.url));
 const ORT_DIST = resolve(WEB, '../node_modules/onnxruntime-web/dist');
 // The JSEP build: WASM (SIMD, threads) and WebGPU in one binary; loaded from ./ort/ by onnxruntime-web.
 const ORT_FILES = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
-// Pyodide (the bench page scores masks with py/mobilevos/metrics_core.py in it): the core runtime only, no packages.
+// Pyodide (the bench page scores masks with py/mobilevos/eval/metrics_core.py in it): the core runtime only, no packages.
 const PYODIDE_DIST = resolve(WEB, '../node_modules/pyodide');
 const PYODIDE_FILES = ['pyodide.mjs', 'pyodide.asm.mjs', 'pyodide.asm.wasm', 'python_stdlib.zip', 'pyodide-lock.json'];
 const ISOLATION = {

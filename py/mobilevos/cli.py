@@ -11,10 +11,10 @@ import sys
 COMMANDS = {
     "info": ("mobilevos.info", "parameters and FLOPs per frame of the student or teacher"),
     "synth": ("mobilevos.data.synth_writer", "write procedurally generated videos with exact masks (DAVIS layout)"),
-    "eval": ("mobilevos.eval", "track DAVIS-layout sequences and score J&F, or score existing predictions"),
+    "eval": ("mobilevos.eval.command", "track DAVIS-layout sequences and score J&F, or score existing predictions"),
     "train": ("mobilevos.train", "train the teacher, or distil the student from it"),
-    "ship": ("mobilevos.ship", "copy a training run into models/ with its JSON record and measured J&F"),
-    "bench": ("mobilevos.bench", "speed and memory of student and teacher in PyTorch and onnxruntime"),
+    "ship": ("mobilevos.train.ship", "copy a training run into models/ with its JSON record and measured J&F"),
+    "bench": ("mobilevos.eval.bench", "speed and memory of student and teacher in PyTorch and onnxruntime"),
 }
 
 

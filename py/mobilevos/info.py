@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     size = parse_size(args.size)
-    from mobilevos.checkpoint import SHIPPED, find_shipped, load_network
+    from mobilevos.models.checkpoint import SHIPPED, find_shipped, load_network
 
     if args.model in SHIPPED and find_shipped(args.model) is None:  # no weights found: the default architecture
         cfg = (student_config if args.model == "student" else teacher_config)(pretrained=False)

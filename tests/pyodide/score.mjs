@@ -1,4 +1,4 @@
-// Score label maps with py/mobilevos/metrics_core.py running in Pyodide, as the web app's bench page does.
+// Score label maps with py/mobilevos/eval/metrics_core.py running in Pyodide, as the web app's bench page does.
 //
 //   node tests/pyodide/score.mjs MANIFEST.json [--pyodide DIR]
 //

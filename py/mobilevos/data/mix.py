@@ -12,7 +12,7 @@ import torch
 from mobilevos.data.clips import VideoClipDataset, load_backgrounds
 from mobilevos.data.synth import SynthClipDataset
 
-# Synthetic clips are indexed from a seed stream far from the validation seeds (mobilevos.validate).
+# Synthetic clips are indexed from a seed stream far from the validation seeds (mobilevos.train.validate).
 _SYNTH_SEED_OFFSET = 1_000
 
 

@@ -162,5 +162,5 @@ class SpaceTimeNetwork(nn.Module):
 
 
 def build_network(cfg: NetworkConfig) -> SpaceTimeNetwork:
-    """A network from its config (library entry point; `mobilevos.checkpoint.load_network` adds the weights)."""
+    """A network from its config (library entry point; `mobilevos.models.checkpoint.load_network` adds the weights)."""
     return SpaceTimeNetwork(cfg)

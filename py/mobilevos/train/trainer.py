@@ -14,14 +14,14 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from mobilevos import losses
-from mobilevos.checkpoint import grow_state, load_network, save_network
 from mobilevos.config import to_dict
 from mobilevos.data.mix import MixedClips
+from mobilevos.models.checkpoint import grow_state, load_network, save_network
 from mobilevos.models.network import GROWABLE_PATHS, SpaceTimeNetwork
+from mobilevos.train import losses
 from mobilevos.train.config import OptimConfig, TrainConfig
 from mobilevos.train.unroll import ClipUnroll, make_target, representation_term, teacher_segmentations
-from mobilevos.validate import selection_validation, synth_validation
+from mobilevos.train.validate import selection_validation, synth_validation
 
 # The value backbone's stem conv reads image + masks; its mask channels start at zero (ImageNet has none), so it is
 # never frozen and learns at the heads' rate. (Frozen, as it once was, the teacher never saw its masks at all.)

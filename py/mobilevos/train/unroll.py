@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mobilevos import losses
 from mobilevos.models.network import Segmentation, SpaceTimeNetwork
+from mobilevos.train import losses
 from mobilevos.train.config import DistillConfig
 
 

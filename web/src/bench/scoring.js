@@ -1,9 +1,9 @@
 /**
- * J&F in the page, computed by the project's own scorer: py/mobilevos/metrics_core.py (pure standard-library Python,
+ * J&F in the page, computed by the project's own scorer: py/mobilevos/eval/metrics_core.py (pure standard-library Python,
  * the code behind `mobilevos eval`) running in Pyodide, which the site serves from ./pyodide/ (web/vite.config.js).
  * Exactly the calls its docstring and tests/pyodide/score.mjs make: evaluate_labels per sequence, then summarize.
  */
-import metricsCoreSource from '../../../py/mobilevos/metrics_core.py?raw';
+import metricsCoreSource from '../../../py/mobilevos/eval/metrics_core.py?raw';
 
 let loading = null;
 

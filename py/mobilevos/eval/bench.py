@@ -80,7 +80,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict:
         "clip": {"seed": BENCH_SEED, "frames": args.frames, "size": list(size)},
         "runs": {},
     }
-    from mobilevos.checkpoint import load_network
+    from mobilevos.models.checkpoint import load_network
 
     for name in args.models:
         net = load_network(name)

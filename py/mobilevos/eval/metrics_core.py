@@ -1,9 +1,9 @@
 """J and F of the DAVIS 2017 benchmark in pure standard-library Python: the one implementation behind
-`mobilevos.metrics` (CPython) and the web app's bench page (Pyodide, which has no numpy).
+`mobilevos.eval.metrics` (CPython) and the web app's bench page (Pyodide, which has no numpy).
 
 This module imports nothing but the standard library and nothing from `mobilevos`, so its source can be loaded into
-Pyodide on its own. See `mobilevos.metrics` for the definitions; the numerics are those of the DAVIS 2017 toolkit and
-of `vos-benchmark` (same integer pixel counts, same float operations).
+Pyodide on its own. See `mobilevos.eval.metrics` for the definitions; the numerics are those of the DAVIS 2017
+toolkit and of `vos-benchmark` (same integer pixel counts, same float operations).
 
 Masks are bitsets: a binary H×W mask is one non-negative Python int in which pixel (y, x) is bit y·stride + x. The
 stride is the width plus `pad` ≥ max(radius, 1) always-zero columns, so shifting the whole image by up to `pad` bits

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from mobilevos.checkpoint import SOURCE_MODELS, load_network, read_metadata, save_network
-from mobilevos.eval import evaluate_model
-from mobilevos.validate import selection_validation, synth_validation
+from mobilevos.eval.command import evaluate_model
+from mobilevos.models.checkpoint import SOURCE_MODELS, load_network, read_metadata, save_network
+from mobilevos.train.validate import selection_validation, synth_validation
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 MODELS_DIR = SOURCE_MODELS  # shipping writes the files git tracks: the source checkout's models/ (None elsewhere)

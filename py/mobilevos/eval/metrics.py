@@ -14,9 +14,9 @@ Two deliberate differences from vos-benchmark that cannot change DAVIS 2016/2017
 ignored as DAVIS 2017 does (vos-benchmark would score 255 as an object), and an object is scored on every scored
 frame, as DAVIS 2017 does (vos-benchmark starts an object's frame list where it first appears).
 
-The computation itself lives in `mobilevos.metrics_core` (pure standard-library Python on bitsets), which the web app
-also runs in Pyodide, so browser and server figures come from one implementation; this module converts numpy arrays
-to its bitsets and reads the PNG folders.
+The computation itself lives in `mobilevos.eval.metrics_core` (pure standard-library Python on bitsets), which the
+web app also runs in Pyodide, so browser and server figures come from one implementation; this module converts numpy
+arrays to its bitsets and reads the PNG folders.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mobilevos import metrics_core as core
 from mobilevos.data.davis import list_sequences, load_mask, read_sequence
+from mobilevos.eval import metrics_core as core
 
 VOID = core.VOID
 

@@ -27,7 +27,7 @@ from mobilevos.models.network import NetworkConfig, SpaceTimeNetwork
 
 SHIPPED = ("student", "teacher")  # the names looked up on the weight search path
 WEIGHTS_ENV = "MOBILEVOS_WEIGHTS"
-_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+_SOURCE_ROOT = Path(__file__).resolve().parents[3]
 # The checkout's models/ (where `mobilevos ship` writes), or None when the package is not running from a source tree.
 SOURCE_MODELS = _SOURCE_ROOT / "models" if (_SOURCE_ROOT / "pyproject.toml").is_file() else None
 

@@ -11,8 +11,8 @@ import numpy as np
 from mobilevos.data.clips import check_training_root
 from mobilevos.data.splits import split_sequences
 from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
-from mobilevos.eval import evaluate_model
-from mobilevos.metrics import evaluate_sequence
+from mobilevos.eval.command import evaluate_model
+from mobilevos.eval.metrics import evaluate_sequence
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.track import Tracker
 

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from mobilevos.config import parse_size
 from mobilevos.data.davis import list_sequences, read_sequence, write_mask
 from mobilevos.data.splits import SPLITS, split_sequences
-from mobilevos.metrics import score_folder
+from mobilevos.eval.metrics import score_folder
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.track import Tracker
 from mobilevos.zoom import ZoomConfig, ZoomTracker
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> None:
         results = score_folder(args.data, args.pred, sequences)
         results["predictions"] = str(args.pred)
     else:
-        from mobilevos.checkpoint import load_network
+        from mobilevos.models.checkpoint import load_network
 
         net = load_network(args.model, args.device)
         keep = "auto" if args.keep_every is None else args.keep_every
