@@ -2,7 +2,8 @@
 
     python scripts/make_fake_webcam.py --out tests/web/.artifacts/webcam [--frames 120 --size 240x320 --seed 7]
 
-1. `mobilevos synth` writes one synthetic video (JPEG frames + exact index masks, DAVIS layout) into OUT/synth;
+1. the generator of `mobilevos synth` writes one synthetic video (JPEG frames + exact index masks, DAVIS layout)
+   into OUT/synth;
 2. ffmpeg turns it into OUT/clip.y4m for Chromium's `--use-file-for-fake-video-capture`, played forward then backward
    (ping-pong, 2T-2 frames) so the camera's loop never jumps;
 3. the y4m is decoded back to RGB (OUT/camera_frames.npy, [T, H, W, 3] uint8: what the page receives, chroma
@@ -17,13 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from video_tools import decode_rgb, encode_images, synth_sequence
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,71 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     if out.exists():
         shutil.rmtree(out)
     synth = out / "synth"
-    from mobilevos.cli import main as mobilevos_main
-
-    code = mobilevos_main(
-        [
-            "synth",
-            "--out",
-            str(synth),
-            "--videos",
-            "1",
-            "--frames",
-            str(args.frames),
-            "--size",
-            args.size,
-            "--seed",
-            str(args.seed),
-            "--max-objects",
-            str(args.max_objects),
-        ]
-    )
-    if code:
-        return code
-    sequence = sorted(p.name for p in (synth / "JPEGImages").iterdir())[0]
-    frames_dir = synth / "JPEGImages" / sequence
-    jpgs = sorted(frames_dir.glob("*.jpg"))
+    sequence = synth_sequence(synth, args.frames, (height, width), args.seed, args.max_objects).name
+    jpgs = sorted((synth / "JPEGImages" / sequence).glob("*.jpg"))
     order = list(range(len(jpgs))) + list(range(len(jpgs) - 2, 0, -1))  # ping-pong
     with tempfile.TemporaryDirectory() as tmp:
         for i, src in enumerate(order):
             (Path(tmp) / f"{i:05d}.jpg").symlink_to(jpgs[src].resolve())
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-loglevel",
-                "error",
-                "-y",
-                "-framerate",
-                str(args.fps),
-                "-i",
-                f"{tmp}/%05d.jpg",
-                "-pix_fmt",
-                "yuv420p",
-                "-f",
-                "yuv4mpegpipe",
-                str(out / "clip.y4m"),
-            ],
-            check=True,
-        )
-    raw = subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-i",
-            str(out / "clip.y4m"),
-            "-frames:v",
-            str(len(jpgs)),
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ],
-        check=True,
-        capture_output=True,
-    ).stdout
-    camera = np.frombuffer(raw, np.uint8).reshape(len(jpgs), height, width, 3)
+        encode_images(f"{tmp}/%05d.jpg", args.fps, out / "clip.y4m", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe")
+    camera = decode_rgb(out / "clip.y4m", height, width, "-frames:v", str(len(jpgs)))
     masks = np.stack([np.array(Image.open(synth / "Annotations" / sequence / f"{j.stem}.png")) for j in jpgs])
     np.save(out / "camera_frames.npy", camera)
     np.save(out / "masks.npy", masks.astype(np.uint8))

@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from video_tools import decode_rgb, encode_images
 
 from mobilevos.data.davis import read_sequence, write_mask
 
@@ -44,47 +44,12 @@ def encode(frames: np.ndarray, path: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for t, frame in enumerate(frames):
             Image.fromarray(frame).save(Path(tmp) / f"{t:05d}.png")
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-loglevel",
-                "error",
-                "-y",
-                "-framerate",
-                str(FPS),
-                "-i",
-                f"{tmp}/%05d.png",
-                *CODECS[path.suffix],
-                "-pix_fmt",
-                "yuv420p",
-                *TAGS,
-                str(path),
-            ],
-            check=True,
-        )
+        encode_images(f"{tmp}/%05d.png", FPS, path, *CODECS[path.suffix], "-pix_fmt", "yuv420p", *TAGS)
 
 
 def decode(path: Path, height: int, width: int) -> np.ndarray:
     """Every frame of a video as uint8 [T, H, W, 3] RGB (ffmpeg: BT.601 limited range, bilinear chroma)."""
-    raw = subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-i",
-            str(path),
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-sws_flags",
-            "bilinear+accurate_rnd+full_chroma_int",
-            "-",
-        ],
-        check=True,
-        capture_output=True,
-    ).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
+    return decode_rgb(path, height, width, "-sws_flags", "bilinear+accurate_rnd+full_chroma_int")
 
 
 def write_davis(root: Path, name: str, frames: np.ndarray, masks: np.ndarray) -> None:

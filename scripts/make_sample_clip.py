@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from video_tools import encode_images, synth_sequence
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,40 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=2)
     p.add_argument("--crf", type=int, default=26)
     args = p.parse_args(argv)
-    from mobilevos.cli import main as mobilevos_main
-
+    size = tuple(int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory() as tmp:
-        code = mobilevos_main(
-            [
-                "synth",
-                "--out",
-                tmp,
-                "--videos",
-                "1",
-                "--frames",
-                str(args.frames),
-                "--size",
-                args.size,
-                "--seed",
-                str(args.seed),
-                "--max-objects",
-                "2",
-            ]
-        )
-        if code:
-            return code
-        sequence = sorted(p.name for p in (Path(tmp) / "JPEGImages").iterdir())[0]
+        sequence = synth_sequence(Path(tmp), args.frames, size, args.seed, max_objects=2).name
         args.out.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-loglevel",
-                "error",
-                "-y",
-                "-framerate",
-                "30",
-                "-i",
-                f"{tmp}/JPEGImages/{sequence}/%05d.jpg",
+        encode_images(
+            f"{tmp}/JPEGImages/{sequence}/%05d.jpg",
+            30,
+            args.out / "sample.mp4",
+            *(
                 "-c:v",
                 "libx264",
                 "-preset",
@@ -70,9 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                 "yuv420p",
                 "-movflags",
                 "+faststart",
-                str(args.out / "sample.mp4"),
-            ],
-            check=True,
+            ),
         )
         shutil.copy(Path(tmp) / "Annotations" / sequence / "00000.png", args.out / "sample-mask.png")
     for f in ("sample.mp4", "sample-mask.png"):
