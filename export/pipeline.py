@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 import mobilevos
+from mobilevos.memory_rule import STUDENT
 from mobilevos.models.checkpoint import load_network, read_metadata
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION, VARIANTS, sha256, write_manifest
@@ -216,17 +217,7 @@ def _manifest(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, grap
             "resizing the logits, as the PyTorch tracker does)",
         },
         "memory": {
-            "slots": [
-                {
-                    "name": "first",
-                    "key": "key0",
-                    "value": "value0",
-                    "meaning": "the annotated frame's entry; permanent until the next annotation",
-                },
-                {"name": "previous", "key": "key1", "value": "value1", "meaning": "the previous frame's entry"},
-            ],
-            "entry": {"key": "key", "value": "value"},
-            "update": {"annotate": ["first", "previous"], "track": ["previous"]},
+            **STUDENT.manifest_memory({"key": "key", "value": "value"}),
             "rule": "annotating a frame: run the graph once with annotate = 1 (calls.annotate), then slot0 = slot1 "
             "= its outputs (key, value); each later frame: annotate = 0 (calls.track), then slot1 = its "
             "outputs (key, value), slot0 unchanged; re-annotating a frame is another annotate call (both "

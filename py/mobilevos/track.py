@@ -1,14 +1,15 @@
 """The reference tracker: one `Tracker` per video, holding the memory bank; the network holds weights only.
 
-Memory rules (the JavaScript memory bank and the ONNX pipeline follow exactly these):
+Memory rules (`mobilevos.memory_rule`, the one description that the onnxruntime tracker, the training unroll and,
+through manifest.json, the JavaScript memory bank read too):
 
-* `start(frame, mask)` encodes the annotated frame; its entry (key, value) is *permanent* and also fills the
-  *previous-frame* slot.
-* `step(frame)` reads the memory [permanent entries..., previous entry], segments the frame, encodes the frame with
-  its own predicted soft probabilities, and that entry replaces the previous-frame slot.
-* Finite memory (the student, `keep_every=None`): the permanent list is only the first frame, so every step reads
-  exactly two entries and costs the same forever. Growing memory (the teacher, `keep_every=k`): the entry of every
-  k-th frame is also appended to the permanent list.
+* `start(frame, mask)` is the *annotate* call: it encodes the annotated frame, whose entry (key, value) fills the
+  slots the rule names for it (for the student: the permanent first-frame slot and the previous-frame slot).
+* `step(frame)` is a *track* call: it reads the memory (every slot's entries, the previous frame's last), segments
+  the frame, encodes the frame with its own predicted soft probabilities, and that entry replaces the previous-frame
+  slot.
+* Finite memory (the student, `STUDENT`, `keep_every=None`): every step reads exactly two entries and costs the same
+  forever. Growing memory (the teacher, `keep_every=k`): the entry of every k-th frame is also kept.
 
 Frames are HxWx3 uint8 RGB of any size; they are resized to the model resolution (short side `short_side`, both
 sides multiples of 16, aspect kept as closely as that allows) and the probabilities are resized back.
@@ -17,12 +18,14 @@ sides multiples of 16, aspect kept as closely as that allows) and the probabilit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mobilevos.memory_rule import STUDENT, TEACHER, MemoryRule, inference_rule
 from mobilevos.models.network import SpaceTimeNetwork
 
 VOID = 255
@@ -67,29 +70,28 @@ def annotated_objects(frame: np.ndarray, mask: np.ndarray) -> list[int]:
 
 
 class MemoryBank:
-    """Permanent entries plus one previous-frame entry; see the module docstring for the rules."""
+    """The memory entries (key, value) of one video, stored and read as a `MemoryRule` says."""
 
-    def __init__(self, keep_every: int | None):
-        if keep_every is not None and keep_every < 1:
-            raise ValueError(f"keep_every must be >= 1 or None, got {keep_every}")
-        self.keep_every = keep_every
-        self.permanent: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self.previous: tuple[torch.Tensor, torch.Tensor] | None = None
+    def __init__(self, rule: MemoryRule | int | None):
+        """`rule`, or the `keep_every` of `memory_rule.inference_rule` (None: finite memory)."""
+        self.rule = rule if isinstance(rule, MemoryRule) else inference_rule(rule)
+        self.slots: dict[str, Any] = {}  # slot name -> entry, or list of entries for a growing slot
+
+    @property
+    def keep_every(self) -> int | None:
+        """The memory's growth (None: finite), as `mobilevos eval` reports it."""
+        return self.rule.keep_every
 
     def reset(self, key: torch.Tensor, value: torch.Tensor) -> None:
-        self.permanent = [(key, value)]
-        self.previous = (key, value)
+        """Store the entry of the annotated frame (the annotate call)."""
+        self.rule.store(self.slots, "annotate", (key, value), 0)
 
     def update(self, key: torch.Tensor, value: torch.Tensor, frame_index: int) -> None:
-        """Store the entry of frame `frame_index` (counted from the annotated frame, which is 0)."""
-        self.previous = (key, value)
-        if self.keep_every is not None and frame_index % self.keep_every == 0:
-            self.permanent.append((key, value))
+        """Store the entry of frame `frame_index` (a track call; counted from the annotated frame, which is 0)."""
+        self.rule.store(self.slots, "track", (key, value), frame_index)
 
     def entries(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        if self.previous is None:
-            raise RuntimeError("memory is empty: call Tracker.start with an annotated frame first")
-        return [*self.permanent, self.previous]
+        return self.rule.read(self.slots)
 
     def read(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys [B, CK, T, h, w] and values [B, N, CV, T, h, w] of all entries."""
@@ -119,9 +121,9 @@ class Tracker:
     def __init__(self, net: SpaceTimeNetwork, short_side: int = 240, keep_every: int | str | None = "auto"):
         self.net = net
         self.short_side = short_side
-        if keep_every == "auto":  # the student's memory is finite by design; the teacher keeps every 5th frame
-            keep_every = None if net.cfg.kind == "student" else 5
-        self.memory = MemoryBank(keep_every)
+        # the student's memory is finite by design; the teacher's grows
+        auto = STUDENT if net.cfg.kind == "student" else TEACHER
+        self.memory = MemoryBank(auto if keep_every == "auto" else keep_every)
         self.objects: list[int] = []
         self.frame_index = 0
         self.size: tuple[int, int] | None = None

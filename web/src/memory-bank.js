@@ -1,6 +1,8 @@
 /**
  * The JavaScript memory bank: the tracker's memory slots, filled and replaced exactly as manifest.json's `memory`
- * section says (the same rules as `mobilevos.track.MemoryBank` and `mobilevos/runtime/ort_tracker.py`):
+ * section says. That section is the student's memory rule (`mobilevos.memory_rule.STUDENT`, written by the export),
+ * which the PyTorch bank, the onnxruntime tracker and the training unroll read too; tests/memory_rule_cases.json runs
+ * the same call sequences through all of them:
  *
  *   memory.slots   [{name, key, value}]  one entry per slot; `key`/`value` name the graph's memory inputs
  *   memory.entry   {key, value}          the graph outputs that form an entry

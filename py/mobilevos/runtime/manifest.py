@@ -3,8 +3,9 @@
 Everything a consumer needs is in the manifest, so nothing about the interface is hard-coded elsewhere: the graphs
 (file, capacity K, precision variant, size, sha256, inputs and outputs with name/shape/dtype/meaning; one graph per
 K and variant), the model resolution and stride, the frame format and the normalisation done in the graph, the two
-calls of the graph (annotate / track) and what each feeds, the memory slots and the rule that updates them, the
-object capacities, the source checkpoint, library versions and each variant's measured accuracy.
+calls of the graph (annotate / track) and what each feeds, the memory slots and the rule that updates them (the
+student's memory rule, `mobilevos.memory_rule.STUDENT`), the object capacities, the source checkpoint, library
+versions and each variant's measured accuracy.
 
 Schema history: 1 had an init and a step graph per K and variant (the weights twice); 2 has one graph that does
 both, told apart by its `annotate` input (the `calls` section).

@@ -2,8 +2,9 @@
 
 `OrtTracker` has the interface of `mobilevos.track.Tracker` (`start(frame, mask)`, `step(frame)`), but runs the
 exported graph (one per object capacity: `start` is its annotate call, `step` its track call) and holds the memory in
-numpy, following the manifest's `calls` and `memory` sections. It is the Python twin of the web app's tracker and
-memory bank, and what the Gradio Space runs:
+numpy, following the manifest's `calls` section and the memory rule its `memory` section carries
+(`mobilevos.memory_rule`). It is the Python twin of the web app's tracker and memory bank, and what the Gradio Space
+runs:
 
     tracker = OrtTracker("web/public/models/student", variant="fp32")
     tracker.start(first_frame, index_mask)        # uint8 HxWx3 RGB, uint8 HxW ids (0 background, 255 void)
@@ -23,6 +24,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from mobilevos.memory_rule import MemoryRule
 from mobilevos.runtime.manifest import find_graph, load_manifest, pick_capacity
 from mobilevos.track import annotated_objects, resize_frame, resize_mask
 
@@ -83,6 +85,7 @@ class OrtTracker:
         self.forced_capacity = capacity
         model = self.manifest["model"]
         self.size = (model["height"], model["width"])
+        self.rule = MemoryRule.from_manifest(self.manifest["memory"])
         self._sessions: dict[str, ort.InferenceSession] = {}
         self.objects: list[int] = []
         self.capacity = 0
@@ -110,15 +113,15 @@ class OrtTracker:
         return self._sessions[graph["file"]], graph
 
     def run_graph(self, call: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the graph on `feeds` as the manifest's `call` ("annotate" or "track") and store its memory entry in
-        the slots the manifest's update rule names for that call; returns all outputs by name. `start`/`step` are
-        built on this and on `annotate_feeds`/`track_feeds`."""
+        """Run the graph on `feeds` as the manifest's `call` ("annotate" or "track") and store its memory entry as
+        the memory rule says; returns all outputs by name. `start`/`step` are built on this and on
+        `annotate_feeds`/`track_feeds`."""
         session, graph = self._session()
         names = [t["name"] for t in graph["outputs"]]
         outputs = dict(zip(names, session.run(names, feeds)))
         entry = self.manifest["memory"]["entry"]
-        for slot in self.manifest["memory"]["update"][call]:
-            self.memory[slot] = (outputs[entry["key"]], outputs[entry["value"]])
+        self.frame_index = 0 if call == "annotate" else self.frame_index + 1
+        self.rule.store(self.memory, call, (outputs[entry["key"]], outputs[entry["value"]]), self.frame_index)
         return outputs
 
     def _constant(self, name: str, fill: float) -> np.ndarray:
@@ -177,12 +180,10 @@ class OrtTracker:
         feeds = self.annotate_feeds(frame, mask)
         self.memory = {}
         self.run_graph("annotate", feeds)
-        self.frame_index = 0
 
     def step_model(self, frame: np.ndarray) -> np.ndarray:
         """Segment the next frame and update the memory; probabilities [N+1, H, W] at model resolution."""
         outputs = self.run_graph("track", self.track_feeds(frame))
-        self.frame_index += 1
         prob = outputs[self.manifest["output"]["name"]][0, : len(self.objects) + 1]
         return prob / prob.sum(0, keepdims=True)  # drop the padding slots' (negligible) share
 

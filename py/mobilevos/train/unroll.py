@@ -1,5 +1,5 @@
-"""A clip unrolled through a network with the inference memory rules, the teacher's view of it, and the loss terms
-built on it."""
+"""A clip unrolled through a network with a memory rule (`mobilevos.memory_rule`), the teacher's view of it, and the
+loss terms built on it."""
 
 from __future__ import annotations
 
@@ -7,36 +7,35 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mobilevos.memory_rule import STUDENT, TEACHER_TRAINING
 from mobilevos.models.network import Segmentation, SpaceTimeNetwork
+from mobilevos.track import MemoryBank
 from mobilevos.train import losses
 from mobilevos.train.config import DistillConfig
 
 
 class ClipUnroll(nn.Module):
-    """Training wrapper (DDP wraps this): unrolls a clip through the network with the inference memory rules."""
+    """Training wrapper (DDP wraps this): unrolls a clip through the network with a memory rule, the student's
+    inference rule (`finite_memory`) or `TEACHER_TRAINING` (every earlier frame; its note says why)."""
 
     def __init__(self, net: SpaceTimeNetwork, finite_memory: bool):
         super().__init__()
         self.net = net
-        self.finite_memory = finite_memory
+        self.rule = STUDENT if finite_memory else TEACHER_TRAINING
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor) -> list[Segmentation]:
         """images [B, T, 3, H, W], masks [B, T, N, H, W] (only frame 0 is read), valid [B, N] -> T-1 segmentations."""
         b, t = images.shape[:2]
         feats = self.net.encode_key(images.flatten(0, 1))  # one backbone pass for the whole clip
         per_frame = [type(feats)(*(x.view(b, t, *x.shape[1:])[:, i] for x in feats)) for i in range(t)]
-        keys = [per_frame[0].key]
-        values = [self.net.encode_value(per_frame[0], masks[:, 0])]
+        memory = MemoryBank(self.rule)
+        memory.reset(per_frame[0].key, self.net.encode_value(per_frame[0], masks[:, 0]))
         out = []
         for i in range(1, t):
-            idx = [0, len(keys) - 1] if self.finite_memory else list(range(len(keys)))
-            mk = torch.stack([keys[j] for j in idx], 2)
-            mv = torch.stack([values[j] for j in idx], 3)
-            seg = self.net.segment(per_frame[i], mk, mv, valid)
+            seg = self.net.segment(per_frame[i], *memory.read(), valid)
             out.append(seg)
             if i < t - 1:
-                keys.append(per_frame[i].key)
-                values.append(self.net.encode_value(per_frame[i], seg.prob))
+                memory.update(per_frame[i].key, self.net.encode_value(per_frame[i], seg.prob), i)
         return out
 
 

@@ -13,6 +13,7 @@ from mobilevos.data.splits import split_sequences
 from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
 from mobilevos.eval.command import evaluate_model
 from mobilevos.eval.metrics import evaluate_sequence
+from mobilevos.memory_rule import STUDENT, TEACHER
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.track import Tracker
 
@@ -26,7 +27,7 @@ def synth_validation(
     """Mean J&F / J / F (percent, averaged over objects) of tracking `videos` held-out synthetic clips."""
     was_training = net.training
     net.eval()
-    tracker = Tracker(net, short_side=min(size), keep_every=None if finite_memory else 5)
+    tracker = Tracker(net, short_side=min(size), keep_every=(STUDENT if finite_memory else TEACHER).keep_every)
     cfg = SynthConfig(max_objects=max_objects)
     j, f = [], []
     for i in range(videos):
@@ -55,7 +56,7 @@ def selection_validation(net: SpaceTimeNetwork, root: str | Path, short_side: in
             tmp,
             short_side,
             split_sequences(root, "selection"),
-            keep_every=None if finite_memory else 5,
+            keep_every=(STUDENT if finite_memory else TEACHER).keep_every,
             progress=False,
         )
     net.train(was_training)

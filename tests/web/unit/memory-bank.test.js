@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { MemoryBank } from '../../../web/src/memory-bank.js';
+import { REPO, readManifest } from '../helpers/models.js';
 
-// The student's memory section as `python -m export` writes it (export/pipeline.py).
-const MEMORY = {
-  slots: [
-    { name: 'first', key: 'key0', value: 'value0' },
-    { name: 'previous', key: 'key1', value: 'value1' },
-  ],
-  entry: { key: 'key', value: 'value' },
-  update: { annotate: ['first', 'previous'], track: ['previous'] },
-};
+// The student's memory rule as the export writes it (mobilevos.memory_rule.STUDENT; tests/test_memory_rule.py checks
+// that the shipped manifest carries exactly that rule).
+const MEMORY = readManifest().memory;
+const RULE_CASES = JSON.parse(readFileSync(join(REPO, 'tests/memory_rule_cases.json'), 'utf8')).cases;
 
 let serial = 0;
 class FakeTensor {
@@ -138,3 +136,23 @@ test('slot names and input names come from the manifest, not from the code', () 
   bank.update('annotate', { k_out: k, v_out: v });
   assert.deepEqual(Object.keys(bank.feeds()).sort(), ['mk_a', 'mk_r', 'mv_a', 'mv_r']);
 });
+
+// The shared rule table, also run through the PyTorch bank, the onnxruntime tracker and the training unroll; the
+// manifest carries the student's rule only (an exported graph reads a fixed number of memory inputs).
+const studentCases = RULE_CASES.filter((c) => c.rule === 'student');
+test('the shared rule table has student cases', () => assert.ok(studentCases.length > 0));
+for (const { name, steps } of studentCases) {
+  test(`shared memory rule case: ${name}`, () => {
+    const bank = new MemoryBank(MEMORY);
+    steps.forEach((step, n) => {
+      // every entry is tagged with the number of the call that made it
+      bank.update(step.call, { [MEMORY.entry.key]: new FakeTensor(n), [MEMORY.entry.value]: new FakeTensor(n) });
+      const slots = Object.fromEntries(MEMORY.slots.map((s) => [s.name, [bank.slots.get(s.name).key.tag]]));
+      assert.deepEqual(slots, step.slots, `after call ${n}`);
+      const feeds = bank.feeds(); // what the next track call reads, slot by slot in the manifest's order
+      const tags = (input) => MEMORY.slots.map((s) => feeds[s[input]].tag);
+      assert.deepEqual(tags('key'), step.read);
+      assert.deepEqual(tags('value'), step.read);
+    });
+  });
+}
