@@ -9,6 +9,7 @@ Run from the repository root: `python -m export --help`. Modules, in the order t
 * `calibration`  int8 calibration feeds, recorded while tracking training clips;
 * `evaluate`     parity/accuracy of every variant against PyTorch / fp32, and CPU timings;
 * `fixtures`     frames and expected outputs the web tests replay;
+* `manifest_writer` what the manifest says of the export: the graphs' contract, variants, checkpoint, versions;
 * `pipeline`     the whole run, staged and installed only when every check passes.
 
 Running the graphs is not here: the manifest and the onnxruntime tracker are `mobilevos.runtime`, which the export

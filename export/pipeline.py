@@ -6,8 +6,6 @@ failed export never leaves a half-written contract behind.
 
 from __future__ import annotations
 
-import dataclasses
-import platform
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -16,15 +14,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
-import onnxscript
 import torch
 from tqdm import tqdm
 
-import mobilevos
-from mobilevos.memory_rule import STUDENT
-from mobilevos.models.checkpoint import load_network, read_metadata
+from mobilevos.models.checkpoint import load_network
 from mobilevos.models.network import SpaceTimeNetwork
-from mobilevos.runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION, VARIANTS, sha256, write_manifest
+from mobilevos.runtime.manifest import MANIFEST_NAME, VARIANTS, sha256, write_manifest
 
 from export import clips as clip_sources
 from export.calibration import calibration_feeds
@@ -32,25 +27,22 @@ from export.evaluate import benchmark, fp32_parity_failures, measure_accuracy, r
 from export.fixtures import write_fixtures
 from export.graph_stats import flops, op_counts
 from export.graphs import GRAPH_PREFIX, MIN_OPSET, GraphSpec, export_graph, graph_spec, save_model
-from export.op_support import WASM_TABLE, WEBGPU_TABLE, check_operators, load_table
+from export.manifest_writer import (
+    REPO,
+    TABLES,
+    TARGETS,
+    build_manifest,
+    cpu_name,
+    operator_notes,
+    variant_entry,
+)
+from export.op_support import check_operators, load_table
 from export.variants import precision_tail, to_fp16, to_int8
 
-REPO = Path(__file__).resolve().parents[1]
 # The export is a tool of the checkout: its defaults are the checkout's files.
 DEFAULT_CHECKPOINT = REPO / "models" / "student.safetensors"
 DEFAULT_OUT = REPO / "web" / "public" / "models" / "student"
 DEFAULT_DATA = REPO.parent / "shared" / "data"
-
-# Where each variant runs, hence which operator tables it must satisfy.
-TARGETS = {"fp32": ("webgpu", "wasm"), "fp16": ("webgpu",), "int8": ("wasm",)}
-TABLES = {"webgpu": WEBGPU_TABLE, "wasm": WASM_TABLE}
-VARIANT_NOTES = {
-    "fp32": "reference precision; runs on WebGPU and WASM",
-    "fp16": "float16 weights and activations for WebGPU adapters with the 'shader-f16' feature; inputs, outputs "
-    "and the aggregation tail (object sigmoid -> prob) stay float32",
-    "int8": "static QDQ int8 for WASM: per-channel int8 weights, uint8 activations (MinMax calibration), "
-    "aggregation tail kept float32",
-}
 
 
 @dataclass
@@ -103,14 +95,6 @@ def _checkpoint_path(path: Path) -> Path:
     return path
 
 
-def _display_path(path: Path) -> str:
-    """Repository-relative where possible, so the manifest does not record this machine's layout."""
-    try:
-        return path.resolve().relative_to(REPO).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
 def _checked_graph(folder: Path, spec: GraphSpec, variant: str, model: onnx.ModelProto, graph_flops: int) -> dict:
     """Check a graph (onnx.checker, operator tables, one onnxruntime run), save it, and describe it."""
     name = spec.name if variant == "fp32" else f"{spec.name}_{variant}"
@@ -143,131 +127,6 @@ def _checked_graph(folder: Path, spec: GraphSpec, variant: str, model: onnx.Mode
     return entry
 
 
-def _manifest(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, graphs: list[dict], variants: dict) -> dict:
-    height, width = opts.size
-    cfg, training = read_metadata(checkpoint)
-    names = {t["name"]: t for t in graphs[0]["inputs"]}
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "name": "mobilevos-student",
-        "model": {
-            "height": height,
-            "width": width,
-            "stride": net.stride,
-            "key_dim": net.cfg.key_dim,
-            "value_dim": net.cfg.value_dim,
-            "memory_height": height // net.stride,
-            "memory_width": width // net.stride,
-        },
-        "frame": {
-            "input": "frame",
-            "shape": names["frame"]["shape"],
-            "dtype": "float32",
-            "layout": "NHWC",
-            "channels": "RGBA",
-            "range": [0, 255],
-            "browser": "draw the video frame scaled to width x height on a canvas, then "
-            "new Float32Array(ctx.getImageData(0, 0, width, height).data); alpha is ignored",
-            "resize": "bilinear (OpenCV INTER_LINEAR semantics, no antialiasing) to height x width; the aspect "
-            "ratio is not kept",
-            "normalisation": "inside the graph: rgb = frame[..., :3] / 255 transposed to NCHW, then "
-            "(rgb - 127/255) / (128/255)",
-        },
-        "objects": {
-            "capacities": sorted(opts.capacities),
-            "masks_input": "masks",
-            "valid_input": "valid",
-            "rule": "use the graph of the smallest capacity K >= the number of objects; object i (annotation "
-            "order) is slot i; valid[0, i] = 1 for i < number of objects, else 0 (in both calls); padding "
-            "slots' masks are all zero and their prob channels are ~0",
-        },
-        "calls": {
-            "input": "annotate",
-            "annotate": {
-                "value": 1,
-                "masks": "annotation",
-                "memory": "zeros",
-                "prob": "ignore",
-                "meaning": "a frame with an annotation (the first frame, or a re-annotation): annotate = [1], masks = "
-                "the annotated objects (objects.rule), every memory slot input zeros (any finite values "
-                "give the same entry); prob is not a result; the entry (key, value) fills the slots "
-                "memory.update.annotate names",
-            },
-            "track": {
-                "value": 0,
-                "masks": "zeros",
-                "memory": "slots",
-                "prob": "result",
-                "meaning": "every later frame: annotate = [0], masks all zero (one zero tensor can be made once "
-                "and reused), the memory slots as inputs; prob is the frame's result; the entry fills "
-                "the slots memory.update.track names",
-            },
-            "rule": "one graph per capacity K and variant serves both calls. It always segments the frame from the "
-            "memory slots and encodes the frame's memory entry: key from the frame, value from "
-            "m = annotate * masks + (1 - annotate) * (predicted object probabilities, prob without its "
-            "background channel). With annotate = 1 that is the annotation exactly, so the entry equals "
-            "encode_key + encode_value(annotation) of mobilevos.track.Tracker.start; with annotate = 0 it "
-            "is Tracker.step's entry.",
-        },
-        "output": {
-            "name": "prob",
-            "channels": "background first, then the objects in slot order (K+1 channels)",
-            "mask": "argmax over channels (0 = background, i = object slot i-1)",
-            "resize": "to another size: resize log(prob) bilinearly, then softmax over channels (equals "
-            "resizing the logits, as the PyTorch tracker does)",
-        },
-        "memory": {
-            **STUDENT.manifest_memory({"key": "key", "value": "value"}),
-            "rule": "annotating a frame: run the graph once with annotate = 1 (calls.annotate), then slot0 = slot1 "
-            "= its outputs (key, value); each later frame: annotate = 0 (calls.track), then slot1 = its "
-            "outputs (key, value), slot0 unchanged; re-annotating a frame is another annotate call (both "
-            "slots reset). Every tracking call reads exactly two entries, so its cost is constant.",
-        },
-        "graphs": graphs,
-        "variants": variants,
-        "checkpoint": {
-            "path": _display_path(checkpoint),
-            "sha256": sha256(checkpoint),
-            "bytes": checkpoint.stat().st_size,
-            "config": dataclasses.asdict(cfg),
-            "training": training or None,
-        },
-        "versions": {
-            "mobilevos": mobilevos.__version__,
-            "torch": torch.__version__,
-            "onnx": onnx.__version__,
-            "onnxruntime": ort.__version__,
-            "onnxscript": onnxscript.__version__,
-            "opset": opts.opset,
-            "exporter": "torch.onnx.export(dynamo=True)",
-            "operator_tables": {t: load_table(p)["source"] for t, p in TABLES.items()},
-        },
-    }
-
-
-def _operator_notes(graphs: list[dict]) -> dict:
-    """The WebGPU table's remarks on the operators that the WebGPU-targeted graphs use."""
-    table = load_table(WEBGPU_TABLE)
-    used = {op for g in graphs if "webgpu" in g["targets"] for op in g["ops"]}
-    return {
-        "source": table["source"],
-        "notes": {op: note for op, note in table.get("comments", {}).items() if op in used},
-    }
-
-
-def _cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def _variant_entry(variant: str, extra: dict | None = None) -> dict:
-    return {"targets": list(TARGETS[variant]), "notes": VARIANT_NOTES[variant], **(extra or {})}
-
-
 def _install(staging: Path, out: Path) -> None:
     """Replace the previous export in `out` (only files this command writes) with the staged one."""
     out.mkdir(parents=True, exist_ok=True)
@@ -297,11 +156,11 @@ def _export_graphs(
         if "fp16" in opts.variants:
             graphs.append(_checked_graph(folder, spec, "fp16", to_fp16(model), fp32_models[spec.name][2]))
             progress.update()
-    variants = {"fp32": _variant_entry("fp32")}
+    variants = {"fp32": variant_entry("fp32")}
     if "fp16" in opts.variants:
         tail = precision_tail(fp32_models[f"{GRAPH_PREFIX}_k{min(opts.capacities)}"][1])
-        variants["fp16"] = _variant_entry("fp16", {"float32_nodes": len(tail)})
-    manifest = _manifest(opts, net, checkpoint, graphs, variants)
+        variants["fp16"] = variant_entry("fp16", {"float32_nodes": len(tail)})
+    manifest = build_manifest(opts.size, opts.capacities, opts.opset, net, checkpoint, graphs, variants)
     write_manifest(folder, manifest)
     return manifest, fp32_models
 
@@ -321,9 +180,7 @@ def _add_int8(opts: ExportOptions, folder: Path, manifest: dict, fp32_models: di
     for name, (spec, model, graph_flops) in fp32_models.items():
         manifest["graphs"].append(_checked_graph(folder, spec, "int8", to_int8(model, feeds[name]), graph_flops))
         progress.update()
-    manifest["variants"]["int8"] = _variant_entry(
-        "int8", {"calibration": f"{clips.source} ({clips.num_frames} frames)"}
-    )
+    manifest["variants"]["int8"] = variant_entry("int8", {"calibration": f"{clips.source} ({clips.num_frames} frames)"})
     write_manifest(folder, manifest)
 
 
@@ -346,7 +203,7 @@ def _measure(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest:
     for variant in variants:
         manifest["variants"][variant]["accuracy"] = accuracy[variant]
     manifest["variants"]["fp32"]["parity_multi_object"] = multi
-    manifest["operator_notes"] = _operator_notes(manifest["graphs"])
+    manifest["operator_notes"] = operator_notes(manifest["graphs"])
     timings = benchmark(folder, manifest["graphs"], threads=opts.threads)
     for graph in manifest["graphs"]:
         graph["cpu_ms"], graph["session_ms"] = timings[graph["name"]]
@@ -354,7 +211,7 @@ def _measure(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest:
         "what": "graphs[].cpu_ms: median wall time of one tracking call (annotate = 0) in onnxruntime (Python) CPU, "
         "after warm-up; graphs[].session_ms: median time to create its InferenceSession from the file",
         "threads": opts.threads,
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "onnxruntime": ort.__version__,
     }
 
