@@ -22,7 +22,7 @@ import gradio as gr
 
 import inputs
 import viz
-from handlers import Handlers
+from handlers import Handlers, size_value
 from inference import ModelError, Models, resolve_paths
 
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
@@ -41,8 +41,8 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
             "**student** (the exact ONNX graphs the web app runs, memory fixed at two frames) track them through "
             "the video. You get both results side by side, how much they agree, their speed and the memory each "
             f"holds. Runs on the CPU: at most **{limits.max_frames} frames** (longer videos are cut), processed at "
-            f"a short side of {models.short_side} px; uploads up to {limits.max_upload_mb} MB; up to "
-            f"{limits.max_objects} objects.",
+            f"a short side of {models.short_side} px (or the model input you pick); uploads up to "
+            f"{limits.max_upload_mb} MB; up to {limits.max_objects} objects.",
             elem_classes="compact-md",
         )
         with gr.Row(equal_height=False):
@@ -51,6 +51,12 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
                 with gr.Row():
                     sample = gr.Dropdown(samples, value=samples[0], label="… or pick a sample", scale=3)
                     sample_button = gr.Button("Load sample", scale=1, min_width=100)
+                size = gr.Dropdown(
+                    handlers.size_choices(),
+                    value=size_value(models.student_size),
+                    label="Model input (student; the teacher runs at the same short side)",
+                    elem_id="model-size",
+                )
                 status = gr.Markdown(
                     "Upload a video or load a sample.", elem_classes="compact-md", elem_id="load-status"
                 )
@@ -142,8 +148,9 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
         )
 
         loaded = [editor, status, num_frames, use_sample_mask, session]
-        video.upload(handlers.load_video, video, loaded, api_name="load_video")
-        sample_button.click(handlers.load_sample, sample, loaded, api_name="load_sample")
+        video.upload(handlers.load_video, [video, size], loaded, api_name="load_video")
+        sample_button.click(handlers.load_sample, [sample, size], loaded, api_name="load_sample")
+        size.input(handlers.change_size, [size, session], loaded, api_name="change_size")
         use_sample_mask.input(handlers.toggle_sample_mask, [use_sample_mask, session], editor, api_name=False)
         mask_inputs = [mask_file, use_sample_mask, session]
         mask_file.upload(handlers.show_mask_file, mask_inputs, [editor, status], api_name="show_mask")

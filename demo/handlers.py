@@ -56,12 +56,17 @@ def _status(clip: inputs.Clip, todo: str) -> str:
     )
 
 
-def _loaded(clip: inputs.Clip, default_frames: int):
+def _loaded(clip: inputs.Clip, default_frames: int, session: dict):
     _tell(clip.notes, warn=True)
     sample = clip.annotation is not None
     frames = gr.update(maximum=len(clip.frames), value=min(len(clip.frames), default_frames))
     use_sample = gr.update(visible=sample, value=sample)
-    return _editor_value(clip, clip.annotation), _status(clip, _todo(clip, sample)), frames, use_sample, {"clip": clip}
+    return _editor_value(clip, clip.annotation), _status(clip, _todo(clip, sample)), frames, use_sample, session
+
+
+def size_value(size: tuple[int, int]) -> str:
+    """A model size as the size dropdown's value: "HxW"."""
+    return f"{size[0]}x{size[1]}"
 
 
 class Handlers:
@@ -72,23 +77,50 @@ class Handlers:
         self.palette = viz.OBJECT_COLOURS[: limits.max_objects]
         self.default_frames = min(DEFAULT_FRAMES, limits.max_frames)
 
-    def load_video(self, video):
-        """An uploaded video read at the models' short side: the first frame to mark, its status, the frame slider."""
+    def size_choices(self) -> list[tuple[str, str]]:
+        """(label, value) of each student model size, e.g. ("480×640 (WebGPU's default)", "480x640")."""
+        defaults = self.models.manifest["model"]["default_size"]
+        choices = []
+        for size in self.models.sizes:
+            used = [name for name, key in (("WASM", "wasm"), ("WebGPU", "webgpu")) if list(size) == defaults[key]]
+            label = f"{size[0]}×{size[1]}" + (f" ({' and '.join(used)} default)" if used else "")
+            choices.append((label, size_value(size)))
+        return choices
+
+    def _size(self, value: str | None) -> tuple[int, int]:
+        size = tuple(int(v) for v in value.split("x")) if value else self.models.student_size
+        if size not in self.models.sizes:
+            raise gr.Error(f"Unknown model size {value!r}; have {', '.join(map(size_value, self.models.sizes))}.")
+        return size
+
+    def load_video(self, video, size_value=None):
+        """An uploaded video read at the short side of the chosen model size: the first frame to mark, its status,
+        the frame slider."""
         if not video:
             raise gr.Error("Upload a video first.")
+        size = self._size(size_value)
         try:
-            clip = inputs.read_video(video, self.models.short_side, self.limits)
+            clip = inputs.read_video(video, min(size), self.limits)
         except inputs.InputError as err:
             raise _fail(err) from None
-        return _loaded(clip, self.default_frames)
+        return _loaded(clip, self.default_frames, {"clip": clip, "size": size, "source": ("video", video)})
 
-    def load_sample(self, name):
+    def load_sample(self, name, size_value=None):
         """A bundled or $MOBILEVOS_DAVIS sample, with its own first-frame mask shown (as load_video otherwise)."""
+        size = self._size(size_value)
         try:
-            clip = inputs.load_sample(name, self.models.short_side, self.limits, self.davis_root)
+            clip = inputs.load_sample(name, min(size), self.limits, self.davis_root)
         except (inputs.InputError, OSError, ValueError) as err:
             raise _fail(err) from None
-        return _loaded(clip, self.default_frames)
+        return _loaded(clip, self.default_frames, {"clip": clip, "size": size, "source": ("sample", name)})
+
+    def change_size(self, size_value, session):
+        """Another model size: the loaded clip is read again at its short side (the marks start over)."""
+        source = (session or {}).get("source")
+        if source is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        kind, value = source
+        return (self.load_video if kind == "video" else self.load_sample)(value, size_value)
 
     def toggle_sample_mask(self, use, session):
         """Show or hide the sample's own mask on the first frame."""
@@ -151,7 +183,7 @@ class Handlers:
 
         progress((0, count - 1), desc="Tracking", unit="frames")
         tick = lambda t, total: progress((t, total), desc="Tracking", unit="frames")  # noqa: E731
-        result = compare(self.models, part.frames, annotation, variant, progress=tick)
+        result = compare(self.models, part.frames, annotation, variant, progress=tick, size=session["size"])
         scores = score(result, truth) if truth else None
         if truth and scores is None:
             gr.Info("Ground truth covers none of frames 1..n-2, so J&F is not computed.")
@@ -178,7 +210,7 @@ class Handlers:
             table = summary_rows(result, scores)
             zip_path = write_results(workdir / "mobilevos-results.zip", clip.name, result, scores)
             middle = count // 2
-            session = {"clip": clip, "part": part, "result": result}
+            session = {**session, "part": part, "result": result}
             status = (
                 f"Tracked {count - 1} frames after the annotated one; {len(objects)} object(s) "
                 f"({', '.join(map(str, objects))}); student variant {variant}. Agreement (mean IoU student vs "

@@ -90,29 +90,36 @@ class Models:
             raise ModelError(f"{teacher_path} holds a {self.teacher.cfg.kind} network, not the teacher")
         self.threads = threads or torch.get_num_threads()
         model = self.manifest["model"]
-        self.student_size = (model["height"], model["width"])
+        self.student_size = (model["height"], model["width"])  # the export's first size, the default
 
     @property
     def variants(self) -> list[str]:
         return list(self.manifest["variants"])
 
     @property
+    def sizes(self) -> list[tuple[int, int]]:
+        """The student's model sizes (H, W) (its graphs are dynamic; the export checked each), the default first."""
+        return [(s["height"], s["width"]) for s in self.manifest["model"]["sizes"]]
+
+    @property
     def short_side(self) -> int:
-        """Frames are processed with this short side: the student graphs' short side."""
+        """Frames are processed with this short side by default: the student's first size's."""
         return min(self.student_size)
 
     @property
     def max_objects(self) -> int:
         return max(self.manifest["objects"]["capacities"])
 
-    def teacher_tracker(self) -> Tracker:
-        return Tracker(self.teacher, short_side=self.short_side)  # growing memory (keep_every "auto" = 5)
+    def teacher_tracker(self, size: tuple[int, int] | None = None) -> Tracker:
+        """The teacher at the short side of the student's `size` (default: the first): both see the same detail."""
+        return Tracker(self.teacher, short_side=min(size or self.student_size))  # growing memory ("auto" = every 5th)
 
-    def student_tracker(self, variant: str = "fp32") -> OrtTracker:
+    def student_tracker(self, variant: str = "fp32", size: tuple[int, int] | None = None) -> OrtTracker:
+        """The exported student of `variant` at model size `size` (one of `sizes`; default: the first)."""
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
-        return OrtTracker(self.student_dir, variant, session_options=options)
+        return OrtTracker(self.student_dir, variant, session_options=options, size=size)
 
 
 def student_memory_nbytes(tracker: OrtTracker) -> int:
@@ -128,7 +135,8 @@ class Comparison:
 
     objects: list[int]
     variant: str
-    size: tuple[int, int]
+    size: tuple[int, int]  # the frames' (H, W); the teacher runs at their short side
+    student_size: tuple[int, int]  # the student's model size (H, W)
     teacher_masks: np.ndarray  # [T, H, W] uint8 ids
     student_masks: np.ndarray
     teacher_ms: np.ndarray  # [T-1] wall time of each step, ms
@@ -156,9 +164,11 @@ def compare(
     annotation: np.ndarray,
     variant: str = "fp32",
     progress: Callable[[int, int], None] | None = None,
+    size: tuple[int, int] | None = None,
 ) -> Comparison:
-    """Track the objects of `annotation` (frame 0) through `frames` with both models, one frame at a time."""
-    teacher, student = models.teacher_tracker(), models.student_tracker(variant)
+    """Track the objects of `annotation` (frame 0) through `frames` with both models, one frame at a time, the
+    student at model size `size` (default: its first) and the teacher at the same short side."""
+    teacher, student = models.teacher_tracker(size), models.student_tracker(variant, size)
     for tracker in (teacher, student):
         # Warm-up: the student opens its onnxruntime sessions on first use and both allocate on the first step;
         # that one-time cost is not per-frame cost. `start` resets the memory, so the second start begins afresh.
@@ -196,6 +206,7 @@ def compare(
         objects=objects,
         variant=variant,
         size=frames.shape[1:3],
+        student_size=student.size,
         teacher_masks=np.stack(t_masks),
         student_masks=np.stack(s_masks),
         teacher_ms=column(0),
@@ -237,9 +248,10 @@ def summary_rows(result: Comparison, scores: dict | None) -> list[list[str]]:
     """The summary table: [measure, teacher, student] rows of text."""
     mb = lambda b: f"{b / 2**20:.2f} MB"  # noqa: E731
     t_ms, s_ms = result.teacher_ms, result.student_ms
+    student_h, student_w = result.student_size
     rows = [
         ["frames tracked (after the annotated one)", str(len(t_ms)), str(len(s_ms))],
-        ["runs as", f"PyTorch, {result.size[1]}×{result.size[0]}", f"ONNX {result.variant}, onnxruntime CPU"],
+        ["runs as", f"PyTorch, {result.size[1]}×{result.size[0]}", f"ONNX {result.variant}, {student_w}×{student_h}"],
         ["mean ms / frame", f"{t_ms.mean():.1f}", f"{s_ms.mean():.1f}"],
         ["median ms / frame", f"{np.median(t_ms):.1f}", f"{np.median(s_ms):.1f}"],
         ["frames / second", f"{1000 / t_ms.mean():.1f}", f"{1000 / s_ms.mean():.1f}"],
@@ -269,6 +281,7 @@ def write_results(path: str | Path, name: str, result: Comparison, scores: dict 
         "objects": result.objects,
         "size": list(result.size),
         "student_variant": result.variant,
+        "student_size": list(result.student_size),
         "frames": result.frames.tolist(),
         "agreement": result.agreement.tolist(),
         "agreement_per_object": {str(k): v.tolist() for k, v in result.agreement_per_object.items()},

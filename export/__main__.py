@@ -24,6 +24,10 @@ def _size(text: str) -> tuple[int, int]:
     return height, width
 
 
+def _sizes(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(_size(v) for v in text.split(",") if v.strip())
+
+
 def _ints(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
@@ -48,6 +52,13 @@ def parse_args(argv: list[str] | None = None) -> ExportOptions:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (graphs, manifest.json, fixtures/)")
     p.add_argument(
         "--size", type=_size, default="x".join(map(str, d.size)), help="model resolution HxW, multiples of 16"
+    )
+    p.add_argument(
+        "--extra-sizes",
+        type=_sizes,
+        default=",".join("x".join(map(str, s)) for s in d.extra_sizes),
+        help="more model sizes HxW,... the (dynamic) graphs are checked and timed at; the largest is WebGPU's "
+        "default ('' for none)",
     )
     p.add_argument(
         "--capacities", type=_ints, default=",".join(map(str, d.capacities)), help="object capacities K, one graph each"

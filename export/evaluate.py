@@ -89,9 +89,16 @@ def summarise(results: list[dict]) -> dict:
 
 
 def measure_accuracy(
-    net: SpaceTimeNetwork, model_dir: Path, variants: list[str], capacities: list[int], clips: ClipSet, threads: int
+    net: SpaceTimeNetwork,
+    model_dir: Path,
+    variants: list[str],
+    capacities: list[int],
+    clips: ClipSet,
+    threads: int,
+    size: tuple[int, int] | None = None,
 ) -> dict:
-    """variant -> {reference, clips, k<K>: summary} for every exported variant and capacity.
+    """variant -> {reference, clips, k<K>: summary} for every exported variant and capacity, with the graphs run at
+    model size `size` (default: the manifest's first; the clips must be at that size).
 
     `variants` must start with fp32, the reference of the others.
     """
@@ -108,7 +115,7 @@ def measure_accuracy(
     for variant in variants:
         entry = {"reference": "PyTorch Tracker" if variant == "fp32" else "fp32 graphs", "clips": clips.source}
         for k in capacities:
-            tracker = OrtTracker(model_dir, variant, session_options=options, capacity=k)
+            tracker = OrtTracker(model_dir, variant, session_options=options, capacity=k, size=size)
             comparisons = []
             for i, clip in enumerate(tqdm(clips.clips, desc=f"{variant} k{k}", leave=False)):
                 clip = clip.first_objects(k)  # more objects than this capacity holds: its first k

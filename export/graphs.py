@@ -2,7 +2,8 @@
 
 The wrapper only calls the network's stages (`encode_key`, `encode_value`, `segment`); the logic it adds is unpacking
 the browser's frame format and choosing the masks the new memory entry is encoded with. Like segment-anything's
-`SamOnnxModel`, it is not meant to be called directly: `export_graph` traces it with named, fully static inputs.
+`SamOnnxModel`, it is not meant to be called directly: `export_graph` traces it with named inputs whose height and
+width are dynamic (multiples of the stride).
 
 One graph per object capacity K serves both calls (H, W: model resolution; h, w = H/16, W/16; CK, CV: key and value
 channels):
@@ -64,9 +65,13 @@ class TensorSpec:
     shape: tuple[int, ...]
     meaning: str
     dtype: str = "float32"
+    spatial: tuple[int, int, int] | None = None  # (height axis, width axis, stride) of a size-dependent tensor
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "meaning": self.meaning}
+        entry = {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "meaning": self.meaning}
+        if self.spatial is not None:
+            entry["spatial_axes"], entry["spatial_stride"] = list(self.spatial[:2]), self.spatial[2]
+        return entry
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,7 @@ def graph_spec(net: SpaceTimeNetwork, size: tuple[int, int], capacity: int) -> G
     height, width = size
     k, ck, cv = capacity, net.cfg.key_dim, net.cfg.value_dim
     h, w = height // net.stride, width // net.stride
+    key_axes, value_axes = (2, 3, net.stride), (3, 4, net.stride)
     return GraphSpec(
         k,
         (
@@ -97,12 +103,14 @@ def graph_spec(net: SpaceTimeNetwork, size: tuple[int, int], capacity: int) -> G
                 "frame",
                 (1, height, width, 4),
                 "RGBA frame at model resolution, 0..255 (canvas ImageData bytes as float32); alpha is ignored",
+                spatial=(1, 2, 1),
             ),
             TensorSpec(
                 "masks",
                 (1, k, height, width),
                 "annotated objects' masks at model resolution (0/1) when "
                 "annotate = 1 (padding slots all zero); all zero when annotate = 0",
+                spatial=(2, 3, 1),
             ),
             TensorSpec(
                 "annotate",
@@ -110,10 +118,21 @@ def graph_spec(net: SpaceTimeNetwork, size: tuple[int, int], capacity: int) -> G
                 "1: this frame is annotated, its entry's value is encoded from masks; "
                 "0: a tracking step, the value is encoded from the predicted probabilities",
             ),
-            TensorSpec("key0", (1, ck, h, w), "memory slot 0 (first frame, permanent): key; zeros when annotate = 1"),
-            TensorSpec("value0", (1, k, cv, h, w), "memory slot 0: values; zeros when annotate = 1"),
-            TensorSpec("key1", (1, ck, h, w), "memory slot 1 (previous frame): key; zeros when annotate = 1"),
-            TensorSpec("value1", (1, k, cv, h, w), "memory slot 1: values; zeros when annotate = 1"),
+            TensorSpec(
+                "key0",
+                (1, ck, h, w),
+                "memory slot 0 (first frame, permanent): key; zeros when annotate = 1",
+                spatial=key_axes,
+            ),
+            TensorSpec(
+                "value0", (1, k, cv, h, w), "memory slot 0: values; zeros when annotate = 1", spatial=value_axes
+            ),
+            TensorSpec(
+                "key1", (1, ck, h, w), "memory slot 1 (previous frame): key; zeros when annotate = 1", spatial=key_axes
+            ),
+            TensorSpec(
+                "value1", (1, k, cv, h, w), "memory slot 1: values; zeros when annotate = 1", spatial=value_axes
+            ),
             TensorSpec("valid", (1, k), "1 for object slots in use, 0 for padding"),
         ),
         (
@@ -122,13 +141,15 @@ def graph_spec(net: SpaceTimeNetwork, size: tuple[int, int], capacity: int) -> G
                 (1, k + 1, height, width),
                 "probabilities at model resolution, background first "
                 "(softmax over the K+1 channels); ignored when annotate = 1",
+                spatial=(2, 3, 1),
             ),
-            TensorSpec("key", (1, ck, h, w), "this frame's memory key"),
+            TensorSpec("key", (1, ck, h, w), "this frame's memory key", spatial=key_axes),
             TensorSpec(
                 "value",
                 (1, k, cv, h, w),
                 "this frame's per-object memory values, encoded from masks "
                 "(annotate = 1) or from its own prediction (annotate = 0)",
+                spatial=value_axes,
             ),
         ),
     )
@@ -150,16 +171,41 @@ def example_inputs(spec: GraphSpec) -> tuple[torch.Tensor, ...]:
     return tuple(out)
 
 
-def export_graph(net: SpaceTimeNetwork, spec: GraphSpec, opset: int) -> onnx.ModelProto:
-    """Trace the graph with static shapes into an optimised ONNX model (BatchNorm and constants folded).
+# Model sizes one graph accepts, in units of the stride: 128..1024 pixels a side.
+MIN_CELLS, MAX_CELLS = 8, 64
 
-    Uses the dynamo exporter: at the same static shapes its graph is about 30% the size of the legacy exporter's,
-    which keeps Shape/Gather chains for `view`/`expand` (numbers in export/README.md). It supports opset >= 18.
+
+def dynamic_shapes(spec: GraphSpec, stride: int) -> dict:
+    """torch.export's dynamic dimensions of every size-dependent input: its spatial axes as multiples of `stride`
+    cells (H = stride * h), so one graph serves every model size whose sides are multiples of the stride."""
+    cells = torch.export.Dim("h", min=MIN_CELLS, max=MAX_CELLS), torch.export.Dim("w", min=MIN_CELLS, max=MAX_CELLS)
+    shapes = {}
+    for t in spec.inputs:
+        if t.spatial is None:
+            shapes[t.name] = None
+        else:
+            scale = stride // t.spatial[2]  # 16 for full-resolution tensors, 1 for the memory's
+            shapes[t.name] = {axis: scale * cell for axis, cell in zip(t.spatial[:2], cells)}
+    return shapes
+
+
+def spec_feeds(spec: GraphSpec) -> dict:
+    """`example_inputs` as numpy arrays by input name (e.g. to run the exported graph at the spec's size)."""
+    return {t.name: x.numpy() for t, x in zip(spec.inputs, example_inputs(spec))}
+
+
+def export_graph(net: SpaceTimeNetwork, spec: GraphSpec, opset: int) -> onnx.ModelProto:
+    """Trace the graph into an optimised ONNX model (BatchNorm and constants folded) whose height and width are
+    dynamic (`dynamic_shapes`): the web app and the Space pick the model size at run time from the manifest's sizes.
+
+    Uses the dynamo exporter: its graph is about 30% the size of the legacy exporter's, which keeps Shape/Gather
+    chains for `view`/`expand` (numbers in export/README.md); with dynamic sizes it adds ~20 small shape nodes and
+    measured no slower in WASM. It supports opset >= 18.
     """
     if opset < MIN_OPSET:
         raise ValueError(f"opset {opset}: the dynamo exporter produces opset {MIN_OPSET} or newer")
     with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # deprecation and tracer warnings that do not apply to static shapes
+        warnings.simplefilter("ignore")  # deprecation and tracer warnings that do not apply here
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # e.g. "torchvision is not installed"
         program = torch.onnx.export(
             StudentGraph(net).eval(),
@@ -169,6 +215,7 @@ def export_graph(net: SpaceTimeNetwork, spec: GraphSpec, opset: int) -> onnx.Mod
             optimize=True,
             input_names=[t.name for t in spec.inputs],
             output_names=[t.name for t in spec.outputs],
+            dynamic_shapes=dynamic_shapes(spec, net.stride),
             verbose=False,
         )
     model = program.model_proto

@@ -44,7 +44,7 @@ def display_path(path: Path) -> str:
 
 
 def build_manifest(
-    size: tuple[int, int],
+    sizes: list[tuple[int, int]],
     capacities: list[int],
     opset: int,
     net: SpaceTimeNetwork,
@@ -52,8 +52,10 @@ def build_manifest(
     graphs: list[dict],
     variants: dict,
 ) -> dict:
-    """The manifest of an export at `size` (H, W) of `graphs` (their entries) in `variants`, before measurements."""
-    height, width = size
+    """The manifest of an export of `graphs` (their entries, at the first of `sizes`) in `variants`, before
+    measurements. WASM defaults to the first size, WebGPU to the largest."""
+    height, width = sizes[0]
+    largest = max(sizes, key=lambda s: s[0] * s[1])
     cfg, training = read_metadata(checkpoint)
     names = {t["name"]: t for t in graphs[0]["inputs"]}
     return {
@@ -67,6 +69,18 @@ def build_manifest(
             "value_dim": net.cfg.value_dim,
             "memory_height": height // net.stride,
             "memory_width": width // net.stride,
+            "sizes": [
+                {"height": h, "width": w, "memory_height": h // net.stride, "memory_width": w // net.stride}
+                for h, w in sizes
+            ],
+            "default_size": {
+                "wasm": list(sizes[0]),
+                "webgpu": list(largest),
+                "rule": "the graphs take any of model.sizes (their height and width are dynamic; tensors with "
+                "spatial_axes scale with it, memory too): WASM's CPU kernels reach ~12 FPS at the first size on "
+                "2 cores, so it is WASM's default; a GPU runs the largest. A consumer may pick another size of "
+                "the list (the web app: ?size=HxW or its setting); sizes[i].cpu_ms_k1 and flops give the cost",
+            },
         },
         "frame": {
             "input": "frame",

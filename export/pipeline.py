@@ -19,14 +19,24 @@ from tqdm import tqdm
 
 from mobilevos.models.checkpoint import load_network
 from mobilevos.models.network import SpaceTimeNetwork
-from mobilevos.runtime.manifest import MANIFEST_NAME, VARIANTS, sha256, write_manifest
+from mobilevos.runtime.manifest import MANIFEST_NAME, VARIANTS, at_size, sha256, write_manifest
 
 from export import clips as clip_sources
 from export.calibration import calibration_feeds
 from export.evaluate import benchmark, fp32_parity_failures, measure_accuracy, random_feeds
 from export.fixtures import write_fixtures
 from export.graph_stats import flops, op_counts
-from export.graphs import GRAPH_PREFIX, MIN_OPSET, GraphSpec, export_graph, graph_spec, save_model
+from export.graphs import (
+    GRAPH_PREFIX,
+    MAX_CELLS,
+    MIN_CELLS,
+    MIN_OPSET,
+    GraphSpec,
+    export_graph,
+    graph_spec,
+    save_model,
+    spec_feeds,
+)
 from export.manifest_writer import (
     REPO,
     TABLES,
@@ -51,7 +61,9 @@ class ExportOptions:
 
     checkpoint: Path = DEFAULT_CHECKPOINT
     out: Path = DEFAULT_OUT
-    size: tuple[int, int] = (240, 320)  # model resolution (H, W)
+    size: tuple[int, int] = (240, 320)  # model resolution (H, W): the WASM default and the fixtures' size
+    # further sizes the dynamic graphs are checked and timed at; the largest is WebGPU's default
+    extra_sizes: tuple[tuple[int, int], ...] = ((480, 640),)
     capacities: tuple[int, ...] = (1, 2, 4)
     opset: int = 18
     variants: tuple[str, ...] = VARIANTS
@@ -63,14 +75,21 @@ class ExportOptions:
     fixture_frames: int = 3
     threads: int = 1  # onnxruntime CPU threads for the timings
 
+    @property
+    def sizes(self) -> list[tuple[int, int]]:
+        """Every model size of the export, `size` first."""
+        return [tuple(self.size), *(tuple(s) for s in self.extra_sizes if tuple(s) != tuple(self.size))]
+
     def validate(self) -> None:
         """Raise ValueError with a clear message for options that cannot work."""
-        height, width = self.size
-        if height <= 0 or width <= 0 or height % SpaceTimeNetwork.stride or width % SpaceTimeNetwork.stride:
-            raise ValueError(
-                f"--size {height}x{width}: both sides must be positive multiples of "
-                f"{SpaceTimeNetwork.stride} (the network's output stride)"
-            )
+        stride = SpaceTimeNetwork.stride
+        for height, width in self.sizes:
+            if min(height, width) < MIN_CELLS * stride or max(height, width) > MAX_CELLS * stride:
+                raise ValueError(f"size {height}x{width}: sides must be {MIN_CELLS * stride}..{MAX_CELLS * stride}")
+            if height % stride or width % stride:
+                raise ValueError(
+                    f"size {height}x{width}: both sides must be multiples of {stride} (the network's output stride)"
+                )
         if not self.capacities or min(self.capacities) < 1 or len(set(self.capacities)) != len(self.capacities):
             raise ValueError(f"--capacities {self.capacities}: need distinct object counts >= 1")
         unknown = set(self.variants) - set(VARIANTS)
@@ -150,7 +169,7 @@ def _export_graphs(
     for k in sorted(opts.capacities):
         spec = graph_spec(net, opts.size, k)
         model = export_graph(net, spec, opts.opset)
-        fp32_models[spec.name] = (spec, model, flops(model))
+        fp32_models[spec.name] = (spec, model, flops(model, spec_feeds(spec)))
         graphs.append(_checked_graph(folder, spec, "fp32", model, fp32_models[spec.name][2]))
         progress.update()
         if "fp16" in opts.variants:
@@ -160,7 +179,7 @@ def _export_graphs(
     if "fp16" in opts.variants:
         tail = precision_tail(fp32_models[f"{GRAPH_PREFIX}_k{min(opts.capacities)}"][1])
         variants["fp16"] = variant_entry("fp16", {"float32_nodes": len(tail)})
-    manifest = build_manifest(opts.size, opts.capacities, opts.opset, net, checkpoint, graphs, variants)
+    manifest = build_manifest(opts.sizes, opts.capacities, opts.opset, net, checkpoint, graphs, variants)
     write_manifest(folder, manifest)
     return manifest, fp32_models
 
@@ -204,6 +223,7 @@ def _measure(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest:
         manifest["variants"][variant]["accuracy"] = accuracy[variant]
     manifest["variants"]["fp32"]["parity_multi_object"] = multi
     manifest["operator_notes"] = operator_notes(manifest["graphs"])
+    _measure_sizes(opts, net, folder, manifest)
     timings = benchmark(folder, manifest["graphs"], threads=opts.threads)
     for graph in manifest["graphs"]:
         graph["cpu_ms"], graph["session_ms"] = timings[graph["name"]]
@@ -214,6 +234,25 @@ def _measure(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest:
         "cpu": cpu_name(),
         "onnxruntime": ort.__version__,
     }
+
+
+def _measure_sizes(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest: dict) -> None:
+    """At every model size: parity of the fp32 K=1 graph with PyTorch on synthetic clips (raises when it misses),
+    FLOPs of each capacity, and the CPU time of a K=1 track call; written into the manifest's `model.sizes`."""
+    fp32 = [g for g in manifest["graphs"] if g["variant"] == "fp32"]
+    for entry in manifest["model"]["sizes"]:
+        size = (entry["height"], entry["width"])
+        graphs = {g["capacity"]: g for g in at_size(manifest, size)["graphs"] if g["variant"] == "fp32"}
+        clips = clip_sources.ClipSet("synthetic", clip_sources.synthetic_clips(size, opts.eval_frames, 2, 1))
+        parity = measure_accuracy(net, folder, ["fp32"], [1], clips, threads=2, size=size)
+        failures = fp32_parity_failures(parity)
+        if failures:
+            raise RuntimeError(f"fp32 graph at {size[0]}x{size[1]} does not match PyTorch: " + "; ".join(failures))
+        entry["parity_k1"] = parity["fp32"]["k1"]
+        entry["flops"] = {
+            str(g["capacity"]): flops(onnx.load(folder / g["file"]), random_feeds(graphs[g["capacity"]])) for g in fp32
+        }
+        entry["cpu_ms_k1"] = benchmark(folder, [graphs[1]], threads=opts.threads)[graphs[1]["name"]][0]
 
 
 def run_export(opts: ExportOptions) -> Path:

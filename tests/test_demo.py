@@ -394,3 +394,22 @@ print(tracker.step(frame).mask.shape, student, teacher, ort_tracker.__file__)
     assert done.stdout.startswith("(240, 320) ")
     assert str(out / "models" / "student") in done.stdout and str(out / "models" / "teacher.safetensors") in done.stdout
     assert str(out / "mobilevos" / "runtime" / "ort_tracker.py") in done.stdout
+
+
+def test_a_larger_model_input_runs_both_models_at_its_short_side(app, models):
+    """The size dropdown: the clip is read again at the chosen size's short side, the student runs its (dynamic)
+    graphs at that size and the teacher at the same short side; their masks match the trackers run directly."""
+    c = client(app)
+    c.predict(SAMPLE, api_name="/load_sample")
+    _editor, status, *_ = c.predict("480x640", api_name="/change_size")
+    assert "processed at 640×480" in status
+    *_, table, results, _slider, _image, _status = run_app(c, use_sample=True, frames=3)
+    assert ["runs as", "PyTorch, 640×480", "ONNX fp32, 640×480"] in table["data"]
+    metrics, masks = read_results(results)
+    assert metrics["student_size"] == [480, 640] and masks["student"].shape == (3, 480, 640)
+    frames, truth = generate_clip(0, 60, (480, 640))  # the sample, read again at 480
+    frames, truth = frames[:3], truth[:3]
+    student = OrtTracker(models.student_onnx, "fp32", size=(480, 640))
+    student.start(frames[0], truth[0])
+    assert_same_masks(masks["student"][1:], np.stack([student.step(f).mask for f in frames[1:]]))
+    expect_error(lambda: c.predict("100x100", api_name="/change_size"), "Unknown model size")

@@ -125,7 +125,7 @@ def apply_patch(doc, patch: list[dict]):
 def test_the_shipped_manifest_validates_with_its_files():
     Draft202012Validator.check_schema(SCHEMA)
     manifest = load_manifest(SHIPPED_EXPORT)  # schema, cross-references, every graph's size and sha256
-    assert manifest["schema_version"] == 2
+    assert manifest["schema_version"] == 3
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
@@ -147,3 +147,38 @@ def test_apply_patch_follows_json_patch():
     assert apply_patch(doc, [{"op": "replace", "path": "/a/1", "value": 5}])["a"] == [1, 5]
     assert apply_patch(doc, [{"op": "remove", "path": "/b/c"}]) == {"a": [1, 2], "b": {}}
     assert doc == {"a": [1, 2], "b": {"c": 3}}
+
+
+def test_the_dynamic_graphs_track_at_every_exported_size_as_pytorch_does():
+    """One graph, two sizes: at_size rewrites the shapes, and OrtTracker at the large size follows the PyTorch
+    tracker at that size (the export checked the same; this is the consumer's side)."""
+    import numpy as np
+
+    from mobilevos.data.synth import generate_clip
+    from mobilevos.models.checkpoint import load_network
+    from mobilevos.runtime.manifest import at_size, default_size
+    from mobilevos.runtime.ort_tracker import OrtTracker
+    from mobilevos.track import Tracker
+
+    manifest = load_manifest(SHIPPED_EXPORT, check_files=False)
+    large = manifest["model"]["sizes"][-1]
+    size = (large["height"], large["width"])
+    assert size != (manifest["model"]["height"], manifest["model"]["width"])
+    assert default_size(manifest, "webgpu") == size and default_size(manifest, "wasm") != size
+    resized = at_size(manifest, size)
+    key = next(t for t in resized["graphs"][0]["inputs"] if t["name"] == manifest["memory"]["slots"][0]["key"])
+    assert key["shape"][2:] == [large["memory_height"], large["memory_width"]]
+    assert resized["frame"]["shape"] == [1, *size, 4]
+    assert manifest["frame"]["shape"] == [1, manifest["model"]["height"], manifest["model"]["width"], 4]  # unchanged
+    with pytest.raises(ManifestError, match="was not exported"):
+        at_size(manifest, (128, 128))
+
+    frames, masks = generate_clip(3, 3, size)
+    onnx, torch_tracker = OrtTracker(SHIPPED_EXPORT, size=size), Tracker(load_network("student"), short_side=size[0])
+    onnx.start(frames[0], masks[0])
+    torch_tracker.start(frames[0], masks[0])
+    for frame in frames[1:]:
+        ours, reference = onnx.step(frame), torch_tracker.step(frame)
+        assert ours.prob.shape == reference.prob.shape == (int(masks[0].max()) + 1, *size)
+        assert np.abs(ours.prob - reference.prob).max() < 1e-3
+    assert onnx.memory["first"][0].shape[2:] == (large["memory_height"], large["memory_width"])

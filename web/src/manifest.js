@@ -36,6 +36,25 @@ function checkReferences(manifest) {
     const size = `${model.height}x${model.width}`;
     throw invalid('/model', `model size ${size} is not a multiple of the stride ${model.stride}`);
   }
+  const { stride, sizes } = model;
+  sizes.forEach((size, i) => {
+    const name = `${size.height}x${size.width}`;
+    if (size.height % stride || size.width % stride) {
+      throw invalid(`/model/sizes/${i}`, `size ${name} is not a multiple of the stride ${stride}`);
+    }
+    if (size.memory_height !== size.height / stride || size.memory_width !== size.width / stride) {
+      throw invalid(`/model/sizes/${i}`, `size ${name}: memory grid is not the size / stride`);
+    }
+  });
+  if (sizes[0].height !== model.height || sizes[0].width !== model.width) {
+    throw invalid('/model/sizes/0', 'the first size must be model.height x model.width (the size the shapes describe)');
+  }
+  for (const backend of ['wasm', 'webgpu']) {
+    const [h, w] = model.default_size[backend];
+    if (!sizes.some((s) => s.height === h && s.width === w)) {
+      throw invalid(`/model/default_size/${backend}`, `the default size ${h}x${w} is not among the sizes`);
+    }
+  }
   const caps = objects.capacities;
   if (caps.some((k, i) => i && k <= caps[i - 1])) {
     throw invalid('/objects/capacities', `capacities must be increasing, got ${JSON.stringify(caps)}`);
@@ -53,6 +72,16 @@ function checkReferences(manifest) {
     const key = `${g.capacity}/${g.variant}`;
     if (seen.has(key)) throw invalid(`/graphs/${i}`, `${g.name}: duplicate capacity/variant ${key}`);
     seen.add(key);
+    for (const kind of ['inputs', 'outputs']) {
+      g[kind].forEach((t, j) => {
+        if (t.spatial_axes && !spatialShapeMatches(t, model)) {
+          throw invalid(
+            `/graphs/${i}/${kind}/${j}`,
+            `${t.name}: shape ${JSON.stringify(t.shape)} does not hold the model size at its spatial axes`,
+          );
+        }
+      });
+    }
     for (const [kind, needed, tensors] of [
       ['inputs', inputs, g.inputs],
       ['outputs', outputs, g.outputs],
@@ -79,6 +108,65 @@ function checkReferences(manifest) {
   if (calls.annotate.memory === 'zeros' && !refillsAll) {
     throw invalid('/memory/update/annotate', 'the annotate call must refill every slot (it reads none)');
   }
+}
+
+/** Does a size-dependent tensor's listed shape hold model.height x model.width (over its stride) at its axes? */
+function spatialShapeMatches(tensor, model) {
+  const { shape, spatial_axes: axes, spatial_stride: stride } = tensor;
+  const expected = [model.height / stride, model.width / stride];
+  return axes.every((a, i) => a < shape.length && shape[a] === expected[i]);
+}
+
+/**
+ * The manifest as it reads at model size [height, width], one of `model.sizes`: the model section's size and memory
+ * grid, the frame shape and every size-dependent tensor's shape (`spatial_axes`) rewritten, FLOPs per capacity taken
+ * from the size's entry. Everything that reads shapes from the manifest (tracker, memory bank, pre-processing) then
+ * runs the dynamic graphs at that size unchanged. Mirrors `at_size` in py/mobilevos/runtime/manifest.py.
+ */
+export function atSize(manifest, [height, width]) {
+  const { model } = manifest;
+  const entry = model.sizes.find((s) => s.height === height && s.width === width);
+  if (!entry) {
+    const have = model.sizes.map((s) => `${s.height}x${s.width}`).join(', ');
+    throw new ManifestError(`model size ${height}x${width} was not exported (have: ${have})`, 'size-unavailable');
+  }
+  const resized = (t) => {
+    if (!t.spatial_axes) return t;
+    const shape = [...t.shape];
+    t.spatial_axes.forEach((axis, i) => {
+      shape[axis] = [height, width][i] / t.spatial_stride;
+    });
+    return { ...t, shape };
+  };
+  const graphs = manifest.graphs.map((g) => ({
+    ...g,
+    inputs: g.inputs.map(resized),
+    outputs: g.outputs.map(resized),
+    ...(entry.flops?.[g.capacity] !== undefined ? { flops: entry.flops[g.capacity] } : {}),
+  }));
+  const frameShape = graphs[0].inputs.find((t) => t.name === manifest.frame.input).shape;
+  return {
+    ...manifest,
+    model: { ...model, height, width, memory_height: entry.memory_height, memory_width: entry.memory_width },
+    frame: { ...manifest.frame, shape: frameShape },
+    graphs,
+  };
+}
+
+/**
+ * The model size to run: `requested` 'auto' takes the manifest's default for the backend (WASM: the first size; a
+ * GPU: the largest), a size 'HxW' of the manifest is honoured, anything else falls back to the default with the
+ * reason, so the UI can say why.
+ * @returns {{size: [number, number], reason: string}}
+ */
+export function chooseSize(manifest, backend, requested = 'auto') {
+  const fallback = manifest.model.default_size[backend === 'webgpu' ? 'webgpu' : 'wasm'];
+  if (requested === 'auto') return { size: [...fallback], reason: `default for ${backend}` };
+  const match = /^(\d+)x(\d+)$/.exec(requested);
+  const size = match && manifest.model.sizes.find((s) => s.height === +match[1] && s.width === +match[2]);
+  if (size) return { size: [size.height, size.width], reason: 'requested' };
+  const have = manifest.model.sizes.map((s) => `${s.height}x${s.width}`).join(', ');
+  return { size: [...fallback], reason: `${requested} is not an exported size (${have}); using the default` };
 }
 
 /** Check `manifest` against the schema, then its cross-references; throws ManifestError with the first problem

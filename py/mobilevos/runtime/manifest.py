@@ -8,7 +8,10 @@ student's memory rule, `mobilevos.memory_rule.STUDENT`), the object capacities, 
 versions and each variant's measured accuracy.
 
 Schema history: 1 had an init and a step graph per K and variant (the weights twice); 2 has one graph that does
-both, told apart by its `annotate` input (the `calls` section).
+both, told apart by its `annotate` input (the `calls` section); 3 makes the graphs' height and width dynamic:
+`model.sizes` lists the sizes checked at export (the first is the one the listed shapes describe), each
+size-dependent tensor says which axes scale (`spatial_axes`, `spatial_stride`), and `at_size` gives the manifest as
+it reads at another size.
 
 `load_manifest` reads and validates one; `write_manifest` validates before writing. The schema is
 `manifest.schema.json` beside this file, which the web app validates with too (`web/src/manifest.js`); what a JSON
@@ -80,6 +83,26 @@ def _check_references(manifest: dict) -> None:
         raise ManifestError(
             f"model size {model['height']}x{model['width']} is not a multiple of the stride {model['stride']}", "/model"
         )
+    stride, sizes = model["stride"], model["sizes"]
+    for i, size in enumerate(sizes):
+        if size["height"] % stride or size["width"] % stride:
+            raise ManifestError(
+                f"size {size['height']}x{size['width']} is not a multiple of the stride {stride}", f"/model/sizes/{i}"
+            )
+        if (size["memory_height"], size["memory_width"]) != (size["height"] // stride, size["width"] // stride):
+            raise ManifestError(
+                f"size {size['height']}x{size['width']}: memory grid is not the size / stride", f"/model/sizes/{i}"
+            )
+    if (sizes[0]["height"], sizes[0]["width"]) != (model["height"], model["width"]):
+        raise ManifestError(
+            "the first size must be model.height x model.width (the size the shapes describe)", "/model/sizes/0"
+        )
+    for backend in ("wasm", "webgpu"):
+        pair = model["default_size"][backend]
+        if not any([s["height"], s["width"]] == pair for s in sizes):
+            raise ManifestError(
+                f"the default size {pair[0]}x{pair[1]} is not among the sizes", f"/model/default_size/{backend}"
+            )
     if any(b <= a for a, b in itertools.pairwise(capacities)):
         raise ManifestError(f"capacities must be increasing, got {capacities}", "/objects/capacities")
     memory, calls = manifest["memory"], manifest["calls"]
@@ -97,6 +120,13 @@ def _check_references(manifest: dict) -> None:
         if key in seen:
             raise ManifestError(f"{graph['name']}: duplicate capacity/variant {key[0]}/{key[1]}", f"/graphs/{i}")
         seen.add(key)
+        for kind in ("inputs", "outputs"):
+            for j, tensor in enumerate(graph[kind]):
+                if "spatial_axes" in tensor and not _spatial_shape_matches(tensor, model):
+                    raise ManifestError(
+                        f"{tensor['name']}: shape {tensor['shape']} does not hold the model size at its spatial axes",
+                        f"/graphs/{i}/{kind}/{j}",
+                    )
         for kind, needed, tensors in (("inputs", inputs, graph["inputs"]), ("outputs", outputs, graph["outputs"])):
             have = {t["name"] for t in tensors}
             missing = [name for name in needed if name not in have]
@@ -115,6 +145,64 @@ def _check_references(manifest: dict) -> None:
             raise ManifestError(f"{call} fills unknown slots {', '.join(unknown)}", f"/memory/update/{call}")
     if calls["annotate"]["memory"] == "zeros" and set(memory["update"]["annotate"]) != set(slot_names):
         raise ManifestError("the annotate call must refill every slot (it reads none)", "/memory/update/annotate")
+
+
+def _spatial_shape_matches(tensor: dict, model: dict) -> bool:
+    """Does a size-dependent tensor's listed shape hold model.height x model.width (over its stride) at its axes?"""
+    shape, axes, stride = tensor["shape"], tensor["spatial_axes"], tensor["spatial_stride"]
+    expected = (model["height"] // stride, model["width"] // stride)
+    return all(a < len(shape) for a in axes) and tuple(shape[a] for a in axes) == expected
+
+
+def at_size(manifest: dict, size: tuple[int, int] | list[int]) -> dict:
+    """The manifest as it reads at model size `size` (H, W), one of `model.sizes`: the model section's size and
+    memory grid and every size-dependent tensor's shape (`spatial_axes`) rewritten, the rest shared. Consumers
+    that take shapes from the manifest then run the (dynamic) graphs at that size unchanged."""
+    model = manifest["model"]
+    height, width = (int(v) for v in size)
+    entry = next((s for s in model["sizes"] if (s["height"], s["width"]) == (height, width)), None)
+    if entry is None:
+        have = ", ".join(f"{s['height']}x{s['width']}" for s in model["sizes"])
+        raise ManifestError(f"model size {height}x{width} was not exported (have: {have})")
+
+    flops = entry.get("flops", {})  # FLOPs per capacity at this size, when the export measured them
+
+    def resized(tensor: dict) -> dict:
+        if "spatial_axes" not in tensor:
+            return tensor
+        shape = list(tensor["shape"])
+        for axis, side in zip(tensor["spatial_axes"], (height, width)):
+            shape[axis] = side // tensor["spatial_stride"]
+        return {**tensor, "shape": shape}
+
+    graphs = [
+        {
+            **g,
+            "inputs": [resized(t) for t in g["inputs"]],
+            "outputs": [resized(t) for t in g["outputs"]],
+            **({"flops": flops[str(g["capacity"])]} if str(g["capacity"]) in flops else {}),
+        }
+        for g in manifest["graphs"]
+    ]
+    frame_shape = next(t["shape"] for t in graphs[0]["inputs"] if t["name"] == manifest["frame"]["input"])
+    return {
+        **manifest,
+        "model": {
+            **model,
+            "height": height,
+            "width": width,
+            "memory_height": entry["memory_height"],
+            "memory_width": entry["memory_width"],
+        },
+        "frame": {**manifest["frame"], "shape": frame_shape},
+        "graphs": graphs,
+    }
+
+
+def default_size(manifest: dict, backend: str) -> tuple[int, int]:
+    """The model size the manifest suggests for `backend` ("wasm" or "webgpu"; the CPU runs as WASM does)."""
+    height, width = manifest["model"]["default_size"]["webgpu" if backend == "webgpu" else "wasm"]
+    return height, width
 
 
 def _check_file(folder: Path, graph: dict, where: str) -> None:

@@ -11,8 +11,8 @@ runs:
     for frame in frames:
         mask, prob = tracker.step(frame)          # HxW ids; [N+1, H, W] probabilities, background first
 
-Frames of any size are resized to the graphs' fixed resolution (aspect not kept; export a size of your videos'
-aspect), with the same resize as `mobilevos.track.resize_frame`; results are resized back to the frame's size.
+Frames of any size are resized to the model size (one of the manifest's `model.sizes`, chosen with `size`; aspect
+not kept), with the same resize as `mobilevos.track.resize_frame`; results are resized back to the frame's size.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 import onnxruntime as ort
 
 from mobilevos.memory_rule import MemoryRule
-from mobilevos.runtime.manifest import find_graph, load_manifest, pick_capacity
+from mobilevos.runtime.manifest import at_size, find_graph, load_manifest, pick_capacity
 from mobilevos.track import annotated_objects, resize_frame, resize_mask
 
 
@@ -69,14 +69,18 @@ class OrtTracker:
         providers: list | None = None,
         session_options: ort.SessionOptions | None = None,
         capacity: int | None = None,
+        size: tuple[int, int] | None = None,
     ):
         """Load the manifest in `model_dir` (validating file sizes and sha256); sessions open on first use.
 
         `providers` defaults to onnxruntime's CPU provider; `session_options` e.g. sets the thread count.
         `capacity` forces the graph of one object capacity (default: the smallest that holds the objects).
+        `size` (H, W) runs the graphs at another of the manifest's `model.sizes` (default: the first).
         """
         self.model_dir = Path(model_dir)
         self.manifest = load_manifest(self.model_dir)
+        if size is not None:
+            self.manifest = at_size(self.manifest, size)
         if variant not in self.manifest["variants"]:
             raise ValueError(f"variant {variant!r} not exported (have: {', '.join(self.manifest['variants'])})")
         self.variant = variant

@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { pickBackend, threadCount } from '../../../web/src/backend.js';
-import { ManifestError, chooseVariant, findGraph, pickCapacity, validateManifest } from '../../../web/src/manifest.js';
+import {
+  ManifestError,
+  atSize,
+  chooseSize,
+  chooseVariant,
+  findGraph,
+  pickCapacity,
+  validateManifest,
+} from '../../../web/src/manifest.js';
 import { checkGraphBytes, fetchManifest, loadGraph, sha256Hex } from '../../../web/src/model-loader.js';
 import { REPO, readManifest } from '../helpers/models.js';
 
@@ -13,7 +21,7 @@ const clone = () => structuredClone(real);
 
 test('the exported manifest validates and names everything the app needs', () => {
   const m = validateManifest(clone());
-  assert.equal(m.schema_version, 2);
+  assert.equal(m.schema_version, 3);
   assert.equal(m.frame.layout, 'NHWC');
   assert.equal(m.frame.shape[3], 4);
   for (const v of Object.keys(m.variants)) {
@@ -225,4 +233,34 @@ test('an HTML page served in place of a model file (SPA fallback) counts as miss
     loadGraph('http://models.test/student/', { file: 'g.onnx', bytes: 4, sha256: '0'.repeat(64) }, { fetchFn: html }),
     (e) => e.code === 'model-missing',
   );
+});
+
+test('atSize rewrites every size-dependent shape; chooseSize picks per backend and says why', () => {
+  const m = validateManifest(clone());
+  const [small, large] = [m.model.sizes[0], m.model.sizes.at(-1)];
+  assert.ok(large.height > small.height, 'the export has a larger size than the first');
+  const big = atSize(m, [large.height, large.width]);
+  const graph = findGraph(big, 1, 'fp32');
+  const shape = (name) => graph.inputs.concat(graph.outputs).find((t) => t.name === name).shape;
+  assert.deepEqual(big.frame.shape, [1, large.height, large.width, 4]);
+  assert.deepEqual(shape(m.objects.masks_input), [1, 1, large.height, large.width]);
+  assert.deepEqual(shape(m.memory.slots[0].key), [1, m.model.key_dim, large.memory_height, large.memory_width]);
+  assert.deepEqual(shape(m.memory.slots[1].value), [1, 1, m.model.value_dim, large.memory_height, large.memory_width]);
+  assert.deepEqual(shape(m.output.name), [1, 2, large.height, large.width]);
+  assert.deepEqual(shape(m.calls.input), [1], 'size-independent inputs are left alone');
+  assert.equal(graph.flops, large.flops['1'], 'FLOPs of the size');
+  assert.ok(graph.flops > 3 * findGraph(m, 1, 'fp32').flops);
+  assert.deepEqual([big.model.height, big.model.memory_width], [large.height, large.memory_width]);
+  assert.deepEqual(atSize(m, [small.height, small.width]).frame.shape, m.frame.shape);
+  assert.throws(() => atSize(m, [100, 100]), /100x100 was not exported/);
+
+  assert.deepEqual(chooseSize(m, 'wasm'), { size: m.model.default_size.wasm, reason: 'default for wasm' });
+  assert.deepEqual(chooseSize(m, 'webgpu').size, [large.height, large.width]);
+  assert.deepEqual(chooseSize(m, 'wasm', `${large.height}x${large.width}`), {
+    size: [large.height, large.width],
+    reason: 'requested',
+  });
+  const bad = chooseSize(m, 'wasm', '999x999');
+  assert.deepEqual(bad.size, m.model.default_size.wasm);
+  assert.match(bad.reason, /999x999 is not an exported size/);
 });
