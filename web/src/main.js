@@ -12,7 +12,7 @@
  * nowebgpu=1 (act as if WebGPU were missing), debug=1 (record per-frame signatures for tests), sw=0 (no service worker).
  */
 import { Annotator } from './ui/annotator.js';
-import { OBJECT_COLORS } from './ui/colors.js';
+import { OBJECT_COLORS } from './labels.js';
 import { FrameLoop } from './ui/frame-loop.js';
 import { Banner } from './ui/messages.js';
 import { renderObjects } from './ui/objects.js';
@@ -88,7 +88,10 @@ async function startWorker() {
   app.ready = false;
   setPill('#pill-backend', 'loading model…');
   $('#pill-variant').hidden = true;
-  const worker = new WorkerClient({ onProgress: (p) => showProgress(p) });
+  const worker = new WorkerClient(
+    new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'mobilevos-inference' }),
+    { onProgress: (p) => showProgress(p) },
+  );
   app.worker = worker;
   try {
     const ready = await worker.request('load', {
@@ -390,7 +393,6 @@ async function track() {
         width: annotator.width,
         height: annotator.height,
         numObjects: app.objects.length,
-        colors: OBJECT_COLORS,
         index,
         time,
       },

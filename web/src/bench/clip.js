@@ -10,6 +10,7 @@
  * load(): Promise<Blob>)}]}. Masks are decoded to their palette *indices* (never RGB) with the app's PNG decoder.
  */
 import { decodePng, MaskError } from '../mask-encoding.js';
+import { VOID } from '../labels.js';
 
 const FRAME_RE = /\.(jpe?g|png)$/i;
 const stem = (name) => name.replace(/\.[^.]+$/, '');
@@ -112,6 +113,6 @@ export function objectIds(labels) {
   const seen = new Uint8Array(256);
   for (let i = 0; i < labels.length; i++) seen[labels[i]] = 1;
   const ids = [];
-  for (let v = 1; v < 255; v++) if (seen[v]) ids.push(v);
+  for (let v = 1; v < VOID; v++) if (seen[v]) ids.push(v);
   return ids;
 }

@@ -16,6 +16,7 @@ import { labelsToPng, zipFiles, decodePng } from '../mask-encoding.js';
 import { fetchManifest } from '../model-loader.js';
 import { pickCapacity } from '../manifest.js';
 import { registerServiceWorker } from '../sw-register.js';
+import { WorkerClient } from '../ui/worker-client.js';
 import { bundledClip, decodeFrame, decodeMask, folderClip, objectIds } from './clip.js';
 import { DEFAULTS, expandConfigs, parseSettings, stepFlops } from './config.js';
 import { deviceInfo, heapNow, measureAgentMemory } from './device.js';
@@ -40,45 +41,6 @@ const hook = {
 window.__mobilevosBench = hook;
 let pickedClip = null;
 let store = []; // per run: {sequences: [{name, width, height, numFrames, pngs: Map(t -> Uint8Array)}]}
-
-// ------------------------------------------------------------------ worker client
-class BenchWorker {
-  constructor() {
-    this.worker = new Worker(new URL('./bench-worker.js', import.meta.url), {
-      type: 'module',
-      name: 'mobilevos-bench',
-    });
-    this.pending = new Map();
-    this.next = 1;
-    this.worker.onmessage = ({ data }) => {
-      const p = this.pending.get(data.requestId);
-      if (!p) return;
-      this.pending.delete(data.requestId);
-      if (data.status === 'error')
-        p.reject(Object.assign(new Error(data.message), { code: data.code, stack: data.stack }));
-      else p.resolve(data);
-    };
-    this.worker.onerror = (e) => {
-      e.preventDefault?.();
-      for (const p of this.pending.values()) p.reject(new Error(`bench worker failed: ${e.message || 'script error'}`));
-      this.pending.clear();
-    };
-  }
-
-  request(action, payload = {}, transfer = []) {
-    const requestId = this.next++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(requestId, { resolve, reject });
-      this.worker.postMessage({ action, requestId, ...payload }, transfer);
-    });
-  }
-
-  terminate() {
-    this.worker.terminate();
-    for (const p of this.pending.values()) p.reject(new Error('worker stopped'));
-    this.pending.clear();
-  }
-}
 
 // ------------------------------------------------------------------ form
 function fillForm(s) {
@@ -259,7 +221,9 @@ async function decodeAll(seq) {
 
 async function runConfig(config, settings, manifest, prepared, probes) {
   const run = { config, status: 'ok', reason: '', frames: 0, warmup: settings.warmup };
-  const worker = new BenchWorker();
+  const worker = new WorkerClient(
+    new Worker(new URL('./bench-worker.js', import.meta.url), { type: 'module', name: 'mobilevos-bench' }),
+  );
   const life = { stopped: false }; // a whole-page measurement answered after this is not this configuration's
   const modelBase = new URL(config.models, document.baseURI).href;
   try {
@@ -359,11 +323,13 @@ async function timeRun(run, worker, settings, prepared, life) {
     if (view.width !== p.width || view.height !== p.height) Object.assign(view, { width: p.width, height: p.height });
     const annotate = async (bitmap) => {
       const frame = await createImageBitmap(bitmap);
-      await worker.request(
-        'start',
+      const r = await worker.request(
+        'annotate',
         { frame, labels: p.trackerLabels, width: p.width, height: p.height, numObjects: p.ids.length },
         [frame],
       );
+      r.frame.close();
+      r.overlay.close();
     };
     if (k === 0) {
       // warm-up steps on frame 1, then annotate again (the memory is reset), as `mobilevos bench` does
