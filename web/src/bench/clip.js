@@ -108,6 +108,13 @@ export async function decodeFrame(blob) {
   return createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
 }
 
+/** Every frame of a sequence, decoded (decodeFrame). */
+export async function decodeAll(seq) {
+  const bitmaps = [];
+  for (const f of seq.frames) bitmaps.push(await decodeFrame(await f.load()));
+  return bitmaps;
+}
+
 /** Object ids of a label image (1..254; 0 background, 255 void), sorted. */
 export function objectIds(labels) {
   const seen = new Uint8Array(256);
