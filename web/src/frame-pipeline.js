@@ -11,6 +11,7 @@ import { createFrameContext, drawFrame, resizeLabelsNearest } from './preprocess
 
 const now = () => performance.now();
 
+/** One per loaded model: its tracker and a canvas at model resolution. */
 export class FramePipeline {
   /**
    * @param {import('./tracker.js').Tracker} tracker  its sessions prepared
@@ -84,6 +85,7 @@ export class FramePipeline {
     };
   }
 
+  /** The colour overlay of a label image (width x height) as an ImageBitmap. */
   async overlay(labels, width, height, numObjects) {
     const rgba = overlayRgba(labels, width, height, OBJECT_COLORS.slice(0, numObjects));
     return createImageBitmap(new ImageData(rgba, width, height));

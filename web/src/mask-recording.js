@@ -7,6 +7,7 @@ import { labelsToPng, zipFiles } from './mask-encoding.js';
 
 const MAX_RECORDED = 20000; // masks kept for the download (a few KB each)
 
+/** The masks kept since the last reset, and the dropped camera frames. */
 export class MaskRecording {
   constructor() {
     this.frames = new Map(); // frame index -> {index, time, tracked, annotated, width, height, png, ...}, in order

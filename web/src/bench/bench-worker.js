@@ -150,7 +150,7 @@ serveRequests({
 
   async release(request, reply) {
     await state.tracker?.release();
-    state.tracker = null;
+    Object.assign(state, { tracker: null, pipeline: null });
     reply();
   },
 });
