@@ -9,6 +9,7 @@
  *  - zipFiles: a zip of files (PNG masks are stored, not recompressed).
  */
 import { unzlibSync, zlibSync, zipSync } from 'fflate';
+import { VOID } from './labels.js';
 
 const SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
 const CHANNELS = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
@@ -246,7 +247,7 @@ export function labelsFromPng(png, { knownColours = [] } = {}) {
     }
     let ids = [];
     for (let v = 1; v < 256; v++) if (present[v]) ids.push(v);
-    if (!(ids.length === 1 && ids[0] === 255 && colorType !== 3)) ids = ids.filter((v) => v !== 255); // void
+    if (!(ids.length === 1 && ids[0] === VOID && colorType !== 3)) ids = ids.filter((v) => v !== VOID);
     const lut = new Uint8Array(256);
     ids.forEach((v, i) => {
       lut[v] = i + 1;

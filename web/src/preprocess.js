@@ -6,6 +6,7 @@
  * manifest.json's `frame.browser` says. No per-pixel JavaScript loop: the conversion is a typed-array copy.
  */
 import { PAD_VALUE } from './geometry.js';
+import { VOID } from './labels.js';
 import { frameSignature } from './postprocess.js';
 
 /** A 2D context of an OffscreenCanvas (worker or main thread) or, failing that, a DOM canvas, sized width x height. */
@@ -98,6 +99,6 @@ export function validFlags(numObjects, capacity) {
 /** Object count of a label image: its largest id (ids must be 1..N without gaps; 255 = void is ignored). */
 export function countObjects(labels) {
   let max = 0;
-  for (let p = 0; p < labels.length; p++) if (labels[p] > max && labels[p] !== 255) max = labels[p];
+  for (let p = 0; p < labels.length; p++) if (labels[p] > max && labels[p] !== VOID) max = labels[p];
   return max;
 }

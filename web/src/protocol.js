@@ -2,6 +2,9 @@
  * The typed message protocol between the page and the inference worker (after sam2's VideoWorkerTypes and the
  * transformers.js worker examples): requests carry an `action`, replies a `status`; both carry the `requestId` of the
  * request they answer (progress and errors included). Types are JSDoc so editors check them without a build step.
+ * The bench's worker (bench/bench-worker.js) speaks it too: its own `load`, the same `annotate` and `step`, and the
+ * bench-only actions listed at the end. Both workers serve with `serveRequests`, the page and the bench ask with
+ * ui/worker-client.js.
  *
  * @typedef {'auto'|'webgpu'|'wasm'} BackendChoice
  * @typedef {'auto'|'fp32'|'fp16'|'int8'} VariantChoice
@@ -11,7 +14,7 @@
  *            variant: VariantChoice, threads: number, debug?: boolean}} LoadRequest
  *     fetch manifest + graphs (cached, sha256-checked), pick backend and variant, create sessions, warm up
  * @typedef {{action: 'annotate', requestId: number, frame: ImageBitmap, labels: Uint8Array, width: number,
- *            height: number, numObjects: number, colors: number[][], index: number, time: number}} AnnotateRequest
+ *            height: number, numObjects: number, index: number, time: number}} AnnotateRequest
  *     a frame at its native size and a label image of that size (0 background, 1..N objects); runs the graph's
  *     annotate call (memory reset). `index`: the frame's index in a video file, or a camera's capture index;
  *     `time`: its media time in seconds
@@ -43,9 +46,47 @@
  * @typedef {{status: 'error', requestId: number, code: string, message: string}} ErrorReply
  *     codes: model-missing, model-corrupt, model-invalid, model-offline, no-backend, webgpu-unavailable,
  *     too-many-objects, not-annotated, internal
+ *
+ * Bench-only requests (bench/bench-worker.js), each answered by a Done:
+ * @typedef {{action: 'load', requestId: number, modelBase: string, wasmBase: string, backend: 'webgpu'|'wasm',
+ *            variant: string, threads: number, numObjects: number}} BenchLoadRequest
+ *     exactly this configuration, no fallback: error code `skipped` when it cannot run here; replies `info`
+ * @typedef {{action: 'probe', requestId: number, n: number, chain: number, runs: number}} ProbeRequest
+ *     compute peak: a chain of n×n MatMuls on the same backend; replies `probe` (GFLOP/s)
+ * @typedef {{action: 'labels', requestId: number, width: number, height: number}} LabelsRequest
+ *     the last step's mask at another size, as the Python trackers resize it (for J&F; not a timed stage)
+ * @typedef {{action: 'sample'|'release', requestId: number, gc?: boolean}} BenchSimpleRequest
+ *     memory sample (the tracker's bank, the worker's heap) | release the sessions
  */
 
 /** An error as it crosses the worker boundary (Error objects lose their fields when cloned). */
 export function errorReply(requestId, error) {
   return { status: 'error', requestId, code: error?.code || 'internal', message: String(error?.message || error) };
+}
+
+/**
+ * The worker's side: runs each request through `actions[request.action](request, reply)`, one at a time and in order
+ * (a step must see the memory the previous step left). `reply(body, transfer)` posts `{status: 'done', requestId,
+ * ...body}`; an action may reply more than once (progress) and go on working after its reply. A throw becomes the
+ * ErrorReply, and a frame the request carried is closed.
+ */
+export function serveRequests(actions) {
+  let queue = Promise.resolve();
+  self.onmessage = ({ data: request }) => {
+    queue = queue.then(() => serve(actions, request));
+  };
+}
+
+async function serve(actions, request) {
+  const reply = (body = {}, transfer = []) =>
+    self.postMessage({ status: 'done', requestId: request.requestId, ...body }, transfer);
+  try {
+    if (!Object.hasOwn(actions, request.action)) {
+      throw Object.assign(new Error(`unknown action ${request.action}`), { code: 'internal' });
+    }
+    await actions[request.action](request, reply);
+  } catch (error) {
+    if (typeof request.frame?.close === 'function') request.frame.close();
+    self.postMessage(errorReply(request.requestId, error));
+  }
 }

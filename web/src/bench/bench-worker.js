@@ -1,74 +1,34 @@
 /**
- * The bench's inference worker: the app's per-frame pipeline (web/src/worker.js) with each stage timed, built on the
- * public API of web/src/tracker.js only. One worker per configuration: onnxruntime-web reads its WASM thread count
- * once, so a fresh worker is the only clean way to change it.
- *
- * Requests (postMessage {action, requestId, ...}), replies {status: 'done'|'error', requestId, ...}:
- *   load    {modelBase, wasmBase, backend, variant, threads, numObjects}  sessions + warm-up
- *   probe   {n, chain, runs}     compute peak: a chain of n×n MatMuls on the same backend -> GFLOP/s
- *   start   {frame: ImageBitmap, labels, width, height, numObjects}     annotate (labels at the frame's size)
- *   step    {frame}              pre -> infer -> post; replies with the frame and overlay bitmaps to draw
- *   labels  {width, height}      the last step's mask at another size (for scoring; not timed as a stage)
- *   sample  {gc}                 memory: the tracker's memory bank (bytes, tensors, where they live), this heap
+ * The bench's inference worker: the page's per-frame pipeline (web/src/frame-pipeline.js: the same `annotate` and
+ * `step` as web/src/worker.js, each stage timed), built on the public API of web/src/tracker.js only, with the
+ * bench's own actions of the protocol (web/src/protocol.js): `load` (exactly one configuration), `probe`, `labels`,
+ * `sample`, `release`. One worker per configuration: onnxruntime-web reads its WASM thread count once, so a fresh
+ * worker is the only clean way to change it.
  */
 import * as ort from 'onnxruntime-web';
 
 import { probeWebGPU } from '../backend.js';
+import { FramePipeline } from '../frame-pipeline.js';
 import { pickCapacity } from '../manifest.js';
 import { fetchManifest, loadGraph } from '../model-loader.js';
-import { argmaxLabels, overlayRgba } from '../postprocess.js';
-import { createFrameContext, drawFrame, resizeLabelsNearest } from '../preprocess.js';
+import { serveRequests } from '../protocol.js';
 import { Tracker } from '../tracker.js';
 import { matmulModel, probeInput } from './matmul-model.js';
 import { probToLabels } from './resize.js';
 
-const COLORS = [
-  [255, 93, 115],
-  [64, 196, 255],
-  [255, 196, 64],
-  [120, 220, 120],
-  [190, 120, 255],
-  [255, 140, 60],
-];
 const now = () => performance.now();
 const state = {
-  manifest: null,
   tracker: null,
-  ctx: null,
-  labels: null,
-  overlay: null,
-  prob: null,
+  pipeline: null,
+  prob: null, // the last step's probabilities (model resolution), for `labels`
   numObjects: 0,
   backend: '',
-  variant: '',
 };
-
-let queue = Promise.resolve();
-self.onmessage = ({ data }) => {
-  queue = queue.then(() => handle(data));
-};
-
-async function handle(msg) {
-  try {
-    const reply = await ACTIONS[msg.action](msg);
-    const { transfer = [], ...body } = reply || {};
-    self.postMessage({ status: 'done', requestId: msg.requestId, ...body }, transfer);
-  } catch (error) {
-    if (msg.frame?.close) msg.frame.close();
-    self.postMessage({
-      status: 'error',
-      requestId: msg.requestId,
-      message: error.message || String(error),
-      code: error.code || 'error',
-      stack: String(error.stack || '').slice(0, 2000),
-    });
-  }
-}
 
 const skip = (message) => Object.assign(new Error(message), { code: 'skipped' });
 
-const ACTIONS = {
-  async load({ modelBase, wasmBase, backend, variant, threads, numObjects }) {
+serveRequests({
+  async load({ modelBase, wasmBase, backend, variant, threads, numObjects }, reply) {
     const manifest = await fetchManifest(modelBase);
     const info = manifest.variants[variant];
     if (!info) throw skip(`variant ${variant} is not exported (${Object.keys(manifest.variants).join(', ')})`);
@@ -90,12 +50,10 @@ const ACTIONS = {
     const t0 = now();
     const timings = await tracker.prepare(capacity);
     await state.tracker?.release();
-    Object.assign(state, { manifest, tracker, backend, variant, numObjects, prob: null });
+    // stretched, not letterboxed: `mobilevos eval` resizes frames so, and the bench's J&F must equal its own
+    Object.assign(state, { tracker, pipeline: new FramePipeline(tracker, { stretch: true }), backend, prob: null });
     const [, height, width] = manifest.frame.shape;
-    state.ctx = createFrameContext(width, height);
-    state.labels = new Uint8Array(width * height);
-    state.overlay = new Uint8ClampedArray(width * height * 4);
-    return {
+    reply({
       info: {
         backend,
         variant,
@@ -108,10 +66,10 @@ const ACTIONS = {
         prepareMs: now() - t0,
         ...timings,
       },
-    };
+    });
   },
 
-  async probe({ n = 1024, chain = 4, runs = 5 }) {
+  async probe({ n = 1024, chain = 4, runs = 5 }, reply) {
     const backend = state.backend || 'wasm';
     const model = matmulModel(n, chain);
     const options = { executionProviders: [backend], graphOptimizationLevel: 'all' };
@@ -137,7 +95,7 @@ const ACTIONS = {
     }
     const sorted = [...ms].sort((a, b) => a - b);
     const med = sorted[sorted.length >> 1];
-    return {
+    reply({
       probe: {
         backend,
         n,
@@ -150,55 +108,34 @@ const ACTIONS = {
         bestGflops: model.flops / sorted[0] / 1e6,
         note: backend === 'webgpu' ? 'includes reading y back (4n² bytes) each run' : '',
       },
-    };
+    });
   },
 
-  async start({ frame, labels, width, height, numObjects }) {
-    const t0 = now();
-    const rgba = drawFrame(state.ctx, frame);
-    frame.close();
-    const { width: mw, height: mh } = state.ctx.canvas;
-    const small = resizeLabelsNearest(labels, width, height, mw, mh);
-    const t1 = now();
-    await state.tracker.start(rgba, small, numObjects);
+  async annotate({ frame, labels, width, height, numObjects }, reply) {
+    const { overlay, timings } = await state.pipeline.annotate(frame, labels, width, height, numObjects);
     state.numObjects = numObjects;
     state.prob = null;
-    return { timings: { pre: t1 - t0, infer: now() - t1 } };
+    reply({ status: 'annotated', frame, overlay, timings }, [frame, overlay]);
   },
 
-  async step({ frame }) {
-    const t0 = now();
-    const rgba = drawFrame(state.ctx, frame);
-    const t1 = now();
-    const result = await state.tracker.step(rgba);
-    const t2 = now();
-    const numObjects = result.numObjects ?? state.numObjects;
-    argmaxLabels(result.prob, numObjects, state.labels.length, state.labels);
-    const { width, height } = state.ctx.canvas;
-    overlayRgba(state.labels, width, height, COLORS.slice(0, numObjects), {}, state.overlay);
-    const overlay = await createImageBitmap(new ImageData(state.overlay, width, height));
-    const t3 = now();
-    state.prob = result.prob;
-    return {
-      frame,
-      overlay,
-      transfer: [frame, overlay],
-      timings: { pre: t1 - t0, infer: t2 - t1, post: t3 - t2, run: result.inferMs ?? null },
-    };
+  async step({ frame }, reply) {
+    const { prob, overlay, timings } = await state.pipeline.step(frame);
+    state.prob = prob;
+    reply({ status: 'result', frame, overlay, timings }, [frame, overlay]);
   },
 
-  labels({ width, height }) {
+  labels({ width, height }, reply) {
     if (!state.prob) throw new Error('no step has run since the annotation');
-    const { width: w, height: h } = state.ctx.canvas;
+    const { width: w, height: h } = state.pipeline.ctx.canvas;
     const labels = probToLabels(state.prob, state.numObjects + 1, h, w, height, width);
-    return { labels, transfer: [labels.buffer] };
+    reply({ labels }, [labels.buffer]);
   },
 
-  sample({ gc = false }) {
+  sample({ gc = false }, reply) {
     if (gc && typeof self.gc === 'function') self.gc();
     const m = performance.memory;
     const s = state.tracker?.stats() ?? {};
-    return {
+    reply({
       sample: {
         bankBytes: s.memoryBytes ?? null,
         bankTensors: s.memoryTensors ?? null,
@@ -208,12 +145,12 @@ const ACTIONS = {
         sessions: s.sessions ?? null,
         workerHeapUsed: m ? m.usedJSHeapSize : null,
       },
-    };
+    });
   },
 
-  async release() {
+  async release(request, reply) {
     await state.tracker?.release();
-    state.tracker = null;
-    return {};
+    Object.assign(state, { tracker: null, pipeline: null });
+    reply();
   },
-};
+});

@@ -10,6 +10,7 @@
  * load(): Promise<Blob>)}]}. Masks are decoded to their palette *indices* (never RGB) with the app's PNG decoder.
  */
 import { decodePng, MaskError } from '../mask-encoding.js';
+import { VOID } from '../labels.js';
 
 const FRAME_RE = /\.(jpe?g|png)$/i;
 const stem = (name) => name.replace(/\.[^.]+$/, '');
@@ -107,11 +108,18 @@ export async function decodeFrame(blob) {
   return createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
 }
 
+/** Every frame of a sequence, decoded (decodeFrame). */
+export async function decodeAll(seq) {
+  const bitmaps = [];
+  for (const f of seq.frames) bitmaps.push(await decodeFrame(await f.load()));
+  return bitmaps;
+}
+
 /** Object ids of a label image (1..254; 0 background, 255 void), sorted. */
 export function objectIds(labels) {
   const seen = new Uint8Array(256);
   for (let i = 0; i < labels.length; i++) seen[labels[i]] = 1;
   const ids = [];
-  for (let v = 1; v < 255; v++) if (seen[v]) ids.push(v);
+  for (let v = 1; v < VOID; v++) if (seen[v]) ids.push(v);
   return ids;
 }

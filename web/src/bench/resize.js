@@ -4,6 +4,7 @@
  * log(prob) resized bilinearly with OpenCV INTER_LINEAR semantics (half-pixel centres, edges replicated), then argmax over
  * channels (the softmax the Python code applies next does not change the argmax).
  */
+import { argmaxLabels } from '../postprocess.js';
 
 const TINY = 1.1754943508222875e-38; // np.finfo(np.float32).tiny
 
@@ -39,19 +40,7 @@ function axis(src, dst) {
 export function probToLabels(prob, channels, h, w, height, width, out = new Uint8Array(height * width)) {
   const plane = h * w;
   if (prob.length < channels * plane) throw new Error('prob has fewer channels than requested');
-  if (height === h && width === w) {
-    for (let p = 0; p < plane; p++) {
-      let best = prob[p];
-      let label = 0;
-      for (let c = 1; c < channels; c++)
-        if (prob[c * plane + p] > best) {
-          best = prob[c * plane + p];
-          label = c;
-        }
-      out[p] = label;
-    }
-    return out;
-  }
+  if (height === h && width === w) return argmaxLabels(prob, channels - 1, plane, out);
   const logp = new Float32Array(channels * plane);
   for (let i = 0; i < logp.length; i++) logp[i] = Math.log(Math.max(prob[i], TINY));
   const X = axis(w, width);

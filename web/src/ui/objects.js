@@ -1,5 +1,5 @@
 /** The object list: one row per object with its colour, name and area; click selects, × removes. */
-import { cssColor } from './colors.js';
+import { cssColor } from '../labels.js';
 
 export function renderObjects(
   list,

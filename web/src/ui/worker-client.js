@@ -1,10 +1,13 @@
 /**
- * The page's side of the worker protocol (web/src/protocol.js): `request(action, payload, transfer)` returns a promise
- * of the reply; progress replies go to `onProgress`; error replies reject with an Error carrying the worker's `code`.
+ * The asking side of the worker protocol (web/src/protocol.js), for the page and the bench: `request(action, payload,
+ * transfer)` returns a promise of the reply; progress replies go to `onProgress`; error replies reject with an Error
+ * carrying the worker's `code`. The caller creates the Worker: Vite bundles a worker only where it sees
+ * `new Worker(new URL(...), ...)` spelled out.
  */
 export class WorkerClient {
-  constructor({ onProgress = () => {} } = {}) {
-    this.worker = new Worker(new URL('../worker.js', import.meta.url), { type: 'module', name: 'mobilevos-inference' });
+  /** @param {Worker} worker  web/src/worker.js (the page) or web/src/bench/bench-worker.js */
+  constructor(worker, { onProgress = () => {} } = {}) {
+    this.worker = worker;
     this.pending = new Map();
     this.nextId = 1;
     this.onProgress = onProgress;

@@ -1,0 +1,74 @@
+/** The inference worker and its model, as the page shows them: loading progress, backend and variant pills. */
+import { WorkerClient } from '../ui/worker-client.js';
+import { config } from './settings.js';
+import { $, app, banner } from './state.js';
+import { setPill, setStatus, updateControls } from './view.js';
+
+/** A fresh worker with the current settings: loads the model and shows the backend, or a banner to retry. */
+export async function startWorker() {
+  app.worker?.terminate();
+  app.ready = false;
+  setPill('#pill-backend', 'loading model…');
+  $('#pill-variant').hidden = true;
+  const worker = new WorkerClient(
+    new Worker(new URL('../worker.js', import.meta.url), { type: 'module', name: 'mobilevos-inference' }),
+    { onProgress: (p) => showProgress(p) },
+  );
+  app.worker = worker;
+  try {
+    const ready = await worker.request('load', {
+      modelBase: config.models,
+      wasmBase: config.wasm,
+      backend: config.backend,
+      noWebgpu: config.nowebgpu,
+      variant: config.variant,
+      threads: config.threads,
+      debug: config.debug,
+    });
+    if (app.worker !== worker) return;
+    app.ready = true;
+    app.info = ready;
+    app.model = ready.model;
+    showBackend(ready);
+    fillVariantChoices(ready.model.variants);
+    banner.hide('no-backend');
+    if (ready.notice) banner.show('backend-notice', { kind: 'info', detail: ready.notice });
+    else if (ready.backend === 'wasm' && !ready.isolated) banner.show('not-isolated', { kind: 'warn' });
+    setStatus('');
+  } catch (error) {
+    if (app.worker !== worker) return;
+    setPill('#pill-backend', error.code === 'no-backend' ? 'no backend' : 'model error', 'bad');
+    setStatus('');
+    banner.show(error.code || 'no-backend', { detail: error.message, actions: [['Retry', () => startWorker()]] });
+  }
+  updateControls();
+}
+
+function showProgress({ message, loaded, total }) {
+  const pct = total ? ` ${Math.round((100 * loaded) / total)}%` : '';
+  setStatus(`${message}${pct}`);
+}
+
+function showBackend(info) {
+  const label = info.backend === 'webgpu' ? 'WebGPU' : `WASM · ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
+  setPill('#pill-backend', label, info.backend === 'wasm' && !info.isolated ? 'warn' : 'ok');
+  $('#pill-backend').title =
+    info.backend === 'webgpu'
+      ? `WebGPU: ${info.adapter}${info.shaderF16 ? ' (shader-f16)' : ''}`
+      : `WASM, ${info.threads} thread(s)${info.isolated ? '' : ' — page not cross-origin isolated'}; WebGPU: ${info.webgpu}`;
+  const variant = $('#pill-variant');
+  variant.hidden = false;
+  variant.textContent = info.variant;
+  variant.title = `model variant ${info.variant}: ${info.variantReason}`;
+  const m = info.model;
+  $('#model-info').textContent =
+    `${m.name}: ${m.width}×${m.height} input, up to ${m.maxObjects} objects, variants ` +
+    `${m.variants.join(', ')}.` +
+    (info.adapter ? ` GPU: ${info.adapter}.` : '');
+}
+
+function fillVariantChoices(variants) {
+  const select = $('#set-variant');
+  select.replaceChildren(new Option('Auto', 'auto'), ...variants.map((v) => new Option(v, v)));
+  select.value = variants.includes(config.variant) ? config.variant : 'auto';
+}
