@@ -171,8 +171,8 @@ def example_inputs(spec: GraphSpec) -> tuple[torch.Tensor, ...]:
     return tuple(out)
 
 
-# Model sizes one graph accepts, in units of the stride: 128..1024 pixels a side.
-MIN_CELLS, MAX_CELLS = 8, 64
+# Model sizes one graph accepts, in units of the stride: 64..1024 pixels a side.
+MIN_CELLS, MAX_CELLS = 4, 64
 
 
 def dynamic_shapes(spec: GraphSpec, stride: int) -> dict:

@@ -79,7 +79,7 @@ def build_manifest(
                 "rule": "the graphs take any of model.sizes (their height and width are dynamic; tensors with "
                 "spatial_axes scale with it, memory too): WASM's CPU kernels reach ~12 FPS at the first size on "
                 "2 cores, so it is WASM's default; a GPU runs the largest. A consumer may pick another size of "
-                "the list (the web app: ?size=HxW or its setting); sizes[i].cpu_ms_k1 and flops give the cost",
+                "the list (the web app: ?size=HxW or its setting); sizes[i].cpu_ms and flops give the cost",
             },
         },
         "frame": {

@@ -3,7 +3,7 @@
  *
  *   npm run bench -- [--frames 200] [--backends wasm,webgpu] [--threads 1,2] [--variants fp32,int8] [--long]
  *                    [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--probe 1024] [--no-score]
- *                    [--out results/bench-web] [--hardware-webgpu] [--headed]
+ *                    [--sizes first|all|HxW,...] [--out results/bench-web] [--hardware-webgpu] [--headed]
  *
  * Builds the site, serves it with `vite preview` on a free port (the model folder: --models, $MOBILEVOS_MODELS,
  * web/public/models/student, else the untrained test export of scripts/make_dev_models.sh), opens
@@ -35,7 +35,8 @@ const opt = (name, fallback) => {
 if (has('--help') || has('-h')) {
   console.log(
     'usage: npm run bench -- [--frames N] [--backends wasm,webgpu] [--threads 1,2] [--variants fp32,int8] ' +
-      '[--long] [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--probe N] [--no-score] [--out DIR] ' +
+      '[--long] [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--probe N] [--no-score] [--sizes LIST] ' +
+      '[--out DIR] ' +
       '[--hardware-webgpu] [--headed]',
   );
   process.exit(0);
@@ -50,6 +51,7 @@ const params = new URLSearchParams({
   threads: long ? opt('--threads', '2').split(',')[0] : opt('--threads', '1,2'),
   variants: long ? opt('--variants', 'fp32').split(',')[0] : opt('--variants', 'auto'),
   probe: opt('--probe', '1024'),
+  sizes: opt('--sizes', 'first'),
   score: has('--no-score') ? '0' : '1',
   long: long ? '1' : '0',
   gc: long ? '1' : '0',

@@ -27,12 +27,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from video_tools import decode_rgb, encode_images
+from video_tools import BT601_TAGS, decode_rgb, encode_images
 
 from mobilevos.data.davis import read_sequence, write_mask
 
 FPS = 24  # DAVIS's frame rate
-TAGS = ["-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m", "-color_range", "tv"]
 CODECS = {
     ".mp4": ["-c:v", "libx264", "-crf", "16", "-preset", "medium"],
     ".webm": ["-c:v", "libvpx-vp9", "-crf", "20", "-b:v", "0", "-deadline", "good", "-cpu-used", "4"],
@@ -44,7 +43,7 @@ def encode(frames: np.ndarray, path: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for t, frame in enumerate(frames):
             Image.fromarray(frame).save(Path(tmp) / f"{t:05d}.png")
-        encode_images(f"{tmp}/%05d.png", FPS, path, *CODECS[path.suffix], "-pix_fmt", "yuv420p", *TAGS)
+        encode_images(f"{tmp}/%05d.png", FPS, path, *CODECS[path.suffix], "-pix_fmt", "yuv420p", *BT601_TAGS)
 
 
 def decode(path: Path, height: int, width: int) -> np.ndarray:

@@ -11,6 +11,12 @@ import numpy as np
 from mobilevos.data.synth import SynthConfig, clip_name
 from mobilevos.data.synth_writer import write_dataset
 
+# BT.601 limited range, what ffmpeg's RGB conversion assumes: browser and ffmpeg then decode the same YUV alike
+BT601_TAGS = (
+    *("-colorspace", "smpte170m", "-color_primaries", "smpte170m"),
+    *("-color_trc", "smpte170m", "-color_range", "tv"),
+)
+
 
 def synth_sequence(root: Path, frames: int, size: tuple[int, int], seed: int, max_objects: int) -> Path:
     """One synthetic video in DAVIS layout under `root` (as `mobilevos synth --videos 1` writes it); its name."""

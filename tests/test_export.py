@@ -1,6 +1,7 @@
 """ONNX export: graphs, operator check, manifest, the onnxruntime tracker's parity with PyTorch, fixtures, errors.
 
-One small export (64x96, capacities 1 and 2, a dev checkpoint without ImageNet weights) is shared by the tests.
+One small export (64x96 and 96x128, capacities 1 and 2, a dev checkpoint without ImageNet weights) is shared by the
+tests.
 Each capacity and variant has one graph (`student_k{K}[_variant].onnx`); its annotate call (annotate = 1) replaces
 schema 1's init graph and its track call (annotate = 0) the step graph.
 """
@@ -47,6 +48,7 @@ from export.variants import entry_switch, precision_tail
 REPO = Path(__file__).resolve().parents[1]
 
 SIZE = (64, 96)
+EXTRA_SIZE = (96, 128)  # a second model size: the graphs' height and width are dynamic
 CAPACITIES = (1, 2)
 
 
@@ -71,6 +73,7 @@ def exported(tmp_path_factory, dev_checkpoint) -> Path:
             checkpoint=dev_checkpoint,
             out=out,
             size=SIZE,
+            extra_sizes=(EXTRA_SIZE,),
             capacities=CAPACITIES,
             data=_data_root(),
             eval_frames=4,
@@ -103,7 +106,7 @@ def test_manifest_validates_and_matches_files(exported, dev_checkpoint):
     for graph in manifest["graphs"]:
         path = exported / graph["file"]
         assert graph["bytes"] == path.stat().st_size and graph["sha256"] == sha256(path)
-    assert manifest["schema_version"] == SCHEMA_VERSION == 2
+    assert manifest["schema_version"] == SCHEMA_VERSION == 3
     assert len(manifest["graphs"]) == len(CAPACITIES) * 3  # one graph per capacity and variant
     assert sorted(g["file"] for g in manifest["graphs"]) == sorted(
         f"student_k{k}{suffix}.onnx" for k in CAPACITIES for suffix in ("", "_fp16", "_int8")
@@ -115,17 +118,20 @@ def test_manifest_validates_and_matches_files(exported, dev_checkpoint):
             assert 0 <= manifest["variants"][variant]["accuracy"][f"k{k}"]["mean_iou"] <= 1
 
 
-def test_graphs_are_static_single_file_and_checked(exported):
+def test_graphs_are_single_file_checked_and_dynamic_only_in_size(exported):
     manifest = load_manifest(exported)
     for graph in manifest["graphs"]:
         model = onnx.load(exported / graph["file"], load_external_data=False)
         onnx.checker.check_model(model, full_check=True)
         assert not any(t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer)
-        declared = {t["name"]: t["shape"] for t in graph["inputs"] + graph["outputs"]}
+        declared = {t["name"]: t for t in graph["inputs"] + graph["outputs"]}
         for value in list(model.graph.input) + list(model.graph.output):
-            dims = value.type.tensor_type.shape.dim
-            assert all(d.HasField("dim_value") for d in dims), f"{graph['name']}: {value.name} is not static"
-            assert [d.dim_value for d in dims] == declared[value.name]
+            dims, spec = value.type.tensor_type.shape.dim, declared[value.name]
+            dynamic = [i for i, d in enumerate(dims) if not d.HasField("dim_value")]
+            assert dynamic == spec.get("spatial_axes", []), f"{graph['name']}: {value.name} dynamic axes {dynamic}"
+            assert [d.dim_value for i, d in enumerate(dims) if i not in dynamic] == [
+                n for i, n in enumerate(spec["shape"]) if i not in dynamic
+            ]
             assert value.type.tensor_type.elem_type == TensorProto.FLOAT  # every variant keeps float32 I/O
         for target in TARGETS[graph["variant"]]:
             assert unsupported_nodes(model, load_table(TABLES[target])) == []
@@ -388,6 +394,7 @@ def test_export_without_data_falls_back_to_synthetic_clips(dev_checkpoint, tmp_p
             checkpoint=dev_checkpoint,
             out=tmp_path / "student",
             size=SIZE,
+            extra_sizes=(),
             capacities=(2,),
             variants=("fp32", "int8"),
             data=None,
@@ -445,3 +452,40 @@ def test_cli_reports_bad_options(dev_checkpoint, tmp_path, capsys, args, message
     assert export_main(["--checkpoint", str(dev_checkpoint), "--out", str(tmp_path / "o"), *args]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_one_graph_serves_every_exported_size(exported, net):
+    """The graphs' sizes are dynamic: the manifest lists both sizes with parity, FLOPs and CPU time measured at each,
+    and the fp32 graph run at the second size gives the PyTorch network's outputs there."""
+    import onnxruntime as ort
+
+    from mobilevos.runtime.manifest import at_size
+
+    from export.graphs import StudentGraph, graph_spec, spec_feeds
+
+    manifest = load_manifest(exported)
+    sizes = manifest["model"]["sizes"]
+    assert [(s["height"], s["width"]) for s in sizes] == [SIZE, EXTRA_SIZE]
+    assert manifest["model"]["default_size"] == {**manifest["model"]["default_size"], "wasm": list(SIZE)}
+    assert manifest["model"]["default_size"]["webgpu"] == list(EXTRA_SIZE)
+    for size in sizes:
+        assert size["capacity"] == 1 and size["parity"]["mean_iou"] > 0.99 and size["cpu_ms"] > 0
+    assert sizes[1]["flops"]["1"] > sizes[0]["flops"]["1"] * (96 * 128) / (64 * 96)  # the memory read is quadratic
+    graph = next(g for g in at_size(manifest, EXTRA_SIZE)["graphs"] if g["capacity"] == 1 and g["variant"] == "fp32")
+    spec = graph_spec(net, EXTRA_SIZE, 1)
+    assert [t["shape"] for t in graph["inputs"]] == [list(t.shape) for t in spec.inputs]
+    feeds = spec_feeds(spec)
+    session = ort.InferenceSession(str(exported / graph["file"]), providers=["CPUExecutionProvider"])
+    got = session.run(None, feeds)
+    with torch.no_grad():
+        want = StudentGraph(net.eval())(*(torch.from_numpy(feeds[t.name]) for t in spec.inputs))
+    for ours, reference in zip(got, want, strict=True):
+        assert ours.shape == tuple(reference.shape)
+        np.testing.assert_allclose(ours, reference.numpy(), atol=1e-4)
+
+
+def test_sizes_outside_the_dynamic_range_are_refused(dev_checkpoint, tmp_path):
+    with pytest.raises(ValueError, match=r"sides must be 64\.\.1024"):
+        run_export(ExportOptions(checkpoint=dev_checkpoint, out=tmp_path / "x", extra_sizes=((48, 64),)))
+    with pytest.raises(ValueError, match="multiples of 16"):
+        run_export(ExportOptions(checkpoint=dev_checkpoint, out=tmp_path / "x", extra_sizes=((100, 128),)))

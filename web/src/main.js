@@ -55,6 +55,7 @@ function selectTool(tool) {
 for (const [id, key] of [
   ['#set-backend', 'backend'],
   ['#set-variant', 'variant'],
+  ['#set-size', 'size'],
   ['#set-threads', 'threads'],
 ]) {
   const select = $(id);

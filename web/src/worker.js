@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-web';
 
 import { pickBackend, probeWebGPU, threadCount } from './backend.js';
 import { FramePipeline } from './frame-pipeline.js';
-import { chooseVariant, maxObjects, pickCapacity } from './manifest.js';
+import { atSize, chooseSize, chooseVariant, maxObjects, pickCapacity } from './manifest.js';
 import { MaskRecording } from './mask-recording.js';
 import { fetchManifest, loadGraph, pruneCache } from './model-loader.js';
 import { nativeSignature } from './preprocess.js';
@@ -52,7 +52,10 @@ serveRequests({
   stats: (msg, reply) => reply({ stats: state.tracker?.stats() ?? null, info: state.info }),
 });
 
-async function load({ modelBase, wasmBase, backend: choice, noWebgpu, variant: variantChoice, threads, debug }, reply) {
+async function load(
+  { modelBase, wasmBase, backend: choice, noWebgpu, variant: variantChoice, size: sizeChoice = 'auto', threads, debug },
+  reply,
+) {
   const progress = (message, extra = {}) => reply({ status: 'progress', message, ...extra });
   state.debug = Boolean(debug);
   state.modelBase = modelBase;
@@ -78,7 +81,9 @@ async function load({ modelBase, wasmBase, backend: choice, noWebgpu, variant: v
       requested: variantChoice,
       shaderF16: Boolean(probe.shaderF16),
     });
-    const tracker = new Tracker(ort, manifest, {
+    // the graphs take any of the manifest's sizes: the tracker (and so the pipeline) sees the manifest at the chosen one
+    const { size, reason: sizeReason } = chooseSize(manifest, be, sizeChoice);
+    const tracker = new Tracker(ort, atSize(manifest, size), {
       backend: be,
       variant,
       loadModel: (graph) =>
@@ -87,9 +92,9 @@ async function load({ modelBase, wasmBase, backend: choice, noWebgpu, variant: v
             progress(cached ? `${graph.file} (cached)` : `downloading ${graph.file}`, { loaded, total }),
         }),
     });
-    progress(`creating ${be.toUpperCase()} sessions (${variant})`);
+    progress(`creating ${be.toUpperCase()} sessions (${variant}, ${size[1]}×${size[0]})`);
     const timings = await tracker.prepare(manifest.objects.capacities[0]);
-    return { tracker, variant, reason, timings };
+    return { tracker, variant, reason, sizeReason, timings };
   };
 
   let result;
@@ -119,7 +124,7 @@ async function load({ modelBase, wasmBase, backend: choice, noWebgpu, variant: v
     webgpu: probe.available ? 'available' : probe.reason,
     notice,
   };
-  const [, height, width] = manifest.frame.shape;
+  const [, height, width] = result.tracker.manifest.frame.shape;
   reply({
     status: 'ready',
     ...state.info,
@@ -128,6 +133,12 @@ async function load({ modelBase, wasmBase, backend: choice, noWebgpu, variant: v
       name: manifest.name,
       height,
       width,
+      sizeReason: result.sizeReason,
+      sizes: manifest.model.sizes.map((s) => ({
+        height: s.height,
+        width: s.width,
+        gflops: s.flops?.[manifest.objects.capacities[0]] ?? 0,
+      })),
       capacities: manifest.objects.capacities,
       maxObjects: maxObjects(manifest),
       variants: Object.keys(manifest.variants),
@@ -194,8 +205,10 @@ async function parity({ capacities = null }) {
     if (!response.ok) throw new Error(`fixture ${name}: HTTP ${response.status}`);
     return new Uint8Array(await response.arrayBuffer());
   };
+  // the fixtures are at the manifest's first size: a tracker at another size replays them with its own sessions
+  const sameSize = tracker.manifest.frame.shape.join() === state.manifest.frame.shape.join();
   const runner =
-    tracker.variant === index.variant
+    tracker.variant === index.variant && sameSize
       ? tracker
       : new Tracker(ort, state.manifest, {
           backend: tracker.backend,

@@ -45,7 +45,14 @@ test('the clip loops forth and back without a jump', () => {
 });
 
 const MANIFEST = {
-  model: { height: 240, width: 320 },
+  model: {
+    height: 240,
+    width: 320,
+    sizes: [
+      { height: 240, width: 320 },
+      { height: 480, width: 640 },
+    ],
+  },
   variants: { fp32: { targets: ['webgpu', 'wasm'] }, fp16: { targets: ['webgpu'] }, int8: { targets: ['wasm'] } },
   graphs: [
     { capacity: 1, variant: 'fp32', file: 'student_k1.onnx', flops: 9.7e8 },
@@ -77,6 +84,14 @@ test('settings from the URL expand to configurations; variants follow the manife
     ['int8'],
   );
   assert.equal(parseSettings('?long=1&frames=500').settings.frames, 500);
+  // model sizes: the export's first by default, every size with sizes=all, named ones, and an error for others
+  const sized = (query) => expandConfigs(parseSettings(query).settings, { 'models/student/': MANIFEST });
+  assert.deepEqual(
+    sized('?threads=2&variants=fp32&sizes=all').map((c) => c.resolution),
+    ['240x320', '480x640'],
+  );
+  assert.deepEqual(sized('?threads=2&variants=fp32&sizes=480x640')[0].size, [480, 640]);
+  assert.throws(() => sized('?sizes=100x100'), /size 100x100 is not exported \(240x320, 480x640\)/);
 });
 
 test('FLOPs of one step come from the manifest (fp32 graph when a variant records none)', () => {

@@ -86,7 +86,7 @@ function applyPatch(doc, patch) {
 }
 
 test('the shipped manifest passes the shared schema and reference checks', () => {
-  assert.equal(validateManifest(structuredClone(SHIPPED)).schema_version, 2);
+  assert.equal(validateManifest(structuredClone(SHIPPED)).schema_version, 3);
 });
 
 for (const { name, patch, where } of CASES) {

@@ -81,9 +81,19 @@ function renamedManifest() {
     outputs: [tensor('p', [1, k + 1, H, W]), tensor('k_out', [1, CK, h, w]), tensor('v_out', [1, k, CV, h, w])],
   });
   return validateManifest({
-    schema_version: 2,
+    schema_version: 3,
     name: 'renamed',
-    model: { height: H, width: W, stride: 16, key_dim: CK, value_dim: CV, memory_height: h, memory_width: w },
+    model: {
+      height: H,
+      width: W,
+      stride: 16,
+      key_dim: CK,
+      value_dim: CV,
+      memory_height: h,
+      memory_width: w,
+      sizes: [{ height: H, width: W, memory_height: h, memory_width: w }],
+      default_size: { wasm: [H, W], webgpu: [H, W] },
+    },
     frame: {
       input: 'img',
       shape: [1, H, W, 4],

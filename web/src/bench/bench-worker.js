@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-web';
 
 import { probeWebGPU } from '../backend.js';
 import { FramePipeline } from '../frame-pipeline.js';
-import { pickCapacity } from '../manifest.js';
+import { atSize, pickCapacity } from '../manifest.js';
 import { fetchManifest, loadGraph } from '../model-loader.js';
 import { serveRequests } from '../protocol.js';
 import { Tracker } from '../tracker.js';
@@ -28,8 +28,8 @@ const state = {
 const skip = (message) => Object.assign(new Error(message), { code: 'skipped' });
 
 serveRequests({
-  async load({ modelBase, wasmBase, backend, variant, threads, numObjects }, reply) {
-    const manifest = await fetchManifest(modelBase);
+  async load({ modelBase, wasmBase, backend, variant, threads, size, numObjects }, reply) {
+    const manifest = atSize(await fetchManifest(modelBase), size);
     const info = manifest.variants[variant];
     if (!info) throw skip(`variant ${variant} is not exported (${Object.keys(manifest.variants).join(', ')})`);
     if (Array.isArray(info.targets) && !info.targets.includes(backend))

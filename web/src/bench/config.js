@@ -6,7 +6,8 @@
  *   backends=wasm     comma list of wasm, webgpu
  *   threads=1,2       WASM thread counts (needs cross-origin isolation above 1)
  *   variants=auto     comma list of fp32, fp16, int8; auto = every exported variant meant for the backend
- *   models=models/student/   comma list of exported model folders (one per model resolution)
+ *   models=models/student/   comma list of exported model folders
+ *   sizes=first       model input sizes: first (the export's WASM default), all, or a comma list of HxW
  *   clip=bench/clip/clip.json  the bundled clip (a picked DAVIS folder replaces it)
  *   sequence=         sequence of a picked folder (default: the first; `all` tracks every sequence once)
  *   probe=1024        compute-peak probe: n of the n×n MatMuls (0 = off); probechain=4, proberuns=5
@@ -25,6 +26,7 @@ export const DEFAULTS = {
   threads: '1,2',
   variants: 'auto',
   models: 'models/student/',
+  sizes: 'first',
   wasm: 'ort/',
   clip: 'bench/clip/clip.json',
   sequence: '',
@@ -74,8 +76,20 @@ const list = (text) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
+/** The model sizes [height, width] a `sizes` setting names in `manifest` ('first', 'all' or "HxW,..."). */
+export function pickSizes(sizes, manifest) {
+  const all = manifest.model.sizes.map((s) => [s.height, s.width]);
+  if (sizes === 'first') return all.slice(0, 1);
+  if (sizes === 'all') return all;
+  return list(sizes).map((text) => {
+    const size = all.find(([h, w]) => `${h}x${w}` === text);
+    if (!size) throw new Error(`size ${text} is not exported (${all.map(([h, w]) => `${h}x${w}`).join(', ')})`);
+    return size;
+  });
+}
+
 /**
- * Configurations to run: every model folder × backend × (thread count, WASM only) × variant. `manifests` maps a
+ * Configurations to run: every model folder × model size × backend × (thread count, WASM only) × variant. `manifests` maps a
  * model folder to its manifest. Variants not exported or not meant for a backend are left out when `auto`, and kept
  * (to be reported as skipped) when asked for by name. A long run keeps the first configuration only.
  */
@@ -83,19 +97,21 @@ export function expandConfigs(settings, manifests) {
   const configs = [];
   for (const models of list(settings.models)) {
     const manifest = manifests[models];
-    const resolution = manifest ? `${manifest.model.height}x${manifest.model.width}` : '?';
-    for (const backend of list(settings.backends)) {
-      const threads = backend === 'wasm' ? list(settings.threads).map(Number) : [0];
-      const exported = manifest ? Object.keys(manifest.variants) : [];
-      const meant = (v) => {
-        const targets = manifest?.variants[v]?.targets;
-        return Array.isArray(targets)
-          ? targets.includes(backend)
-          : v === 'fp32' || (v === 'fp16') === (backend === 'webgpu');
-      };
-      const variants = settings.variants === 'auto' ? exported.filter(meant) : list(settings.variants);
-      for (const t of threads)
-        for (const variant of variants) configs.push({ models, resolution, backend, threads: t, variant });
+    for (const size of manifest ? pickSizes(settings.sizes, manifest) : [null]) {
+      const resolution = size ? `${size[0]}x${size[1]}` : '?';
+      for (const backend of list(settings.backends)) {
+        const threads = backend === 'wasm' ? list(settings.threads).map(Number) : [0];
+        const exported = manifest ? Object.keys(manifest.variants) : [];
+        const meant = (v) => {
+          const targets = manifest?.variants[v]?.targets;
+          return Array.isArray(targets)
+            ? targets.includes(backend)
+            : v === 'fp32' || (v === 'fp16') === (backend === 'webgpu');
+        };
+        const variants = settings.variants === 'auto' ? exported.filter(meant) : list(settings.variants);
+        for (const t of threads)
+          for (const variant of variants) configs.push({ models, size, resolution, backend, threads: t, variant });
+      }
     }
   }
   return settings.long ? configs.slice(0, 1) : configs;

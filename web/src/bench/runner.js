@@ -4,7 +4,7 @@
  * finally J&F of every run (masks.js). The results object is what the page renders and the JSON download holds.
  */
 import { fetchManifest } from '../model-loader.js';
-import { pickCapacity } from '../manifest.js';
+import { atSize, pickCapacity } from '../manifest.js';
 import { WorkerClient } from '../ui/worker-client.js';
 import { bundledClip, decodeAll, decodeMask, objectIds } from './clip.js';
 import { expandConfigs, stepFlops } from './config.js';
@@ -50,6 +50,7 @@ export async function runAll(settings, picked) {
           name: m.name,
           schema_version: m.schema_version,
           resolution: [m.model.height, m.model.width],
+          sizes: m.model.sizes.map((s) => [s.height, s.width]),
           capacities: m.objects.capacities,
           variants: Object.keys(m.variants),
           checkpoint: m.checkpoint ?? null,
@@ -151,6 +152,7 @@ async function runConfig(config, settings, manifest, prepared, probes) {
       backend: config.backend,
       variant: config.variant,
       threads: config.threads,
+      size: config.size,
       numObjects,
     });
     run.info = info;
@@ -163,7 +165,7 @@ async function runConfig(config, settings, manifest, prepared, probes) {
     }
     await timeRun(run, worker, settings, prepared, life);
     const capacity = pickCapacity(manifest, numObjects);
-    const flops = stepFlops(manifest, capacity, config.variant);
+    const flops = stepFlops(atSize(manifest, config.size), capacity, config.variant);
     const peak = probes[probeKey];
     const student = flops ? flops.flops / run.stages.infer.p50 / 1e6 : NaN;
     run.compute = {

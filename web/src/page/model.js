@@ -22,6 +22,7 @@ export async function startWorker() {
       backend: config.backend,
       noWebgpu: config.nowebgpu,
       variant: config.variant,
+      size: config.size,
       threads: config.threads,
       debug: config.debug,
     });
@@ -31,6 +32,7 @@ export async function startWorker() {
     app.model = ready.model;
     showBackend(ready);
     fillVariantChoices(ready.model.variants);
+    fillSizeChoices(ready.model.sizes);
     banner.hide('no-backend');
     if (ready.notice) banner.show('backend-notice', { kind: 'info', detail: ready.notice });
     else if (ready.backend === 'wasm' && !ready.isolated) banner.show('not-isolated', { kind: 'warn' });
@@ -62,9 +64,19 @@ function showBackend(info) {
   variant.title = `model variant ${info.variant}: ${info.variantReason}`;
   const m = info.model;
   $('#model-info').textContent =
-    `${m.name}: ${m.width}×${m.height} input, up to ${m.maxObjects} objects, variants ` +
+    `${m.name}: ${m.width}×${m.height} input (${m.sizeReason}), up to ${m.maxObjects} objects, variants ` +
     `${m.variants.join(', ')}.` +
     (info.adapter ? ` GPU: ${info.adapter}.` : '');
+}
+
+/** The model input sizes of the export ("HxW"), each with its cost as the export measured it. */
+function fillSizeChoices(sizes) {
+  const select = $('#set-size');
+  const options = sizes.map(
+    (s) => new Option(`${s.width}×${s.height} (${(s.gflops / 1e9).toFixed(1)} GFLOP)`, `${s.height}x${s.width}`),
+  );
+  select.replaceChildren(new Option('Auto', 'auto'), ...options);
+  select.value = options.some((o) => o.value === config.size) ? config.size : 'auto';
 }
 
 function fillVariantChoices(variants) {
