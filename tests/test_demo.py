@@ -412,4 +412,4 @@ def test_a_larger_model_input_runs_both_models_at_its_short_side(app, models):
     student = OrtTracker(models.student_onnx, "fp32", size=(480, 640))
     student.start(frames[0], truth[0])
     assert_same_masks(masks["student"][1:], np.stack([student.step(f).mask for f in frames[1:]]))
-    expect_error(lambda: c.predict("100x100", api_name="/change_size"), "Unknown model size")
+    expect_error(lambda: c.predict("100x100", api_name="/change_size"), "100x100 is not in the list of choices")
