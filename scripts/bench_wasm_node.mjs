@@ -2,13 +2,16 @@
  * Inference-only timing of the exported graphs on onnxruntime-web's WASM backend in node (the browser's kernels,
  * without the page): median step time per capacity, variant and thread count.
  *
- *   node scripts/bench_wasm_node.mjs [MODEL_DIR] [--threads 1,2] [--runs 20]
+ *   node scripts/bench_wasm_node.mjs [MODEL_DIR] [--threads 1,2] [--runs 20] [--size HxW] [--variants fp32,int8]
+ *
+ * --size runs the (dynamic) graphs at another of the manifest's model sizes (default: the first).
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import * as ort from 'onnxruntime-web';
 
+import { atSize } from '../web/src/manifest.js';
 import { Tracker } from '../web/src/tracker.js';
 
 const args = process.argv.slice(2);
@@ -21,7 +24,10 @@ const dir = resolve(
 );
 const threadsList = opt('--threads', '1,2').split(',').map(Number);
 const runs = Number(opt('--runs', 20));
-const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+const exported = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+const size = opt('--size', null);
+const manifest = size ? atSize(exported, size.split('x').map(Number)) : exported;
+const wanted = opt('--variants', null)?.split(',');
 const [, height, width] = manifest.frame.shape;
 
 // ort.env.wasm.numThreads is read once per process: one child process per thread count.
@@ -44,7 +50,7 @@ for (let y = height >> 2; y < (3 * height) >> 2; y++)
 for (let y = height >> 2; y < (3 * height) >> 2; y++)
   labels.fill(2, y * width + (width >> 1), y * width + ((3 * width) >> 2));
 for (const variant of Object.keys(manifest.variants).filter(
-  (v) => manifest.variants[v].targets?.includes('wasm') ?? v !== 'fp16',
+  (v) => (manifest.variants[v].targets?.includes('wasm') ?? v !== 'fp16') && (!wanted || wanted.includes(v)),
 )) {
   for (const capacity of manifest.objects.capacities) {
     const tracker = new Tracker(ort, manifest, {
