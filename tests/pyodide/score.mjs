@@ -31,7 +31,7 @@ if (!manifestPath || !pyodideDir) {
 }
 const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
 const base = dirname(resolve(manifestPath));
-const corePath = resolve(base, manifest.core ?? join(repo, 'py', 'mobilevos', 'metrics_core.py'));
+const corePath = resolve(base, manifest.core ?? join(repo, 'py', 'mobilevos', 'eval', 'metrics_core.py'));
 
 function labelMap(path) {
   const buf = readFileSync(resolve(base, path));
