@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.models.prompt_head import PromptHead
+from mobilevos.track import to_tensor
 
 
 class Click(NamedTuple):
@@ -135,9 +136,7 @@ class PromptSegmenter:
     def set_image(self, image: np.ndarray) -> None:
         """Encode an RGB uint8 [H, W, 3] frame; forgets the previous mask."""
         self.frame_size = image.shape[:2]
-        x = torch.tensor(image).permute(2, 0, 1)[None].float().div(255)  # a copy: decoded frames are read-only
-        x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False, antialias=True)
-        self.feats = self.net.encode_key(x)
+        self.feats = self.net.encode_key(to_tensor(image, self.size))  # the tracker's own resize
         self.reset()
 
     def reset(self) -> None:
