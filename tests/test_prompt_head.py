@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
+from mobilevos.checkpoint import find_shipped
 from mobilevos.data.synth import generate_clip
 from mobilevos.eval_prompt import evaluate
 from mobilevos.models.network import build_network, student_config
-from mobilevos.models.prompt_head import PromptHead, PromptHeadConfig, load_head, save_head
+from mobilevos.models.prompt_head import PromptHead, PromptHeadConfig, load_head, read_head_metadata, save_head
 from mobilevos.prompts import centre_click, next_click, prompt_maps, tight_box
-from mobilevos.train.prompt import PromptTrainConfig, mask_loss, render, train_step
+from mobilevos.train.prompt import PromptTrainConfig, mask_loss, render, train, train_step
 
 
 def test_head_shapes_and_size_budget(tmp_path):
@@ -124,3 +127,15 @@ def test_tight_box_is_inclusive():
     m = np.zeros((10, 10), bool)
     m[2:5, 3:8] = True
     assert tight_box(m) == (2, 3, 4, 7)
+
+
+def test_training_checkpoints_and_resumes(tmp_path):
+    if find_shipped("student") is None:
+        pytest.skip("no student weights on the search path")
+    cfg = PromptTrainConfig(crop=(48, 64), pool=4, refresh=1, batch=2, steps=2, warmup=1)
+    train(cfg, tmp_path, fresh=True, synth_only=True)
+    assert read_head_metadata(tmp_path / "last.safetensors")[1]["step"] == 2
+    train(dataclasses.replace(cfg, steps=3), tmp_path, synth_only=True)
+    assert read_head_metadata(tmp_path / "last.safetensors")[1]["step"] == 3
+    with pytest.raises(ValueError, match="another architecture"):
+        train(dataclasses.replace(cfg, head=PromptHeadConfig(widths=(32, 16, 8))), tmp_path, synth_only=True)
