@@ -52,6 +52,9 @@ class PromptTrainConfig:
     student: str = "student"  # frozen key encoder: shipped name or weight file
     crop: tuple[int, int] = (192, 256)  # training crop (H, W), multiples of 16
     scale: tuple[float, float] = (0.8, 1.33)  # random resize of the frame before cropping
+    # Random width/height factor on top: the web app squashes frames to 240x320 (0.75 for 16:9) without keeping the
+    # aspect ratio, the Python tracker keeps it.
+    aspect: tuple[float, float] = (0.7, 1.1)
     synth_prob: float = 0.3  # fraction of pool crops from synthetic clips
     pool: int = 768  # crops with cached features
     refresh: int = 2  # crops replaced in the pool per step
@@ -110,9 +113,10 @@ class CropSource:
             return None
         ch, cw = self.cfg.crop
         h, w = index.shape
-        s = max(self.rng.uniform(*self.cfg.scale), ch / h, cw / w)
-        size = (max(cw, round(w * s)), max(ch, round(h * s)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+        sy = self.rng.uniform(*self.cfg.scale)
+        sx = sy * self.rng.uniform(*self.cfg.aspect)
+        size = (max(cw, round(w * sx)), max(ch, round(h * sy)))  # cv2's (W, H), never smaller than the crop
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if min(sx, sy) < 1 else cv2.INTER_LINEAR)
         mask = cv2.resize((index == ids[int(self.rng.integers(len(ids)))]).astype(np.uint8), size, cv2.INTER_NEAREST)
         if self.rng.random() < 0.5:
             image, mask = image[:, ::-1], mask[:, ::-1]
@@ -246,6 +250,8 @@ def train(cfg: PromptTrainConfig, out: str | Path, fresh: bool = False, synth_on
     # Seeded by the step too, so a resumed run draws new crops and prompts rather than replaying the first ones.
     rng = np.random.default_rng([cfg.seed, step])
     torch.manual_seed(cfg.seed + step)
+    if fresh:
+        (out / "metrics.jsonl").unlink(missing_ok=True)
     (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     pool = FeaturePool(net, CropSource(cfg, rng, synth_only), cfg.pool, rng)
 
