@@ -2,6 +2,7 @@
 of the selection sequences (never an evaluation split: that is scored once, after the choice).
 
     python -m mobilevos.eval_prompt --head runs/prompt/last.safetensors --out results/prompt_selection.json
+    python -m mobilevos.eval_prompt --size 240x320 --every 10     # the web app's input size; 41 frames, not 6
 
 Clicks follow the NoC protocol, deterministically: the first click at the object's centre (the point farthest from
 its boundary), each next one at the centre of the largest error region of the current prediction, positive in a
@@ -91,13 +92,17 @@ def evaluate(segmenter: Segmenter, frames: list[tuple[str, np.ndarray, np.ndarra
     return {"objects": rows, "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys}}
 
 
-def first_frames(root: str | Path, split: str = "selection") -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, first annotated frame, its index mask) of each sequence of `split`."""
+def annotated_frames(
+    root: str | Path, split: str = "selection", every: int = 0
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, frame, its index mask) for the first annotated frame of each sequence of `split`, or with `every` > 0
+    for every `every`-th annotated frame (more objects, a less noisy mean; names get the frame index)."""
     out = []
     for name in split_sequences(root, split):
         seq = read_sequence(root, name)
-        t = min(seq.mask_paths)
-        out.append((name, seq.load_frame(t), seq.load_mask(t)))
+        indices = sorted(seq.mask_paths)
+        for t in indices[::every] if every > 0 else indices[:1]:
+            out.append((f"{name}/{t}" if every > 0 else name, seq.load_frame(t), seq.load_mask(t)))
     return out
 
 
@@ -117,6 +122,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--student", default="student", help="key encoder the head was trained on")
     p.add_argument("--root", default="../shared/data/davis16-train-240p", help="folder with the selection sequences")
     p.add_argument("--size", default="240x432", help="model input HxW (multiples of 16)")
+    p.add_argument("--every", type=int, default=0, help="score every N-th annotated frame, not only the first")
     p.add_argument("--out", help="write the result as JSON here")
 
 
@@ -128,9 +134,9 @@ def run(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(1)
     segmenter = PromptSegmenter(load_network(args.student), load_head(args.head), parse_size(args.size))
-    result = evaluate(segmenter, first_frames(args.root, "selection"))
+    result = evaluate(segmenter, annotated_frames(args.root, "selection", args.every))
     _, meta = read_head_metadata(args.head)
-    result["head"] = {"path": str(args.head), "step": meta.get("step"), "size": args.size}
+    result["head"] = {"path": str(args.head), "step": meta.get("step"), "size": args.size, "every": args.every}
     print(format_table(result))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
