@@ -2,7 +2,7 @@
 of the selection sequences (never an evaluation split: that is scored once, after the choice).
 
     python -m mobilevos.eval_prompt --head runs/prompt/last.safetensors --out results/prompt_selection.json
-    python -m mobilevos.eval_prompt --size 240x320 --every 10     # the web app's input size; 41 frames, not 6
+    python -m mobilevos.eval_prompt --size 240x320 --every 10     # the web app's input size; 39 objects, not 6
 
 Clicks follow the NoC protocol, deterministically: the first click at the object's centre (the point farthest from
 its boundary), each next one at the centre of the largest error region of the current prediction, positive in a
