@@ -85,7 +85,6 @@ class CropSource:
                 self.frames += [(seq, t) for t in seq.mask_paths]
             self.backgrounds = load_backgrounds(root, 32, cfg.seed)
         self.synth_cfg = SynthConfig(max_objects=3)
-        self.synth_count = 0
 
     def draw(self) -> tuple[np.ndarray, np.ndarray]:
         """One crop and its object's mask."""
@@ -99,10 +98,8 @@ class CropSource:
                 return sample
 
     def _synthetic(self) -> tuple[np.ndarray, np.ndarray] | None:
-        self.synth_count += 1
-        frames, masks = generate_clip(
-            clip_seed(self.cfg.seed, self.synth_count), 1, self.cfg.crop, self.synth_cfg, self.backgrounds
-        )
+        seed = clip_seed(self.cfg.seed, int(self.rng.integers(2**31)))  # from rng: a resumed run draws new clips
+        frames, masks = generate_clip(seed, 1, self.cfg.crop, self.synth_cfg, self.backgrounds)
         obj = int(self.rng.integers(1, int(masks.max()) + 1))
         mask = masks[0] == obj
         return (frames[0], mask) if mask.sum() >= MIN_OBJECT_PIXELS else None
@@ -117,7 +114,8 @@ class CropSource:
         sx = sy * self.rng.uniform(*self.cfg.aspect)
         size = (max(cw, round(w * sx)), max(ch, round(h * sy)))  # cv2's (W, H), never smaller than the crop
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if min(sx, sy) < 1 else cv2.INTER_LINEAR)
-        mask = cv2.resize((index == ids[int(self.rng.integers(len(ids)))]).astype(np.uint8), size, cv2.INTER_NEAREST)
+        mask = (index == ids[int(self.rng.integers(len(ids)))]).astype(np.uint8)
+        mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
         if self.rng.random() < 0.5:
             image, mask = image[:, ::-1], mask[:, ::-1]
         total = int(mask.sum())
