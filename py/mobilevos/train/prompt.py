@@ -291,15 +291,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE", help="e.g. batch=8")
 
 
-def run(args: argparse.Namespace) -> None:
-    """Build the config from defaults, --config, --steps and --set, then train."""
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(1)
+def build_config(args: argparse.Namespace) -> PromptTrainConfig:
+    """PromptTrainConfig from the defaults, then the --config file, then --steps, then --set overrides."""
     data = to_dict(PromptTrainConfig())
     if args.config:
         data = merge(data, json.loads(Path(args.config).read_text()), "PromptTrainConfig")
-    overrides = list(args.overrides) + ([f"steps={args.steps}"] if args.steps is not None else [])
-    train(from_dict(PromptTrainConfig, apply_overrides(data, overrides)), args.out, args.fresh)
+    overrides = ([f"steps={args.steps}"] if args.steps is not None else []) + list(args.overrides)
+    return from_dict(PromptTrainConfig, apply_overrides(data, overrides))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Train with the config the arguments build, on `--threads` CPU threads."""
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(1)
+    train(build_config(args), args.out, args.fresh)
 
 
 if __name__ == "__main__":
