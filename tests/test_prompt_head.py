@@ -1,0 +1,141 @@
+"""The prompt head: shapes, the click simulator, a few training steps, and the evaluation's arithmetic."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from mobilevos.checkpoint import find_shipped
+from mobilevos.data.synth import generate_clip
+from mobilevos.eval_prompt import evaluate
+from mobilevos.models.network import build_network, student_config
+from mobilevos.models.prompt_head import PromptHead, PromptHeadConfig, load_head, read_head_metadata, save_head
+from mobilevos.prompts import centre_click, next_click, prompt_maps, tight_box
+from mobilevos.train.prompt import PromptTrainConfig, mask_loss, render, train, train_step
+
+
+def test_head_shapes_and_size_budget(tmp_path):
+    head = PromptHead(PromptHeadConfig()).eval()
+    feats = torch.rand(2, 112, 15, 20), torch.rand(2, 40, 30, 40), torch.rand(2, 24, 60, 80)
+    assert head(*feats, torch.rand(2, 4, 240, 320)).shape == (2, 1, 240, 320)
+    assert sum(p.numel() for p in head.parameters()) <= 300_000
+    save_head(tmp_path / "h.safetensors", head, {"step": 3})
+    again = load_head(tmp_path / "h.safetensors")
+    assert again.cfg == head.cfg
+    torch.testing.assert_close(again(*feats, torch.zeros(2, 4, 240, 320)), head(*feats, torch.zeros(2, 4, 240, 320)))
+
+
+def test_head_matches_the_student_key_encoder_features():
+    net = build_network(student_config(pretrained=False)).eval()
+    with torch.no_grad():
+        f = net.encode_key(torch.rand(1, 3, 64, 96))
+        logits = PromptHead(PromptHeadConfig())(f.f16, f.f8, f.f4, torch.zeros(1, 4, 64, 96))
+    assert logits.shape == (1, 1, 64, 96)
+
+
+def test_clicks_land_inside_the_error_regions():
+    target = np.zeros((40, 60), bool)
+    target[5:25, 5:35] = True
+    pred = np.zeros_like(target)
+    pred[5:25, 5:20] = True  # misses the right half: a false negative 20x15
+    pred[30:38, 40:58] = True  # and a smaller false positive 8x18
+    click = next_click(pred, target)
+    assert click.positive and target[click.y, click.x] and not pred[click.y, click.x]
+    pred[5:25, 5:35] = True  # fixed: only the false positive is left
+    click = next_click(pred, target)
+    assert not click.positive and pred[click.y, click.x] and not target[click.y, click.x]
+    assert next_click(target, target) is None
+    rng = np.random.default_rng(0)
+    assert all(target[c.y, c.x] for c in (centre_click(target, True, rng) for _ in range(20)))
+    assert centre_click(target, True) == (14, 14, True)  # the first point of the ridge 10 px from every edge
+    corner = np.zeros((40, 60), bool)
+    corner[:10, :10] = True
+    assert centre_click(corner, True) == (4, 4, True)  # the frame's border counts as the region's edge
+
+
+def test_prompt_maps_put_clicks_and_box_where_they_belong():
+    click = centre_click(np.pad(np.ones((4, 4), bool), 6), True)
+    maps = prompt_maps([click, click._replace(positive=False)], (2, 3, 5, 7), None, (32, 32), 2.0, scale=(2.0, 2.0))
+    assert maps.shape == (4, 32, 32)
+    assert maps[0].max() > 0.8 and maps[1].max() > 0.8 and maps[3].max() == 0
+    assert maps[2, 4:12, 6:16].min() == 1 and maps[2].sum() == 8 * 10
+
+
+def test_a_few_training_steps_on_one_synthetic_frame_reduce_the_loss():
+    torch.manual_seed(0)
+    cfg = PromptTrainConfig(crop=(48, 64), batch=2, box_prob=0.0, max_rounds=1, lr=1e-2)
+    frames, masks = generate_clip(3, 1, cfg.crop)
+    net = build_network(student_config(pretrained=False)).eval()
+    with torch.no_grad():
+        f = net.encode_key(torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255))
+    feats = [t.expand(cfg.batch, -1, -1, -1) for t in (f.f16, f.f8, f.f4)]
+    target = np.repeat(masks[:1] == 1, cfg.batch, 0)
+    head = PromptHead(cfg.head)
+    fixed = render([[centre_click(m, True)] for m in target], [None] * cfg.batch, None, cfg)
+
+    def loss() -> float:
+        with torch.no_grad():
+            return mask_loss(head(*feats, fixed), torch.from_numpy(target[:, None]).float()).item()
+
+    before = loss()
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        train_step(head, opt, feats, target, cfg, rng)
+    assert loss() < 0.8 * before
+
+
+class _Stub:
+    """A segmenter that reads its answer off the index-mask "image": the object under the first click (or the box's
+    centre), which is perfect, or every pixel."""
+
+    def __init__(self, everything: bool = False):
+        self.everything = everything
+
+    def set_image(self, image):
+        self.index = image
+
+    def reset(self):
+        pass
+
+    def predict(self, clicks, box=None):
+        if self.everything:
+            return np.ones(self.index.shape, np.float32)
+        y, x = (clicks[0].y, clicks[0].x) if clicks else ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2)
+        return (self.index == self.index[y, x]).astype(np.float32)
+
+
+def test_evaluation_scores_a_perfect_and_a_constant_predictor():
+    index = np.zeros((20, 30), np.uint8)
+    index[2:8, 3:9] = 1  # 36 pixels
+    index[10:20, 10:30] = 2  # 200 pixels
+    index[0, :] = 255  # 30 void pixels: not scored
+    perfect = evaluate(_Stub(), [("a", index, index)])
+    assert perfect["mean"] == {"clicks_1": 1.0, "clicks_3": 1.0, "clicks_5": 1.0, "box": 1.0}
+    assert [(r["sequence"], r["object"]) for r in perfect["objects"]] == [("a", 1), ("a", 2)]
+    everything = evaluate(_Stub(everything=True), [("a", index, index)])
+    expected = (36 / 570 + 200 / 570) / 2  # 600 pixels, 30 of them void
+    assert everything["mean"] == pytest.approx(
+        {"clicks_1": expected, "clicks_3": expected, "clicks_5": expected, "box": expected}
+    )
+
+
+def test_tight_box_is_inclusive():
+    m = np.zeros((10, 10), bool)
+    m[2:5, 3:8] = True
+    assert tight_box(m) == (2, 3, 4, 7)
+
+
+def test_training_checkpoints_and_resumes(tmp_path):
+    if find_shipped("student") is None:
+        pytest.skip("no student weights on the search path")
+    cfg = PromptTrainConfig(crop=(48, 64), pool=4, refresh=1, batch=2, steps=2, warmup=1)
+    train(cfg, tmp_path, fresh=True, synth_only=True)
+    assert read_head_metadata(tmp_path / "last.safetensors")[1]["step"] == 2
+    train(dataclasses.replace(cfg, steps=3), tmp_path, synth_only=True)
+    assert read_head_metadata(tmp_path / "last.safetensors")[1]["step"] == 3
+    with pytest.raises(ValueError, match="another architecture"):
+        train(dataclasses.replace(cfg, head=PromptHeadConfig(widths=(32, 16, 8))), tmp_path, synth_only=True)
