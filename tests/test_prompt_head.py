@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from mobilevos.checkpoint import find_shipped
 from mobilevos.data.synth import generate_clip
-from mobilevos.eval_prompt import evaluate
+from mobilevos.eval.prompt import evaluate
+from mobilevos.models.checkpoint import find_shipped
 from mobilevos.models.network import build_network, student_config
 from mobilevos.models.prompt_head import PromptHead, PromptHeadConfig, load_head, read_head_metadata, save_head
 from mobilevos.prompts import centre_click, next_click, prompt_maps, tight_box
@@ -139,3 +139,18 @@ def test_training_checkpoints_and_resumes(tmp_path):
     assert read_head_metadata(tmp_path / "last.safetensors")[1]["step"] == 3
     with pytest.raises(ValueError, match="another architecture"):
         train(dataclasses.replace(cfg, head=PromptHeadConfig(widths=(32, 16, 8))), tmp_path, synth_only=True)
+
+
+def test_mobilevos_train_prompt_dispatches_to_the_prompt_trainer(tmp_path, monkeypatch):
+    """`mobilevos train prompt` builds the prompt head's config from the shared flags and runs its trainer."""
+    from mobilevos import cli
+    from mobilevos.train import prompt
+
+    calls = []
+    monkeypatch.setattr(prompt, "train", lambda cfg, out, fresh: calls.append((cfg, out, fresh)))
+    assert cli.main(["train", "prompt", "--out", str(tmp_path), "--steps", "7", "--set", "batch=3", "--fresh"]) in (
+        0,
+        None,
+    )
+    ((cfg, out, fresh),) = calls
+    assert (cfg.steps, cfg.batch, out, fresh) == (7, 3, str(tmp_path), True)

@@ -17,7 +17,9 @@ from mobilevos.train.trainer import Trainer
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("role", choices=["teacher", "student"])
+    p.add_argument(
+        "role", choices=["teacher", "student", "prompt"], help="prompt: the click/box head (train/prompt.py)"
+    )
     p.add_argument("--config", help="JSON file with TrainConfig fields (defaults in mobilevos/train/config.py)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl, config.json")
     p.add_argument("--teacher", help="teacher weights for distillation")
@@ -92,6 +94,11 @@ def provenance() -> dict:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.role == "prompt":  # the click-to-mask head on the frozen student: its own config and loop
+        from mobilevos.train import prompt
+
+        prompt.train(prompt.build_config(args), args.out, args.fresh)
+        return
     cfg = build_config(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -31,12 +31,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from mobilevos.checkpoint import load_network
 from mobilevos.config import apply_overrides, from_dict, merge, to_dict
 from mobilevos.data.clips import check_training_root, load_backgrounds
 from mobilevos.data.davis import read_sequence
 from mobilevos.data.splits import split_sequences
 from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
+from mobilevos.models.checkpoint import load_network
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.models.prompt_head import PromptHead, PromptHeadConfig, read_head_metadata, save_head
 from mobilevos.prompts import centre_click, jitter_box, next_click, prompt_maps, tight_box

@@ -1,8 +1,8 @@
 """Score the prompt head: mean IoU after 1, 3 and 5 simulated clicks and from a box, per object, on the first frames
 of the selection sequences (never an evaluation split: that is scored once, after the choice).
 
-    python -m mobilevos.eval_prompt --head runs/prompt/last.safetensors --out results/prompt_selection.json
-    python -m mobilevos.eval_prompt --size 240x320 --every 10     # the web app's input size; 39 objects, not 6
+    python -m mobilevos.eval.prompt --head runs/prompt/last.safetensors --out results/prompt_selection.json
+    python -m mobilevos.eval.prompt --size 240x320 --every 10     # the web app's input size; 39 objects, not 6
 
 Clicks follow the NoC protocol, deterministically: the first click at the object's centre (the point farthest from
 its boundary), each next one at the centre of the largest error region of the current prediction, positive in a
@@ -128,7 +128,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """Evaluate on the selection sequences' first frames; prints the table, writes JSON with --out."""
-    from mobilevos.checkpoint import load_network
+    from mobilevos.models.checkpoint import load_network
     from mobilevos.models.prompt_head import load_head, read_head_metadata
     from mobilevos.prompts import PromptSegmenter
 
@@ -145,6 +145,6 @@ def run(args: argparse.Namespace) -> dict:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m mobilevos.eval_prompt", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mobilevos.eval.prompt", description=__doc__.split("\n")[0])
     add_arguments(parser)
     run(parser.parse_args())
