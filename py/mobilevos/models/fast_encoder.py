@@ -1,7 +1,7 @@
 """A key encoder for onnxruntime-web's WASM kernels: dense convolutions instead of depthwise ones (issue 18).
 
-onnxruntime-web's WASM build has no depthwise kernel (a depthwise 3x3 or 5x5 runs at a fifth of a 1x1's rate:
-im2col and a tiny GEMM per channel), and thin high-resolution layers run far below the MatMul rate. This encoder keeps
+onnxruntime-web's WASM build has no depthwise kernel (a depthwise conv runs at a fifth to a sixth of a dense conv's
+rate: im2col and a tiny GEMM per channel), while dense 3x3 convs reach the MatMul rate. This encoder keeps
 the outputs of the student's EfficientNet-Lite0 key encoder (blocks 0-10: f4 24, f8 40, f16 112 channels at strides
 4, 8, 16, same normalised input) so that it drops into `SpaceTimeNetwork.backbone`, and builds them from blocks whose
 convolutions are all dense (measurements: docs/bench/encoder-candidates.md):
@@ -42,6 +42,7 @@ class FastEncoderConfig:
     in_channels: int = 3
 
     def as_dict(self) -> dict:
+        """The config as plain data (stored as JSON in checkpoint metadata)."""
         return asdict(self)
 
     @classmethod
@@ -142,6 +143,7 @@ class FastEncoder(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Same as `forward_features(x)`."""
         return self.forward_features(x)
 
 
