@@ -297,9 +297,8 @@ def run(args: argparse.Namespace) -> None:
     bar.close()
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line: `python -m mobilevos.train.encoder_distill --out DIR [options]`."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The command's options (also for a `mobilevos distill-encoder` subcommand: add_arguments, then `command`)."""
     p.add_argument("--out", required=True, help="run folder (resumes from its last.safetensors)")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
     p.add_argument("--design", help="fast encoder design (default e2)")
@@ -315,8 +314,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--save-every-min", type=float, default=5.0)
     p.add_argument("--score", action="store_true", help="score the checkpoint in the student instead of training")
     p.add_argument("--score-baseline", action="store_true", help="with --score: also the student as shipped")
-    args = p.parse_args(argv)
+
+
+def command(args: argparse.Namespace) -> None:
+    """Train (start or resume), or score with --score."""
     (score if args.score else run)(args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: `python -m mobilevos.train.encoder_distill --out DIR [options]`."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    command(p.parse_args(argv))
 
 
 if __name__ == "__main__":
