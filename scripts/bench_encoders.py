@@ -29,7 +29,7 @@ from torch import nn
 
 from mobilevos.models.efficientnet_lite import EfficientNetLite
 from mobilevos.models.fast_encoder import DESIGNS, FastEncoder, FastEncoderConfig
-from mobilevos.models.network import student_config
+from mobilevos.models.network import build_network, student_config
 
 from export.graph_stats import flops as graph_flops
 from export.graphs import export_graph, graph_spec
@@ -171,9 +171,7 @@ def export(module: nn.Module, shape: tuple[int, ...], path: Path) -> onnx.ModelP
 
 def student_graph(backbone: nn.Module | None, path: Path) -> tuple[onnx.ModelProto, int]:
     """The shipped student graph (K=1) at SIZE with random weights, its key encoder optionally swapped."""
-    net = __import__("mobilevos.models.network", fromlist=["build_network"]).build_network(
-        student_config(pretrained=False)
-    )
+    net = build_network(student_config(pretrained=False))
     if backbone is not None:
         net.backbone = backbone
     with contextlib.redirect_stdout(io.StringIO()):
