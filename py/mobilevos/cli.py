@@ -13,6 +13,10 @@ COMMANDS = {
     "synth": ("mobilevos.data.synth_writer", "write procedurally generated videos with exact masks (DAVIS layout)"),
     "eval": ("mobilevos.eval.command", "track DAVIS-layout sequences and score J&F, or score existing predictions"),
     "train": ("mobilevos.train", "train the teacher, or distil the student from it"),
+    "distill-encoder": (
+        "mobilevos.train.encoder_distill",
+        "distil the dense WASM key encoder from the student's Lite0 features (issue 18)",
+    ),
     "ship": ("mobilevos.train.ship", "copy a training run into models/ with its JSON record and measured J&F"),
     "bench": ("mobilevos.eval.bench", "speed and memory of student and teacher in PyTorch and onnxruntime"),
 }

@@ -1,0 +1,91 @@
+"""The fast key encoder: a drop-in for the student's Lite0 (same taps), and its feature distillation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mobilevos.models.efficientnet_lite import EfficientNetLite
+from mobilevos.models.fast_encoder import DESIGNS, FastEncoderConfig, build_fast_encoder
+from mobilevos.models.network import build_network, student_config
+from mobilevos.train.encoder_distill import (
+    EncoderDistillConfig,
+    distill_losses,
+    load_checkpoint,
+    lr_at,
+    save_checkpoint,
+    student_with_encoder,
+)
+
+
+def _lite0_features(x: torch.Tensor) -> list[torch.Tensor]:
+    lite0 = EfficientNetLite("lite0", 11).eval()
+    return lite0.forward_features(x, tuple(lite0.last_block_with_stride(s) for s in (4, 8, 16)))
+
+
+@pytest.mark.parametrize("design", sorted(DESIGNS))
+def test_outputs_match_the_lite0_key_encoder(design):
+    x = torch.randn(1, 3, 64, 96)
+    enc = build_fast_encoder(design).eval()
+    with torch.no_grad():
+        ours, lite0 = enc.forward_features(x), _lite0_features(x)
+    assert [f.shape for f in ours] == [f.shape for f in lite0]
+    assert enc.channels == (24, 40, 112)
+
+
+def test_drops_into_the_student():
+    net = build_network(student_config(pretrained=False)).eval()
+    net.backbone = build_fast_encoder()
+    with torch.no_grad():
+        feats = net.encode_key(torch.rand(1, 3, 64, 96))
+    assert feats.key.shape == (1, net.cfg.key_dim, 4, 6)
+
+
+def test_a_config_that_never_reaches_stride_16_is_refused():
+    with pytest.raises(ValueError, match="stride"):
+        build_fast_encoder(FastEncoderConfig(stages=(("basic", 40, 1, 2, 1, 3),)))
+
+
+@pytest.mark.parametrize("kind", ["mse", "cosine"])
+def test_one_distillation_step_reduces_the_loss(kind):
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        target = _lite0_features(x)
+    std = [t.std((0, 2, 3)).clamp_min(1e-3) for t in target]
+    enc = build_fast_encoder("e1").train()
+    opt = torch.optim.Adam(enc.parameters(), lr=1e-3)
+    before = sum(distill_losses(enc.forward_features(x), target, std, kind))
+    opt.zero_grad()
+    before.backward()
+    opt.step()
+    after = sum(distill_losses(enc.forward_features(x), target, std, kind))
+    assert after.item() < before.item()
+
+
+def test_checkpoint_round_trip(tmp_path):
+    cfg = EncoderDistillConfig(design="e1", steps=10)
+    enc = build_fast_encoder(cfg.design)
+    opt = torch.optim.AdamW(enc.parameters())
+    enc(torch.randn(1, 3, 32, 32))[2].sum().backward()
+    opt.step()
+    std = [torch.ones(c) for c in enc.channels]
+    save_checkpoint(tmp_path / "last.safetensors", cfg, enc, opt, std, 7)
+    meta, tensors = load_checkpoint(tmp_path / "last.safetensors")
+    assert meta["step"] == "7"
+    state = enc.state_dict()
+    assert all(torch.equal(tensors[f"model.{k}"], v) for k, v in state.items())
+    assert any(k.endswith("exp_avg_sq") for k in tensors)
+    assert np.isclose(lr_at(cfg, 0), cfg.lr / cfg.warmup)
+
+
+def test_a_checkpoint_drops_into_the_shipped_student(tmp_path):
+    cfg = EncoderDistillConfig(design="e1")
+    enc = build_fast_encoder(cfg.design)
+    opt = torch.optim.AdamW(enc.parameters())
+    save_checkpoint(tmp_path / "last.safetensors", cfg, enc, opt, [torch.ones(c) for c in enc.channels], 0)
+    net = student_with_encoder(tmp_path / "last.safetensors")
+    assert isinstance(net.backbone, type(enc)) and not net.backbone.training
+    with torch.no_grad():
+        assert net.encode_key(torch.rand(1, 3, 64, 96)).f16.shape == (1, 112, 4, 6)
