@@ -63,18 +63,18 @@ function showBackend(info) {
   variant.textContent = info.variant;
   variant.title = `model variant ${info.variant}: ${info.variantReason}`;
   const m = info.model;
+  const size = m.sizes.find((s) => s.height === m.height && s.width === m.width);
   $('#model-info').textContent =
-    `${m.name}: ${m.width}×${m.height} input (${m.sizeReason}), up to ${m.maxObjects} objects, variants ` +
+    `${m.name}: ${m.width}×${m.height} input (${m.sizeReason}; ${(size.gflops / 1e9).toFixed(1)} GFLOP a frame), ` +
+    `up to ${m.maxObjects} objects, variants ` +
     `${m.variants.join(', ')}.` +
     (info.adapter ? ` GPU: ${info.adapter}.` : '');
 }
 
-/** The model input sizes of the export ("HxW"), each with its cost as the export measured it. */
+/** The model input sizes of the export ("HxW"; the hint below says the chosen one's cost). */
 function fillSizeChoices(sizes) {
   const select = $('#set-size');
-  const options = sizes.map(
-    (s) => new Option(`${s.width}×${s.height} (${(s.gflops / 1e9).toFixed(1)} GFLOP)`, `${s.height}x${s.width}`),
-  );
+  const options = sizes.map((s) => new Option(`${s.width}×${s.height}`, `${s.height}x${s.width}`));
   select.replaceChildren(new Option('Auto', 'auto'), ...options);
   select.value = options.some((o) => o.value === config.size) ? config.size : 'auto';
 }
