@@ -89,3 +89,39 @@ def test_a_checkpoint_drops_into_the_shipped_student(tmp_path):
     assert isinstance(net.backbone, type(enc)) and not net.backbone.training
     with torch.no_grad():
         assert net.encode_key(torch.rand(1, 3, 64, 96)).f16.shape == (1, 112, 4, 6)
+
+
+def test_a_fast_backbone_is_a_network_config_and_takes_its_distilled_weights(tmp_path):
+    """`model.backbone=fast-e1`: the student is built around the dense encoder (same feature shapes as Lite0's), the
+    trainer's freezing reaches its early layers, `load_encoder` puts a distillation checkpoint into it (and refuses
+    another design), and the network round-trips through a checkpoint with its config."""
+    from mobilevos.models.checkpoint import load_network, save_network
+    from mobilevos.train.encoder_distill import load_encoder
+    from mobilevos.train.trainer import freeze_early_blocks
+
+    net = build_network(student_config(backbone="fast-e1", pretrained=False))
+    lite = build_network(student_config(pretrained=False))
+    image = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        ours, theirs = net.encode_key(image), lite.encode_key(image)
+    assert [t.shape for t in (ours.key, ours.f16, ours.f8, ours.f4)] == [
+        t.shape for t in (theirs.key, theirs.f16, theirs.f8, theirs.f4)
+    ]
+    freeze_early_blocks(net, 4)
+    frozen = [all(not p.requires_grad for p in layer.parameters()) for layer in net.backbone.layers]
+    assert frozen == [s <= 4 for s in net.backbone.strides] and any(frozen) and not all(frozen)
+
+    cfg = EncoderDistillConfig(design="e1")
+    enc = build_fast_encoder("e1")
+    torch.nn.init.normal_(enc.layers[0][0].weight)
+    opt = torch.optim.AdamW(enc.parameters())
+    save_checkpoint(tmp_path / "e1.safetensors", cfg, enc, opt, [torch.ones(c) for c in enc.channels], 0)
+    load_encoder(net, tmp_path / "e1.safetensors")
+    assert torch.equal(net.backbone.layers[0][0].weight, enc.layers[0][0].weight)
+    with pytest.raises(ValueError, match="holds the fast encoder"):
+        load_encoder(build_network(student_config(backbone="fast-e2", pretrained=False)), tmp_path / "e1.safetensors")
+
+    save_network(tmp_path / "student.safetensors", net)
+    back = load_network(tmp_path / "student.safetensors")
+    assert back.cfg.backbone == "fast-e1"
+    assert torch.equal(back.backbone.layers[0][0].weight, enc.layers[0][0].weight)

@@ -141,6 +141,42 @@ def test_init_starts_from_given_weights_with_a_fresh_schedule(tmp_path):
         )
 
 
+def test_init_with_a_fast_encoder_keeps_the_heads_and_takes_the_distilled_encoder(tmp_path):
+    """Fine-tuning the student around the dense WASM encoder: --init brings every weight but the key encoder,
+    --init-encoder brings the distilled encoder; without --init-encoder the swap is an architecture mismatch."""
+    from mobilevos.models.fast_encoder import build_fast_encoder
+    from mobilevos.train.encoder_distill import EncoderDistillConfig, save_checkpoint
+
+    torch.manual_seed(3)
+    source = build_network(student_config(pretrained=False))
+    save_network(tmp_path / "init.safetensors", source)
+    enc = build_fast_encoder("e1")
+    opt = torch.optim.AdamW(enc.parameters())
+    save_checkpoint(
+        tmp_path / "enc.safetensors",
+        EncoderDistillConfig(design="e1"),
+        enc,
+        opt,
+        [torch.ones(c) for c in enc.channels],
+        5,
+    )
+    fast = student_config(pretrained=False, backbone="fast-e1")
+    trainer = Trainer(
+        tiny_config(
+            init=str(tmp_path / "init.safetensors"), init_encoder=str(tmp_path / "enc.safetensors"), model=fast
+        ),
+        tmp_path / "run",
+    )
+    state = trainer.net.state_dict()
+    for name, value in source.state_dict().items():
+        if not name.startswith("backbone."):
+            assert torch.equal(state[name], value), name
+    for name, value in enc.state_dict().items():
+        assert torch.equal(state[f"backbone.{name}"], value), name
+    with pytest.raises(ValueError, match="architecture"):
+        Trainer(tiny_config(init=str(tmp_path / "init.safetensors"), model=fast), tmp_path / "other")
+
+
 def test_init_without_the_previous_value_and_gating_paths_grows_into_the_same_function(tmp_path):
     torch.manual_seed(2)
     source = build_network(student_config(pretrained=False, previous_value=False, value_gating=False)).eval()

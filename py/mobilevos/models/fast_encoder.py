@@ -129,6 +129,7 @@ class FastEncoder(nn.Module):
             raise ValueError(f"layers reach strides {sorted(set(strides))}: need {TAP_STRIDES}, ending at 16")
         # The last layer at each stride is its tap, as `EfficientNetLite.last_block_with_stride` picks Lite0's.
         self.taps = tuple(max(i for i, st in enumerate(strides) if st == s) for s in TAP_STRIDES)
+        self.strides = tuple(strides)  # output stride of each layer (what `freeze_early_blocks` reads)
         self.channels = tuple(channels[t] for t in self.taps)
 
     def forward_features(self, x: torch.Tensor, taps: tuple[int, ...] | None = None) -> list[torch.Tensor]:

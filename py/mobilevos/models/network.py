@@ -20,6 +20,7 @@ from torch import nn
 
 from mobilevos.models import memory
 from mobilevos.models.efficientnet_lite import PIXEL_MEAN, PIXEL_STD, EfficientNetLite, load_pretrained
+from mobilevos.models.fast_encoder import build_fast_encoder
 from mobilevos.models.modules import BackboneValueEncoder, Decoder, LightValueEncoder
 
 
@@ -28,7 +29,8 @@ class NetworkConfig:
     """Architecture of one network; saved in every checkpoint so it can be rebuilt without guessing from weights."""
 
     kind: str = "student"  # "student" (light value path, finite memory) or "teacher" (value backbone, growing memory)
-    backbone: str = "lite0"  # key encoder: EfficientNet-Lite variant
+    # key encoder: an EfficientNet-Lite variant, or "fast-<design>", a dense encoder for WASM (models/fast_encoder.py)
+    backbone: str = "lite0"
     backbone_blocks: int = 11  # keep blocks [0, backbone_blocks): 11 = Lite0 up to stride 16 (112 channels)
     value_backbone: str = "lite0"  # teacher only: the value encoder's EfficientNet-Lite ...
     value_backbone_blocks: int = 8  # ... cut after this many blocks (8 = Lite0 to stride 16, 80 channels)
@@ -99,13 +101,19 @@ class SpaceTimeNetwork(nn.Module):
         self.cfg = cfg
         self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(PIXEL_STD), persistent=False)
-        self.backbone = EfficientNetLite(cfg.backbone, cfg.backbone_blocks)
-        if self.backbone.info[-1].stride != 16:
-            raise ValueError(f"backbone_blocks={cfg.backbone_blocks} does not end at stride 16")
-        if cfg.pretrained:
-            load_pretrained(self.backbone, cfg.backbone)
-        self.taps = tuple(self.backbone.last_block_with_stride(s) for s in (4, 8, 16))
-        f4, f8, f16 = (self.backbone.info[t].channels for t in self.taps)
+        if cfg.backbone.startswith("fast-"):
+            # no ImageNet weights exist for it: it starts from a feature distillation (`train.init_encoder`)
+            self.backbone = build_fast_encoder(cfg.backbone.removeprefix("fast-"))
+            self.taps = self.backbone.taps
+            f4, f8, f16 = self.backbone.channels
+        else:
+            self.backbone = EfficientNetLite(cfg.backbone, cfg.backbone_blocks)
+            if self.backbone.info[-1].stride != 16:
+                raise ValueError(f"backbone_blocks={cfg.backbone_blocks} does not end at stride 16")
+            if cfg.pretrained:
+                load_pretrained(self.backbone, cfg.backbone)
+            self.taps = tuple(self.backbone.last_block_with_stride(s) for s in (4, 8, 16))
+            f4, f8, f16 = (self.backbone.info[t].channels for t in self.taps)
         self.key_proj = nn.Conv2d(f16, cfg.key_dim, 1)
         if cfg.kind == "student":
             self.value_encoder = LightValueEncoder(f16, f8, f4, cfg.value_dim, cfg.separable, cfg.value_gating)

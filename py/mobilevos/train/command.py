@@ -24,6 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl, config.json")
     p.add_argument("--teacher", help="teacher weights for distillation")
     p.add_argument("--init", help="start from these weights (fine-tuning; optimiser and schedule start fresh)")
+    p.add_argument(
+        "--init-encoder",
+        help="a distilled fast key encoder (mobilevos distill-encoder's last.safetensors) for a fast-<design> backbone",
+    )
     p.add_argument("--loss", choices=["ce", "kd", "repr", "unified"])
     p.add_argument("--omega", type=float)
     p.add_argument("--steps", type=int, help="total optimiser steps")
@@ -50,6 +54,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     flags = {
         "teacher": "teacher",
         "init": "init",
+        "init_encoder": "init_encoder",
         "loss": "distill.loss",
         "omega": "distill.omega",
         "steps": "optim.steps",

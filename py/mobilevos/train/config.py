@@ -67,6 +67,7 @@ class TrainConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     teacher: str = ""  # teacher weights (student role with kd/repr/unified)
     init: str = ""  # start from these weights (same architecture) with a fresh optimiser and schedule: fine-tuning
+    init_encoder: str = ""  # then a fast key encoder's distilled weights (`mobilevos distill-encoder`'s checkpoint)
     seed: int = 0
     device: str = "cpu"
     threads: int = 2

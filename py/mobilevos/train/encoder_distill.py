@@ -175,6 +175,16 @@ def load_checkpoint(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         return f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
 
 
+def load_encoder(net, path: str | Path) -> None:
+    """Put the fast encoder saved in distillation checkpoint `path` into `net` (whose config names a fast-<design>
+    backbone of the same layout); ValueError when the two designs differ."""
+    meta, tensors = load_checkpoint(Path(path))
+    saved = FastEncoderConfig.from_dict(json.loads(meta["encoder"]))
+    if not isinstance(net.backbone, FastEncoder) or net.backbone.cfg != saved:
+        raise ValueError(f"{path} holds the fast encoder {saved}; the network's backbone is {net.cfg.backbone}")
+    net.backbone.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+
+
 def student_with_encoder(path: str | Path, student: str = "student"):
     """The shipped student (or weight file `student`) with its Lite0 key encoder replaced by the fast encoder saved in
     checkpoint `path`, in eval mode: the starting point of the student's fine-tuning."""

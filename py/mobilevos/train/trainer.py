@@ -17,9 +17,11 @@ from tqdm import tqdm
 from mobilevos.config import to_dict
 from mobilevos.data.mix import MixedClips
 from mobilevos.models.checkpoint import grow_state, load_network, save_network
+from mobilevos.models.fast_encoder import FastEncoder
 from mobilevos.models.network import GROWABLE_PATHS, SpaceTimeNetwork
 from mobilevos.train import losses
 from mobilevos.train.config import OptimConfig, TrainConfig
+from mobilevos.train.encoder_distill import load_encoder
 from mobilevos.train.unroll import ClipUnroll, make_target, representation_term, teacher_segmentations
 from mobilevos.train.validate import selection_validation, synth_validation
 
@@ -33,6 +35,10 @@ def freeze_early_blocks(net: SpaceTimeNetwork, stride: int) -> None:
     value backbone's stem conv: see VALUE_STEM)."""
     backbones = [net.backbone] + ([net.value_encoder.backbone] if hasattr(net.value_encoder, "backbone") else [])
     for bb in backbones:
+        if isinstance(bb, FastEncoder):  # a dense key encoder: its layers up to the stride
+            for layer in [layer for layer, s in zip(bb.layers, bb.strides) if s <= stride]:
+                layer.requires_grad_(False)
+            continue
         stem = [bb._conv_stem] if bb is net.backbone else []
         frozen = stem + [bb._bn0] + [blk for blk, info in zip(bb._blocks, bb.info) if info.stride <= stride]
         for module in frozen if stride > 0 else []:
@@ -59,6 +65,8 @@ class Trainer:
         self.net = SpaceTimeNetwork(cfg.model).to(self.device)
         if cfg.init:
             self._load_init(cfg.init)
+        if cfg.init_encoder:
+            load_encoder(self.net, cfg.init_encoder)
         self.uses_repr = cfg.role == "student" and cfg.distill.loss in ("repr", "unified")
         self.teacher = None
         # The teacher is needed for logit KD, and for the representation loss unless omega = 0 (labels only).
@@ -100,14 +108,23 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------------------------------------------
     def _load_init(self, path: str) -> None:
         init = load_network(path)
-        # The architecture changes fine-tuning allows: paths added to the init network (grown, see grow_state).
+        # The architecture changes fine-tuning allows: paths added to the init network (grown, see grow_state), and
+        # a fast key encoder in place of the init's Lite backbone when --init-encoder brings its weights.
+        swap = self.cfg.model.backbone.startswith("fast-") and bool(self.cfg.init_encoder)
         same = {k: getattr(self.cfg.model, k) for k in ("pretrained", *GROWABLE_PATHS)}
+        if swap:
+            same |= {"backbone": self.cfg.model.backbone, "backbone_blocks": self.cfg.model.backbone_blocks}
         if dataclasses.replace(init.cfg, **same) != self.cfg.model:
             raise ValueError(f"--init {path}: its architecture {init.cfg} differs from the run's {self.cfg.model}")
         for name in GROWABLE_PATHS:
             if getattr(init.cfg, name) and not getattr(self.cfg.model, name):
                 raise ValueError(f"--init {path} has {name}; the run does not (add --set model.{name}=true)")
-        self.net.load_state_dict(grow_state(self.net.state_dict(), init.state_dict()))
+        state = init.state_dict()
+        if swap:  # everything but the key encoder, whose weights --init-encoder loads next
+            own = self.net.state_dict()
+            state = {k: v for k, v in state.items() if not k.startswith("backbone.")}
+            state |= {k: v for k, v in own.items() if k.startswith("backbone.")}
+        self.net.load_state_dict(grow_state(self.net.state_dict(), state))
 
     def _resume(self) -> None:
         state = torch.load(self.out / "last_state.pt", map_location=self.device, weights_only=False)
