@@ -9,12 +9,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { unzipSync } from 'fflate';
 
-import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
+import { launch, preview } from '../helpers/browser.js';
+import { downloadZip, mobilevosEval, openWasmPage, trackWholeFile, writePred } from '../helpers/files.js';
 import { modelDir, readManifest, REPO } from '../helpers/models.js';
 import { decodePng } from '../../../web/src/mask-encoding.js';
 
@@ -65,65 +65,18 @@ function loadCpu(cores = 2) {
   return () => children.forEach((c) => c.kill('SIGKILL'));
 }
 
-async function openPage(t) {
-  const page = await browser.context.newPage();
-  t.after(() => page.close().catch(() => {}));
-  const logs = collectLogs(page);
-  await page.goto(`${server.url}?backend=wasm&threads=2&sw=0`);
-  const { info, error } = await waitReady(page, logs);
-  assert.equal(error, null, `page error: ${JSON.stringify(error)}\n${logs.join('\n')}`);
-  return { page, logs, info };
-}
-
-/** Freeze the file's first frame (unless frozen already), upload `mask`, track to the end; returns the stats. */
-async function trackWholeFile(page, mask) {
-  if ((await page.evaluate(() => window.__mobilevos.mode)) !== 'annotating') await page.click('#btn-freeze');
-  await page.waitForFunction(() => window.__mobilevos.mode === 'annotating');
-  await page.setInputFiles('#file-mask', mask);
-  await page.waitForFunction(
-    () => Number(document.querySelector('#objects .area')?.textContent.replace(/\D/g, '')) > 0,
-  );
-  await page.click('#btn-track');
-  await page.waitForFunction(
-    () => window.__mobilevos.mode === 'paused' && /^Done/.test(document.querySelector('#stage-status').textContent),
-    null,
-    { timeout: 300000, polling: 250 },
-  );
-  return page.evaluate(() => window.__mobilevos.stats);
-}
-
-/** Download the masks zip: {pngs: {name: bytes}, index: masks.json}. */
-async function downloadZip(page) {
-  const download = page.waitForEvent('download');
-  await page.click('#btn-download-masks');
-  const zip = unzipSync(readFileSync(await (await download).path()));
-  const index = JSON.parse(new TextDecoder().decode(zip['masks.json']));
-  delete zip['masks.json'];
-  return { pngs: zip, index };
-}
-
-/** `mobilevos eval` (JSON summary) on a DAVIS folder: of `pred` masks, or tracking with the shipped checkpoint. */
+/** `mobilevos eval` summary on a DAVIS folder: of `pred` masks, or tracking with the shipped checkpoint at 240. */
 function evaluate(data, { pred = null, out }) {
   const checkpoint = join(REPO, readManifest(models).checkpoint.path);
   const what = pred ? ['--pred', pred] : ['--model', checkpoint, '--short-side', '240', '--threads', '2'];
-  execFileSync('python3', ['-m', 'mobilevos.cli', 'eval', '--data', data, ...what, '--out', out], {
-    cwd: REPO,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  }); // stderr (progress bars) shows only in a failure
-  return JSON.parse(readFileSync(out, 'utf8')).summary;
-}
-
-function writePred(pngs, dir) {
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(join(dir, SEQUENCE), { recursive: true });
-  for (const [name, bytes] of Object.entries(pngs)) writeFileSync(join(dir, SEQUENCE, name.split('/').pop()), bytes);
+  return mobilevosEval(data, out, what).summary;
 }
 
 test(
   'an mp4 file: every frame tracked under CPU load, named by frame index, native size, J&F as mobilevos eval',
   { timeout: 600000 },
   async (t) => {
-    const { page, logs } = await openPage(t);
+    const { page, logs } = await openWasmPage(browser, server, t);
     const file = clip.files['4x3'];
     await page.setInputFiles('#file-video', join(CLIP, file.file));
     await page.waitForFunction(() => window.__mobilevos.mode === 'live', null, { timeout: 30000 });
@@ -180,7 +133,7 @@ test(
     assert.deepEqual([index.source.width, index.source.height, index.source.frames], [640, 480, clip.frames]);
 
     const out = join(REPO, 'tests/web/.artifacts/e2e-file');
-    writePred(pngs, join(out, 'pred'));
+    writePred(pngs, join(out, 'pred'), SEQUENCE);
     const data = join(CLIP, file.davis);
     const page_ = evaluate(data, { pred: join(out, 'pred'), out: join(out, 'page.json') });
     const python = evaluate(data, { out: join(out, 'python.json') });
@@ -197,7 +150,7 @@ test(
   'a 16:9 WebM file tracked twice: identical masks at 854x480, the letterbox undone',
   { timeout: 600000 },
   async (t) => {
-    const { page } = await openPage(t);
+    const { page } = await openWasmPage(browser, server, t);
     const file = clip.files['16x9'];
     const mask = join(CLIP, file.davis, 'Annotations', SEQUENCE, '00000.png');
     await page.setInputFiles('#file-video', join(CLIP, file.file));
@@ -220,7 +173,7 @@ test(
     assert.deepEqual([png.width, png.height], [854, 480]);
 
     const out = join(REPO, 'tests/web/.artifacts/e2e-file-16x9');
-    writePred(a, join(out, 'pred'));
+    writePred(a, join(out, 'pred'), SEQUENCE);
     const score = evaluate(join(CLIP, file.davis), { pred: join(out, 'pred'), out: join(out, 'page.json') });
     t.diagnostic(`J&F of the letterboxed 16:9 run (model sees 320x180 + bars): ${score['J&F'].toFixed(2)}`);
     assert.ok(score['J&F'] > 70, `J&F ${score['J&F']}: masks line up with the objects`);

@@ -2,16 +2,16 @@
  * The model size follows the backend and the user: WASM picks the manifest's first size, and `?size=480x640` runs the
  * same (dynamic) graphs at 480x640, memory included. A 640x480 video file whose one object covers ~1.4% of the frame
  * (scripts/make_small_object_clip.py) is tracked at that size; its J&F must be within JF_MARGIN of `mobilevos eval`
- * tracking the same decoded frames in PyTorch at short side 480, and the object must still be found in every frame.
+ * tracking the same decoded frames in PyTorch at short side 480, and the object must be found in every frame.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { unzipSync } from 'fflate';
 
-import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
+import { launch, preview } from '../helpers/browser.js';
+import { downloadZip, mobilevosEval, openWasmPage, trackWholeFile, writePred } from '../helpers/files.js';
 import { modelDir, readManifest, REPO } from '../helpers/models.js';
 
 const CLIP = join(REPO, 'tests/web/.artifacts/small-object-clip');
@@ -41,32 +41,13 @@ after(async () => {
   server?.stop();
 });
 
-async function openPage(t, query) {
-  const page = await browser.context.newPage();
-  t.after(() => page.close().catch(() => {}));
-  const logs = collectLogs(page);
-  await page.goto(`${server.url}?backend=wasm&threads=2&sw=0${query}`);
-  const { info, error } = await waitReady(page, logs);
-  assert.equal(error, null, `page error: ${JSON.stringify(error)}\n${logs.join('\n')}`);
-  return { page, logs, info };
-}
-
-/** `mobilevos eval` (JSON summary) on a DAVIS folder: of `pred` masks, or tracking with the shipped checkpoint. */
-function evaluate(data, out, extra) {
-  execFileSync('python3', ['-m', 'mobilevos.cli', 'eval', '--data', data, ...extra, '--out', out], {
-    cwd: REPO,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return JSON.parse(readFileSync(out, 'utf8'));
-}
-
 test('WASM takes the first size by default; an unknown ?size= falls back and says why', async (t) => {
   const manifest = readManifest(models);
   const [height, width] = manifest.model.default_size.wasm;
-  const { info } = await openPage(t, '');
+  const { info } = await openWasmPage(browser, server, t);
   assert.deepEqual([info.model.height, info.model.width], [height, width]);
   assert.match(info.model.sizeReason, /default for wasm/);
-  const bad = await openPage(t, '&size=100x100');
+  const bad = await openWasmPage(browser, server, t, '&size=100x100');
   assert.deepEqual([bad.info.model.height, bad.info.model.width], [height, width]);
   assert.match(bad.info.model.sizeReason, /100x100 is not an exported size/);
   assert.match(await bad.page.textContent('#model-info'), /100x100 is not an exported size/);
@@ -76,26 +57,14 @@ test(
   '?size=480x640 tracks a small object in a file at 480x640, as PyTorch does at short side 480',
   { timeout: 600000 },
   async (t) => {
-    const { page, logs, info } = await openPage(t, '&size=480x640');
+    const { page, logs, info } = await openWasmPage(browser, server, t, '&size=480x640');
     assert.deepEqual([info.model.height, info.model.width], [480, 640]);
     assert.equal(info.model.sizeReason, 'requested');
     assert.equal(await page.inputValue('#set-size'), '480x640');
 
     await page.setInputFiles('#file-video', join(CLIP, 'clip.mp4'));
     await page.waitForFunction(() => window.__mobilevos.mode === 'live', null, { timeout: 30000 });
-    await page.click('#btn-freeze');
-    await page.waitForFunction(() => window.__mobilevos.mode === 'annotating');
-    await page.setInputFiles('#file-mask', join(CLIP, 'mask.png'));
-    await page.waitForFunction(
-      () => Number(document.querySelector('#objects .area')?.textContent.replace(/\D/g, '')) > 0,
-    );
-    await page.click('#btn-track');
-    await page.waitForFunction(
-      () => window.__mobilevos.mode === 'paused' && /^Done/.test(document.querySelector('#stage-status').textContent),
-      null,
-      { timeout: 300000, polling: 250 },
-    );
-    const stats = await page.evaluate(() => window.__mobilevos.stats);
+    const stats = await trackWholeFile(page, join(CLIP, 'mask.png'));
     assert.equal(stats.frames, clip.frames - 1, 'every frame after the annotated one is tracked');
     // the memory bank holds two entries of the 30x40 grid (first frame and previous), as at any other frame
     const { stats: tracker } = await page.evaluate(() => window.__mobilevos.request('stats'));
@@ -105,30 +74,18 @@ test(
       `${stats.frames} frames at 480x640: inference ${stats.infer.toFixed(0)} ms, memory ${tracker.memoryBytes} B`,
     );
 
-    const download = page.waitForEvent('download');
-    await page.click('#btn-download-masks');
-    const zip = unzipSync(readFileSync(await (await download).path()));
-    delete zip['masks.json'];
+    const { pngs } = await downloadZip(page);
     const pred = join(OUT, 'pred');
-    rmSync(pred, { recursive: true, force: true });
-    mkdirSync(join(pred, clip.sequence), { recursive: true });
-    for (const [name, bytes] of Object.entries(zip))
-      writeFileSync(join(pred, clip.sequence, name.split('/').pop()), bytes);
-
+    writePred(pngs, pred, clip.sequence);
     const data = join(CLIP, 'davis');
-    const ours = evaluate(data, join(OUT, 'page.json'), ['--pred', pred]);
+    const ours = mobilevosEval(data, join(OUT, 'page.json'), ['--pred', pred]);
     const checkpoint = join(REPO, readManifest(models).checkpoint.path);
-    const python = evaluate(data, join(OUT, 'python.json'), [
-      '--model',
-      checkpoint,
-      '--short-side',
-      '480',
-      '--threads',
-      '2',
-    ]);
+    const reference = ['--model', checkpoint, '--short-side', '480', '--threads', '2'];
+    const python = mobilevosEval(data, join(OUT, 'python.json'), reference);
     const [a, b] = [ours.summary['J&F'], python.summary['J&F']];
     t.diagnostic(
-      `object ${(100 * clip.object_area).toFixed(2)}% of the frame; J&F page ${a.toFixed(2)}, mobilevos eval at 480 ${b.toFixed(2)}`,
+      `object ${(100 * clip.object_area).toFixed(2)}% of the frame; J&F page ${a.toFixed(2)}, ` +
+        `mobilevos eval at 480 ${b.toFixed(2)}`,
     );
     assert.ok(Math.abs(a - b) <= JF_MARGIN, `page ${a} vs Python ${b}`);
     assert.equal(Object.values(ours.sequences)[0].objects['1']['J-recall'], 100, 'the object is found in every frame');

@@ -1,0 +1,66 @@
+/**
+ * What the video-file tests share: a WASM page, a file tracked to its end from an uploaded first-frame mask, the masks
+ * zip, and `mobilevos eval` on DAVIS folders (the Python reference the page's J&F is held to).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { unzipSync } from 'fflate';
+
+import { collectLogs, waitReady } from './browser.js';
+import { REPO } from './models.js';
+
+/** A new page of `server` on WASM with 2 threads (plus `query`), ready; closed when test `t` ends. */
+export async function openWasmPage(browser, server, t, query = '') {
+  const page = await browser.context.newPage();
+  t.after(() => page.close().catch(() => {}));
+  const logs = collectLogs(page);
+  await page.goto(`${server.url}?backend=wasm&threads=2&sw=0${query}`);
+  const { info, error } = await waitReady(page, logs);
+  assert.equal(error, null, `page error: ${JSON.stringify(error)}\n${logs.join('\n')}`);
+  return { page, logs, info };
+}
+
+/** Freeze the file's first frame (unless frozen already), upload `mask`, track to the end; returns the stats. */
+export async function trackWholeFile(page, mask) {
+  if ((await page.evaluate(() => window.__mobilevos.mode)) !== 'annotating') await page.click('#btn-freeze');
+  await page.waitForFunction(() => window.__mobilevos.mode === 'annotating');
+  await page.setInputFiles('#file-mask', mask);
+  await page.waitForFunction(
+    () => Number(document.querySelector('#objects .area')?.textContent.replace(/\D/g, '')) > 0,
+  );
+  await page.click('#btn-track');
+  await page.waitForFunction(
+    () => window.__mobilevos.mode === 'paused' && /^Done/.test(document.querySelector('#stage-status').textContent),
+    null,
+    { timeout: 300000, polling: 250 },
+  );
+  return page.evaluate(() => window.__mobilevos.stats);
+}
+
+/** Download the masks zip: {pngs: {name: bytes}, index: masks.json}. */
+export async function downloadZip(page) {
+  const download = page.waitForEvent('download');
+  await page.click('#btn-download-masks');
+  const zip = unzipSync(readFileSync(await (await download).path()));
+  const index = JSON.parse(new TextDecoder().decode(zip['masks.json']));
+  delete zip['masks.json'];
+  return { pngs: zip, index };
+}
+
+/** The zip's masks as a prediction folder for `mobilevos eval --pred`: DIR/<sequence>/<frame>.png. */
+export function writePred(pngs, dir, sequence) {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, sequence), { recursive: true });
+  for (const [name, bytes] of Object.entries(pngs)) writeFileSync(join(dir, sequence, name.split('/').pop()), bytes);
+}
+
+/** `mobilevos eval --data DATA ARGS --out OUT`; its JSON (stderr, the progress bars, shows only in a failure). */
+export function mobilevosEval(data, out, args) {
+  execFileSync('python3', ['-m', 'mobilevos.cli', 'eval', '--data', data, ...args, '--out', out], {
+    cwd: REPO,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return JSON.parse(readFileSync(out, 'utf8'));
+}
