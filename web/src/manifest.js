@@ -155,13 +155,19 @@ export function atSize(manifest, [height, width]) {
 
 /**
  * The model size to run: `requested` 'auto' takes the manifest's default for the backend (WASM: the first size; a
- * GPU: the largest), a size 'HxW' of the manifest is honoured, anything else falls back to the default with the
- * reason, so the UI can say why.
+ * GPU: the largest; a software WebGPU adapter, which is a CPU too: WASM's), a size 'HxW' of the manifest is honoured,
+ * anything else falls back to the default with the reason, so the UI can say why.
  * @returns {{size: [number, number], reason: string}}
  */
-export function chooseSize(manifest, backend, requested = 'auto') {
-  const fallback = manifest.model.default_size[backend === 'webgpu' ? 'webgpu' : 'wasm'];
-  if (requested === 'auto') return { size: [...fallback], reason: `default for ${backend}` };
+export function chooseSize(manifest, backend, requested = 'auto', { software = false } = {}) {
+  const gpu = backend === 'webgpu' && !software;
+  const fallback = manifest.model.default_size[gpu ? 'webgpu' : 'wasm'];
+  if (requested === 'auto') {
+    return {
+      size: [...fallback],
+      reason: gpu || backend !== 'webgpu' ? `default for ${backend}` : 'software WebGPU: the WASM size',
+    };
+  }
   const match = /^(\d+)x(\d+)$/.exec(requested);
   const size = match && manifest.model.sizes.find((s) => s.height === +match[1] && s.width === +match[2]);
   if (size) return { size: [size.height, size.width], reason: 'requested' };

@@ -82,7 +82,7 @@ async function load(
       shaderF16: Boolean(probe.shaderF16),
     });
     // the graphs take any of the manifest's sizes: the tracker (and so the pipeline) sees the manifest at the chosen one
-    const { size, reason: sizeReason } = chooseSize(manifest, be, sizeChoice);
+    const { size, reason: sizeReason } = chooseSize(manifest, be, sizeChoice, { software: Boolean(probe.software) });
     const tracker = new Tracker(ort, atSize(manifest, size), {
       backend: be,
       variant,

@@ -256,6 +256,10 @@ test('atSize rewrites every size-dependent shape; chooseSize picks per backend a
 
   assert.deepEqual(chooseSize(m, 'wasm'), { size: m.model.default_size.wasm, reason: 'default for wasm' });
   assert.deepEqual(chooseSize(m, 'webgpu').size, [large.height, large.width]);
+  assert.deepEqual(chooseSize(m, 'webgpu', 'auto', { software: true }), {
+    size: m.model.default_size.wasm,
+    reason: 'software WebGPU: the WASM size',
+  });
   assert.deepEqual(chooseSize(m, 'wasm', `${large.height}x${large.width}`), {
     size: [large.height, large.width],
     reason: 'requested',
