@@ -29,7 +29,7 @@ from PIL import Image
 from mobilevos.data.davis import DAVIS_PALETTE
 from mobilevos.eval.metrics import db_eval_iou, evaluate_sequence
 from mobilevos.models.checkpoint import load_network, resolve as resolve_weights
-from mobilevos.runtime.manifest import ManifestError, load_manifest
+from mobilevos.runtime.manifest import ManifestError, default_size, load_manifest
 from mobilevos.runtime.ort_tracker import OrtTracker
 from mobilevos.track import VOID, Tracker
 
@@ -89,8 +89,7 @@ class Models:
         if self.teacher.cfg.kind != "teacher":
             raise ModelError(f"{teacher_path} holds a {self.teacher.cfg.kind} network, not the teacher")
         self.threads = threads or torch.get_num_threads()
-        model = self.manifest["model"]
-        self.student_size = (model["height"], model["width"])  # the export's first size, the default
+        self.student_size = default_size(self.manifest, "wasm")  # a CPU runs what WASM runs by default
 
     @property
     def variants(self) -> list[str]:
@@ -103,7 +102,7 @@ class Models:
 
     @property
     def short_side(self) -> int:
-        """Frames are processed with this short side by default: the student's first size's."""
+        """Frames are processed with this short side by default: the student's default size's."""
         return min(self.student_size)
 
     @property
@@ -111,15 +110,15 @@ class Models:
         return max(self.manifest["objects"]["capacities"])
 
     def teacher_tracker(self, size: tuple[int, int] | None = None) -> Tracker:
-        """The teacher at the short side of the student's `size` (default: the first): both see the same detail."""
+        """The teacher at the short side of the student's `size` (default: `student_size`): both see the same detail."""
         return Tracker(self.teacher, short_side=min(size or self.student_size))  # growing memory ("auto" = every 5th)
 
     def student_tracker(self, variant: str = "fp32", size: tuple[int, int] | None = None) -> OrtTracker:
-        """The exported student of `variant` at model size `size` (one of `sizes`; default: the first)."""
+        """The exported student of `variant` at model size `size` (one of `sizes`; default: `student_size`)."""
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
-        return OrtTracker(self.student_dir, variant, session_options=options, size=size)
+        return OrtTracker(self.student_dir, variant, session_options=options, size=size or self.student_size)
 
 
 def student_memory_nbytes(tracker: OrtTracker) -> int:

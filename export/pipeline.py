@@ -239,7 +239,7 @@ def _measure(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest:
 def _measure_sizes(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest: dict) -> None:
     """At every model size: parity of the smallest capacity's fp32 graph with PyTorch on synthetic clips (raises
     when it misses), FLOPs of each capacity, and the CPU time of a track call; written into `model.sizes`."""
-    fp32 = [g for g in manifest["graphs"] if g["variant"] == "fp32"]
+    models = {g["capacity"]: onnx.load(folder / g["file"]) for g in manifest["graphs"] if g["variant"] == "fp32"}
     k = min(opts.capacities)
     for entry in manifest["model"]["sizes"]:
         size = (entry["height"], entry["width"])
@@ -251,9 +251,7 @@ def _measure_sizes(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, man
             raise RuntimeError(f"fp32 graph at {size[0]}x{size[1]} does not match PyTorch: " + "; ".join(failures))
         entry["capacity"] = k  # of the parity and timing below
         entry["parity"] = parity["fp32"][f"k{k}"]
-        entry["flops"] = {
-            str(g["capacity"]): flops(onnx.load(folder / g["file"]), random_feeds(graphs[g["capacity"]])) for g in fp32
-        }
+        entry["flops"] = {str(c): flops(model, random_feeds(graphs[c])) for c, model in models.items()}
         entry["cpu_ms"] = benchmark(folder, [graphs[k]], threads=opts.threads)[graphs[k]["name"]][0]
 
 

@@ -22,12 +22,11 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from video_tools import BT601_TAGS, decode_rgb, encode_images
+from video_tools import decode_frames, encode_frames, write_davis
 
 from mobilevos.data.davis import read_sequence, write_mask
 
@@ -36,26 +35,6 @@ CODECS = {
     ".mp4": ["-c:v", "libx264", "-crf", "16", "-preset", "medium"],
     ".webm": ["-c:v", "libvpx-vp9", "-crf", "20", "-b:v", "0", "-deadline", "good", "-cpu-used", "4"],
 }
-
-
-def encode(frames: np.ndarray, path: Path) -> None:
-    """uint8 [T, H, W, 3] RGB -> yuv420p video at FPS (every frame kept: constant rate, no B-frame reordering loss)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        for t, frame in enumerate(frames):
-            Image.fromarray(frame).save(Path(tmp) / f"{t:05d}.png")
-        encode_images(f"{tmp}/%05d.png", FPS, path, *CODECS[path.suffix], "-pix_fmt", "yuv420p", *BT601_TAGS)
-
-
-def decode(path: Path, height: int, width: int) -> np.ndarray:
-    """Every frame of a video as uint8 [T, H, W, 3] RGB (ffmpeg: BT.601 limited range, bilinear chroma)."""
-    return decode_rgb(path, height, width, "-sws_flags", "bilinear+accurate_rnd+full_chroma_int")
-
-
-def write_davis(root: Path, name: str, frames: np.ndarray, masks: np.ndarray) -> None:
-    for t, (frame, mask) in enumerate(zip(frames, masks, strict=True)):
-        (root / "JPEGImages" / name).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(frame).save(root / "JPEGImages" / name / f"{t:05d}.png")
-        write_mask(root / "Annotations" / name / f"{t:05d}.png", mask)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     info = {"sequence": args.sequence, "frames": count, "fps": FPS, "crop_x": x0, "files": {}}
     for key, (clip, gt, suffix) in clips.items():
         path = args.out / f"clip-{key}{suffix}"
-        encode(clip, path)
-        decoded = decode(path, *clip.shape[1:3])
+        encode_frames(clip, path, FPS, *CODECS[path.suffix])
+        decoded = decode_frames(path, *clip.shape[1:3])
         if len(decoded) != count:
             raise SystemExit(f"{path}: {len(decoded)} frames decoded, {count} encoded")
         write_davis(args.out / f"davis-{key}", args.sequence, decoded, gt)

@@ -14,12 +14,10 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-from video_tools import BT601_TAGS, decode_rgb, encode_images
+from video_tools import decode_frames, encode_frames, write_davis
 
 from mobilevos.data.davis import write_mask
 from mobilevos.data.synth import SynthConfig, generate_clip
@@ -41,19 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     frames, masks = generate_clip(args.seed, args.frames, (height, width), cfg)
     if args.out.exists():
         shutil.rmtree(args.out)
-    (args.out / "davis" / "Annotations" / NAME).mkdir(parents=True)
-    (args.out / "davis" / "JPEGImages" / NAME).mkdir(parents=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        for t, frame in enumerate(frames):
-            Image.fromarray(frame).save(Path(tmp) / f"{t:05d}.png")
-        h264 = ["-c:v", "libx264", "-crf", "16", "-preset", "medium", "-pix_fmt", "yuv420p", *BT601_TAGS]
-        encode_images(f"{tmp}/%05d.png", FPS, args.out / "clip.mp4", *h264)
-    decoded = decode_rgb(args.out / "clip.mp4", height, width, "-sws_flags", "bilinear+accurate_rnd+full_chroma_int")
+    args.out.mkdir(parents=True)
+    encode_frames(frames, args.out / "clip.mp4", FPS, "-c:v", "libx264", "-crf", "16", "-preset", "medium")
+    decoded = decode_frames(args.out / "clip.mp4", height, width)
     if len(decoded) != len(frames):
         raise SystemExit(f"{len(decoded)} frames decoded, {len(frames)} encoded")
-    for t, (frame, mask) in enumerate(zip(decoded, masks, strict=True)):
-        Image.fromarray(frame).save(args.out / "davis" / "JPEGImages" / NAME / f"{t:05d}.png")
-        write_mask(args.out / "davis" / "Annotations" / NAME / f"{t:05d}.png", mask)
+    write_davis(args.out / "davis", NAME, decoded, masks)
     write_mask(args.out / "mask.png", masks[0])
     area = float(np.mean(masks > 0))
     info = {"sequence": NAME, "frames": len(frames), "fps": FPS, "width": width, "height": height, "seed": args.seed}

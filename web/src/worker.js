@@ -137,7 +137,7 @@ async function load(
       sizes: manifest.model.sizes.map((s) => ({
         height: s.height,
         width: s.width,
-        gflops: s.flops?.[manifest.objects.capacities[0]] ?? 0,
+        flops: s.flops?.[manifest.objects.capacities[0]] ?? null, // of the smallest capacity, as the export measured
       })),
       capacities: manifest.objects.capacities,
       maxObjects: maxObjects(manifest),

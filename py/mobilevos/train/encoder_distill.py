@@ -175,26 +175,30 @@ def load_checkpoint(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         return f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
 
 
+def saved_encoder(path: str | Path) -> FastEncoder:
+    """The fast encoder saved in distillation checkpoint `path`, with its weights."""
+    meta, tensors = load_checkpoint(Path(path))
+    enc = FastEncoder(FastEncoderConfig.from_dict(json.loads(meta["encoder"])))
+    enc.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+    return enc
+
+
 def load_encoder(net, path: str | Path) -> None:
     """Put the fast encoder saved in distillation checkpoint `path` into `net` (whose config names a fast-<design>
     backbone of the same layout); ValueError when the two designs differ."""
-    meta, tensors = load_checkpoint(Path(path))
-    saved = FastEncoderConfig.from_dict(json.loads(meta["encoder"]))
-    if not isinstance(net.backbone, FastEncoder) or net.backbone.cfg != saved:
-        raise ValueError(f"{path} holds the fast encoder {saved}; the network's backbone is {net.cfg.backbone}")
-    net.backbone.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+    enc = saved_encoder(path)
+    if not isinstance(net.backbone, FastEncoder) or net.backbone.cfg != enc.cfg:
+        raise ValueError(f"{path} holds the fast encoder {enc.cfg}; the network's backbone is {net.cfg.backbone}")
+    net.backbone.load_state_dict(enc.state_dict())
 
 
 def student_with_encoder(path: str | Path, student: str = "student"):
     """The shipped student (or weight file `student`) with its Lite0 key encoder replaced by the fast encoder saved in
-    checkpoint `path`, in eval mode: the starting point of the student's fine-tuning."""
+    checkpoint `path`, in eval mode, untuned: what `--score` scores."""
     from mobilevos.models.checkpoint import load_network
 
-    meta, tensors = load_checkpoint(Path(path))
-    enc = FastEncoder(FastEncoderConfig.from_dict(json.loads(meta["encoder"])))
-    enc.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     net = load_network(student)
-    net.backbone = enc.eval()
+    net.backbone = saved_encoder(path).eval()
     return net
 
 

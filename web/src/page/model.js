@@ -63,9 +63,10 @@ function showBackend(info) {
   variant.textContent = info.variant;
   variant.title = `model variant ${info.variant}: ${info.variantReason}`;
   const m = info.model;
-  const size = m.sizes.find((s) => s.height === m.height && s.width === m.width);
+  const { flops } = m.sizes.find((s) => s.height === m.height && s.width === m.width);
+  const cost = flops ? `; ${(flops / 1e9).toFixed(1)} GFLOP a frame` : '';
   $('#model-info').textContent =
-    `${m.name}: ${m.width}×${m.height} input (${m.sizeReason}; ${(size.gflops / 1e9).toFixed(1)} GFLOP a frame), ` +
+    `${m.name}: ${m.width}×${m.height} input (${m.sizeReason}${cost}), ` +
     `up to ${m.maxObjects} objects, variants ` +
     `${m.variants.join(', ')}.` +
     (info.adapter ? ` GPU: ${info.adapter}.` : '');
