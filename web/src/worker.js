@@ -13,6 +13,7 @@ import { fetchManifest, loadGraph, pruneCache } from './model-loader.js';
 import { nativeSignature } from './preprocess.js';
 import { runParity } from './parity.js';
 import { serveRequests } from './protocol.js';
+import { fitToDevice } from './size-fit.js';
 import { Tracker } from './tracker.js';
 
 const state = {
@@ -96,8 +97,18 @@ async function load(
         }),
     });
     progress(`creating ${be.toUpperCase()} sessions (${variant}, ${size[1]}×${size[0]})`);
-    const timings = await tracker.prepare(manifest.objects.capacities[0]);
-    return { tracker, variant, reason, sizeReason, timings };
+    const capacity = manifest.objects.capacities[0];
+    const timings = await tracker.prepare(capacity);
+    const fitted =
+      sizeChoice === 'auto'
+        ? await fitToDevice(manifest, capacity, { tracker, timings, size }, progress)
+        : { tracker, timings };
+    return {
+      variant,
+      reason,
+      ...fitted,
+      sizeReason: sizeChoice === 'auto' ? `${sizeReason}; ${fitted.reason}` : sizeReason,
+    };
   };
 
   let result;
