@@ -205,7 +205,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--checkpoint",
         default="last",
         choices=["last", "best"],
-        help="best: the checkpoint with the best selection-sequence J&F during training",
+        help="best: the checkpoint chosen on the selection sequences (J&F during training; a prompt head's by its "
+        "selection mIoU)",
     )
     p.add_argument(
         "--selection",
