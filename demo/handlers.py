@@ -18,7 +18,7 @@ import numpy as np
 
 import inputs
 import viz
-from clicks import ClickSession, PromptModel
+from clicks import ClickSession, PromptModel, head_input
 from inference import Models, compare, score, summary_rows, write_results
 
 DEFAULT_FRAMES = 60
@@ -169,7 +169,7 @@ class Handlers:
         if kind not in CLICK_KINDS or obj not in range(1, self.limits.max_objects + 1):
             raise gr.Error(f"Pick an object 1..{self.limits.max_objects} and what a click adds.")
         x, y = (int(v / _view_scale(clip)) for v in evt.index)
-        clicks = session.get("clicks") or ClickSession(self.prompts, clip.frames[0], session["size"])
+        clicks = session.get("clicks") or ClickSession(self.prompts, clip.frames[0], head_input(session["size"]))
         try:
             clicks.add(obj, y, x, CLICK_KINDS[kind])
         except ValueError as err:

@@ -447,6 +447,7 @@ def test_clicks_mask_the_sample_objects_and_track_them(models, monkeypatch):
         inputs.Limits(max_frames=MAX_FRAMES),
     )
     on, off, corner = handlers.CLICK_KINDS  # the radio's labels: positive, negative, box corner
+    assert clicks.head_input((480, 640)) == clicks.head_input((240, 320)) == (240, 320)  # the head's training scale
 
     def click(obj, kind, y, x, session, mask_file=None):
         """A click on frame pixel (y, x), as the page sends it: in the pixels of the view, 420 / 240 times larger."""
