@@ -42,14 +42,16 @@ class AdaptConfig:
     parts: tuple[str, ...] = ("decoder",)  # the parts (of PARTS) whose weights adapt; the rest stay as given
     batch: int = 2  # pseudo-clips per step
     clip_len: int = 3  # frames per pseudo-clip: the annotated frame and clip_len - 1 animated ones
+    motion: float = 1.0  # spread of the pseudo-clips' motions, relative to training's static pseudo-videos
     top_p: float = 0.15  # bootstrapped cross-entropy over the hardest fraction of pixels, where training ends
     seed: int = 0  # the pseudo-clips' randomness: the same seed, frame and mask give the same adapted weights
 
     def __post_init__(self):
         unknown = set(self.parts) - set(PARTS)
-        if self.steps < 0 or self.batch < 1 or self.clip_len < 2 or not self.parts or unknown:
+        if self.steps < 0 or self.batch < 1 or self.clip_len < 2 or self.motion < 0 or not self.parts or unknown:
             raise ValueError(
-                f"adaptation needs steps >= 0, batch >= 1, clip_len >= 2 and parts from {', '.join(PARTS)}: got {self}"
+                f"adaptation needs steps >= 0, batch >= 1, clip_len >= 2, motion >= 0 and parts from "
+                f"{', '.join(PARTS)}: got {self}"
             )
 
 
@@ -61,7 +63,7 @@ def pseudo_clips(
     and valid [B, N]."""
     images, masks = [], []
     for _ in range(cfg.batch):
-        frames, labels = animate_static(image, mask, cfg.clip_len, rng)
+        frames, labels = animate_static(image, mask, cfg.clip_len, rng, cfg.motion)
         frames, labels = np.stack(frames).astype(np.float32) / 255.0, np.stack(labels)
         if rng.random() < 0.5:
             frames, labels = frames[:, :, ::-1], labels[:, :, ::-1]

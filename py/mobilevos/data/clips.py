@@ -267,13 +267,13 @@ class VideoClipDataset(Dataset):
 
 
 def animate_static(
-    image: np.ndarray, mask: np.ndarray, length: int, rng: np.random.Generator
+    image: np.ndarray, mask: np.ndarray, length: int, rng: np.random.Generator, spread: float = 1.0
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """A pseudo-video of `length` frames from one annotated frame (uint8 RGB `image`, index `mask`), as STM/STCN/XMem
     pre-train on static images and as test-time adaptation (`mobilevos.adapt`) fine-tunes on the first frame: the
     objects and the background each drift by their own random affine motion (rotation, scale, shift growing frame
     by frame), the objects composited over the background, whose object pixels are inpainted so they leave no
-    ghost. Frame 0 is the input itself."""
+    ghost. Frame 0 is the input itself. `spread` multiplies the spread of every motion (shift, rotation, scale)."""
     h, w = mask.shape
     objects = (mask != 0) & (mask != VOID)
     hole = cv2.dilate(objects.astype(np.uint8), np.ones((5, 5), np.uint8))
@@ -282,7 +282,7 @@ def animate_static(
 
     def motion(shift: float, angle: float, zoom: float) -> np.ndarray:
         """Per-frame affine step: (dx, dy, degrees, log-scale)."""
-        return rng.normal(0, [shift * w, shift * h, angle, zoom])
+        return rng.normal(0, np.multiply(spread, [shift * w, shift * h, angle, zoom]))
 
     def warp(step: np.ndarray, i: int) -> np.ndarray:
         dx, dy, angle, log_scale = step * i

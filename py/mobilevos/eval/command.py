@@ -129,6 +129,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"comma-separated parts that adapt, of {', '.join(PARTS)}",
     )
     p.add_argument("--tta-batch", type=int, default=AdaptConfig.batch, help="pseudo-clips per adaptation step")
+    p.add_argument(
+        "--tta-motion", type=float, default=AdaptConfig.motion, help="spread of the pseudo-clips' affine motions"
+    )
     p.add_argument("--tta-seed", type=int, default=AdaptConfig.seed, help="seed of the pseudo-clips")
     p.add_argument("--sequences", help="comma-separated subset of sequences")
     p.add_argument(
@@ -154,7 +157,7 @@ def parse_zoom(size: str | None, context: float) -> ZoomConfig | None:
 def parse_adapt(args: argparse.Namespace) -> AdaptConfig:
     """The AdaptConfig of the --tta-* flags."""
     parts = tuple(p for p in args.tta_parts.split(",") if p)
-    return AdaptConfig(args.tta_steps, args.tta_lr, parts, args.tta_batch, seed=args.tta_seed)
+    return AdaptConfig(args.tta_steps, args.tta_lr, parts, args.tta_batch, motion=args.tta_motion, seed=args.tta_seed)
 
 
 def run(args: argparse.Namespace) -> None:
