@@ -91,6 +91,18 @@ def test_only_the_named_parts_adapt(student, clip):
         AdaptConfig(parts=("head",))
 
 
+def test_motion_scales_the_pseudo_clips_warps(clip):
+    frames, masks = clip
+
+    def moved(motion: float) -> float:
+        """Mean share of pixels whose labels differ between a pseudo-clip's first and last frame."""
+        cfg = AdaptConfig(batch=8, motion=motion)
+        batch = pseudo_clips(frames[0], masks[0], [1, 2], cfg, np.random.default_rng(0))
+        return (batch["masks"][:, -1] != batch["masks"][:, 0]).float().mean().item()
+
+    assert moved(0.0) == 0.0 and 0.0 < moved(1.0) < moved(3.0)
+
+
 def test_eval_adapts_with_tta_flags_and_records_the_setting(tmp_path, capsys):
     data = tmp_path / "synth"
     write_dataset(data, videos=1, frames=4, size=(48, 64), seed=5)
