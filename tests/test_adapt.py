@@ -48,7 +48,7 @@ def test_adaptation_lowers_the_loss_on_unseen_pseudo_clips_of_the_frame(student,
     with torch.no_grad():
         before = adaptation_loss(ClipUnroll(student, True), held_out, FAST.top_p).item()
         after = adaptation_loss(ClipUnroll(tuned, True), held_out, FAST.top_p).item()
-    assert after < 0.6 * before  # measured 1.56 -> 0.44 when written
+    assert after < 0.5 * before  # measured 3.20 -> 0.99 when written
 
 
 def test_adapted_tracker_follows_the_objects_the_given_weights_lose(student, clip):
