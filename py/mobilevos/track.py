@@ -13,6 +13,9 @@ through manifest.json, the JavaScript memory bank read too):
 
 Frames are HxWx3 uint8 RGB of any size; they are resized to the model resolution (short side `short_side`, both
 sides multiples of 16, aspect kept as closely as that allows) and the probabilities are resized back.
+
+With `adapt` (`mobilevos.adapt.AdaptConfig`, test-time adaptation), `start` first fine-tunes a copy of the network on
+the annotated frame and tracks the video with that copy; the network given to the tracker is never changed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mobilevos.adapt import AdaptConfig, adapt_network
 from mobilevos.memory_rule import STUDENT, TEACHER, MemoryRule, inference_rule
 from mobilevos.models.network import SpaceTimeNetwork
 
@@ -118,9 +122,17 @@ class StepResult:
 class Tracker:
     """Semi-supervised tracking of the objects annotated in one frame through the following frames."""
 
-    def __init__(self, net: SpaceTimeNetwork, short_side: int = 240, keep_every: int | str | None = "auto"):
-        self.net = net
+    def __init__(
+        self,
+        net: SpaceTimeNetwork,
+        short_side: int = 240,
+        keep_every: int | str | None = "auto",
+        adapt: AdaptConfig | None = None,
+    ):
+        self.weights = net  # the given network, never changed
+        self.net = net  # the network tracking the current video: `weights`, or its copy adapted in `start`
         self.short_side = short_side
+        self.adapt = adapt if adapt is not None and adapt.steps > 0 else None
         # the student's memory is finite by design; the teacher's grows
         auto = STUDENT if net.cfg.kind == "student" else TEACHER
         self.memory = MemoryBank(auto if keep_every == "auto" else keep_every)
@@ -132,13 +144,22 @@ class Tracker:
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 
-    @torch.inference_mode()
     def start(self, frame: np.ndarray, mask: np.ndarray) -> None:
-        """Annotate `frame` with an index mask (0 background, 1..255 object ids, 255 void); resets the memory."""
+        """Annotate `frame` with an index mask (0 background, 1..255 object ids, 255 void); resets the memory (and,
+        with `adapt`, first adapts a copy of the network to this frame)."""
         self.objects = annotated_objects(frame, mask)
         self.size = model_size(*frame.shape[:2], self.short_side)
-        image = to_tensor(frame, self.size).to(self.device)
         small = resize_mask(mask, self.size)
+        self.net = self.weights
+        if self.adapt:
+            finite = self.memory.keep_every is None
+            self.net = adapt_network(
+                self.weights, resize_frame(frame, self.size), small, self.objects, self.adapt, finite
+            )
+        self._annotate(to_tensor(frame, self.size).to(self.device), small)
+
+    @torch.inference_mode()
+    def _annotate(self, image: torch.Tensor, small: np.ndarray) -> None:
         masks = torch.from_numpy(np.stack([small == i for i in self.objects])).float()[None].to(self.device)
         feats = self.net.encode_key(image)
         self.memory.reset(feats.key, self.net.encode_value(feats, masks))

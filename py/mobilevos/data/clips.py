@@ -135,7 +135,7 @@ class VideoClipDataset(Dataset):
         return [int(t) for t in annotated[positions]]
 
     def _pick_static_frame(self, s: int, rng: np.random.Generator) -> list[int] | None:
-        """One annotated frame with an object, repeated clip_len times (animated later by _animate_static)."""
+        """One annotated frame with an object, repeated clip_len times (animated later by animate_static)."""
         annotated = np.array(list(self._load_masks(s)))[self._with_objects[s]]
         return [int(rng.choice(annotated))] * self.clip_len if len(annotated) else None
 
@@ -150,7 +150,7 @@ class VideoClipDataset(Dataset):
         if not objects:
             return None
         if len(set(frames)) == 1 and len(frames) > 1:
-            images, masks = self._animate_static(images, masks, rng)
+            images, masks = animate_static(images[0], masks[0], len(images), rng)
         if self.augment and rng.random() < self.paste_prob:
             images, masks = self._paste_distractor(s, images, masks, objects, rng)
         images = np.stack(images).astype(np.float32) / 255.0
@@ -158,7 +158,7 @@ class VideoClipDataset(Dataset):
         if self.augment:
             if rng.random() < 0.5:
                 images, masks = images[:, :, ::-1], masks[:, :, ::-1]
-            images = self._colour_jitter(images, rng)
+            images = colour_jitter(images, rng)
 
         one_hot = np.zeros((len(frames), self.max_objects, *self.size), np.float32)
         for k, obj in enumerate(objects):
@@ -265,62 +265,63 @@ class VideoClipDataset(Dataset):
             return images, masks
         return new_images, new_masks
 
-    @staticmethod
-    def _animate_static(
-        images: list[np.ndarray], masks: list[np.ndarray], rng: np.random.Generator
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """A pseudo-video from one annotated frame (as STM/STCN/XMem pre-train on static images): the objects and
-        the background each drift by their own random affine motion (rotation, scale, shift growing frame by frame),
-        the objects composited over the background, whose object pixels are inpainted so they leave no ghost."""
-        image, mask = images[0], masks[0]
-        h, w = mask.shape
-        objects = (mask != 0) & (mask != VOID)
-        hole = cv2.dilate(objects.astype(np.uint8), np.ones((5, 5), np.uint8))
-        background = cv2.inpaint(image, hole, 3, cv2.INPAINT_TELEA)
-        bg_mask = np.where(mask == VOID, VOID, 0).astype(np.uint8)
 
-        def motion(shift: float, angle: float, zoom: float) -> np.ndarray:
-            """Per-frame affine step: (dx, dy, degrees, log-scale)."""
-            return rng.normal(0, [shift * w, shift * h, angle, zoom])
+def animate_static(
+    image: np.ndarray, mask: np.ndarray, length: int, rng: np.random.Generator, spread: float = 1.0
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A pseudo-video of `length` frames from one annotated frame (uint8 RGB `image`, index `mask`), as STM/STCN/XMem
+    pre-train on static images and as test-time adaptation (`mobilevos.adapt`) fine-tunes on the first frame: the
+    objects and the background each drift by their own random affine motion (rotation, scale, shift growing frame
+    by frame), the objects composited over the background, whose object pixels are inpainted so they leave no
+    ghost. Frame 0 is the input itself. `spread` multiplies the spread of every motion (shift, rotation, scale)."""
+    h, w = mask.shape
+    objects = (mask != 0) & (mask != VOID)
+    hole = cv2.dilate(objects.astype(np.uint8), np.ones((5, 5), np.uint8))
+    background = cv2.inpaint(image, hole, 3, cv2.INPAINT_TELEA)
+    bg_mask = np.where(mask == VOID, VOID, 0).astype(np.uint8)
 
-        def warp(step: np.ndarray, i: int) -> np.ndarray:
-            dx, dy, angle, log_scale = step * i
-            m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, float(np.exp(log_scale)))
-            m[:, 2] += (dx, dy)
-            return m
+    def motion(shift: float, angle: float, zoom: float) -> np.ndarray:
+        """Per-frame affine step: (dx, dy, degrees, log-scale)."""
+        return rng.normal(0, np.multiply(spread, [shift * w, shift * h, angle, zoom]))
 
-        bg_step, obj_step = motion(0.01, 1.0, 0.01), motion(0.04, 4.0, 0.04)
-        out_images, out_masks = [image], [mask]
-        for i in range(1, len(images)):
-            bg, ob = warp(bg_step, i), warp(obj_step, i)
-            frame = cv2.warpAffine(background, bg, (w, h), borderMode=cv2.BORDER_REFLECT)
-            label = cv2.warpAffine(bg_mask, bg, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
-            moved = cv2.warpAffine(np.where(objects, mask, 0).astype(np.uint8), ob, (w, h), flags=cv2.INTER_NEAREST)
-            inside = moved != 0
-            frame[inside] = cv2.warpAffine(image, ob, (w, h))[inside]
-            label[inside] = moved[inside]
-            out_images.append(frame)
-            out_masks.append(label)
-        return out_images, out_masks
+    def warp(step: np.ndarray, i: int) -> np.ndarray:
+        dx, dy, angle, log_scale = step * i
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, float(np.exp(log_scale)))
+        m[:, 2] += (dx, dy)
+        return m
 
-    @staticmethod
-    def _colour_jitter(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Brightness, contrast, saturation and hue: one draw for the clip plus a small draw per frame."""
-        clip = rng.uniform([0.8, 0.8, 0.8, -0.02], [1.2, 1.2, 1.2, 0.02])
-        out = np.empty_like(images)
-        for t, image in enumerate(images):
-            # Python floats: a float64 NumPy scalar would promote the float32 image to float64.
-            brightness, contrast, saturation = (clip[:3] * rng.uniform(0.97, 1.03, size=3)).tolist()
-            hue = float(clip[3] + rng.uniform(-0.005, 0.005))
-            image = np.clip(image * brightness, 0, 1)
-            mean = float((image @ _GRAY).mean())
-            image = np.clip((image - mean) * contrast + mean, 0, 1)
-            gray = (image @ _GRAY)[..., None]
-            image = np.clip((image - gray) * saturation + gray, 0, 1)
-            hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)  # float input: H in degrees
-            hsv[..., 0] = (hsv[..., 0] + 360.0 * hue) % 360.0
-            out[t] = np.clip(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), 0, 1)
-        return out
+    bg_step, obj_step = motion(0.01, 1.0, 0.01), motion(0.04, 4.0, 0.04)
+    out_images, out_masks = [image], [mask]
+    for i in range(1, length):
+        bg, ob = warp(bg_step, i), warp(obj_step, i)
+        frame = cv2.warpAffine(background, bg, (w, h), borderMode=cv2.BORDER_REFLECT)
+        label = cv2.warpAffine(bg_mask, bg, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
+        moved = cv2.warpAffine(np.where(objects, mask, 0).astype(np.uint8), ob, (w, h), flags=cv2.INTER_NEAREST)
+        inside = moved != 0
+        frame[inside] = cv2.warpAffine(image, ob, (w, h))[inside]
+        label[inside] = moved[inside]
+        out_images.append(frame)
+        out_masks.append(label)
+    return out_images, out_masks
+
+
+def colour_jitter(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brightness, contrast, saturation and hue: one draw for the clip plus a small draw per frame."""
+    clip = rng.uniform([0.8, 0.8, 0.8, -0.02], [1.2, 1.2, 1.2, 0.02])
+    out = np.empty_like(images)
+    for t, image in enumerate(images):
+        # Python floats: a float64 NumPy scalar would promote the float32 image to float64.
+        brightness, contrast, saturation = (clip[:3] * rng.uniform(0.97, 1.03, size=3)).tolist()
+        hue = float(clip[3] + rng.uniform(-0.005, 0.005))
+        image = np.clip(image * brightness, 0, 1)
+        mean = float((image @ _GRAY).mean())
+        image = np.clip((image - mean) * contrast + mean, 0, 1)
+        gray = (image @ _GRAY)[..., None]
+        image = np.clip((image - gray) * saturation + gray, 0, 1)
+        hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)  # float input: H in degrees
+        hsv[..., 0] = (hsv[..., 0] + 360.0 * hue) % 360.0
+        out[t] = np.clip(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), 0, 1)
+    return out
 
 
 def load_backgrounds(root: str | Path, count: int, seed: int = 0, split: str = "train") -> list[np.ndarray]:

@@ -3,6 +3,7 @@
     mobilevos eval --data ../shared/data/davis16-val --model student --out results.json
     mobilevos eval --data ../shared/data/davis16-val --pred PRED_DIR          # score another tool's masks
     mobilevos eval --data ../shared/data/davis16-train-240p --split selection --model runs/x/last.safetensors
+    mobilevos eval --data ../shared/data/davis16-train-240p --split selection --model teacher --tta-steps 20
 
 The tracker gets the annotation of the first frame only; every frame's prediction is written as an index PNG
 (`--save-masks`, else a temporary folder) and scored by the same code path as `--pred`, so both agree by construction.
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from mobilevos.adapt import PARTS, AdaptConfig
 from mobilevos.config import parse_size
 from mobilevos.data.davis import list_sequences, read_sequence, write_mask
 from mobilevos.data.splits import SPLITS, split_sequences
@@ -57,13 +59,20 @@ def evaluate_model(
     progress: bool = True,
     zoom: ZoomConfig | None = None,
     first_masks: dict[str, np.ndarray] | None = None,
+    adapt: AdaptConfig | None = None,
 ) -> dict:
     """Track every sequence with `net` (on the whole frame at `short_side`, or on object-centred crops with
-    `zoom`), write masks under `out_dir`, score them against the ground truth; results in percent + timing.
-    `first_masks` (sequence -> index mask of frame 0) replaces the ground-truth annotation the trackers start from."""
+    `zoom`; with `adapt`, each video by a copy of `net` adapted to its first frame), write masks under `out_dir`,
+    score them; results in percent + timing (adaptation included). `first_masks` (sequence -> index mask of frame 0)
+    replaces the ground-truth annotation the trackers start from."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     names = sequences or list_sequences(data_dir)
-    tracker = ZoomTracker(net, zoom, keep_every) if zoom else Tracker(net, short_side=short_side, keep_every=keep_every)
+    if zoom and adapt and adapt.steps:
+        raise ValueError("test-time adaptation is not implemented for the zoom tracker")
+    if zoom:
+        tracker = ZoomTracker(net, zoom, keep_every)
+    else:
+        tracker = Tracker(net, short_side=short_side, keep_every=keep_every, adapt=adapt)
     frames, started = 0, time.perf_counter()
     for name in tqdm(names, desc="tracking", unit="seq", disable=not progress):
         frames += track_sequence(tracker, data_dir, name, out_dir, progress, (first_masks or {}).get(name))
@@ -74,8 +83,10 @@ def evaluate_model(
         "frames": frames,
         "seconds": elapsed,
         "ms_per_frame": 1000 * elapsed / max(frames, 1),
+        "seconds_per_video": elapsed / max(len(names), 1),
         "short_side": short_side,
         "zoom": dataclasses.asdict(zoom) if zoom else None,
+        "adapt": dataclasses.asdict(tracker.adapt) if tracker.adapt else None,
         "memory": "finite (first + previous)" if keep is None else f"growing (every {keep})",
     }
     return results
@@ -111,6 +122,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="growing memory: keep every k-th frame (default: none for the student, 5 for the teacher)",
     )
+    p.add_argument(
+        "--tta-steps",
+        type=int,
+        default=AdaptConfig.steps,
+        help="test-time adaptation: fine-tune a copy of the network for this many steps on each video's annotated "
+        "frame before tracking it (mobilevos.adapt; 0: off)",
+    )
+    p.add_argument("--tta-lr", type=float, default=AdaptConfig.lr, help="test-time adaptation learning rate (Adam)")
+    p.add_argument(
+        "--tta-parts",
+        default=",".join(AdaptConfig.parts),
+        help=f"comma-separated parts that adapt, of {', '.join(PARTS)}",
+    )
+    p.add_argument("--tta-batch", type=int, default=AdaptConfig.batch, help="pseudo-clips per adaptation step")
+    p.add_argument(
+        "--tta-motion", type=float, default=AdaptConfig.motion, help="spread of the pseudo-clips' affine motions"
+    )
+    p.add_argument("--tta-seed", type=int, default=AdaptConfig.seed, help="seed of the pseudo-clips")
     p.add_argument("--sequences", help="comma-separated subset of sequences")
     p.add_argument(
         "--split",
@@ -130,6 +159,12 @@ def parse_zoom(size: str | None, context: float) -> ZoomConfig | None:
     if h % 16 or w % 16 or h <= 0 or w <= 0:
         raise ValueError(f"--zoom {size}: both sides must be positive multiples of 16")
     return ZoomConfig(size=(h, w), context=context)
+
+
+def parse_adapt(args: argparse.Namespace) -> AdaptConfig:
+    """The AdaptConfig of the --tta-* flags."""
+    parts = tuple(p for p in args.tta_parts.split(",") if p)
+    return AdaptConfig(args.tta_steps, args.tta_lr, parts, args.tta_batch, motion=args.tta_motion, seed=args.tta_seed)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -156,10 +191,14 @@ def run(args: argparse.Namespace) -> None:
                 sequences,
                 keep,
                 zoom=parse_zoom(args.zoom, args.zoom_context),
+                adapt=parse_adapt(args),
             )
         results["model"] = str(args.model)
         t = results["tracking"]
-        print(f"tracked {t['frames']} frames at {t['ms_per_frame']:.1f} ms/frame ({t['memory']} memory)")
+        print(
+            f"tracked {t['frames']} frames at {t['ms_per_frame']:.1f} ms/frame, {t['seconds_per_video']:.1f} s/video "
+            f"({t['memory']} memory{', adapted: ' + str(t['adapt']) if t['adapt'] else ''})"
+        )
     print(format_table(results))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
