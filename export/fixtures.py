@@ -122,7 +122,7 @@ def _prompt_fixture(model_dir: Path, out: Path, frame: np.ndarray, target: np.nd
     first = centre_click(target, True)
     prob = segmenter.predict([first])
     second = next_click(prob > 0.5, target) or first  # a perfect first mask: the same click again
-    steps = [([first], None, "chain"), ([first, second], None, "chain"), ([], tight_box(target), "reset")]
+    steps = [([first], None, "reset"), ([first, second], None, "chain"), ([], tight_box(target), "reset")]
     index = []
     for i, (clicks, box, previous) in enumerate(steps):
         if previous == "reset":

@@ -63,8 +63,13 @@ class OrtPromptSegmenter:
     def set_image(self, image: np.ndarray) -> None:
         """Encode an RGB uint8 [H, W, 3] frame (resized to the model size like the tracker's); forgets the
         previous mask."""
-        self.frame_size = image.shape[:2]
-        self.features = self.encode(frame_to_rgba(image, self.size))
+        self.set_input(frame_to_rgba(image, self.size), image.shape[:2])
+
+    def set_input(self, rgba: np.ndarray, frame_size: tuple[int, int]) -> None:
+        """Encode a model input exactly as given (float32 [1, H, W, 4], e.g. the bytes of the browser's canvas) for
+        clicks on a frame of `frame_size` (H, W) resized to it; forgets the previous mask."""
+        self.frame_size = tuple(frame_size)
+        self.features = self.encode(rgba)
         self.reset()
 
     def reset(self) -> None:

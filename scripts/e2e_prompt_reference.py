@@ -1,0 +1,100 @@
+"""Python's side of the click-to-mask e2e test (tests/web/e2e/click.test.js) on the page's sample clip.
+
+    python scripts/e2e_prompt_reference.py clicks                 # the centre click of each object of frame 0
+    python scripts/e2e_prompt_reference.py reference --model-dir DIR --input page.json --out prob.json
+    python scripts/e2e_prompt_reference.py score --pred DIR       # mean IoU of the page's tracked masks
+
+`clicks`: {object id: [y, x]}, the point of each object of sample-mask.png farthest from its boundary (the NoC
+protocol's first click, `mobilevos.prompts.centre_click`). `reference`: page.json holds the exact model input the page
+encoded (RGBA bytes at model size, `input`), the frame size and each object's prompts in frame pixels; the exported
+graphs in onnxruntime CPU (`mobilevos.runtime.ort_prompt.OrtPromptSegmenter`, the features of that very input)
+give each object's prob at model size. `score`: the sample is `scripts/make_sample_clip.py`'s synthetic sequence,
+regenerated here with its ground truth for every frame; mean IoU (J) per object and frame of the page's zip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mobilevos.eval.metrics import db_eval_iou
+from mobilevos.prompts import Click, centre_click
+from mobilevos.runtime.ort_prompt import OrtPromptSegmenter
+
+sys.path.insert(0, str(Path(__file__).parent))
+from make_sample_clip import SAMPLE_SEED, SAMPLE_SIZE
+from video_tools import synth_sequence
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "web" / "public" / "sample"
+
+
+def clicks() -> dict:
+    mask = np.asarray(Image.open(SAMPLE / "sample-mask.png"))
+    return {int(i): list(centre_click(mask == i, True)[:2]) for i in np.unique(mask) if i}
+
+
+def reference(model_dir: Path, page: dict) -> dict:
+    segmenter = OrtPromptSegmenter(model_dir)
+    h, w = segmenter.size
+    segmenter.set_input(np.array(page["input"], np.float32).reshape(1, h, w, 4), (page["height"], page["width"]))
+    out = {}
+    for obj, prompts in page["prompts"].items():
+        segmenter.reset()
+        for i in range(len(prompts)):  # each prompt's prediction is the next one's previous mask, as the page does
+            upto = prompts[: i + 1]
+            boxes = [p["box"] for p in upto if "box" in p]
+            box = (boxes[-1]["y0"], boxes[-1]["x0"], boxes[-1]["y1"], boxes[-1]["x1"]) if boxes else None
+            segmenter.predict(
+                [Click(p["click"]["y"], p["click"]["x"], p["click"]["positive"]) for p in upto if "click" in p], box
+            )
+        out[obj] = segmenter.previous.ravel().tolist()
+    return out
+
+
+def score(pred: Path) -> dict:
+    mask = np.asarray(Image.open(SAMPLE / "sample-mask.png"))
+    with tempfile.TemporaryDirectory() as tmp:
+        seq = synth_sequence(Path(tmp), len(list(pred.glob("*.png"))), SAMPLE_SIZE, SAMPLE_SEED, max_objects=2)
+        truth = [np.asarray(Image.open(p)) for p in sorted((Path(tmp) / "Annotations" / seq.name).glob("*.png"))]
+    if not np.array_equal(truth[0], mask):
+        raise RuntimeError("the regenerated sample's first mask is not sample-mask.png: make_sample_clip changed")
+    frames = sorted(pred.glob("*.png"))
+    ious = [
+        db_eval_iou(gt == o, np.asarray(Image.open(p)) == o)
+        for p, gt in zip(frames, truth, strict=True)
+        for o in (1, 2)
+    ]
+    return {"frames": len(frames), "mean_iou": float(np.mean(ious)), "min_iou": float(np.min(ious))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("what", choices=["clicks", "reference", "score"])
+    p.add_argument("--model-dir", type=Path)
+    p.add_argument("--input", type=Path, help="reference: the page's input and prompts (JSON)")
+    p.add_argument("--pred", type=Path, help="score: the page's masks of the sample, one PNG per frame")
+    p.add_argument("--out", type=Path, help="write the JSON here (else stdout)")
+    args = p.parse_args(argv)
+    if args.what == "clicks":
+        result = clicks()
+    elif args.what == "reference":
+        result = reference(args.model_dir, json.loads(args.input.read_text()))
+    else:
+        result = score(args.pred)
+    text = json.dumps(result)
+    if args.out:
+        args.out.write_text(text)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
