@@ -8,10 +8,11 @@ student's, its height and width are dynamic (the same multiples of the stride), 
 
 Size: the fp32 head is 431 KB, which on top of the 3.86 MB fp32 student graph would break the 4 MB download budget
 of WASM's default variant; so its conv weights are stored as int8 (symmetric, one scale per output channel) and
-dequantized inside the graph (`DequantizeLinear`, in onnxruntime-web's WASM and WebGPU tables): ~0.11 MB, one file
-for every backend and variant, computing in float32. What that costs in IoU is measured on the selection sequences'
-first frames against the PyTorch head (`measure_prompt`) and recorded in the manifest; the export fails above
-`MAX_IOU_DROP`. The exporter's per-node provenance is dropped too (`strip_provenance`): 57 KB, a third of the file.
+dequantized inside the graph (`DequantizeLinear`, in onnxruntime-web's WASM and WebGPU tables), and the exporter's
+per-node provenance is dropped (`strip_provenance`, 57 KB): 124 KB, one file for every backend and variant,
+computing in float32 (fp16 weights, 0.2 MB, would not fit). What the int8 weights cost in IoU is measured against the
+PyTorch head on the selection sequences (`measure_prompt`) and recorded in the manifest; for the student the head was
+trained on, the export fails above `MAX_IOU_DROP`.
 """
 
 from __future__ import annotations

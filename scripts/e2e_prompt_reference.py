@@ -1,14 +1,15 @@
 """Python's side of the click-to-mask e2e test (tests/web/e2e/click.test.js) on the page's sample clip.
 
-    python scripts/e2e_prompt_reference.py clicks                 # the centre click of each object of frame 0
+    python scripts/e2e_prompt_reference.py clicks                 # each object's centre click and box, frame 0
     python scripts/e2e_prompt_reference.py reference --model-dir DIR --input page.json --out prob.json
     python scripts/e2e_prompt_reference.py score --pred DIR       # mean IoU of the page's tracked masks
 
-`clicks`: {object id: [y, x]}, the point of each object of sample-mask.png farthest from its boundary (the NoC
-protocol's first click, `mobilevos.prompts.centre_click`). `reference`: page.json holds the exact model input the page
-encoded (RGBA bytes at model size, `input`), the frame size and each object's prompts in frame pixels; the exported
-graphs in onnxruntime CPU (`mobilevos.runtime.ort_prompt.OrtPromptSegmenter`, the features of that very input)
-give each object's prob at model size. `score`: the sample is `scripts/make_sample_clip.py`'s synthetic sequence,
+`clicks`: {object id: {"centre": [y, x], "box": [y0, x0, y1, x1]}}: the point of each object of sample-mask.png
+farthest from its boundary (the NoC protocol's first click, `mobilevos.prompts.centre_click`) and its tight box.
+`reference`: page.json holds the exact model input the page encoded (RGBA bytes at model size, `input`), the frame
+size and each object's prompts in frame pixels; the exported graphs in onnxruntime CPU
+(`mobilevos.runtime.ort_prompt.OrtPromptSegmenter`, the features of that very input) give each object's prob at
+model size. `score`: the sample is `scripts/make_sample_clip.py`'s synthetic sequence,
 regenerated here with its ground truth for every frame; mean IoU (J) per object and frame of the page's zip.
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from mobilevos.eval.metrics import db_eval_iou
-from mobilevos.prompts import Click, centre_click
+from mobilevos.prompts import Click, centre_click, tight_box
 from mobilevos.runtime.ort_prompt import OrtPromptSegmenter
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -37,7 +38,11 @@ SAMPLE = REPO / "web" / "public" / "sample"
 
 def clicks() -> dict:
     mask = np.asarray(Image.open(SAMPLE / "sample-mask.png"))
-    return {int(i): list(centre_click(mask == i, True)[:2]) for i in np.unique(mask) if i}
+    return {
+        int(i): {"centre": list(centre_click(mask == i, True)[:2]), "box": list(tight_box(mask == i))}
+        for i in np.unique(mask)
+        if i
+    }
 
 
 def reference(model_dir: Path, page: dict) -> dict:

@@ -72,6 +72,7 @@ export function selectObject(id) {
   if (!app.objects.length) app.objects = ['Object 1'];
   app.active = Math.min(id, app.objects.length);
   annotator.active = app.active;
+  annotator.render(); // the click tool shows the selected object's clicks
   renderObjectList();
 }
 
