@@ -8,7 +8,8 @@
  * --only NAME,...: only these screenshots (the others' files are left as they are).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { collectLogs, launch, preview, waitReady } from '../tests/web/helpers/browser.js';
@@ -85,13 +86,14 @@ async function phoneState() {
   await shot(phone, 'web-phone.png');
 }
 
-/** The sample's mask cleared, object 1 marked by a click and a negative click on the background, object 2 by a box
- * drag (its tight box): the selected object 2's box and the click timing in the tools card. */
+/** The sample's mask cleared, object 2 marked by a box drag (its tight box), object 1 by three clicks (the NoC
+ * protocol, as tests/web/e2e/click.test.js) and a negative click on the background: object 1 selected, its click
+ * markers and the last click's timing in the tools card. */
 async function clickState() {
   const page = await browser.context.newPage();
   await page.setViewportSize({ width: 1200, height: 800 });
   const logs = collectLogs(page);
-  await page.goto(`${server.url}?backend=wasm&sw=0`);
+  await page.goto(`${server.url}?backend=wasm&sw=0&debug=1`);
   await waitReady(page, logs);
   await page.click('.placeholder [data-source=sample]');
   await page.waitForFunction(() => document.querySelectorAll('#objects li[data-object]').length === 2);
@@ -100,22 +102,18 @@ async function clickState() {
   const rect = await page.locator('#annot').boundingBox();
   const scale = Math.min(rect.width / 640, rect.height / 480); // the sample is 640x480, shown with object-fit: contain
   const at = (x, y) => [
-    rect.x + (rect.width - 640 * scale) / 2 + x * scale,
-    rect.y + (rect.height - 480 * scale) / 2 + y * scale,
+    rect.x + (rect.width - 640 * scale) / 2 + (x + 0.5) * scale,
+    rect.y + (rect.height - 480 * scale) / 2 + (y + 0.5) * scale,
   ];
   const prompted = async (act) => {
     const before = await page.evaluate(() => window.__mobilevos.lastPrompt);
     await act();
     await page.waitForFunction((b) => window.__mobilevos.lastPrompt !== b, before, { timeout: 60000 });
   };
-  const objects = JSON.parse(
-    execFileSync('python3', [join(REPO, 'scripts/e2e_prompt_reference.py'), 'clicks'], { cwd: REPO }),
-  );
-  const [y1, x1] = objects[1].centre;
+  const reference = (...a) =>
+    JSON.parse(execFileSync('python3', [join(REPO, 'scripts/e2e_prompt_reference.py'), ...a], { cwd: REPO }));
+  const objects = reference('clicks');
   const [b0, a0, b1, a1] = objects[2].box;
-  await page.keyboard.press('1');
-  await prompted(() => page.mouse.click(...at(x1, y1)));
-  await prompted(() => page.mouse.click(...at(20, 20), { button: 'right' }));
   await page.keyboard.press('2');
   await prompted(async () => {
     await page.mouse.move(...at(a0, b0));
@@ -123,6 +121,16 @@ async function clickState() {
     await page.mouse.move(...at(a1, b1), { steps: 6 });
     await page.mouse.up();
   });
+  await page.keyboard.press('1');
+  let click = { y: objects[1].centre[0], x: objects[1].centre[1], positive: true };
+  const labels = join(mkdtempSync(join(tmpdir(), 'mobilevos-shot-')), 'labels.json');
+  for (let n = 0; n < 3 && click; n++) {
+    const { x, y, positive } = click;
+    await prompted(() => page.mouse.click(...at(x, y), { button: positive ? 'left' : 'right' }));
+    writeFileSync(labels, JSON.stringify(await page.evaluate(() => window.__mobilevos.annotation)));
+    click = reference('next', '--labels', labels, '--object', '1');
+  }
+  await prompted(() => page.mouse.click(...at(70, 170), { button: 'right' }));
   await page.waitForTimeout(300);
   await shot(page, 'web-click.png');
   await page.close();

@@ -12,7 +12,8 @@ export function setMode(mode) {
   stage.dataset.mode = mode;
   document.body.dataset.mode = mode;
   renderObjectList();
-  const hint = { annotating: 'Frozen: paint the objects, then press Track', paused: 'Paused' }[mode] || '';
+  const hint =
+    { annotating: 'Frozen: mark the objects (paint, box or click), then press Track', paused: 'Paused' }[mode] || '';
   setStatus(hint);
   renderStats(true);
 }

@@ -242,7 +242,7 @@ export class Annotator {
   drawMarkers(prompts, line, [r, g, b]) {
     const box = prompts.findLast((p) => p.box)?.box;
     if (box) this.dashedRect(box.x0, box.y0, box.x1 - box.x0 + 1, box.y1 - box.y0 + 1, r, g, b);
-    const radius = 3 * line;
+    const radius = 4 * line;
     const ctx = this.ctx;
     ctx.save();
     for (const { click } of prompts.filter((p) => p.click)) {
