@@ -1,14 +1,15 @@
 """Python's side of the click-to-mask e2e test (tests/web/e2e/click.test.js) on the page's sample clip.
 
-    python scripts/e2e_prompt_reference.py clicks                 # each object's centre click and box, frame 0
-    python scripts/e2e_prompt_reference.py next --labels page.json --object 1   # the next NoC click
+    python scripts/e2e_prompt_reference.py clicks [--mask PNG]    # each object's centre click and box, frame 0
+    python scripts/e2e_prompt_reference.py next --labels page.json --object 1 [--mask PNG]   # the next NoC click
     python scripts/e2e_prompt_reference.py reference --model-dir DIR --input page.json --out prob.json
     python scripts/e2e_prompt_reference.py score --pred DIR --model-dir DIR   # mean IoU of the page's tracked masks
 
-`clicks`: {object id: {"centre": [y, x], "box": [y0, x0, y1, x1]}}: the point of each object of sample-mask.png
-farthest from its boundary (the NoC protocol's first click, `mobilevos.prompts.centre_click`) and its tight box.
-`next`: the click that corrects the page's current mask of an object (labels.json: {width, height, labels}), at the
-centre of its largest error region (`mobilevos.prompts.next_click`): {y, x, positive}, or null when it is perfect.
+`clicks`: {object id: {"centre": [y, x], "box": [y0, x0, y1, x1]}}: the point of each object of the true mask
+(--mask, default the sample's sample-mask.png) farthest from its boundary (the NoC protocol's first click,
+`mobilevos.prompts.centre_click`) and its tight box. `next`: {"iou": the IoU of the page's current mask of an object
+(labels.json: {width, height, labels}) with the true one, "click": the click that corrects it, at the centre of its
+largest error region (`mobilevos.prompts.next_click`), {y, x, positive}, or null when it is perfect}.
 `reference`: page.json holds the exact model input the page encoded (RGBA bytes at model size, `input`), the frame
 size and each object's prompts in frame pixels; the exported graphs in onnxruntime CPU
 (`mobilevos.runtime.ort_prompt.OrtPromptSegmenter`, the features of that very input) give each object's prob at
@@ -30,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from mobilevos.eval.metrics import db_eval_iou
+from mobilevos.eval.prompt import iou
 from mobilevos.prompts import Click, centre_click, next_click, tight_box
 from mobilevos.runtime.ort_prompt import OrtPromptSegmenter
 from mobilevos.runtime.ort_tracker import OrtTracker
@@ -42,8 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "web" / "public" / "sample"
 
 
-def clicks() -> dict:
-    mask = np.asarray(Image.open(SAMPLE / "sample-mask.png"))
+def clicks(mask_path: Path) -> dict:
+    mask = np.asarray(Image.open(mask_path))
     return {
         int(i): {"centre": list(centre_click(mask == i, True)[:2]), "box": list(tight_box(mask == i))}
         for i in np.unique(mask)
@@ -51,11 +53,14 @@ def clicks() -> dict:
     }
 
 
-def next_prompt(page: dict, obj: int) -> dict | None:
-    truth = np.asarray(Image.open(SAMPLE / "sample-mask.png")) == obj
-    labels = np.array(page["labels"], np.uint8).reshape(page["height"], page["width"])
-    click = next_click(labels == obj, truth)
-    return None if click is None else {"y": click.y, "x": click.x, "positive": bool(click.positive)}
+def next_prompt(page: dict, obj: int, mask_path: Path) -> dict:
+    truth = np.asarray(Image.open(mask_path)) == obj
+    pred = np.array(page["labels"], np.uint8).reshape(page["height"], page["width"]) == obj
+    click = next_click(pred, truth)
+    return {
+        "iou": iou(pred, truth),
+        "click": None if click is None else {"y": click.y, "x": click.x, "positive": bool(click.positive)},
+    }
 
 
 def reference(model_dir: Path, page: dict) -> dict:
@@ -106,15 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("what", choices=["clicks", "next", "reference", "score"])
     p.add_argument("--labels", type=Path, help="next: the page's label image (JSON)")
     p.add_argument("--object", type=int, help="next: the object id")
+    p.add_argument("--mask", type=Path, default=SAMPLE / "sample-mask.png", help="clicks, next: the true mask")
     p.add_argument("--model-dir", type=Path)
     p.add_argument("--input", type=Path, help="reference: the page's input and prompts (JSON)")
     p.add_argument("--pred", type=Path, help="score: the page's masks of the sample, one PNG per frame")
     p.add_argument("--out", type=Path, help="write the JSON here (else stdout)")
     args = p.parse_args(argv)
     if args.what == "clicks":
-        result = clicks()
+        result = clicks(args.mask)
     elif args.what == "next":
-        result = next_prompt(json.loads(args.labels.read_text()), args.object)
+        result = next_prompt(json.loads(args.labels.read_text()), args.object, args.mask)
     elif args.what == "reference":
         result = reference(args.model_dir, json.loads(args.input.read_text()))
     else:

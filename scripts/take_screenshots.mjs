@@ -128,7 +128,7 @@ async function clickState() {
     const { x, y, positive } = click;
     await prompted(() => page.mouse.click(...at(x, y), { button: positive ? 'left' : 'right' }));
     writeFileSync(labels, JSON.stringify(await page.evaluate(() => window.__mobilevos.annotation)));
-    click = reference('next', '--labels', labels, '--object', '1');
+    ({ click } = reference('next', '--labels', labels, '--object', '1'));
   }
   await prompted(() => page.mouse.click(...at(70, 170), { button: 'right' }));
   await page.waitForTimeout(300);

@@ -293,7 +293,8 @@ def test_annotate_call_gives_the_pytorch_start_entry(exported, net, capacity):
 
 
 def test_the_graph_wrapper_switches_on_annotate(net):
-    """The wrapper in PyTorch: annotate = 1 encodes the masks, annotate = 0 the prediction (Tracker.step's entry)."""
+    """The wrapper in PyTorch: annotate = 1 encodes the masks, annotate = 0 the prediction (Tracker.step's entry); the
+    key encoder's features come out as they are, whatever the flag."""
     graph = StudentGraph(net).eval()
     spec = graph_spec(net, SIZE, 2)
     inputs = dict(zip([t.name for t in spec.inputs], example_inputs(spec)))
@@ -307,8 +308,9 @@ def test_the_graph_wrapper_switches_on_annotate(net):
             inputs["valid"],
         )
         for flag, masks in ((1.0, inputs["masks"]), (0.0, seg.prob)):
-            prob, key, value = graph(**{**inputs, "annotate": torch.tensor([flag])})
+            prob, key, value, *features = graph(**{**inputs, "annotate": torch.tensor([flag])})
             assert torch.equal(key, feats.key)
+            assert all(torch.equal(a, b) for a, b in zip(features, (feats.f16, feats.f8, feats.f4), strict=True))
             torch.testing.assert_close(value, net.encode_value(feats, masks), atol=1e-6, rtol=1e-5)
             torch.testing.assert_close(prob, torch.softmax(seg.logits, 1))
 

@@ -172,7 +172,8 @@ async function promptHead(tracker, progress) {
   });
   const grey = new Uint8ClampedArray(tracker.height * tracker.width * 4).fill(128);
   const size = [tracker.height, tracker.width];
-  const maps = promptMaps([{ y: size[0] / 2, x: size[1] / 2, positive: true }], null, null, size, 5);
+  const centre = [{ y: size[0] / 2, x: size[1] / 2, positive: true }];
+  const maps = promptMaps(centre, null, null, size, tracker.manifest.prompt.click_sigma);
   await head.run(await tracker.features(grey), maps);
   return head;
 }
