@@ -29,7 +29,8 @@
  * @typedef {{action: 'reset'|'recording'|'stats', requestId: number}} SimpleRequest
  *     forget the annotation and recorded masks | recorded masks for tests | tracker stats
  * @typedef {{action: 'parity', requestId: number, capacities?: number[]}} ParityRequest
- *     tests and bench: replay the export's parity fixtures on this backend; replies rows of max |diff|
+ *     tests and bench: replay the export's parity fixtures on this backend; replies rows of max |diff| (`rows`, and
+ *     `promptRows` for the prompt head's steps when the export has one)
  * @typedef {{action: 'prompt-image', requestId: number, frame: ImageBitmap}} PromptImageRequest
  *     click to mask: encode a frozen frame (native size, letterboxed) once for its clicks; forgets the previous
  *     frame's prompts. Replies a Done with `encodeMs` (and `rgba`, the model input, with debug)

@@ -13,7 +13,7 @@ import { atSize, chooseSize, chooseVariant, maxObjects, pickCapacity } from './m
 import { MaskRecording } from './mask-recording.js';
 import { fetchManifest, loadGraph, pruneCache } from './model-loader.js';
 import { nativeSignature } from './preprocess.js';
-import { runParity } from './parity.js';
+import { runParity, runPromptParity } from './parity.js';
 import { frameToModel, PromptHead, promptMaps } from './prompt.js';
 import { serveRequests } from './protocol.js';
 import { Tracker } from './tracker.js';
@@ -159,11 +159,16 @@ async function load(
   });
 }
 
-/** The prompt head's session, fetched (and cached for offline use) with the model and warmed up with one click on a
- * grey frame, so that the first real click costs what every click costs. */
+/**
+ * The prompt head's session, fetched (and cached for offline use) with the model and warmed up with one click on a
+ * grey frame, so that the first real click costs what every click costs. It runs on WASM whatever the tracker's
+ * backend: on WebGPU (SwiftShader) its int8-weight graph gave wrong masks (max |Δprob| 1.0 on the export's prompt
+ * fixtures, tests/web/e2e/webgpu.test.js), and the head is small (a click ~20 ms on WASM under load); the features
+ * come back to the CPU either way.
+ */
 async function promptHead(tracker, progress) {
   const head = new PromptHead(ort, tracker.manifest, {
-    backend: tracker.backend,
+    backend: 'wasm',
     loadModel: (entry) =>
       loadGraph(state.modelBase, entry, {
         onProgress: (loaded, total, cached) =>
@@ -226,7 +231,7 @@ function record(entry, { labels, rgba }, width, height, signature) {
   state.recording.record(entry, labels, width, height, extra);
 }
 
-/** Debug/test: replay the export's parity fixtures on this worker's backend (web/src/parity.js). */
+/** Debug/test: replay the export's parity fixtures on this worker's backend (web/src/parity.js), the prompt steps too. */
 async function parity({ capacities = null }) {
   const tracker = requireTracker();
   const fixtures = new URL(state.manifest.fixtures || 'fixtures/index.json', state.modelBase);
@@ -248,8 +253,10 @@ async function parity({ capacities = null }) {
         });
   const t0 = now();
   const rows = await runParity(runner, index, read, { capacities });
+  // the prompt steps: the fixtures' features (fp32) and this backend's head
+  const promptRows = index.prompt && state.head ? await runPromptParity(runner, state.head, index, read) : [];
   if (runner !== tracker) await runner.release();
-  return { rows, backend: tracker.backend, variant: index.variant, ms: now() - t0 };
+  return { rows, promptRows, backend: tracker.backend, variant: index.variant, ms: now() - t0 };
 }
 
 /**
