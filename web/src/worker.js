@@ -162,9 +162,9 @@ async function load(
 /**
  * The prompt head's session, fetched (and cached for offline use) with the model and warmed up with one click on a
  * grey frame, so that the first real click costs what every click costs. It runs on WASM whatever the tracker's
- * backend: on WebGPU (SwiftShader) its int8-weight graph gave wrong masks (max |Δprob| 1.0 on the export's prompt
- * fixtures, tests/web/e2e/webgpu.test.js), and the head is small (a click ~20 ms on WASM under load); the features
- * come back to the CPU either way.
+ * backend: on WebGPU (SwiftShader) its graph gave wrong masks (max |Δprob| 1.0 on the export's prompt fixtures, 0.15
+ * with fp32 weights: not the dequantization; tests/web/e2e/webgpu.test.js), and the head is small (a click ~20 ms on
+ * WASM under load); the features come back to the CPU either way.
  */
 async function promptHead(tracker, progress) {
   const head = new PromptHead(ort, tracker.manifest, {
