@@ -3,11 +3,11 @@
     python demo/app.py                                   # http://127.0.0.1:7860, shipped models
     python demo/app.py --host 0.0.0.0 --port 7860 --student-onnx DIR --teacher FILE --max-frames 150
 
-Model paths: --student-onnx / $MOBILEVOS_STUDENT_ONNX (default web/public/models/student) and --teacher /
-$MOBILEVOS_TEACHER (default teacher.safetensors on mobilevos's weight search path: $MOBILEVOS_WEIGHTS, else the
-checkout's models/); $MOBILEVOS_DAVIS (a DAVIS-layout folder) adds its sequences to the samples. Layout and wiring
-only: handlers.py holds the callbacks, inputs.py reads and checks what users bring, inference.py runs the models,
-viz.py draws.
+Model paths: --student-onnx / $MOBILEVOS_STUDENT_ONNX (default web/public/models/student), --teacher /
+$MOBILEVOS_TEACHER and --prompt-head / $MOBILEVOS_PROMPT_HEAD (default teacher.safetensors and prompt_head.safetensors
+on mobilevos's weight search path: $MOBILEVOS_WEIGHTS, else the checkout's models/); $MOBILEVOS_DAVIS (a DAVIS-layout
+folder) adds its sequences to the samples. Layout and wiring only: handlers.py holds the callbacks, inputs.py reads
+and checks what users bring, inference.py runs the trackers, clicks.py the click-to-mask head, viz.py draws.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import gradio as gr
 
 import inputs
 import viz
-from handlers import Handlers, size_value
+from clicks import PromptHeadError, PromptModel, resolve_prompt_head
+from handlers import CLICK_HELP, CLICK_KINDS, CLICK_VIEW_HEIGHT, Handlers, size_value
 from inference import ModelError, Models, resolve_paths
 
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
@@ -30,9 +31,11 @@ MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"
 CSS = ".compact-md p { margin: 0.2em 0 !important; }"
 
 
-def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = None, concurrency: int = 1) -> gr.Blocks:
+def build_demo(
+    models: Models, prompts: PromptModel, limits: inputs.Limits, davis_root: str | None = None, concurrency: int = 1
+) -> gr.Blocks:
     samples = inputs.sample_names(davis_root)
-    handlers = Handlers(models, limits, davis_root)
+    handlers = Handlers(models, prompts, limits, davis_root)
     with gr.Blocks(title="MobileVOS: student vs teacher", analytics_enabled=False, delete_cache=(600, 1800)) as demo:
         session = gr.State(None, time_to_live=3600)
         gr.Markdown(
@@ -61,32 +64,57 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
                     "Upload a video or load a sample.", elem_classes="compact-md", elem_id="load-status"
                 )
             with gr.Column(scale=3, min_width=360):
+                colours = ["red", "green", "blue", "yellow"]
                 gr.Markdown(
-                    "**2. Mark the objects on the first frame** with the brush, one colour per object: "
-                    + ", ".join(
-                        f"{['red', 'green', 'blue', 'yellow'][i]} = object {i + 1}" for i in range(limits.max_objects)
-                    )
+                    "**2. Mark the objects on the first frame**: click on them, or paint with the brush, one colour "
+                    "per object: "
+                    + ", ".join(f"{colours[i]} = object {i + 1}" for i in range(limits.max_objects))
                     + ".",
                     elem_classes="compact-md",
                 )
-                editor = gr.ImageEditor(
-                    label="First frame",
-                    show_label=False,
-                    elem_id="editor",
-                    type="numpy",
-                    image_mode="RGBA",
-                    sources=[],
-                    transforms=[],
-                    layers=False,
-                    format="png",
-                    brush=gr.Brush(
-                        colors=viz.BRUSH_COLOURS[: limits.max_objects],
-                        default_color=viz.BRUSH_COLOURS[0],
-                        color_mode="fixed",
-                        default_size=12,
-                    ),
-                    height=420,
-                )
+                with gr.Tabs():
+                    with gr.Tab("Click", elem_id="click-tab"):
+                        with gr.Row(equal_height=True):
+                            click_object = gr.Radio(
+                                [(f"{i + 1} ({colours[i]})", i + 1) for i in range(limits.max_objects)],
+                                value=1,
+                                label="Object",
+                                elem_id="click-object",
+                                scale=3,
+                            )
+                            click_kind = gr.Radio(
+                                list(CLICK_KINDS), value=next(iter(CLICK_KINDS)), label="A click is", scale=3
+                            )
+                            clear_button = gr.Button("Clear this object", scale=1, min_width=90)
+                        click_image = gr.Image(
+                            label="First frame: click on an object",
+                            show_label=False,
+                            type="numpy",
+                            format="png",
+                            interactive=False,
+                            elem_id="click-image",
+                            height=CLICK_VIEW_HEIGHT + 16,  # the view and the frame's padding
+                        )
+                        click_status = gr.Markdown(CLICK_HELP, elem_classes="compact-md", elem_id="click-status")
+                    with gr.Tab("Brush", elem_id="brush-tab"):
+                        editor = gr.ImageEditor(
+                            label="First frame",
+                            show_label=False,
+                            elem_id="editor",
+                            type="numpy",
+                            image_mode="RGBA",
+                            sources=[],
+                            transforms=[],
+                            layers=False,
+                            format="png",
+                            brush=gr.Brush(
+                                colors=viz.BRUSH_COLOURS[: limits.max_objects],
+                                default_color=viz.BRUSH_COLOURS[0],
+                                color_mode="fixed",
+                                default_size=12,
+                            ),
+                            height=420,
+                        )
                 use_sample_mask = gr.Checkbox(
                     label="Start from the sample's own first-frame mask", value=False, visible=False
                 )
@@ -147,11 +175,21 @@ def build_demo(models: Models, limits: inputs.Limits, davis_root: str | None = N
             label="teacher | student | where they differ", interactive=False, format="png", elem_id="inspect-image"
         )
 
-        loaded = [editor, status, num_frames, use_sample_mask, session]
+        loaded = [editor, status, num_frames, use_sample_mask, click_image, click_status, session]
         video.upload(handlers.load_video, [video, size], loaded, api_name="load_video")
         sample_button.click(handlers.load_sample, [sample, size], loaded, api_name="load_sample")
         size.input(handlers.change_size, [size, session], loaded, api_name="change_size")
-        use_sample_mask.input(handlers.toggle_sample_mask, [use_sample_mask, session], editor, api_name=False)
+        use_sample_mask.input(handlers.toggle_sample_mask, [use_sample_mask, session], [editor, status], api_name=False)
+        clicked = [click_image, editor, click_status, session]
+        click_image.select(
+            handlers.click,
+            [click_object, click_kind, editor, mask_file, use_sample_mask, session],
+            clicked,
+            api_name=False,  # needs the click's position, which only the page sends
+        )
+        clear_button.click(
+            handlers.clear_clicks, [click_object, mask_file, use_sample_mask, session], clicked, api_name=False
+        )
         mask_inputs = [mask_file, use_sample_mask, session]
         mask_file.upload(handlers.show_mask_file, mask_inputs, [editor, status], api_name="show_mask")
         mask_file.clear(handlers.show_mask_file, mask_inputs, [editor, status], api_name=False)
@@ -202,6 +240,12 @@ def main(argv: list[str] | None = None) -> int:
         help="teacher weights (.safetensors); $MOBILEVOS_TEACHER, else teacher.safetensors in "
         "$MOBILEVOS_WEIGHTS or the checkout's models/",
     )
+    parser.add_argument(
+        "--prompt-head",
+        default=None,
+        help="click-to-mask head (.safetensors); $MOBILEVOS_PROMPT_HEAD, else prompt_head.safetensors in "
+        "$MOBILEVOS_WEIGHTS or the checkout's models/",
+    )
     parser.add_argument("--davis", default=env("MOBILEVOS_DAVIS"), help="DAVIS-layout folder offered as samples")
     parser.add_argument("--max-frames", type=int, default=int(env("MOBILEVOS_MAX_FRAMES", "150")))
     parser.add_argument("--max-upload-mb", type=int, default=50)
@@ -213,11 +257,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--max-frames must be at least 3")
     try:
         models = Models(*resolve_paths(args.student_onnx, args.teacher), threads=args.threads)
-    except ModelError as err:
+        prompts = PromptModel(resolve_prompt_head(args.prompt_head))
+    except (ModelError, PromptHeadError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     limits = inputs.Limits(max_frames=args.max_frames, max_upload_mb=args.max_upload_mb, max_objects=models.max_objects)
-    demo = build_demo(models, limits, args.davis, args.concurrency)
+    demo = build_demo(models, prompts, limits, args.davis, args.concurrency)
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
     theme = gr.themes.Soft(font=SYSTEM_FONTS, font_mono=MONO_FONTS)  # system fonts: no font CDN requests
     demo.launch(

@@ -1,13 +1,15 @@
 """Assemble a self-contained Hugging Face Space folder from this checkout:
 
     python demo/build_space.py --out /tmp/mobilevos-space          # shipped models
-    python demo/build_space.py --out DIR --student-onnx DIR --teacher FILE
+    python demo/build_space.py --out DIR --student-onnx DIR --teacher FILE --prompt-head FILE
 
 The folder holds app.py and its modules, README.md (the Space card), requirements.txt, the whole `mobilevos` package
 (its `runtime` runs the student's graphs; nothing from `export/`, which only builds them), the student's graphs and
-manifest under models/student and the teacher under models/teacher.safetensors (where inference.py looks when the
-checkout's paths do not exist), the screenshot the card shows, and a .gitattributes that stores the weights and
-images with Git LFS (the Hub refuses binary files outside it). Push it to the Space's git repository.
+manifest under models/student, the teacher under models/teacher.safetensors, the click-to-mask head under
+models/prompt_head.safetensors with the PyTorch student whose key encoder it reads under models/student.safetensors
+(where inference.py and clicks.py look when the checkout's paths do not exist), the screenshot the card shows, and a
+.gitattributes that stores the weights and images with Git LFS (the Hub refuses binary files outside it). Push it to
+the Space's git repository.
 """
 
 from __future__ import annotations
@@ -20,16 +22,28 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-APP_FILES = ("app.py", "handlers.py", "inference.py", "inputs.py", "viz.py", "README.md", "requirements.txt")
+APP_FILES = (
+    "app.py",
+    "clicks.py",
+    "handlers.py",
+    "inference.py",
+    "inputs.py",
+    "viz.py",
+    "README.md",
+    "requirements.txt",
+)
 LFS = "".join(f"*.{ext} filter=lfs diff=lfs merge=lfs -text\n" for ext in ("onnx", "safetensors", "png"))
 SCREENSHOT = REPO / "docs" / "screenshots" / "space-sample.png"
+# The shipped PyTorch student: the head reads its key encoder's features (its metadata names "student").
+KEY_ENCODER = REPO / "models" / "student.safetensors"
 
 
-def build(out: Path, student: Path, teacher: Path) -> Path:
+def build(out: Path, student: Path, teacher: Path, prompt_head: Path) -> Path:
     if not (student / "manifest.json").is_file():
         raise FileNotFoundError(f"no exported student at {student} (manifest.json missing): run `python -m export`")
-    if not teacher.is_file():
-        raise FileNotFoundError(f"no teacher weights at {teacher}")
+    for path, what in ((teacher, "teacher weights"), (prompt_head, "prompt-head weights"), (KEY_ENCODER, "student")):
+        if not path.is_file():
+            raise FileNotFoundError(f"no {what} at {path}")
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty")
     out.mkdir(parents=True, exist_ok=True)
@@ -43,6 +57,8 @@ def build(out: Path, student: Path, teacher: Path) -> Path:
         shutil.copy2(student / graph["file"], models / graph["file"])
     shutil.copy2(student / "manifest.json", models / "manifest.json")
     shutil.copy2(teacher, out / "models" / "teacher.safetensors")
+    shutil.copy2(prompt_head, out / "models" / "prompt_head.safetensors")
+    shutil.copy2(KEY_ENCODER, out / "models" / "student.safetensors")
     if SCREENSHOT.is_file():  # the card shows it; in the checkout it lives in docs/
         shutil.copy2(SCREENSHOT, out / SCREENSHOT.name)
         card = out / "README.md"
@@ -56,9 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="the Space folder to create (new or empty)")
     parser.add_argument("--student-onnx", type=Path, default=REPO / "web" / "public" / "models" / "student")
     parser.add_argument("--teacher", type=Path, default=REPO / "models" / "teacher.safetensors")
+    parser.add_argument("--prompt-head", type=Path, default=REPO / "models" / "prompt_head.safetensors")
     args = parser.parse_args(argv)
     try:
-        out = build(args.out, args.student_onnx, args.teacher)
+        out = build(args.out, args.student_onnx, args.teacher, args.prompt_head)
     except (FileNotFoundError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

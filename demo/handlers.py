@@ -1,4 +1,8 @@
-"""The Space's callbacks: load a video or a sample, show an uploaded mask, track with both models, inspect a frame.
+"""The Space's callbacks: load a video or a sample, click objects to masks, show an uploaded mask, track with both
+models, inspect a frame.
+
+The first frame's annotation is built in layers: the sample's own mask (when ticked), the click masks over it, the
+brush strokes over those; an uploaded mask PNG replaces all three.
 
 Each returns what Gradio shows; bad input raises gr.Error with the reason (inputs.InputError's message).
 """
@@ -14,9 +18,16 @@ import numpy as np
 
 import inputs
 import viz
+from clicks import ClickSession, PromptModel, head_input
 from inference import Models, compare, score, summary_rows, write_results
 
 DEFAULT_FRAMES = 60
+CLICK_KINDS = {"on the object (+)": "positive", "off it (−)": "negative", "box corners": "box"}  # radio label -> kind
+CLICK_VIEW_HEIGHT = 420  # the click view's height in pixels; the frame is scaled up to it (or down)
+CLICK_HELP = (
+    "Click on an object to mask it; more clicks correct the mask (on the object to add, off it to remove), or click "
+    "two opposite corners of a box. The mask goes to the Brush tab, where strokes paint over it."
+)
 
 
 def _fail(err: Exception) -> gr.Error:
@@ -29,22 +40,35 @@ def _tell(notes: list[str], warn: bool) -> None:
 
 
 def _editor_value(clip: inputs.Clip, mask: np.ndarray | None = None) -> dict:
-    """The first frame to paint on, with `mask` (a sample's own, or an uploaded PNG) drawn into the picture: Gradio
-    6.31's editor does not display layers it is given, and drops them once the user paints; run() uses the mask."""
+    """The first frame to paint on, with `mask` (a sample's own, the clicks', or an uploaded PNG) drawn into the
+    picture: Gradio 6.31's editor does not display layers it is given, and drops them once the user paints; run()
+    uses the mask."""
     frame = clip.frames[0]
     if mask is not None:
-        frame = viz.overlay(frame, mask, [int(i) for i in np.unique(mask) if i not in (0, 255)])
+        frame = viz.overlay(frame, mask, viz.by_id(mask))
     return {"background": frame, "layers": [], "composite": None}
 
 
+def _base_annotation(clip: inputs.Clip, use_sample_mask: bool, session: dict) -> np.ndarray | None:
+    """The first-frame mask before brush strokes: the sample's own (when ticked) with the click masks over it."""
+    base = clip.annotation if use_sample_mask and clip.annotation is not None else None
+    clicked = session["clicks"].mask() if session.get("clicks") else None
+    if clicked is None or base is None:
+        return clicked if base is None else base
+    return np.where(clicked > 0, clicked, base).astype(np.uint8)
+
+
 def _todo(clip: inputs.Clip, use_sample_mask: bool) -> str:
-    """What to do next on the first frame: paint, or (a sample with its mask ticked) add to the sample's mask."""
+    """What to do next on the first frame: click or paint, or (a sample with its mask ticked) add to its mask."""
     if use_sample_mask and clip.annotation is not None:
         return (
-            "The sample's own first-frame mask is shown and will be used; paint to add to it, or untick the box "
-            "to mark objects yourself."
+            "The sample's own first-frame mask is shown and will be used; clicks and strokes add to it, or untick "
+            "the box to mark objects yourself."
         )
-    return "Now paint over each object on the first frame (one brush colour per object), then press **Track**."
+    return (
+        "Now click on each object (**Click** tab) or paint over it (**Brush** tab, one colour per object), then "
+        "press **Track**."
+    )
 
 
 def _status(clip: inputs.Clip, todo: str) -> str:
@@ -56,12 +80,19 @@ def _status(clip: inputs.Clip, todo: str) -> str:
     )
 
 
+def _view_scale(clip: inputs.Clip) -> float:
+    """How much larger than the frame the click view is shown (clicks come back in the view's pixels)."""
+    return CLICK_VIEW_HEIGHT / clip.size[0]
+
+
 def _loaded(clip: inputs.Clip, default_frames: int, session: dict):
     _tell(clip.notes, warn=True)
     sample = clip.annotation is not None
     frames = gr.update(maximum=len(clip.frames), value=min(len(clip.frames), default_frames))
     use_sample = gr.update(visible=sample, value=sample)
-    return _editor_value(clip, clip.annotation), _status(clip, _todo(clip, sample)), frames, use_sample, session
+    status = _status(clip, _todo(clip, sample))
+    view = viz.click_view(clip.frames[0], None, {}, _view_scale(clip))
+    return _editor_value(clip, clip.annotation), status, frames, use_sample, view, CLICK_HELP, session
 
 
 def size_value(size: tuple[int, int]) -> str:
@@ -72,8 +103,8 @@ def size_value(size: tuple[int, int]) -> str:
 class Handlers:
     """The callbacks of one Space, bound to its models, limits and samples folder."""
 
-    def __init__(self, models: Models, limits: inputs.Limits, davis_root: str | None = None):
-        self.models, self.limits, self.davis_root = models, limits, davis_root
+    def __init__(self, models: Models, prompts: PromptModel, limits: inputs.Limits, davis_root: str | None = None):
+        self.models, self.prompts, self.limits, self.davis_root = models, prompts, limits, davis_root
         self.palette = viz.OBJECT_COLOURS[: limits.max_objects]
         self.default_frames = min(DEFAULT_FRAMES, limits.max_frames)
 
@@ -118,14 +149,54 @@ class Handlers:
         """Another model size: the loaded clip is read again at its short side (the marks start over)."""
         source = (session or {}).get("source")
         if source is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * 7
         kind, value = source
         return (self.load_video if kind == "video" else self.load_sample)(value, size_value)
 
     def toggle_sample_mask(self, use, session):
-        """Show or hide the sample's own mask on the first frame."""
+        """Show or hide the sample's own mask on the first frame (under the click masks), and say what to do next."""
         clip = (session or {}).get("clip")
-        return gr.skip() if clip is None else _editor_value(clip, clip.annotation if use else None)
+        if clip is None:
+            return gr.skip(), gr.skip()
+        return _editor_value(clip, _base_annotation(clip, use, session)), _status(clip, _todo(clip, use))
+
+    def click(self, obj, kind, editor, mask_file, use_sample_mask, session, evt: gr.SelectData):
+        """A click on the first frame for object `obj`: the prompt head's masks and the prompts drawn on the frame,
+        the editor's picture with them, what each object has, the session."""
+        clip = (session or {}).get("clip")
+        if clip is None:
+            raise gr.Error("Upload a video or load a sample first, then click on the objects in its first frame.")
+        if kind not in CLICK_KINDS or obj not in range(1, self.limits.max_objects + 1):
+            raise gr.Error(f"Pick an object 1..{self.limits.max_objects} and what a click adds.")
+        x, y = (int(v / _view_scale(clip)) for v in evt.index)
+        clicks = session.get("clicks") or ClickSession(self.prompts, clip.frames[0], head_input(session["size"]))
+        try:
+            clicks.add(obj, y, x, CLICK_KINDS[kind])
+        except ValueError as err:
+            raise _fail(err) from None
+        if inputs.mask_from_layers((editor or {}).get("layers") or [], self.palette, clip.size).any():
+            gr.Warning("The brush strokes were cleared: the editor now shows the click masks. Paint after clicking.")
+        return self._clicked(clip, mask_file, use_sample_mask, {**session, "clicks": clicks})
+
+    def clear_clicks(self, obj, mask_file, use_sample_mask, session):
+        """Forget object `obj`'s clicks and mask."""
+        clip = (session or {}).get("clip")
+        if clip is None or not session.get("clicks"):
+            return (gr.skip(),) * 4
+        session["clicks"].clear(obj)
+        return self._clicked(clip, mask_file, use_sample_mask, session)
+
+    def _clicked(self, clip, mask_file, use_sample_mask, session):
+        """The click view, the editor's picture, what each object has (or how to click, once none has anything)."""
+        clicks = session["clicks"]
+        view = viz.click_view(clip.frames[0], clicks.mask(), clicks.objects, _view_scale(clip))
+        text = (
+            f"{clicks.describe()}. Press **Track**, or refine in the **Brush** tab." if clicks.objects else CLICK_HELP
+        )
+        if mask_file:  # the uploaded mask stays what the editor shows and what is tracked
+            note = "⚠️ The uploaded mask PNG replaces the clicks: remove it to use them."
+            return view, gr.skip(), f"{text}\n\n{note}", session
+        return view, _editor_value(clip, _base_annotation(clip, use_sample_mask, session)), text, session
 
     def show_mask_file(self, mask_file, use_sample_mask, session):
         """An uploaded mask PNG is checked and shown on the first frame (the brush strokes no longer count); removing
@@ -136,7 +207,7 @@ class Handlers:
                 raise gr.Error("Upload a video or load a sample first, then the mask of its first frame.")
             return gr.skip(), gr.skip()
         if not mask_file:
-            mask = clip.annotation if use_sample_mask else None
+            mask = _base_annotation(clip, use_sample_mask, session)
             return _editor_value(clip, mask), _status(clip, _todo(clip, use_sample_mask))
         try:
             mask = inputs.mask_from_png(mask_file, clip, self.limits)
@@ -146,7 +217,7 @@ class Handlers:
         todo = (
             f"The uploaded mask **{Path(mask_file).name}** ({len(objects)} object(s): "
             f"{', '.join(map(str, objects))}) is shown on the first frame and will be used as the annotation "
-            "(brush strokes are ignored while it is there). Press **Track**."
+            "(clicks and brush strokes are ignored while it is there). Press **Track**."
         )
         return _editor_value(clip, mask), _status(clip, todo)
 
@@ -166,8 +237,9 @@ class Handlers:
                 annotation = inputs.mask_from_png(mask_file, part, self.limits)
             else:
                 strokes = inputs.mask_from_layers((editor or {}).get("layers") or [], self.palette, part.size)
-                base = clip.annotation if use_sample_mask and clip.annotation is not None else np.zeros_like(strokes)
-                annotation = np.where(strokes > 0, strokes, base).astype(np.uint8)  # strokes paint over the sample
+                base = _base_annotation(clip, use_sample_mask, session)
+                base = np.zeros_like(strokes) if base is None else base
+                annotation = np.where(strokes > 0, strokes, base).astype(np.uint8)  # strokes paint over the rest
             objects = inputs.check_annotation(annotation, self.limits)
             if gt_files:
                 truth = inputs.load_ground_truth(gt_files, part, objects, self.limits)

@@ -15,6 +15,8 @@ matplotlib.use("Agg")  # no display on a Space; must precede pyplot
 import matplotlib.pyplot as plt
 import numpy as np
 
+from mobilevos.track import VOID
+
 OBJECT_COLOURS = np.array([(255, 59, 48), (52, 199, 89), (10, 132, 255), (255, 204, 0)], np.uint8)
 """RGB colour of object 1..4 (index 0..3); also the editor's brush colours."""
 BRUSH_COLOURS = ["#{:02x}{:02x}{:02x}".format(*(int(c) for c in rgb)) for rgb in OBJECT_COLOURS]
@@ -58,6 +60,34 @@ def overlay(
         out[ring] = colour
     if label:
         _label(out, label)
+    return out
+
+
+def by_id(mask: np.ndarray) -> list[int]:
+    """Objects 1..max of an index mask, so that `overlay` colours object k with brush colour k (the first-frame views,
+    where a user may mark object 2 and no object 1)."""
+    top = int(np.where(mask == VOID, 0, mask).max())
+    return list(range(1, top + 1))
+
+
+def click_view(frame: np.ndarray, mask: np.ndarray | None, prompts: dict, scale: float) -> np.ndarray:
+    """The first frame with the clicked objects' masks and their prompts (object id -> `clicks.ObjectPrompts`), shown
+    `scale` times the frame's size (Gradio shows an image no larger than it is: a 240-line frame would be small): a
+    dot in the object's colour for a click on it, a black dot for a click off it, its box, a box's first corner."""
+    out = frame if mask is None else overlay(frame, mask, by_id(mask))
+    out = cv2.resize(out, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    at = lambda y, x: (round((x + 0.5) * scale - 0.5), round((y + 0.5) * scale - 0.5))  # noqa: E731 (cv2's (x, y))
+    for obj, p in prompts.items():
+        colour = tuple(int(c) for c in colour_of(obj - 1))
+        if p.box is not None:
+            y0, x0, y1, x1 = p.box
+            cv2.rectangle(out, at(y0, x0), at(y1, x1), colour, 2)
+        if p.corner is not None:
+            cv2.drawMarker(out, at(*p.corner), (255, 255, 255), cv2.MARKER_CROSS, 16, 4)
+            cv2.drawMarker(out, at(*p.corner), colour, cv2.MARKER_CROSS, 14, 2)
+        for c in p.clicks:
+            cv2.circle(out, at(c.y, c.x), 7, (255, 255, 255), -1, cv2.LINE_AA)
+            cv2.circle(out, at(c.y, c.x), 5, colour if c.positive else (0, 0, 0), -1, cv2.LINE_AA)
     return out
 
 

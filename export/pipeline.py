@@ -317,6 +317,9 @@ def run_export(opts: ExportOptions) -> Path:
     net = load_network(checkpoint)
     if net.cfg.kind != "student":
         raise ValueError(f"{checkpoint} holds a {net.cfg.kind}; only the student's two-slot memory is exported")
+    # The caller's thread count is restored afterwards: torch's is per calling thread (OpenMP), so a leaked 1 made a
+    # later PyTorch run in this thread round differently from the same run in another thread (tests/test_demo.py).
+    caller_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, opts.threads))
     out = Path(opts.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -338,4 +341,5 @@ def run_export(opts: ExportOptions) -> Path:
         _install(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        torch.set_num_threads(caller_threads)
     return out / MANIFEST_NAME

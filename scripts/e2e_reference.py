@@ -10,10 +10,14 @@ onnxruntime CPU) and, when the manifest's checkpoint is there, `mobilevos.track.
 with the ground truth of frame i. Writes mean IoU (J, per object and frame, `mobilevos.eval.metrics.db_eval_iou`) of
 each against the ground truth and of the browser against the Python ONNX run.
 
-When run.json also lists "inputs" (the exact RGB the page fed the model for the annotated frame and the first tracked
-frames), Python replays those too and counts the pixels where its mask differs from the page's although its own
-probabilities are decisive (top-two gap > DECISIVE[variant]): that isolates the page's pipeline from camera decoding
-and from near-ties of the model.
+When run.json also lists "inputs" (the exact RGB the page fed the model for the annotated frame and the tracked
+frames, as many as the page kept), Python replays those too: it scores that run against the ground truth and counts the
+pixels where its mask differs from the page's although its own probabilities are decisive (top-two gap >
+DECISIVE[variant]), which isolates the page's pipeline from camera decoding and from near-ties of the model; and it
+measures how far the page's inputs are from the decoded source frames (mean absolute difference in 0..255 levels),
+which checks the camera path (YUV->RGB, drawing to the model's canvas) directly. The replay of the source frames is
+reported beside it but is not a like-for-like comparison: a one-level difference in a frame changes which pixels are
+near-ties, and over ~100 frames of memory the two runs drift apart by a few IoU points either way.
 """
 
 from __future__ import annotations
@@ -76,9 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         rgb = [np.array(Image.open(args.browser / name).convert("RGB")) for name in run["inputs"]]
         exact.start(rgb[0], gt[first])
         decisive_diff, all_diff, decisive_total = 0, 0, 0
+        masks = []
         for i, frame in enumerate(rgb[1:]):
             prob = exact.step(frame).prob
             mask = np.array([0, *exact.objects], np.uint8)[prob.argmax(0)]
+            masks.append(mask)
             top2 = np.sort(prob, 0)[-2:]
             decisive = (top2[1] - top2[0]) > DECISIVE[args.variant]
             differ = mask != browser[i]
@@ -86,8 +92,14 @@ def main(argv: list[str] | None = None) -> int:
             decisive_total += int(decisive.sum())
             all_diff += int(differ.sum())
         pixels = (len(rgb) - 1) * rgb[0].shape[0] * rgb[0].shape[1]
+        sources = [frames[first], *(frames[j] for j in sequence[: len(rgb) - 1])]
+        level_diff = [np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() for a, b in zip(rgb, sources, strict=True)]
         result["exact_inputs"] = {
             "frames": len(rgb) - 1,
+            "input_level_diff_mean": float(np.mean(level_diff)),
+            "input_level_diff_worst_frame": float(np.max(level_diff)),
+            "python_vs_gt": mean_iou(masks, refs[: len(masks)], objects),
+            "browser_vs_gt": mean_iou(browser[: len(masks)], refs[: len(masks)], objects),
             "pixels_differing": all_diff / pixels,
             "decisive_fraction": decisive_total / pixels,
             "decisive_gap": DECISIVE[args.variant],

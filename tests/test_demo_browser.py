@@ -1,13 +1,15 @@
 """The Gradio Space in headless Chromium (Debian's /usr/bin/chromium through the Python `playwright` package, no
 browser download): load the sample, track it, check what the page shows and take a screenshot; then upload a video,
-paint an object with the mouse and track it. Every request must stay on the loopback address.
+paint an object with the mouse and track it; then click the sample's two objects to masks and track them. Every
+request must stay on the loopback address.
 
 Screenshots go to the test's temporary folder; with MOBILEVOS_SCREENSHOT_DIR=docs/screenshots they are also saved
-there as space-sample.png and space-brush.png (the committed ones are made with trained models:
-MOBILEVOS_TEST_STUDENT_ONNX / MOBILEVOS_TEST_TEACHER)."""
+there as space-sample.png, space-brush.png and space-clicks.png (the committed ones are made with trained models:
+MOBILEVOS_TEST_STUDENT_ONNX / MOBILEVOS_TEST_TEACHER; the click head is always the shipped one)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -15,13 +17,16 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import cv2
+import numpy as np
 import pytest
 
 pytest.importorskip("gradio")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from demo_support import AppProcess, make_dev_models  # noqa: E402
+from demo_support import APP, AppProcess, make_dev_models  # noqa: E402
 from mobilevos.data.synth import generate_clip  # noqa: E402
+from mobilevos.eval.prompt import iou  # noqa: E402
+from mobilevos.prompts import next_click  # noqa: E402
 
 CHROMIUM = Path(os.environ.get("MOBILEVOS_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = [
@@ -68,9 +73,9 @@ def page(tmp_path):
     assert hosts <= {"127.0.0.1"}, f"requests left the machine: {sorted(hosts)}"
 
 
-def save(page, tmp_path: Path, name: str) -> Path:
+def save(page, tmp_path: Path, name: str, full_page: bool = True) -> Path:
     path = tmp_path / name
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     target = os.environ.get("MOBILEVOS_SCREENSHOT_DIR")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
@@ -117,6 +122,7 @@ def test_paint_an_object_and_track(app, page, tmp_path):
     page.goto(app.url)
     page.locator("#video-input input[type=file]").set_input_files(str(video))
     sync_api.expect(page.locator("#load-status")).to_contain_text("clip: 6 frames")
+    page.get_by_role("tab", name="Brush").click()
     canvas = page.locator("#editor canvas").first
     sync_api.expect(canvas).to_be_visible()
     page.wait_for_timeout(500)
@@ -134,3 +140,62 @@ def test_paint_an_object_and_track(app, page, tmp_path):
     text = wait_tracked(page)
     assert "Tracked 2 frames" in text and "1 object(s) (1)" in text  # the red brush is object 1
     save(page, tmp_path, "space-brush.png")
+
+
+def click_on_image(page, selector: str, frame_size: tuple[int, int], y: int, x: int) -> None:
+    """Click pixel (y, x) of a frame of `frame_size` shown (scaled) by the image `selector`, which Gradio draws
+    centred and shrunk to fit, never enlarged (its own mapping of a click back to the picture's pixels)."""
+    box = page.eval_on_selector(
+        selector,
+        """img => {
+            const r = img.getBoundingClientRect();
+            const fit = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight, 1);
+            return {left: r.left + (r.width - img.naturalWidth * fit) / 2,
+                    top: r.top + (r.height - img.naturalHeight * fit) / 2, fit, height: img.naturalHeight};
+        }""",
+    )
+    scale = box["fit"] * box["height"] / frame_size[0]  # screen pixels per frame pixel
+    page.mouse.click(box["left"] + (x + 0.5) * scale, box["top"] + (y + 0.5) * scale)
+
+
+def test_click_objects_to_masks_and_track(app, page, tmp_path, monkeypatch):
+    """Three NoC clicks per object of the sample (chosen by the same clicks run in this process, where the masks can
+    be read) give the page the masks the head makes in process, and Track tracks them."""
+    monkeypatch.syspath_prepend(str(APP.parent))
+    clicks = importlib.import_module("clicks")
+    frames, truth = generate_clip(0, 1, (240, 320))  # the synthetic sample's first frame, as the Space makes it
+    here = clicks.ClickSession(clicks.PromptModel(clicks.resolve_prompt_head()), frames[0], (240, 320))
+
+    page.goto(app.url)
+    page.get_by_role("button", name="Load sample").click()
+    sync_api.expect(page.locator("#load-status")).to_contain_text("processed at 320×240")
+    page.get_by_label("Start from the sample's own first-frame mask").uncheck()  # mark the objects by clicking
+    image, status = "#click-image img", page.locator("#click-status")
+    sync_api.expect(page.locator(image)).to_be_visible()
+    kinds = {True: "on the object (+)", False: "off it (−)"}
+    for _ in range(3):
+        for obj in (1, 2):
+            mask = here.mask()
+            c = next_click(np.zeros_like(truth[0], bool) if mask is None else mask == obj, truth[0] == obj)
+            here.add(obj, c.y, c.x, "positive" if c.positive else "negative")
+            page.locator("#click-object").get_by_text(f"{obj} (", exact=False).click()
+            page.get_by_label(kinds[c.positive]).check()
+            click_on_image(page, image, truth[0].shape, c.y, c.x)
+            counts = here.describe().split("; ")[obj - 1].split("→")[0]  # e.g. "object 2: 2 on it, 1 off it "
+            sync_api.expect(status).to_contain_text(counts)  # this click arrived
+    for close in page.locator(".toast-close").all():  # the "sample was cut" warning covers the page's corner
+        close.click()
+    page.wait_for_timeout(500)
+    save(page, tmp_path, "space-clicks.png", full_page=False)
+    mask = here.mask()
+    shown = {int(k): int(v) for k, v in re.findall(r"object (\d): [^;]*→ (\d+) px", status.inner_text())}
+    for obj in (1, 2):
+        assert iou(mask == obj, truth[0] == obj) >= 0.9  # measured 0.961 and 0.934
+        assert abs(shown[obj] - np.count_nonzero(mask == obj)) <= 0.01 * shown[obj]  # the page's mask is this one
+
+    frames_input = page.locator("#frames input[type=number]")
+    frames_input.fill("3")
+    frames_input.press("Enter")
+    page.get_by_role("button", name="Track", exact=True).click()
+    text = wait_tracked(page)
+    assert "Tracked 2 frames" in text and "2 object(s) (1, 2)" in text

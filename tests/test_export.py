@@ -540,6 +540,7 @@ def test_frame_format_is_canvas_rgba():
 
 
 def test_export_without_data_falls_back_to_synthetic_clips(dev_checkpoint, tmp_path):
+    caller_threads = torch.get_num_threads()
     path = run_export(
         ExportOptions(
             checkpoint=dev_checkpoint,
@@ -554,8 +555,11 @@ def test_export_without_data_falls_back_to_synthetic_clips(dev_checkpoint, tmp_p
             calibration_sequences=1,
             calibration_frames=2,
             fixture_frames=3,
+            threads=caller_threads + 1,
         )
     )
+    # torch's thread count is per calling thread: a leaked count made later PyTorch runs round differently
+    assert torch.get_num_threads() == caller_threads
     manifest = load_manifest(path)
     assert manifest["variants"]["int8"]["calibration"].startswith("synthetic")
     assert manifest["variants"]["int8"]["accuracy"]["clips"].startswith("synthetic")

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 import torch
 
+from mobilevos.data.davis import read_sequence
+from mobilevos.data.splits import split_sequences
 from mobilevos.data.synth import generate_clip
-from mobilevos.eval.prompt import evaluate
-from mobilevos.models.checkpoint import find_shipped
+from mobilevos.data.synth_writer import write_dataset
+from mobilevos.eval.prompt import annotated_frames, evaluate, track_from_clicks
+from mobilevos.models.checkpoint import find_shipped, load_network
 from mobilevos.models.network import build_network, student_config
 from mobilevos.models.prompt_head import PromptHead, PromptHeadConfig, load_head, read_head_metadata, save_head
-from mobilevos.prompts import centre_click, next_click, prompt_maps, tight_box
+from mobilevos.prompts import PromptSegmenter, centre_click, index_mask, next_click, prompt_maps, tight_box
 from mobilevos.train.prompt import PromptTrainConfig, mask_loss, render, train, train_step
 
 
@@ -123,6 +127,41 @@ def test_evaluation_scores_a_perfect_and_a_constant_predictor():
     )
 
 
+class _Replay(_Stub):
+    """The stub, handed the index masks of the frames it will be shown, in order (real frames are RGB)."""
+
+    def __init__(self, masks, everything: bool = False):
+        super().__init__(everything)
+        self.masks = iter(masks)
+
+    def set_image(self, image):
+        self.index = next(self.masks)
+
+
+def test_index_mask_gives_each_pixel_its_most_probable_object():
+    a, b = np.array([[0.9, 0.6, 0.2, 0.4]]), np.array([[0.1, 0.7, 0.3, 0.5]])
+    assert index_mask({1: a, 3: b}).tolist() == [[1, 3, 0, 0]]  # 0.5 is not above 0.5
+    with pytest.raises(ValueError, match="no object"):
+        index_mask({})
+
+
+def test_tracking_from_perfect_clicks_scores_as_tracking_from_the_ground_truth(tmp_path):
+    root = tmp_path / "clips"
+    write_dataset(root, videos=2, frames=5, size=(48, 64), seed=4)
+    firsts = [read_sequence(root, n).load_mask(0) for n in split_sequences(root, "all")]
+    assert max(len(np.unique(m)) for m in firsts) > 2  # several objects: index_mask puts each back
+    torch.manual_seed(0)
+    net = build_network(student_config(pretrained=False)).eval()
+    perfect = track_from_clicks(net, _Replay(firsts), root, "all", clicks=3, short_side=48)
+    assert set(perfect["first_frame_iou"].values()) == {1.0}
+    assert perfect["clicks_3"]["summary"] == pytest.approx(perfect["ground_truth"]["summary"])
+    # Clicks that mark every pixel: the first mask is all the last object, and tracking starts from it.
+    wrong = track_from_clicks(net, _Replay(firsts, everything=True), root, "all", clicks=3, short_side=48)
+    assert max(wrong["first_frame_iou"].values()) < 0.7
+    assert wrong["ground_truth"]["summary"] == perfect["ground_truth"]["summary"]
+    assert wrong["clicks_3"]["summary"]["J&F"] != pytest.approx(perfect["clicks_3"]["summary"]["J&F"])
+
+
 def test_tight_box_is_inclusive():
     m = np.zeros((10, 10), bool)
     m[2:5, 3:8] = True
@@ -154,3 +193,42 @@ def test_mobilevos_train_prompt_dispatches_to_the_prompt_trainer(tmp_path, monke
     )
     ((cfg, out, fresh),) = calls
     assert (cfg.steps, cfg.batch, out, fresh) == (7, 3, str(tmp_path), True)
+    assert json.loads((tmp_path / "run.json").read_text())["git_commit"]  # provenance, for `mobilevos ship`
+
+
+def test_ship_copies_a_prompt_head_byte_for_byte_with_a_record_the_evaluation_reproduces(
+    tmp_path, monkeypatch, davis_train
+):
+    import mobilevos.train.ship as ship
+
+    if find_shipped("student") is None:
+        pytest.skip("no student weights on the search path")
+    run = tmp_path / "run"
+    train(PromptTrainConfig(crop=(48, 64), pool=4, refresh=1, batch=2, steps=2, warmup=1), run, True, True)
+    (run / "run.json").write_text(
+        json.dumps({"command": "mobilevos train prompt --out run", "git_commit": "abc", "note": "tiny"})
+    )
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setattr(ship, "MODELS_DIR", models)
+    val = tmp_path / "val"
+    write_dataset(val, videos=2, frames=3, size=(64, 96), seed=3)
+    with pytest.raises(ValueError, match="fp32"):
+        ship.ship(run, "prompt_head", "fp16", val, 240, 1, davis_train, "last")
+    ship.ship(run, "prompt_head", "fp32", val, 240, 1, davis_train, "last")
+    assert (models / "prompt_head.safetensors").read_bytes() == (run / "last.safetensors").read_bytes()
+    saved = json.loads((models / "prompt_head.json").read_text())
+    assert (saved["steps"], saved["command"], saved["run_notes"]) == (
+        2,
+        "mobilevos train prompt --out run",
+        {"note": "tiny"},
+    )
+    assert saved["data"]["split"].startswith("train") and "nothing was chosen" in saved["choice"]
+    selection = saved["metrics"]["selection_first_frames"]
+    assert {k: v["objects"] for k, v in selection.items()} == {"240x320": 6, "short_side_240": 6}
+    # The record's numbers are what `python -m mobilevos.eval.prompt` gives for the shipped file.
+    head = load_head(models / "prompt_head.safetensors")
+    again = evaluate(PromptSegmenter(load_network("student"), head, 240), annotated_frames(val, "all"))
+    val_scores = saved["metrics"]["davis16_val_first_frames"]["short_side_240"]
+    assert val_scores["clicks_3"] == pytest.approx(again["mean"]["clicks_3"], abs=1e-4)
+    assert val_scores["command"].endswith(f"--root {val} --split all --size 240")

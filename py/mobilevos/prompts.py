@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.models.prompt_head import PromptHead
-from mobilevos.track import to_tensor
+from mobilevos.track import model_size, to_tensor
 
 
 class Click(NamedTuple):
@@ -121,21 +121,39 @@ def prompt_maps(
     return maps
 
 
+def index_mask(probs: dict[int, np.ndarray]) -> np.ndarray:
+    """An index mask uint8 [H, W] from per-object foreground probabilities (object id -> float [H, W]): each pixel
+    goes to its most probable object where that probability is above 0.5, else to the background (0)."""
+    ids = list(probs)
+    if not ids:
+        raise ValueError("no object to make a mask of")
+    stack = np.stack([probs[i] for i in ids])
+    best = np.argmax(stack, 0)
+    out = np.asarray(ids, np.uint8)[best]
+    out[np.take_along_axis(stack, best[None], 0)[0] <= 0.5] = 0
+    return out
+
+
 class PromptSegmenter:
     """One object's mask on a frame from clicks and/or a box: the student's key encoder (once per frame) + the head.
 
-    `set_image` encodes a frame at the model's `size` (H, W multiples of 16); `predict` returns the probability at
-    the frame's own resolution and keeps it as the previous mask for the next click (`reset` forgets it).
+    `set_image` encodes a frame at the model input `size`: a fixed (H, W) (multiples of 16; the web app squeezes every
+    frame to 240x320), or an int short side with the aspect kept as `mobilevos.track.Tracker` does, so a mask made
+    here is made on the features the tracker sees. `predict` returns the probability at the frame's own resolution
+    and keeps it as `previous`, the mask the next click corrects (`reset` forgets it).
     """
 
-    def __init__(self, net: SpaceTimeNetwork, head: PromptHead, size: tuple[int, int] = (240, 432)):
-        self.net, self.head, self.size = net.eval(), head.eval(), tuple(size)
-        self.feats = self.frame_size = self.previous = None
+    def __init__(self, net: SpaceTimeNetwork, head: PromptHead, size: tuple[int, int] | int = (240, 432)):
+        self.net, self.head = net.eval(), head.eval()
+        self.input_size = size if isinstance(size, int) else tuple(size)
+        self.feats = self.frame_size = self.size = self.previous = None
 
     @torch.inference_mode()
     def set_image(self, image: np.ndarray) -> None:
         """Encode an RGB uint8 [H, W, 3] frame; forgets the previous mask."""
         self.frame_size = image.shape[:2]
+        fixed = not isinstance(self.input_size, int)
+        self.size = self.input_size if fixed else model_size(*self.frame_size, self.input_size)
         self.feats = self.net.encode_key(to_tensor(image, self.size))  # the tracker's own resize
         self.reset()
 

@@ -16,6 +16,7 @@ import { nativeSignature } from './preprocess.js';
 import { runParity, runPromptParity } from './parity.js';
 import { frameToModel, PromptHead, promptMaps } from './prompt.js';
 import { serveRequests } from './protocol.js';
+import { fitToDevice } from './size-fit.js';
 import { Tracker } from './tracker.js';
 
 const state = {
@@ -24,6 +25,7 @@ const state = {
   tracker: null,
   pipeline: null,
   debug: false,
+  debugInputBytes: 0, // model inputs kept in the recording (debug only)
   recording: new MaskRecording(),
   info: null,
   head: null, // PromptHead, when the manifest has one
@@ -31,6 +33,7 @@ const state = {
 };
 
 const now = () => performance.now();
+const DEBUG_INPUT_BYTES = 64 * 2 ** 20;
 
 serveRequests({
   load,
@@ -39,6 +42,7 @@ serveRequests({
   reset: (msg, reply) => {
     state.tracker?.reset();
     state.recording.clear();
+    state.debugInputBytes = 0;
     reply();
   },
   masks: (msg, reply) => {
@@ -100,9 +104,21 @@ async function load(
         }),
     });
     progress(`creating ${be.toUpperCase()} sessions (${variant}, ${size[1]}×${size[0]})`);
-    const timings = await tracker.prepare(manifest.objects.capacities[0]);
-    const head = tracker.manifest.prompt ? await promptHead(tracker, progress) : null;
-    return { tracker, head, variant, reason, sizeReason, timings };
+    const capacity = manifest.objects.capacities[0];
+    const timings = await tracker.prepare(capacity);
+    const fitted =
+      sizeChoice === 'auto'
+        ? await fitToDevice(manifest, capacity, { tracker, timings, size }, progress)
+        : { tracker, timings };
+    // the head at the size kept (its maps and output follow the model size)
+    const head = fitted.tracker.manifest.prompt ? await promptHead(fitted.tracker, progress) : null;
+    return {
+      variant,
+      reason,
+      ...fitted,
+      head,
+      sizeReason: sizeChoice === 'auto' ? `${sizeReason}; ${fitted.reason}` : sizeReason,
+    };
   };
 
   let result;
@@ -224,10 +240,14 @@ async function step({ frame, index, time, skipped = [] }, reply) {
   record({ index, time, tracked: true, annotated: false }, done, width, height, signature); // after the reply
 }
 
-/** Keep a frame's mask for the download; in debug mode with its signature and (the first few) model inputs. */
+/** Keep a frame's mask for the download; in debug mode with its signature and model input (up to a budget). */
 function record(entry, { labels, rgba }, width, height, signature) {
   const extra = state.debug ? { signature } : {};
-  if (state.debug && state.recording.frames.size < 8) extra.rgba = rgba.slice(); // to compare with the source
+  // The e2e test replays the page's exact inputs in Python: every frame of a ~120-frame run at 240x320 fits.
+  if (state.debug && state.debugInputBytes + rgba.length <= DEBUG_INPUT_BYTES) {
+    extra.rgba = rgba.slice();
+    state.debugInputBytes += rgba.length;
+  }
   state.recording.record(entry, labels, width, height, extra);
 }
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -29,12 +30,16 @@ from mobilevos.track import Tracker
 from mobilevos.zoom import ZoomConfig, ZoomTracker
 
 
-def track_sequence(tracker: Tracker, data_dir: Path, name: str, out_dir: Path, progress: bool = True) -> int:
-    """Track sequence `name` from its first annotated frame; write index PNGs to out_dir/name; return frames done."""
+def track_sequence(
+    tracker: Tracker, data_dir: Path, name: str, out_dir: Path, progress: bool = True, first: np.ndarray | None = None
+) -> int:
+    """Track sequence `name` from its first annotated frame, or from `first` (an index mask of frame 0 made another
+    way, e.g. from clicks); write index PNGs to out_dir/name; return frames done."""
     seq = read_sequence(data_dir, name)
     if 0 not in seq.mask_paths:
         raise ValueError(f"sequence {name}: frame 0 has no annotation; semi-supervised evaluation starts from it")
-    first = seq.load_mask(0)
+    if first is None:
+        first = seq.load_mask(0)
     tracker.start(seq.load_frame(0), first)
     write_mask(out_dir / name / f"{seq.frame_paths[0].stem}.png", first)
     for t in tqdm(range(1, seq.num_frames), desc=name, leave=False, disable=not progress):
@@ -51,15 +56,17 @@ def evaluate_model(
     keep_every: int | str | None = "auto",
     progress: bool = True,
     zoom: ZoomConfig | None = None,
+    first_masks: dict[str, np.ndarray] | None = None,
 ) -> dict:
     """Track every sequence with `net` (on the whole frame at `short_side`, or on object-centred crops with
-    `zoom`), write masks under `out_dir`, score them; results in percent + timing."""
+    `zoom`), write masks under `out_dir`, score them against the ground truth; results in percent + timing.
+    `first_masks` (sequence -> index mask of frame 0) replaces the ground-truth annotation the trackers start from."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     names = sequences or list_sequences(data_dir)
     tracker = ZoomTracker(net, zoom, keep_every) if zoom else Tracker(net, short_side=short_side, keep_every=keep_every)
     frames, started = 0, time.perf_counter()
     for name in tqdm(names, desc="tracking", unit="seq", disable=not progress):
-        frames += track_sequence(tracker, data_dir, name, out_dir, progress)
+        frames += track_sequence(tracker, data_dir, name, out_dir, progress, (first_masks or {}).get(name))
     elapsed = time.perf_counter() - started
     results = score_folder(data_dir, out_dir, names, progress=progress)
     keep = tracker.memory.keep_every

@@ -99,16 +99,16 @@ def provenance() -> dict:
 
 
 def run(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "run.json").exists() or args.fresh:  # provenance of the run, kept across resumes; `ship` quotes it
+        (out / "run.json").write_text(json.dumps(provenance(), indent=2))
     if args.role == "prompt":  # the click-to-mask head on the frozen student: its own config and loop
         from mobilevos.train import prompt
 
         prompt.train(prompt.build_config(args), args.out, args.fresh)
         return
     cfg = build_config(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
-    if not (out / "run.json").exists() or args.fresh:  # provenance of the run, kept across resumes
-        (out / "run.json").write_text(json.dumps(provenance(), indent=2))
     trainer = Trainer(cfg, out, fresh=args.fresh)
     trainer.fit(args.stop_at)

@@ -41,12 +41,17 @@ after(async () => {
   server?.stop();
 });
 
-test('WASM takes the first size by default; an unknown ?size= falls back and says why', async (t) => {
+test('WASM measures its default size and keeps it (no CPU runs 480x640 at 30 FPS); an unknown ?size= falls back and says why', async (t) => {
   const manifest = readManifest(models);
   const [height, width] = manifest.model.default_size.wasm;
-  const { info } = await openWasmPage(browser, server, t);
+  const { page, info } = await openWasmPage(browser, server, t);
+  t.diagnostic(`size: ${info.model.sizeReason}`);
   assert.deepEqual([info.model.height, info.model.width], [height, width]);
-  assert.match(info.model.sizeReason, /default for wasm/);
+  assert.match(
+    info.model.sizeReason,
+    new RegExp(`^default for wasm; auto: ${height}x${width} measured \\d+ ms a frame \\(480x640 predicted \\d+ ms\\)`),
+  );
+  assert.match(await page.textContent('#model-info'), /auto: 240x320 measured/);
   const bad = await openWasmPage(browser, server, t, '&size=100x100');
   assert.deepEqual([bad.info.model.height, bad.info.model.width], [height, width]);
   assert.match(bad.info.model.sizeReason, /100x100 is not an exported size/);

@@ -5,11 +5,16 @@
  * predicted masks back through the debug hook.
  *
  * The fake camera keeps playing while the page annotates and drops frames while the worker is busy, so each tracked
- * frame is mapped back to its source frame by content (a 32x24 thumbnail). Python (scripts/e2e_reference.py) then
- * tracks exactly the same frame sequence with the same graphs (`mobilevos/runtime/ort_tracker.py`, onnxruntime
- * CPU) and with PyTorch, from the same annotation. The browser's mean IoU with the ground truth must be at least Python's minus
- * IOU_MARGIN: the browser sees the camera's own YUV->RGB conversion, which can differ from ffmpeg's by a level here
- * and there, and frames can reach the page a tick apart from where the signature places them.
+ * frame is mapped back to its source frame by content (a 32x24 thumbnail). In debug mode the page also keeps the exact
+ * RGB it fed the model for every frame. Python (scripts/e2e_reference.py) then:
+ * - replays the page's own inputs with the same graphs (`mobilevos/runtime/ort_tracker.py`, onnxruntime CPU): the
+ *   masks must agree wherever Python's probabilities are decisive, and the browser's mean IoU with the ground truth
+ *   must be Python's to within IOU_MARGIN;
+ * - compares those inputs with the decoded source frames: the camera path (the browser's YUV->RGB, the draw into the
+ *   model's canvas) must stay within INPUT_LEVELS of ffmpeg's decoding on average;
+ * - tracks the decoded source frames in the same order with onnxruntime and PyTorch, for the record only: a level's
+ *   difference here and there changes which pixels are near-ties, and over ~100 frames of memory the runs drift apart
+ *   by a few IoU points either way (0.69 against 0.73 in one CI run), so that gap is not a verdict on the page.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -23,7 +28,8 @@ import { modelDir, REPO } from '../helpers/models.js';
 import { encodePng } from '../../../web/src/mask-encoding.js';
 
 const MIN_FRAMES = 100;
-const IOU_MARGIN = 0.03;
+const IOU_MARGIN = 0.005; // same inputs, same graphs: only near-ties and fp32 rounding differ
+const INPUT_LEVELS = 2; // mean |page input - ffmpeg's decoded frame| in 0..255 levels
 const EXACT_TOLERANCE = 1e-4; // fraction of decisive pixels allowed to differ on identical inputs (int8 rounding)
 const THREADS = Number(process.env.MOBILEVOS_E2E_THREADS || 2);
 const VARIANT = process.env.MOBILEVOS_E2E_VARIANT || 'auto'; // auto = int8 on WASM when exported
@@ -113,7 +119,7 @@ test(
     const sequence = [];
     const inputs = [];
     let worst = 0;
-    // The raw model inputs the page recorded (annotated frame + first tracked frames), as RGB PNGs for Python.
+    // The raw model inputs the page recorded (annotated frame + tracked frames), as RGB PNGs for Python.
     const [height, width] = [info.model.height, info.model.width];
     const withInputs = recording.filter((f) => f.rgba);
     assert.ok(withInputs[0]?.annotated, 'the recording starts with the annotated frame');
@@ -161,22 +167,32 @@ test(
     );
     const result = JSON.parse(execFileSync('cat', [resultPath]).toString());
     t.diagnostic(
-      `mean IoU with the ground truth: browser ${result.browser_vs_gt.toFixed(4)}, Python ONNX (${info.variant}) ` +
+      `mean IoU with the ground truth, Python on ffmpeg-decoded frames (for the record): browser ${result.browser_vs_gt.toFixed(4)}, Python ONNX (${info.variant}) ` +
         `${result.python_onnx_vs_gt.toFixed(4)}${result.python_torch_vs_gt !== undefined ? `, PyTorch ${result.python_torch_vs_gt.toFixed(4)}` : ''}; ` +
         `browser vs Python ONNX: IoU ${result.browser_vs_python_onnx.toFixed(4)}, ${(100 * result.pixels_differing_from_python_onnx).toFixed(3)}% pixels differ`,
     );
     const exact = result.exact_inputs;
     t.diagnostic(
-      `same inputs as the page (${exact.frames} frames): ${(100 * exact.pixels_differing).toFixed(3)}% pixels differ, ` +
+      `same inputs as the page (${exact.frames} frames): mean IoU browser ${exact.browser_vs_gt.toFixed(4)}, ` +
+        `Python ${exact.python_vs_gt.toFixed(4)}; ${(100 * exact.pixels_differing).toFixed(3)}% pixels differ, ` +
         `${exact.decisive_pixels_differing} where Python's top-two gap > ${exact.decisive_gap} (${(100 * exact.decisive_fraction).toFixed(1)}% of pixels)`,
     );
+    t.diagnostic(
+      `page inputs vs decoded source frames: mean ${exact.input_level_diff_mean.toFixed(2)} levels, ` +
+        `worst frame ${exact.input_level_diff_worst_frame.toFixed(2)}`,
+    );
+    assert.ok(exact.frames >= MIN_FRAMES, `the page kept its inputs for ${exact.frames} tracked frames`);
     assert.ok(
       exact.decisive_pixels_differing <= EXACT_TOLERANCE * exact.frames * width * height,
       `${exact.decisive_pixels_differing} decisive pixels differ from Python on the page's own inputs`,
     );
     assert.ok(
-      result.browser_vs_gt >= result.python_onnx_vs_gt - IOU_MARGIN,
-      `browser IoU ${result.browser_vs_gt} < Python ${result.python_onnx_vs_gt} - ${IOU_MARGIN}`,
+      exact.browser_vs_gt >= exact.python_vs_gt - IOU_MARGIN,
+      `browser IoU ${exact.browser_vs_gt} < Python ${exact.python_vs_gt} - ${IOU_MARGIN} on the same inputs`,
+    );
+    assert.ok(
+      exact.input_level_diff_mean <= INPUT_LEVELS,
+      `the page's inputs differ from the decoded frames by ${exact.input_level_diff_mean} levels on average`,
     );
     await page.close();
   },

@@ -192,15 +192,15 @@ for (const backend of ['wasm', 'webgpu']) {
   });
 }
 
-test('prepare creates one session per capacity and warms it up with an annotate and a track call', async () => {
+test('prepare creates one session per capacity and warms it up with an annotate and two track calls', async () => {
   const { ort, runs, created } = fakeOrt();
   const tracker = new Tracker(ort, renamedManifest(), { backend: 'wasm', variant: 'fp32', loadModel: async (g) => g });
   const timings = await tracker.prepare(1);
-  assert.ok(timings.sessionMs >= 0 && timings.warmupMs >= 0);
+  assert.ok(timings.sessionMs >= 0 && timings.warmupMs >= timings.stepMs && timings.stepMs >= 0);
   assert.deepEqual(created, ['g1']);
   assert.deepEqual(
     runs.map((r) => r.feeds.is_annotation.data[0]),
-    [1, 0],
+    [1, 0, 0],
   );
   assert.ok(tracker.hasSession(1) && !tracker.hasSession(2));
   assert.equal(tracker.memory.ready, false, 'the warm-up leaves no memory behind');

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { fitSize, fitToDevice, INFERENCE_BUDGET_MS } from '../../../web/src/size-fit.js';
+import { readManifest } from '../helpers/models.js';
+
+const manifest = readManifest(); // sizes 240x320 and 480x640, 0.99 and 4.81 GFLOP at capacity 1
+const ratio = manifest.model.sizes[1].flops[1] / manifest.model.sizes[0].flops[1];
+
+test('the budget is 85% of a 30 FPS frame', () => {
+  assert.ok(Math.abs(INFERENCE_BUDGET_MS - 28.33) < 0.01);
+});
+
+test('a CPU at 50 ms a frame at 240x320 keeps the smallest size and says that none fits', () => {
+  const fit = fitSize(manifest, 1, [240, 320], 50);
+  assert.deepEqual(fit.size, [240, 320]);
+  assert.equal(fit.fits, false);
+  assert.deepEqual(
+    fit.predictions.map((p) => p.size),
+    [
+      [240, 320],
+      [480, 640],
+    ],
+  );
+  assert.ok(Math.abs(fit.predictions[1].ms - 50 * ratio) < 1e-9, 'scaled by the export FLOPs');
+  assert.match(fit.reason, /240x320 measured 50 ms a frame \(480x640 predicted 242 ms\); none fits, so the smallest/);
+});
+
+test('a device fast at 240x320 stays there when 480x640 is predicted over the budget', () => {
+  const fit = fitSize(manifest, 1, [240, 320], 20); // 480x640 predicted ~97 ms
+  assert.deepEqual(fit.size, [240, 320]);
+  assert.equal(fit.fits, true);
+});
+
+test('a device that runs 240x320 in 5 ms is moved up to 480x640 (predicted 24 ms)', () => {
+  const fit = fitSize(manifest, 1, [240, 320], 5);
+  assert.deepEqual(fit.size, [480, 640]);
+  assert.match(fit.reason, /the largest within 28 ms/);
+});
+
+test('a GPU too slow at 480x640 steps down to 240x320', () => {
+  const fit = fitSize(manifest, 1, [480, 640], 60);
+  assert.deepEqual(fit.size, [240, 320]);
+  assert.ok(Math.abs(fit.predictions[0].ms - 60 / ratio) < 1e-9);
+});
+
+test('without FLOPs in the manifest the prediction scales with pixels', () => {
+  const m = structuredClone(manifest);
+  for (const s of m.model.sizes) delete s.flops;
+  const fit = fitSize(m, 1, [240, 320], 7);
+  assert.equal(fit.predictions[1].ms, 28);
+  assert.deepEqual(fit.size, [480, 640]);
+});
+
+/** A stand-in for Tracker: `withManifest` moves it to another size, `prepare` returns that size's step time. */
+function fakeTracker(msBySize, shape = [240, 320]) {
+  return {
+    shape,
+    withManifest: (m) => fakeTracker(msBySize, m.frame.shape.slice(1, 3)),
+    prepare: async () => ({ stepMs: msBySize[shape.join('x')] }),
+  };
+}
+
+async function fit(msBySize, start) {
+  const tracker = fakeTracker(msBySize, start);
+  const timings = await tracker.prepare(1);
+  return fitToDevice(manifest, 1, { tracker, timings, size: start });
+}
+
+test('fitToDevice keeps a step up only when the larger size measures within the budget', async () => {
+  const up = await fit({ '240x320': 5, '480x640': 25 }, [240, 320]);
+  assert.deepEqual(up.tracker.shape, [480, 640]);
+  assert.equal(up.timings.stepMs, 25);
+  assert.match(up.reason, /480x640 measured 25 ms$/);
+  const back = await fit({ '240x320': 5, '480x640': 40 }, [240, 320]); // predicted 24, measured 40
+  assert.deepEqual(back.tracker.shape, [240, 320]);
+  assert.equal(back.timings.stepMs, 5);
+  assert.match(back.reason, /but 480x640 measured 40 ms, so it stays$/);
+});
+
+test('fitToDevice steps a slow GPU down from 480x640, and measures nothing more when the size fits', async () => {
+  const down = await fit({ '240x320': 15, '480x640': 60 }, [480, 640]);
+  assert.deepEqual(down.tracker.shape, [240, 320]);
+  const stay = await fit({ '240x320': 50 }, [240, 320]);
+  assert.deepEqual(stay.tracker.shape, [240, 320]);
+  assert.match(stay.reason, /none fits, so the smallest within 28 ms for 30 FPS$/);
+});

@@ -1,0 +1,63 @@
+/**
+ * The page's model size by measurement: the largest exported size whose predicted inference time keeps 30 FPS on
+ * this device, from one measured track call at the backend's default size.
+ *
+ * The graphs take any size, so the prediction scales the measured time by the export's FLOPs per size (pixels when
+ * the manifest has no FLOPs). FLOPs are not time (WASM's depthwise convolutions run at a fifth of its MatMul rate),
+ * which is why a step to another size is measured again before it is kept (fitToDevice).
+ */
+
+/** Inference time a frame may take for 30 FPS end to end: 85% of 33.3 ms, the rest for the page's pre-processing,
+ * post-processing and drawing (~3 ms a frame at 240×320 in `npm run bench`). */
+export const INFERENCE_BUDGET_MS = (1000 / 30) * 0.85;
+
+import { atSize } from './manifest.js';
+
+const key = ([h, w]) => `${h}x${w}`;
+
+/** The cost the export recorded for a size at `capacity`: FLOPs when known, else pixels (both only as ratios). */
+function cost(manifest, [h, w], capacity) {
+  const entry = manifest.model.sizes.find((s) => s.height === h && s.width === w);
+  return entry?.flops?.[capacity] ?? h * w;
+}
+
+/**
+ * Predict every exported size's inference time from `ms` measured at `measured` ([h, w]), and pick the largest
+ * predicted to fit `budgetMs`, else the smallest. Returns {size, fits, predictions: [{size, ms}] smallest first,
+ * reason}.
+ */
+export function fitSize(manifest, capacity, measured, ms, budgetMs = INFERENCE_BUDGET_MS) {
+  const base = cost(manifest, measured, capacity);
+  const predictions = manifest.model.sizes
+    .map((s) => ({ size: [s.height, s.width], ms: (ms * cost(manifest, [s.height, s.width], capacity)) / base }))
+    .sort((a, b) => a.size[0] * a.size[1] - b.size[0] * b.size[1]);
+  const fitting = predictions.filter((p) => p.ms <= budgetMs);
+  const pick = fitting.at(-1) ?? predictions[0];
+  const others = predictions
+    .filter((p) => key(p.size) !== key(measured))
+    .map((p) => `${key(p.size)} predicted ${p.ms.toFixed(0)} ms`);
+  const reason =
+    `auto: ${key(measured)} measured ${ms.toFixed(0)} ms a frame` +
+    (others.length ? ` (${others.join(', ')})` : '') +
+    `; ${fitting.length ? 'the largest' : 'none fits, so the smallest'} within ${budgetMs.toFixed(0)} ms for 30 FPS`;
+  return { size: pick.size, fits: fitting.length > 0, predictions, reason };
+}
+
+/**
+ * 'auto' size: from the default size's measured track call, move to the largest exported size predicted to keep
+ * 30 FPS (fitSize). The move is measured too and kept only if it holds: a step up must fit the budget, a step
+ * down must be faster. Returns {tracker, timings, reason} of the size kept.
+ */
+export async function fitToDevice(manifest, capacity, current, progress = () => {}) {
+  const fit = fitSize(manifest, capacity, current.size, current.timings.stepMs);
+  if (fit.size.join() === current.size.join()) return { ...current, reason: fit.reason };
+  progress(`measuring ${fit.size[1]}×${fit.size[0]}`);
+  const tracker = current.tracker.withManifest(atSize(manifest, fit.size));
+  const timings = await tracker.prepare(capacity);
+  const up = fit.size[0] * fit.size[1] > current.size[0] * current.size[1];
+  const measured = `${fit.size[0]}x${fit.size[1]} measured ${timings.stepMs.toFixed(0)} ms`;
+  if (up ? timings.stepMs <= INFERENCE_BUDGET_MS : timings.stepMs < current.timings.stepMs) {
+    return { tracker, timings, reason: `${fit.reason}; ${measured}` };
+  }
+  return { ...current, reason: `${fit.reason}; but ${measured}, so it stays` };
+}
