@@ -53,8 +53,9 @@ def build(out: Path, student: Path, teacher: Path, prompt_head: Path) -> Path:
     models = out / "models" / "student"
     models.mkdir(parents=True)
     manifest = json.loads((student / "manifest.json").read_text())
-    for graph in manifest["graphs"]:  # the graphs only (not the web test fixtures)
-        shutil.copy2(student / graph["file"], models / graph["file"])
+    # the graphs and the prompt head's graph, which the manifest lists too (not the web test fixtures)
+    for entry in [*manifest["graphs"], *([manifest["prompt"]] if "prompt" in manifest else [])]:
+        shutil.copy2(student / entry["file"], models / entry["file"])
     shutil.copy2(student / "manifest.json", models / "manifest.json")
     shutil.copy2(teacher, out / "models" / "teacher.safetensors")
     shutil.copy2(prompt_head, out / "models" / "prompt_head.safetensors")

@@ -78,6 +78,12 @@ def parse_args(argv: list[str] | None = None) -> ExportOptions:
     p.add_argument("--calibration-frames", type=int, default=d.calibration_frames)
     p.add_argument("--fixture-frames", type=int, default=d.fixture_frames, help="frames in the web parity fixtures")
     p.add_argument("--threads", type=int, default=d.threads, help="onnxruntime CPU threads for the timings")
+    p.add_argument(
+        "--prompt-head",
+        type=lambda v: Path(v) if v else None,
+        default=d.prompt_head,
+        help="click-to-mask head weights, exported as prompt_head.onnx ('' for none)",
+    )
     return ExportOptions(**vars(p.parse_args(argv)))
 
 

@@ -8,11 +8,18 @@ calls while updating the memory slots, and compare each output with the stored o
     frame_<t>.png          RGB frames at model resolution
     annotation.png         8-bit grey index mask of frame 0 (0 background, 1..N object ids)
     k<K>/<call>_<output>.bin  expected outputs, float16 little-endian, C order
+    prompt/<step>_prob.bin     with a prompt head: the head's prob after each prompt step (float16)
 
 Expected outputs are those of the fp32 graphs in onnxruntime (Python). Each run lists its calls in order, each with
 the graph, the call ("annotate" or "track", the manifest's `calls`) and the frame. Track calls store `prob` only (the
 memory entries they produce are checked through the next call's `prob`); the annotate call stores `key` and `value`
 (its `prob` is not a result).
+
+With a prompt head (the manifest's `prompt`), `index.json` has a `prompt` entry too: on frame 0, a first click at
+the centre of object 1, a corrective click on the largest error of that mask (the previous mask fed back), then a
+box around the object on its own (no previous mask); coordinates are model pixels (the frame is at model size).
+The replay encodes the frame once with the smallest-capacity fp32 graph, builds the maps (`prompt.maps`) and
+compares each step's prob.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import numpy as np
 from PIL import Image
 
 from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
+from mobilevos.prompts import centre_click, next_click, tight_box
+from mobilevos.runtime.ort_prompt import OrtPromptSegmenter
 from mobilevos.runtime.ort_tracker import OrtTracker
 
 from export.clips import SYNTH_SEED
@@ -99,6 +108,37 @@ def write_fixtures(model_dir: Path, capacities: list[int], frames: int = 3, fold
         "tolerance": {**TOLERANCE, "rule": "|actual - expected| <= atol + rtol * |expected|"},
         "runs": runs,
     }
+    if "prompt" in tracker.manifest:
+        index["prompt"] = _prompt_fixture(model_dir, out, video[0], annotation == 1)
     path = out / "index.json"
     path.write_text(json.dumps(index, indent=1) + "\n")
     return path
+
+
+def _prompt_fixture(model_dir: Path, out: Path, frame: np.ndarray, target: np.ndarray) -> dict:
+    """The prompt steps on `frame` (at model size) for the object `target`, run by the onnxruntime segmenter."""
+    segmenter = OrtPromptSegmenter(model_dir, "fp32")
+    segmenter.set_image(frame)
+    first = centre_click(target, True)
+    prob = segmenter.predict([first])
+    second = next_click(prob > 0.5, target) or first  # a perfect first mask: the same click again
+    steps = [([first], None, "reset"), ([first, second], None, "chain"), ([], tight_box(target), "reset")]
+    index = []
+    for i, (clicks, box, previous) in enumerate(steps):
+        if previous == "reset":
+            segmenter.reset()
+        prob = segmenter.predict(clicks, box)
+        index.append(
+            {
+                "clicks": [[c.y, c.x, bool(c.positive)] for c in clicks],
+                "box": list(box) if box is not None else None,
+                "previous": previous,
+                "outputs": {segmenter.prompt["output"]: _save(prob[None, None], out, f"prompt/{i}_prob.bin")},
+            }
+        )
+    return {
+        "graph": segmenter.graph["name"],
+        "frame": 0,
+        "previous": "chain: the previous step's prob is this step's previous channel; reset: zeros",
+        "steps": index,
+    }

@@ -9,12 +9,17 @@ One graph per object capacity K serves both calls (H, W: model resolution; h, w 
 channels):
 
     student_k{K}:  frame [1,H,W,4], masks [1,K,H,W], annotate [1], key0, value0, key1, value1 (two memory slots),
-                   valid [1,K]  ->  prob [1,K+1,H,W], key [1,CK,h,w], value [1,K,CV,h,w]
+                   valid [1,K]  ->  prob [1,K+1,H,W], key [1,CK,h,w], value [1,K,CV,h,w],
+                                    feat16 [1,C16,h,w], feat8 [1,C8,2h,2w], feat4 [1,C4,4h,4w]
 
 The new entry's value is encoded from m = annotate * masks + (1 - annotate) * (the predicted object probabilities):
 annotate = 1 encodes the annotation (the frame's key and value are then those of `mobilevos.track.Tracker.start`,
 whatever the memory inputs hold, and `prob` is ignored); annotate = 0 is a tracking step (`Tracker.step`).
 A single graph means the browser downloads the weights once.
+
+feat16/feat8/feat4 are the key encoder's features (`Features.f16/f8/f4`), the inputs of the click-to-mask head
+(`export.prompt`): they depend on the frame only. Tracking does not fetch them (onnxruntime computes the nodes
+anyway, they feed the decoder); the web app asks for them only when the user clicks on a frozen frame.
 """
 
 from __future__ import annotations
@@ -54,7 +59,8 @@ class StudentGraph(nn.Module):
         seg = self.net.segment(feats, keys, values, valid)
         # annotate is 0 or 1: exactly the annotation (Tracker.start) or exactly the prediction (Tracker.step).
         entry_masks = annotate * masks + (1 - annotate) * seg.prob
-        return torch.softmax(seg.logits, 1), feats.key, self.net.encode_value(feats, entry_masks)
+        value = self.net.encode_value(feats, entry_masks)
+        return torch.softmax(seg.logits, 1), feats.key, value, feats.f16, feats.f8, feats.f4
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,24 @@ class GraphSpec:
 
 
 GRAPH_PREFIX = "student"  # graph files: student_k{K}.onnx, student_k{K}_fp16.onnx, student_k{K}_int8.onnx
+# The key encoder's features as graph outputs, finest last: the names the prompt head's graph takes them by.
+FEATURE_OUTPUTS = (("feat16", 16), ("feat8", 8), ("feat4", 4))
+
+
+def feature_specs(net: SpaceTimeNetwork, size: tuple[int, int]) -> tuple[TensorSpec, ...]:
+    """The key-encoder feature tensors (f16, f8, f4) at model size `size`, as graph outputs or head inputs."""
+    with torch.no_grad():  # the channel counts, whatever the backbone
+        dims = net.encode_key(torch.zeros(1, 3, 64, 64))[1:4]
+    return tuple(
+        TensorSpec(
+            name,
+            (1, d.shape[1], size[0] // stride, size[1] // stride),
+            f"the key encoder's features at 1/{stride} of the model size (depend on the frame only): "
+            "the prompt head's input; fetch only when prompting",
+            spatial=(2, 3, stride),
+        )
+        for (name, stride), d in zip(FEATURE_OUTPUTS, dims)
+    )
 
 
 def graph_spec(net: SpaceTimeNetwork, size: tuple[int, int], capacity: int) -> GraphSpec:
@@ -151,6 +175,7 @@ def graph_spec(net: SpaceTimeNetwork, size: tuple[int, int], capacity: int) -> G
                 "(annotate = 1) or from its own prediction (annotate = 0)",
                 spatial=value_axes,
             ),
+            *feature_specs(net, size),
         ),
     )
 

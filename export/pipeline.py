@@ -19,11 +19,12 @@ from tqdm import tqdm
 
 from mobilevos.models.checkpoint import load_network
 from mobilevos.models.network import SpaceTimeNetwork
+from mobilevos.models.prompt_head import load_head
 from mobilevos.runtime.manifest import MANIFEST_NAME, VARIANTS, at_size, sha256, write_manifest
 
 from export import clips as clip_sources
 from export.calibration import calibration_feeds
-from export.evaluate import benchmark, fp32_parity_failures, measure_accuracy, random_feeds
+from export.evaluate import benchmark, fp32_parity_failures, measure_accuracy, random_feeds, session_options
 from export.fixtures import write_fixtures
 from export.graph_stats import flops, op_counts
 from export.graphs import (
@@ -33,6 +34,7 @@ from export.graphs import (
     MIN_OPSET,
     GraphSpec,
     export_graph,
+    feature_specs,
     graph_spec,
     save_model,
     spec_feeds,
@@ -47,12 +49,25 @@ from export.manifest_writer import (
     variant_entry,
 )
 from export.op_support import check_operators, load_table
+from export.prompt import (
+    HEAD_FILE,
+    MAX_IOU_DROP,
+    benchmark_head,
+    export_head,
+    head_entry,
+    head_specs,
+    int8_weights,
+    measure_prompt,
+    strip_provenance,
+    trained_on,
+)
 from export.variants import precision_tail, to_fp16, to_int8
 
 # The export is a tool of the checkout: its defaults are the checkout's files.
 DEFAULT_CHECKPOINT = REPO / "models" / "student.safetensors"
 DEFAULT_OUT = REPO / "web" / "public" / "models" / "student"
 DEFAULT_DATA = REPO.parent / "shared" / "data"
+DEFAULT_HEAD = REPO / "models" / "prompt_head.safetensors"
 
 
 @dataclass
@@ -74,6 +89,7 @@ class ExportOptions:
     calibration_frames: int = 4  # ... and frames of each
     fixture_frames: int = 3
     threads: int = 1  # onnxruntime CPU threads for the timings
+    prompt_head: Path | None = DEFAULT_HEAD  # click-to-mask head weights (None: no prompt head in the export)
 
     @property
     def sizes(self) -> list[tuple[int, int]]:
@@ -151,6 +167,7 @@ def _install(staging: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     # Schema 1 exports had init_k*/step_k* pairs; schema 2 has one graph per capacity and variant.
     old_graphs = [*out.glob("init_k*.onnx"), *out.glob("step_k*.onnx"), *out.glob(f"{GRAPH_PREFIX}_k*.onnx")]
+    old_graphs.append(out / HEAD_FILE)
     for old in [out / MANIFEST_NAME, out / "fixtures", *old_graphs]:
         if old.is_dir():
             shutil.rmtree(old)
@@ -182,6 +199,24 @@ def _export_graphs(
     manifest = build_manifest(opts.sizes, opts.capacities, opts.opset, net, checkpoint, graphs, variants)
     write_manifest(folder, manifest)
     return manifest, fp32_models
+
+
+def _add_prompt(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest: dict) -> None:
+    """The click-to-mask head's graph (int8 weights) and the manifest's `prompt` section."""
+    head = load_head(opts.prompt_head)
+    dims = tuple(t.shape[1] for t in feature_specs(net, opts.size))
+    if tuple(head.cfg.feature_dims) != dims:
+        raise ValueError(
+            f"{opts.prompt_head}: the head reads features of {head.cfg.feature_dims} channels, this student's key "
+            f"encoder gives {dims} (pass --prompt-head for a head trained on it, or '' for none)"
+        )
+    inputs, outputs = head_specs(net, opts.size)
+    model = strip_provenance(int8_weights(export_head(head, inputs, outputs, net.stride, opts.opset)))
+    for target in TABLES:
+        check_operators(model, load_table(TABLES[target]), f"{HEAD_FILE} (for {target})")
+    features = tuple(t.name for t in inputs[:-1])
+    manifest["prompt"] = head_entry(folder, model, Path(opts.prompt_head), inputs, outputs, features, opts.opset)
+    write_manifest(folder, manifest)
 
 
 def _add_int8(opts: ExportOptions, folder: Path, manifest: dict, fp32_models: dict, progress: tqdm) -> None:
@@ -224,6 +259,8 @@ def _measure(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest:
     manifest["variants"]["fp32"]["parity_multi_object"] = multi
     manifest["operator_notes"] = operator_notes(manifest["graphs"])
     _measure_sizes(opts, net, folder, manifest)
+    if "prompt" in manifest:
+        _measure_prompt(opts, net, folder, manifest)
     timings = benchmark(folder, manifest["graphs"], threads=opts.threads)
     for graph in manifest["graphs"]:
         graph["cpu_ms"], graph["session_ms"] = timings[graph["name"]]
@@ -234,6 +271,24 @@ def _measure(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest:
         "cpu": cpu_name(),
         "onnxruntime": ort.__version__,
     }
+
+
+def _measure_prompt(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest: dict) -> None:
+    """The head's IoU in onnxruntime against PyTorch on the selection sequences (when the data is there), and the
+    CPU time of one click (the head alone). The IoU bound fails the export only for the checkpoint the head was
+    trained on: on another student's features its masks mean nothing."""
+    prompt = manifest["prompt"]
+    root = opts.data / clip_sources.CALIBRATION_SPLIT if opts.data is not None else None
+    if root is not None and root.is_dir():
+        accuracy = measure_prompt(net, Path(opts.prompt_head), folder, opts.size, root, session_options(2))
+        accuracy["enforced"] = trained_on(Path(opts.prompt_head), opts.checkpoint)
+        if accuracy["enforced"] and accuracy["max_drop"] > MAX_IOU_DROP:
+            raise RuntimeError(
+                f"{HEAD_FILE}: the exported head loses {accuracy['max_drop']} mean IoU against PyTorch "
+                f"(bound {MAX_IOU_DROP}): {accuracy}"
+            )
+        prompt["accuracy"] = accuracy
+    prompt["cpu_ms"] = benchmark_head(folder, prompt, threads=opts.threads)
 
 
 def _measure_sizes(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest: dict) -> None:
@@ -273,6 +328,8 @@ def run_export(opts: ExportOptions) -> Path:
         total = len(opts.capacities) * len(opts.variants) + 2
         with tqdm(total=total, desc="export", unit="step") as progress:
             manifest, fp32_models = _export_graphs(opts, net, checkpoint, staging, progress)
+            if opts.prompt_head is not None:
+                _add_prompt(opts, net, staging, manifest)
             if "int8" in opts.variants:
                 _add_int8(opts, staging, manifest, fp32_models, progress)
             _measure(opts, net, staging, manifest)

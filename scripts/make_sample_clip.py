@@ -17,14 +17,16 @@ from pathlib import Path
 from video_tools import encode_images, synth_sequence
 
 REPO = Path(__file__).resolve().parents[1]
+# the shipped sample's; the click e2e test regenerates its ground truth from them
+SAMPLE_SEED, SAMPLE_SIZE, SAMPLE_FRAMES = 2, (480, 640), 150
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=REPO / "web" / "public" / "sample")
-    p.add_argument("--frames", type=int, default=150)
-    p.add_argument("--size", default="480x640", help="HxW")
-    p.add_argument("--seed", type=int, default=2)
+    p.add_argument("--frames", type=int, default=SAMPLE_FRAMES)
+    p.add_argument("--size", default="x".join(map(str, SAMPLE_SIZE)), help="HxW")
+    p.add_argument("--seed", type=int, default=SAMPLE_SEED)
     p.add_argument("--crf", type=int, default=26)
     args = p.parse_args(argv)
     size = tuple(int(v) for v in args.size.lower().split("x"))

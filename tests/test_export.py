@@ -24,7 +24,10 @@ from PIL import Image
 from mobilevos.data.synth import SynthConfig, generate_clip
 from mobilevos.models.checkpoint import load_network, save_network
 from mobilevos.models.network import build_network, student_config
-from mobilevos.runtime.manifest import SCHEMA_VERSION, ManifestError, load_manifest, sha256
+from mobilevos.models.prompt_head import PROMPT_CHANNELS, load_head
+from mobilevos.prompts import Click, PromptSegmenter, centre_click, next_click
+from mobilevos.runtime.manifest import SCHEMA_VERSION, ManifestError, at_size, load_manifest, sha256
+from mobilevos.runtime.ort_prompt import OrtPromptSegmenter
 from mobilevos.runtime.ort_tracker import OrtTracker, frame_to_rgba
 from mobilevos.track import Tracker
 
@@ -43,6 +46,7 @@ from export.op_support import (
     unsupported_nodes,
 )
 from export.pipeline import TABLES, TARGETS, ExportOptions, run_export
+from export.prompt import HEAD_FILE, MAX_IOU_DROP, int8_weights
 from export.variants import entry_switch, precision_tail
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,7 +96,8 @@ def net(dev_checkpoint):
 
 
 def _graph_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.onnx"))
+    """The student graphs of an export (not the prompt head's)."""
+    return sorted(p for p in folder.glob("*.onnx") if p.name != HEAD_FILE)
 
 
 # --- graphs and manifest --------------------------------------------------------------------------------------------
@@ -288,7 +293,8 @@ def test_annotate_call_gives_the_pytorch_start_entry(exported, net, capacity):
 
 
 def test_the_graph_wrapper_switches_on_annotate(net):
-    """The wrapper in PyTorch: annotate = 1 encodes the masks, annotate = 0 the prediction (Tracker.step's entry)."""
+    """The wrapper in PyTorch: annotate = 1 encodes the masks, annotate = 0 the prediction (Tracker.step's entry); the
+    key encoder's features come out as they are, whatever the flag."""
     graph = StudentGraph(net).eval()
     spec = graph_spec(net, SIZE, 2)
     inputs = dict(zip([t.name for t in spec.inputs], example_inputs(spec)))
@@ -302,8 +308,9 @@ def test_the_graph_wrapper_switches_on_annotate(net):
             inputs["valid"],
         )
         for flag, masks in ((1.0, inputs["masks"]), (0.0, seg.prob)):
-            prob, key, value = graph(**{**inputs, "annotate": torch.tensor([flag])})
+            prob, key, value, *features = graph(**{**inputs, "annotate": torch.tensor([flag])})
             assert torch.equal(key, feats.key)
+            assert all(torch.equal(a, b) for a, b in zip(features, (feats.f16, feats.f8, feats.f4), strict=True))
             torch.testing.assert_close(value, net.encode_value(feats, masks), atol=1e-6, rtol=1e-5)
             torch.testing.assert_close(prob, torch.softmax(seg.logits, 1))
 
@@ -331,6 +338,127 @@ def test_variants_track(exported, variant):
     mask, prob = tracker.step(frames[1])
     assert mask.shape == SIZE and prob.shape == (3, *SIZE) and np.isfinite(prob).all()
     assert np.allclose(prob.sum(0), 1, atol=1e-4)
+
+
+# --- click to mask: the student graphs' feature outputs and the prompt head's graph ----------------------------------
+
+
+def test_feature_outputs_are_the_key_encoder_features_and_leave_tracking_unchanged(exported, net):
+    manifest = load_manifest(exported)
+    features = manifest["prompt"]["features"]["outputs"]
+    assert features == ["feat16", "feat8", "feat4"]
+    graph = next(g for g in manifest["graphs"] if (g["capacity"], g["variant"]) == (1, "fp32"))
+    frame = np.random.default_rng(1).integers(0, 256, (*SIZE, 3), dtype=np.uint8)
+    feeds = {t["name"]: np.zeros(t["shape"], np.float32) for t in graph["inputs"]}
+    feeds["frame"] = frame_to_rgba(frame, SIZE)
+    session = ort.InferenceSession(str(exported / graph["file"]))
+    got = session.run(features, feeds)
+    with torch.no_grad():
+        expected = net.eval().encode_key(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255)[1:4]
+    for name, a, b in zip(features, got, expected, strict=True):
+        assert a.shape == tuple(b.shape) == tuple(next(t["shape"] for t in graph["outputs"] if t["name"] == name))
+        np.testing.assert_allclose(a, b.numpy(), atol=1e-4, rtol=1e-4)
+    # Fetching the features or not gives the same tracking outputs, to the bit.
+    feeds["annotate"][:] = 1
+    feeds["masks"][:] = 1
+    tracking = ["prob", "key", "value"]
+    alone = session.run(tracking, feeds)
+    with_features = session.run(tracking + features, feeds)[:3]
+    assert all(np.array_equal(a, b) for a, b in zip(alone, with_features, strict=True))
+
+
+def test_prompt_head_graph_is_int8_weight_only_dynamic_and_runs_on_both_backends(exported):
+    prompt = load_manifest(exported)["prompt"]
+    model = onnx.load(exported / prompt["file"])
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    dequant = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    assert len(convs) == len(dequant) == prompt["ops"]["Conv"] == 14 and all(c.input[1] in dequant for c in convs)
+    big = [t for t in model.graph.initializer if np.prod(t.dims) > 1000]
+    assert big and all(t.data_type == TensorProto.INT8 for t in big)  # every large tensor is an int8 weight
+    assert prompt["bytes"] < 130_000  # the int8 weights (107 K parameters) and the graph, no exporter provenance
+    assert not any(n.metadata_props for n in model.graph.node)
+    assert prompt["channels"] == list(PROMPT_CHANNELS) and prompt["click_sigma"] == 5.0
+    for target in TABLES:
+        assert unsupported_nodes(model, load_table(TABLES[target])) == []
+    session = ort.InferenceSession(str(exported / prompt["file"]))
+    for size in (SIZE, EXTRA_SIZE):  # its height and width are dynamic, like the student's
+        inputs = at_size(load_manifest(exported), size)["prompt"]["inputs"]
+        (prob,) = session.run(None, {t["name"]: np.zeros(t["shape"], np.float32) for t in inputs})
+        assert prob.shape == (1, 1, *size) and np.all((prob > 0) & (prob < 1))
+
+
+def test_int8_weights_dequantize_within_half_a_step_per_output_channel():
+    rng = np.random.default_rng(0)
+    weight = (rng.standard_normal((3, 2, 3, 3)) * np.array([1.0, 0.01, 100.0])[:, None, None, None]).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
+        "conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 5, 5])],
+        [onnx.numpy_helper.from_array(weight, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    quantized = int8_weights(model)
+    onnx.checker.check_model(quantized, full_check=True)
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in quantized.graph.initializer}
+    q, scale = inits["w_int8"], inits["w_scale"]
+    assert q.dtype == np.int8 and np.abs(q).max() == 127 and scale.shape == (3,)
+    np.testing.assert_allclose(scale, np.abs(weight).reshape(3, -1).max(1) / 127, rtol=1e-6)
+    restored = q.astype(np.float32) * scale[:, None, None, None]
+    assert np.all(np.abs(restored - weight) <= scale[:, None, None, None] / 2 + 1e-9)  # each channel its own step
+    x = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    (y32,) = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})
+    (y8,) = ort.InferenceSession(quantized.SerializeToString()).run(None, {"x": x})
+    assert 0 < np.abs(y8 - y32).max() < 0.01 * np.abs(y32).max()
+
+
+@pytest.mark.parametrize("size", [SIZE, EXTRA_SIZE])
+def test_ort_prompt_segmenter_matches_pytorch(exported, net, size):
+    """The exported head (int8 weights) on the exported features against the PyTorch head, the same clicks."""
+    frames, masks = generate_clip(3, 1, (90, 120), SynthConfig(max_objects=1))  # another size than the model's
+    target = masks[0] == 1
+    ort_seg = OrtPromptSegmenter(exported, size=size)
+    torch_seg = PromptSegmenter(net, load_head(REPO / "models" / "prompt_head.safetensors"), size)
+    clicks: list[Click] = []
+    for seg in (ort_seg, torch_seg):
+        seg.set_image(frames[0])
+    pred = np.zeros_like(target)
+    for _ in range(3):
+        clicks.append(next_click(pred, target) or centre_click(target, True))
+        a, b = ort_seg.predict(clicks), torch_seg.predict(clicks)
+        assert a.shape == b.shape == target.shape
+        assert np.abs(a - b).max() < 0.05
+        decisive = np.abs(b - 0.5) > 0.05
+        assert np.mean((a > 0.5)[decisive] == (b > 0.5)[decisive]) > 0.999
+        pred = b > 0.5
+    box = ort_seg.predict([], (10, 20, 60, 90)), torch_seg.predict([], (10, 20, 60, 90))  # previous fed back too
+    assert np.abs(box[0] - box[1]).max() < 0.05
+
+
+def test_prompt_accuracy_is_measured_against_pytorch_where_the_data_is(exported):
+    prompt = load_manifest(exported)["prompt"]
+    if _data_root() is None:
+        assert "accuracy" not in prompt
+        return
+    accuracy = prompt["accuracy"]
+    assert accuracy["enforced"] is False  # the dev checkpoint is not the student the head was trained on
+    assert accuracy["bound"] == MAX_IOU_DROP and accuracy["size"] == list(SIZE)
+    assert set(accuracy["onnx"]) == set(accuracy["pytorch"]) == {"clicks_1", "clicks_3", "clicks_5", "box"}
+    assert accuracy["max_drop"] == pytest.approx(
+        max(accuracy["pytorch"][k] - accuracy["onnx"][k] for k in accuracy["onnx"]), abs=2e-4
+    )
+    assert prompt["cpu_ms"] > 0
+
+
+def test_ort_prompt_segmenter_needs_a_prompt_head(exported, tmp_path):
+    copy = tmp_path / "student"
+    shutil.copytree(exported, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["prompt"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ManifestError, match="no prompt head"):
+        OrtPromptSegmenter(copy)
+    OrtTracker(copy)  # tracking does not need it
 
 
 # --- fixtures -------------------------------------------------------------------------------------------------------
@@ -379,6 +507,29 @@ def test_fixtures_replay(exported):
             for name, spec in call["outputs"].items():
                 expected = np.fromfile(folder / spec["file"], "<f2").astype(np.float32).reshape(spec["shape"])
                 assert np.all(np.abs(outputs[name] - expected) <= tol["atol"] + tol["rtol"] * np.abs(expected))
+
+
+def test_prompt_fixtures_replay_through_the_head_with_the_previous_mask_chained(exported):
+    """The prompt steps of index.json as the web test replays them: model coordinates, the chain of previous masks."""
+    manifest = load_manifest(exported)
+    folder = exported / manifest["fixtures"].rsplit("/", 1)[0]
+    index = json.loads((exported / manifest["fixtures"]).read_text())
+    steps, tol = index["prompt"]["steps"], index["tolerance"]
+    assert [s["previous"] for s in steps] == ["reset", "chain", "reset"]
+    assert len(steps[1]["clicks"]) == 2 and steps[2]["box"] is not None and not steps[2]["clicks"]
+    segmenter = OrtPromptSegmenter(exported)
+    segmenter.set_image(np.asarray(Image.open(folder / index["frames"][index["prompt"]["frame"]]).convert("RGB")))
+    results = []
+    for step in steps:
+        if step["previous"] == "reset":
+            segmenter.reset()
+        prob = segmenter.predict([Click(*c) for c in step["clicks"]], tuple(step["box"]) if step["box"] else None)
+        spec = step["outputs"]["prob"]
+        expected = np.fromfile(folder / spec["file"], "<f2").astype(np.float32).reshape(spec["shape"])[0, 0]
+        assert np.all(np.abs(prob - expected) <= tol["atol"] + tol["rtol"] * np.abs(expected))
+        results.append(prob)
+    # the second click changed the mask: the chain is not a replay of one prediction
+    assert np.abs(results[1] - results[0]).max() > 0.1
 
 
 def test_frame_format_is_canvas_rgba():

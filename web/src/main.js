@@ -7,7 +7,7 @@
  * is tracked in order, as fast as the device allows, with a progress bar; a camera is live, so frames that arrive
  * while the worker is busy are dropped (and listed as not tracked in masks.json). URL parameters: page/settings.js.
  */
-import { freeze, uploadMask } from './page/annotating.js';
+import { addPrompt, clearPrompts, freeze, undoPrompt, uploadMask } from './page/annotating.js';
 import { startWorker } from './page/model.js';
 import { downloadMasks, toggleRecording } from './page/recording.js';
 import { config, PARAMS, saveSettings, unknownParams } from './page/settings.js';
@@ -18,6 +18,7 @@ import { addObject, renderObjectList, selectObject, setMode } from './page/view.
 import { registerServiceWorker } from './sw-register.js';
 
 annotator.onChange = () => renderObjectList();
+annotator.onPrompt = (p) => addPrompt(p);
 
 // ---------------------------------------------------------------- wiring
 for (const b of $$('[data-source]')) b.addEventListener('click', () => openSource(b.dataset.source));
@@ -37,8 +38,10 @@ $('#file-mask').addEventListener('change', (e) => {
   e.target.value = '';
   if (f) uploadMask(f);
 });
-$('#btn-clear-object').addEventListener('click', () => annotator.clearObject(app.active));
-$('#btn-clear-all').addEventListener('click', () => annotator.clearAll());
+$('#btn-clear-object').addEventListener('click', () => clearPrompts(app.active));
+$('#btn-clear-all').addEventListener('click', () => clearPrompts());
+$('#btn-undo-click').addEventListener('click', () => undoPrompt());
+$('#btn-clear-clicks').addEventListener('click', () => clearPrompts(app.active));
 $('#btn-download-masks').addEventListener('click', () => downloadMasks());
 $('#btn-record').addEventListener('click', () => toggleRecording());
 for (const b of $$('[data-tool]')) b.addEventListener('click', () => selectTool(b.dataset.tool));
@@ -50,6 +53,9 @@ $('#brush-size').addEventListener('input', (e) => {
 function selectTool(tool) {
   annotator.tool = tool;
   for (const b of $$('[data-tool]')) b.setAttribute('aria-checked', String(b.dataset.tool === tool));
+  $('#click-tools').hidden = tool !== 'click';
+  $('#click-info').hidden = tool !== 'click';
+  annotator.render();
 }
 
 for (const [id, key] of [
@@ -80,6 +86,8 @@ document.addEventListener('keydown', (e) => {
   } else if (key === 'b') selectTool('brush');
   else if (key === 'e') selectTool('eraser');
   else if (key === 'r') selectTool('box');
+  else if (key === 'c') selectTool('click');
+  else if (key === 'z' && app.mode === 'annotating') undoPrompt();
   else if (/^[1-8]$/.test(key) && app.mode === 'annotating' && Number(key) <= app.objects.length)
     selectObject(Number(key));
 });
@@ -107,6 +115,15 @@ window.__mobilevos = {
   },
   get annotationSignature() {
     return app.annotationSignature;
+  },
+  get lastPrompt() {
+    return app.lastPrompt;
+  },
+  get promptInput() {
+    return app.promptInput && Array.from(app.promptInput);
+  },
+  get annotation() {
+    return { width: annotator.width, height: annotator.height, labels: Array.from(annotator.labels) };
   },
   request: (action, payload) => app.worker.request(action, payload),
 };

@@ -2,7 +2,8 @@
  * manifest.json: the contract written by `python -m export`. Everything the app knows about the model comes from it:
  * one graph file per object capacity K and precision variant, input/output names and shapes, the model resolution,
  * the frame format, the graph's two calls (annotate / track: what each feeds) and the memory slots with their update
- * rule. This module only reads and checks it; nothing here hard-codes a name or a shape.
+ * rule, and (optional) the click-to-mask head's graph (`prompt`). This module only reads and checks it; nothing here
+ * hard-codes a name or a shape.
  *
  * The check is the schema the Python runtime validates with (py/mobilevos/runtime/manifest.schema.json, bundled at
  * build time: one file, no copy to keep in step), then the cross-references a JSON Schema cannot express, made in the
@@ -108,6 +109,44 @@ function checkReferences(manifest) {
   if (calls.annotate.memory === 'zeros' && !refillsAll) {
     throw invalid('/memory/update/annotate', 'the annotate call must refill every slot (it reads none)');
   }
+  if (manifest.prompt) checkPrompt(manifest.prompt, graphs, model);
+}
+
+/** The prompt head's cross-references, as `_check_prompt` in py/mobilevos/runtime/manifest.py. */
+function checkPrompt(prompt, graphs, model) {
+  const features = prompt.features.outputs;
+  for (const g of graphs) {
+    const have = new Set(g.outputs.map((t) => t.name));
+    const missing = features.filter((n) => !have.has(n));
+    if (missing.length) {
+      throw invalid(
+        '/prompt/features/outputs',
+        `${g.name} lacks the feature outputs ${missing.join(', ')} the prompt head reads`,
+      );
+    }
+  }
+  for (const kind of ['inputs', 'outputs']) {
+    prompt[kind].forEach((t, j) => {
+      if (t.spatial_axes && !spatialShapeMatches(t, model)) {
+        throw invalid(
+          `/prompt/${kind}/${j}`,
+          `${t.name}: shape ${JSON.stringify(t.shape)} does not hold the model size at its spatial axes`,
+        );
+      }
+    });
+  }
+  const inputs = new Map(prompt.inputs.map((t) => [t.name, t]));
+  const missing = [...features, prompt.prompts_input].filter((n) => !inputs.has(n));
+  if (missing.length || !prompt.outputs.some((t) => t.name === prompt.output)) {
+    throw invalid('/prompt', `the head lacks the inputs or output the prompt section names (${missing.join(', ')})`);
+  }
+  const maps = inputs.get(prompt.prompts_input).shape;
+  if (maps.length !== 4 || maps[1] !== prompt.channels.length) {
+    throw invalid(
+      '/prompt/channels',
+      `${prompt.prompts_input} has shape ${JSON.stringify(maps)}: not [1, ${prompt.channels.length}, H, W] for the channels`,
+    );
+  }
 }
 
 /** Does a size-dependent tensor's listed shape hold model.height x model.width (over its stride) at its axes? */
@@ -145,11 +184,15 @@ export function atSize(manifest, [height, width]) {
     ...(entry.flops?.[g.capacity] !== undefined ? { flops: entry.flops[g.capacity] } : {}),
   }));
   const frameShape = graphs[0].inputs.find((t) => t.name === manifest.frame.input).shape;
+  const { prompt } = manifest;
   return {
     ...manifest,
     model: { ...model, height, width, memory_height: entry.memory_height, memory_width: entry.memory_width },
     frame: { ...manifest.frame, shape: frameShape },
     graphs,
+    ...(prompt
+      ? { prompt: { ...prompt, inputs: prompt.inputs.map(resized), outputs: prompt.outputs.map(resized) } }
+      : {}),
   };
 }
 

@@ -134,11 +134,12 @@ async function readWithProgress(response, expected, onProgress) {
   return bytes;
 }
 
-/** Remove cached graphs that the current manifest no longer lists (older exports). */
+/** Remove cached graphs (the prompt head's included) that the current manifest no longer lists (older exports). */
 export async function pruneCache(baseUrl, manifest) {
   const store = cacheStorage() && (await caches.open(MODEL_CACHE));
   if (!store) return 0;
-  const keep = new Set(manifest.graphs.map((g) => `${new URL(g.file, baseUrl).href}?sha256=${g.sha256}`));
+  const files = manifest.prompt ? [...manifest.graphs, manifest.prompt] : manifest.graphs; // the head is a graph too
+  const keep = new Set(files.map((g) => `${new URL(g.file, baseUrl).href}?sha256=${g.sha256}`));
   keep.add(new URL('manifest.json', baseUrl).href);
   let removed = 0;
   for (const request of await store.keys()) {

@@ -3,9 +3,11 @@
  * the annotate call on frame 0 with the annotation, then track calls fed by the memory bank (each fixture call names
  * its call, 'annotate' or 'track', as the manifest's `calls` does), each output compared with what Python's
  * onnxruntime produced. Shared by the node unit test (WASM) and the worker's debug 'parity' action (WebGPU in the
- * browser), so both check the app's own code path.
+ * browser), so both check the app's own code path. `runPromptParity` replays the click-to-mask steps (`prompt` in
+ * index.json, when the export has a prompt head) through the tracker's features and a PromptHead.
  */
 import { decodePng } from './mask-encoding.js';
+import { promptMaps } from './prompt.js';
 
 /** IEEE half floats (little-endian bytes) -> Float32Array. */
 function float16ToFloat32(bytes) {
@@ -120,6 +122,43 @@ export async function runParity(tracker, index, read, { capacities = null } = {}
     }
   }
   tracker.reset();
+  return rows;
+}
+
+/**
+ * The prompt steps of `index.prompt` on its frame: the features once (`tracker.features`), then per step the maps
+ * (`promptMaps`, model coordinates) with the previous step's prob or none, the head's prob compared with Python's.
+ * @param tracker  a Tracker of the fixtures' variant (its smallest capacity's graph gives the features)
+ * @param {import('./prompt.js').PromptHead} head
+ * @returns {Promise<{step, maxAbs, outside, count, maskPixelsDiffering}[]>}
+ */
+export async function runPromptParity(tracker, head, index, read) {
+  const { prompt } = index;
+  const features = await tracker.features(pngToRgba(await read(index.frames[prompt.frame])));
+  const { atol, rtol } = index.tolerance;
+  const size = index.size;
+  const rows = [];
+  let previous = null;
+  for (const [i, step] of prompt.steps.entries()) {
+    const clicks = step.clicks.map(([y, x, positive]) => ({ y, x, positive }));
+    const box = step.box && { y0: step.box[0], x0: step.box[1], y1: step.box[2], x1: step.box[3] };
+    const maps = promptMaps(clicks, box, step.previous === 'chain' ? previous : null, size, head.prompt.click_sigma);
+    const actual = await head.run(features, maps);
+    previous = actual;
+    for (const spec of Object.values(step.outputs)) {
+      const expected = float16ToFloat32(await read(spec.file));
+      let maxAbs = 0;
+      let outside = 0;
+      let differing = 0;
+      for (let p = 0; p < expected.length; p++) {
+        const d = Math.abs(actual[p] - expected[p]);
+        if (!(d <= maxAbs)) maxAbs = Number.isNaN(d) ? Infinity : d;
+        if (!(d <= atol + rtol * Math.abs(expected[p]))) outside += 1;
+        if (actual[p] > 0.5 !== expected[p] > 0.5 && Math.abs(expected[p] - 0.5) > 2 * (atol + rtol)) differing += 1;
+      }
+      rows.push({ step: i, maxAbs, outside, count: expected.length, maskPixelsDiffering: differing });
+    }
+  }
   return rows;
 }
 

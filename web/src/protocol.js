@@ -29,7 +29,18 @@
  * @typedef {{action: 'reset'|'recording'|'stats', requestId: number}} SimpleRequest
  *     forget the annotation and recorded masks | recorded masks for tests | tracker stats
  * @typedef {{action: 'parity', requestId: number, capacities?: number[]}} ParityRequest
- *     tests and bench: replay the export's parity fixtures on this backend; replies rows of max |diff|
+ *     tests and bench: replay the export's parity fixtures on this backend; replies rows of max |diff| (`rows`, and
+ *     `promptRows` for the prompt head's steps when the export has one)
+ * @typedef {{action: 'prompt-image', requestId: number, frame: ImageBitmap}} PromptImageRequest
+ *     click to mask: encode a frozen frame (native size, letterboxed) once for its clicks; forgets the previous
+ *     frame's prompts. Replies a Done with `encodeMs` (and `rgba`, the model input, with debug)
+ * @typedef {{click: {x: number, y: number, positive: boolean}} | {box: {x0: number, y0: number, x1: number,
+ *            y1: number}}} Prompt
+ *     frame pixels; a box's bounds are inclusive
+ * @typedef {{action: 'prompt', requestId: number, object: number, prompts: Prompt[]}} PromptRequest
+ *     one object's mask from its prompts in order (each prediction feeds the next one's previous mask); replies a
+ *     Done with `object`, `mask` (Uint8Array 0/1 at the frame's size), `width`, `height`, `ms` ({total, head, maps,
+ *     post}) and, with debug, `prob` (the head's output at model size)
  *
  * Replies (worker -> page):
  * @typedef {{status: 'progress', requestId: number, message: string, loaded?: number, total?: number}} Progress
@@ -45,7 +56,7 @@
  * @typedef {{status: 'done', requestId: number, [key: string]: any}} Done
  * @typedef {{status: 'error', requestId: number, code: string, message: string}} ErrorReply
  *     codes: model-missing, model-corrupt, model-invalid, model-offline, no-backend, webgpu-unavailable,
- *     too-many-objects, not-annotated, internal
+ *     too-many-objects, not-annotated, no-prompt-head, internal
  *
  * Bench-only requests (bench/bench-worker.js), each answered by a Done:
  * @typedef {{action: 'load', requestId: number, modelBase: string, wasmBase: string, backend: 'webgpu'|'wasm',

@@ -40,6 +40,8 @@ export class Tracker {
     this.capacity = 0;
     this.numObjects = 0;
     this.frameIndex = 0;
+    // the outputs a call uses: the prompt head's features stay in the session unless `features` asks for them
+    this.fetches = [manifest.output.name, manifest.memory.entry.key, manifest.memory.entry.value];
     const [, height, width] = manifest.frame.shape;
     this.height = height;
     this.width = width;
@@ -109,7 +111,7 @@ export class Tracker {
     if (labels.length !== this.height * this.width) throw new Error('labels are not at model resolution');
     const { session, graph } = await this.session(capacity);
     const t0 = now();
-    const outputs = await session.run(this.feeds('annotate', graph, rgba, numObjects, labels));
+    const outputs = await session.run(this.feeds('annotate', graph, rgba, numObjects, labels), this.fetches);
     this.capacity = capacity;
     this.numObjects = numObjects;
     this.frameIndex = 0;
@@ -123,13 +125,32 @@ export class Tracker {
     if (!this.memory.ready) throw new Error('annotate a frame before tracking');
     const { session, graph } = await this.session(this.capacity);
     const t0 = now();
-    const outputs = await session.run(this.feeds('track', graph, rgba, this.numObjects));
+    const outputs = await session.run(this.feeds('track', graph, rgba, this.numObjects), this.fetches);
     const probTensor = outputs[this.manifest.output.name];
     const prob = probTensor.location === 'cpu' ? probTensor.data : await probTensor.getData(true);
     this.frameIndex += 1;
     this.memory.update('track', outputs);
     this.disposeOthers(outputs);
     return { prob, capacity: this.capacity, numObjects: this.numObjects, inferMs: now() - t0 };
+  }
+
+  /**
+   * The key encoder's features of a frame (RGBA bytes at model resolution) for the prompt head: the outputs
+   * `manifest.prompt.features.outputs` of the smallest capacity's graph, run with every other input zero (the
+   * features depend on the frame only) and fetching only those outputs. The memory is not touched.
+   * @returns {Promise<Record<string, any>>} CPU tensors by name
+   */
+  async features(rgba) {
+    const { session, graph } = await this.session(this.manifest.objects.capacities[0]);
+    const { frame } = this.manifest;
+    const feeds = {};
+    for (const t of graph.inputs) {
+      feeds[t.name] =
+        t.name === frame.input
+          ? this.tensor(graph, t.name, frameData(rgba, this.manifest))
+          : this.constant(graph, t.name, 0);
+    }
+    return session.run(feeds, this.manifest.prompt.features.outputs);
   }
 
   /** The graph's inputs for one call ('annotate' | 'track'), as the manifest's `calls` section says. */

@@ -1,17 +1,20 @@
 /**
  * The inference worker: the page's actions of the protocol (web/src/protocol.js). Owns the onnxruntime-web sessions
  * (via Tracker), the per-frame pipeline (frame-pipeline.js: frames arrive as ImageBitmaps at their native size, each
- * with its index and time) and the recorded masks (mask-recording.js), keyed by frame index.
+ * with its index and time) and the recorded masks (mask-recording.js), keyed by frame index. With a prompt head in
+ * the manifest, also click to mask: `prompt-image` encodes a frozen frame once, `prompt` runs the head per click.
  */
 import * as ort from 'onnxruntime-web';
 
 import { pickBackend, probeWebGPU, threadCount } from './backend.js';
 import { FramePipeline } from './frame-pipeline.js';
+import { nativeLabels } from './geometry.js';
 import { atSize, chooseSize, chooseVariant, maxObjects, pickCapacity } from './manifest.js';
 import { MaskRecording } from './mask-recording.js';
 import { fetchManifest, loadGraph, pruneCache } from './model-loader.js';
 import { nativeSignature } from './preprocess.js';
-import { runParity } from './parity.js';
+import { runParity, runPromptParity } from './parity.js';
+import { frameToModel, PromptHead, promptMaps } from './prompt.js';
 import { serveRequests } from './protocol.js';
 import { fitToDevice } from './size-fit.js';
 import { Tracker } from './tracker.js';
@@ -25,6 +28,8 @@ const state = {
   debugInputBytes: 0, // model inputs kept in the recording (debug only)
   recording: new MaskRecording(),
   info: null,
+  head: null, // PromptHead, when the manifest has one
+  clicks: null, // the frozen frame being prompted: {features, box, width, height, chains}
 };
 
 const now = () => performance.now();
@@ -53,6 +58,8 @@ serveRequests({
   },
   recording: (msg, reply) => reply({ frames: [...state.recording.frames.values()] }),
   parity: async (msg, reply) => reply(await parity(msg)),
+  'prompt-image': promptImage,
+  prompt,
   stats: (msg, reply) => reply({ stats: state.tracker?.stats() ?? null, info: state.info }),
 });
 
@@ -103,10 +110,13 @@ async function load(
       sizeChoice === 'auto'
         ? await fitToDevice(manifest, capacity, { tracker, timings, size }, progress)
         : { tracker, timings };
+    // the head at the size kept (its maps and output follow the model size)
+    const head = fitted.tracker.manifest.prompt ? await promptHead(fitted.tracker, progress) : null;
     return {
       variant,
       reason,
       ...fitted,
+      head,
       sizeReason: sizeChoice === 'auto' ? `${sizeReason}; ${fitted.reason}` : sizeReason,
     };
   };
@@ -125,7 +135,10 @@ async function load(
     }
   }
   await state.tracker?.release();
+  await state.head?.release();
   state.tracker = result.tracker;
+  state.head = result.head;
+  state.clicks = null;
   state.pipeline = new FramePipeline(result.tracker);
   state.info = {
     backend,
@@ -155,10 +168,35 @@ async function load(
       })),
       capacities: manifest.objects.capacities,
       maxObjects: maxObjects(manifest),
+      prompt: Boolean(result.head),
       variants: Object.keys(manifest.variants),
       checkpoint: manifest.checkpoint?.path ?? '',
     },
   });
+}
+
+/**
+ * The prompt head's session, fetched (and cached for offline use) with the model and warmed up with one click on a
+ * grey frame, so that the first real click costs what every click costs. It runs on WASM whatever the tracker's
+ * backend: on WebGPU (SwiftShader) its graph gave wrong masks (max |Δprob| 1.0 on the export's prompt fixtures, 0.15
+ * with fp32 weights: not the dequantization; tests/web/e2e/webgpu.test.js), and the head is small (a click ~20 ms on
+ * WASM under load); the features come back to the CPU either way.
+ */
+async function promptHead(tracker, progress) {
+  const head = new PromptHead(ort, tracker.manifest, {
+    backend: 'wasm',
+    loadModel: (entry) =>
+      loadGraph(state.modelBase, entry, {
+        onProgress: (loaded, total, cached) =>
+          progress(cached ? `${entry.file} (cached)` : `downloading ${entry.file}`, { loaded, total }),
+      }),
+  });
+  const grey = new Uint8ClampedArray(tracker.height * tracker.width * 4).fill(128);
+  const size = [tracker.height, tracker.width];
+  const centre = [{ y: size[0] / 2, x: size[1] / 2, positive: true }];
+  const maps = promptMaps(centre, null, null, size, tracker.manifest.prompt.click_sigma);
+  await head.run(await tracker.features(grey), maps);
+  return head;
 }
 
 /** Model files are fine but no backend could run them. */
@@ -213,7 +251,7 @@ function record(entry, { labels, rgba }, width, height, signature) {
   state.recording.record(entry, labels, width, height, extra);
 }
 
-/** Debug/test: replay the export's parity fixtures on this worker's backend (web/src/parity.js). */
+/** Debug/test: replay the export's parity fixtures on this worker's backend (web/src/parity.js), the prompt steps too. */
 async function parity({ capacities = null }) {
   const tracker = requireTracker();
   const fixtures = new URL(state.manifest.fixtures || 'fixtures/index.json', state.modelBase);
@@ -235,6 +273,77 @@ async function parity({ capacities = null }) {
         });
   const t0 = now();
   const rows = await runParity(runner, index, read, { capacities });
+  // the prompt steps: the fixtures' features (fp32) and this backend's head
+  const promptRows = index.prompt && state.head ? await runPromptParity(runner, state.head, index, read) : [];
   if (runner !== tracker) await runner.release();
-  return { rows, backend: tracker.backend, variant: index.variant, ms: now() - t0 };
+  return { rows, promptRows, backend: tracker.backend, variant: index.variant, ms: now() - t0 };
+}
+
+/**
+ * Click to mask, step 1: encode a frozen frame (native size, letterboxed as for tracking) once; every click on it then
+ * only runs the head. Forgets the previous frame's prompts.
+ */
+async function promptImage({ frame }, reply) {
+  const tracker = requireTracker();
+  if (!state.head) {
+    frame.close();
+    throw Object.assign(new Error('this model has no prompt head: mark the object with the brush or box'), {
+      code: 'no-prompt-head',
+    });
+  }
+  const t0 = now();
+  const { box, rgba } = state.pipeline.input(frame);
+  const features = await tracker.features(rgba);
+  state.clicks = { features, box, width: frame.width, height: frame.height, chains: new Map() };
+  frame.close();
+  reply({ encodeMs: now() - t0, ...(state.debug ? { rgba } : {}) }); // debug: the model input, for the e2e test
+}
+
+/**
+ * Click to mask, step 2: one object's mask from its prompts, in order: each {click: {x, y, positive}} or {box: {x0,
+ * y0, x1, y1}} in frame pixels (a box replaces the previous one). Each prompt's prediction feeds the next one's
+ * `previous` channel, as `mobilevos.prompts.PromptSegmenter` does; the worker keeps each object's chain of
+ * predictions, so a new prompt costs one head run and an undo (a shorter list) none. Replies the mask (0/1) at the
+ * frame's native size and the time of each stage.
+ */
+async function prompt({ object, prompts }, reply) {
+  const clicksState = state.clicks;
+  if (!clicksState) throw Object.assign(new Error('freeze a frame before clicking'), { code: 'not-annotated' });
+  const { features, box: letterboxBox, width, height, chains } = clicksState;
+  const [, mh, mw] = state.tracker.manifest.frame.shape;
+  const sigma = state.tracker.manifest.prompt.click_sigma;
+  const key = (p) => JSON.stringify(p);
+  const chain = chains.get(object) ?? [];
+  let kept = 0;
+  while (kept < Math.min(chain.length, prompts.length) && chain[kept].key === key(prompts[kept])) kept += 1;
+  chain.length = kept; // an undone or changed prompt drops its prediction and the later ones
+  const t0 = now();
+  let headMs = 0;
+  for (let i = kept; i < prompts.length; i++) {
+    const upTo = prompts.slice(0, i + 1);
+    const clicks = upTo.filter((p) => p.click).map((p) => p.click);
+    const rect = upTo.findLast((p) => p.box)?.box ?? null;
+    const model = frameToModel(clicks, rect, width, height, letterboxBox);
+    const maps = promptMaps(model.clicks, model.box, i ? chain[i - 1].prob : null, [mh, mw], sigma);
+    const t1 = now();
+    chain.push({ key: key(prompts[i]), prob: await state.head.run(features, maps) });
+    headMs += now() - t1;
+  }
+  chains.set(object, chain);
+  const t2 = now();
+  let mask = new Uint8Array(width * height);
+  if (chain.length) {
+    const p = chain.at(-1).prob;
+    const two = new Float32Array(2 * p.length); // [1 - p, p]: the tracker's mapping back through the letterbox
+    for (let i = 0; i < p.length; i++) {
+      two[i] = 1 - p[i];
+      two[p.length + i] = p[i];
+    }
+    mask = nativeLabels(two, 2, mw, mh, letterboxBox, width, height, mask);
+  }
+  const t3 = now();
+  const ms = { total: t3 - t0, head: headMs, maps: t2 - t0 - headMs, post: t3 - t2 };
+  // debug: the model-resolution prob too (the e2e test compares it with onnxruntime CPU's)
+  const prob = state.debug && chain.length ? Array.from(chain.at(-1).prob) : null;
+  reply({ object, mask, width, height, ms, prob }, [mask.buffer]);
 }

@@ -13,6 +13,9 @@ both, told apart by its `annotate` input (the `calls` section); 3 makes the grap
 size-dependent tensor says which axes scale (`spatial_axes`, `spatial_stride`), and `at_size` gives the manifest as
 it reads at another size.
 
+Optional `prompt` section (since the click-to-mask head): the head's graph file, its tensors, the student graphs'
+feature outputs it reads, and how the prompt maps are built (`mobilevos.runtime.ort_prompt` drives it).
+
 `load_manifest` reads and validates one; `write_manifest` validates before writing. The schema is
 `manifest.schema.json` beside this file, which the web app validates with too (`web/src/manifest.js`); what a JSON
 Schema cannot express, cross-references between sections and the files themselves, is checked here
@@ -72,6 +75,8 @@ def validate(manifest: dict, folder: str | Path | None = None) -> None:
     if folder is not None:
         for i, graph in enumerate(manifest["graphs"]):
             _check_file(Path(folder), graph, f"/graphs/{i}")
+        if "prompt" in manifest:
+            _check_file(Path(folder), manifest["prompt"], "/prompt")
 
 
 def _check_references(manifest: dict) -> None:
@@ -145,6 +150,38 @@ def _check_references(manifest: dict) -> None:
             raise ManifestError(f"{call} fills unknown slots {', '.join(unknown)}", f"/memory/update/{call}")
     if calls["annotate"]["memory"] == "zeros" and set(memory["update"]["annotate"]) != set(slot_names):
         raise ManifestError("the annotate call must refill every slot (it reads none)", "/memory/update/annotate")
+    if "prompt" in manifest:
+        _check_prompt(manifest["prompt"], manifest["graphs"], model)
+
+
+def _check_prompt(prompt: dict, graphs: list[dict], model: dict) -> None:
+    """The prompt head's cross-references: every student graph has the feature outputs, the head takes them and its
+    prompt maps (one channel per listed channel) and gives its output, its tensors hold the model size."""
+    features = prompt["features"]["outputs"]
+    for graph in graphs:
+        missing = [name for name in features if name not in {t["name"] for t in graph["outputs"]}]
+        if missing:
+            raise ManifestError(
+                f"{graph['name']} lacks the feature outputs {', '.join(missing)} the prompt head reads",
+                "/prompt/features/outputs",
+            )
+    for kind in ("inputs", "outputs"):
+        for j, tensor in enumerate(prompt[kind]):
+            if "spatial_axes" in tensor and not _spatial_shape_matches(tensor, model):
+                raise ManifestError(
+                    f"{tensor['name']}: shape {tensor['shape']} does not hold the model size at its spatial axes",
+                    f"/prompt/{kind}/{j}",
+                )
+    inputs = {t["name"]: t for t in prompt["inputs"]}
+    missing = [name for name in [*features, prompt["prompts_input"]] if name not in inputs]
+    if missing or prompt["output"] not in {t["name"] for t in prompt["outputs"]}:
+        raise ManifestError(f"the head lacks the inputs or output the prompt section names ({missing})", "/prompt")
+    maps = inputs[prompt["prompts_input"]]["shape"]
+    if len(maps) != 4 or maps[1] != len(prompt["channels"]):
+        raise ManifestError(
+            f"{prompt['prompts_input']} has shape {maps}: not [1, {len(prompt['channels'])}, H, W] for the channels",
+            "/prompt/channels",
+        )
 
 
 def _spatial_shape_matches(tensor: dict, model: dict) -> bool:
@@ -184,6 +221,13 @@ def at_size(manifest: dict, size: tuple[int, int] | list[int]) -> dict:
         }
         for g in manifest["graphs"]
     ]
+    prompt = manifest.get("prompt")
+    if prompt is not None:
+        prompt = {
+            **prompt,
+            "inputs": [resized(t) for t in prompt["inputs"]],
+            "outputs": [resized(t) for t in prompt["outputs"]],
+        }
     frame_shape = next(t["shape"] for t in graphs[0]["inputs"] if t["name"] == manifest["frame"]["input"])
     return {
         **manifest,
@@ -196,6 +240,7 @@ def at_size(manifest: dict, size: tuple[int, int] | list[int]) -> dict:
         },
         "frame": {**manifest["frame"], "shape": frame_shape},
         "graphs": graphs,
+        **({"prompt": prompt} if prompt is not None else {}),
     }
 
 
@@ -216,6 +261,13 @@ def _check_file(folder: Path, graph: dict, where: str) -> None:
         )
     if sha256(path) != graph["sha256"]:
         raise ManifestError(f"{graph['name']}: sha256 of {path} does not match the manifest", where)
+
+
+def tracking_outputs(manifest: dict) -> list[str]:
+    """The graph outputs a tracking call uses (prob and the memory entry): what the trackers fetch, leaving the
+    prompt head's feature outputs on the graph's side."""
+    entry = manifest["memory"]["entry"]
+    return [manifest["output"]["name"], entry["key"], entry["value"]]
 
 
 def load_manifest(path: str | Path, check_files: bool = True) -> dict:

@@ -25,7 +25,7 @@ import numpy as np
 import onnxruntime as ort
 
 from mobilevos.memory_rule import MemoryRule
-from mobilevos.runtime.manifest import at_size, find_graph, load_manifest, pick_capacity
+from mobilevos.runtime.manifest import at_size, find_graph, load_manifest, pick_capacity, tracking_outputs
 from mobilevos.track import annotated_objects, resize_frame, resize_mask
 
 
@@ -118,10 +118,10 @@ class OrtTracker:
 
     def run_graph(self, call: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the graph on `feeds` as the manifest's `call` ("annotate" or "track") and store its memory entry as
-        the memory rule says; returns all outputs by name. `start`/`step` are built on this and on
-        `annotate_feeds`/`track_feeds`."""
-        session, graph = self._session()
-        names = [t["name"] for t in graph["outputs"]]
+        the memory rule says; returns the tracking outputs by name (`tracking_outputs`). `start`/`step` are built
+        on this and on `annotate_feeds`/`track_feeds`."""
+        session, _ = self._session()
+        names = tracking_outputs(self.manifest)  # not the prompt head's features
         outputs = dict(zip(names, session.run(names, feeds)))
         entry = self.manifest["memory"]["entry"]
         self.frame_index = 0 if call == "annotate" else self.frame_index + 1

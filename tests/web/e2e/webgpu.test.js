@@ -35,7 +35,7 @@ after(async () => {
 });
 
 test(
-  'WebGPU (SwiftShader): parity with Python, memory on the GPU, and a few tracked frames',
+  'WebGPU (SwiftShader): parity with Python (tracking and the prompt head), memory on the GPU, and a few tracked frames',
   { timeout: 900000 },
   async (t) => {
     const page = await browser.context.newPage();
@@ -63,6 +63,12 @@ test(
           assert.ok(row.maxAbs <= FP32_MAX_ABS_PROB, `prob max |diff| ${row.maxAbs}`);
           assert.equal(row.maskPixelsDiffering, 0);
         }
+      }
+      assert.equal(parity.promptRows.length, 3, 'the prompt head replays its three fixture steps');
+      for (const row of parity.promptRows) {
+        t.diagnostic(`prompt step ${row.step}: max |diff| ${row.maxAbs.toExponential(2)}, ${row.outside} outside`);
+        assert.equal(row.outside, 0, `prompt step ${row.step} outside the fixture tolerance`);
+        assert.equal(row.maskPixelsDiffering, 0);
       }
       t.diagnostic(`parity run ${parity.ms.toFixed(0)} ms`);
     }

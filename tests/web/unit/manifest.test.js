@@ -248,6 +248,11 @@ test('atSize rewrites every size-dependent shape; chooseSize picks per backend a
   assert.deepEqual(shape(m.memory.slots[1].value), [1, 1, m.model.value_dim, large.memory_height, large.memory_width]);
   assert.deepEqual(shape(m.output.name), [1, 2, large.height, large.width]);
   assert.deepEqual(shape(m.calls.input), [1], 'size-independent inputs are left alone');
+  assert.deepEqual(shape('feat8'), [1, shape('feat8')[1], large.height / 8, large.width / 8], 'the head features');
+  const head = (name) => big.prompt.inputs.concat(big.prompt.outputs).find((t) => t.name === name).shape;
+  assert.deepEqual(head(m.prompt.prompts_input), [1, m.prompt.channels.length, large.height, large.width]);
+  assert.deepEqual(head('feat4'), shape('feat4'), "the head's inputs are the graphs' outputs at every size");
+  assert.deepEqual(head(m.prompt.output), [1, 1, large.height, large.width]);
   assert.equal(graph.flops, large.flops['1'], 'FLOPs of the size');
   assert.ok(graph.flops > 3 * findGraph(m, 1, 'fp32').flops);
   assert.deepEqual([big.model.height, big.model.memory_width], [large.height, large.memory_width]);

@@ -1,11 +1,14 @@
-/** Annotating: freezing a frame (with its predicted mask when tracking) and loading an uploaded mask into it. */
+/**
+ * Annotating: freezing a frame (with its predicted mask when tracking), loading an uploaded mask into it, and the
+ * click tool (click to mask: the worker encodes the frozen frame once, then runs the prompt head per click).
+ */
 import { OBJECT_COLORS } from '../labels.js';
 import { maskFit } from '../geometry.js';
 import { decodePng, labelsFromPng, MaskError } from '../mask-encoding.js';
 import { nativeSignature } from '../preprocess.js';
 import { captureFrame } from '../ui/source.js';
 import { config } from './settings.js';
-import { annotator, app, banner, source, video, view, viewCtx } from './state.js';
+import { $, annotator, app, banner, source, video, view, viewCtx } from './state.js';
 import { stopTracking } from './tracking.js';
 import { renderObjectList, setMode, showFileProgress } from './view.js';
 
@@ -16,6 +19,7 @@ export function resetAnnotation() {
   annotator.active = 1;
   if (app.frozen) app.frozen.bitmap.close();
   app.frozen = null;
+  forgetPrompts();
   renderObjectList();
 }
 
@@ -46,6 +50,7 @@ export async function freeze() {
   }
   if (app.frozen) app.frozen.bitmap.close();
   app.frozen = frozen;
+  forgetPrompts();
   const { bitmap } = frozen;
   view.width = bitmap.width;
   view.height = bitmap.height;
@@ -86,6 +91,7 @@ export function applyMask(bytes) {
   app.objects = Array.from({ length: mask.count }, (_, i) => `Object ${i + 1}`);
   app.active = 1;
   annotator.active = 1;
+  annotator.prompts.clear(); // the uploaded masks replace what the clicks made
   annotator.setLabels(mask.labels, mask.width, mask.height);
   if (fit === 'scaled') banner.show('mask-scaled', { kind: 'info', detail: `${sizes} (same aspect ratio).` });
   else banner.hide();
@@ -96,4 +102,70 @@ export function applyMask(bytes) {
 export async function uploadMask(file) {
   if (app.mode !== 'annotating') await freeze();
   applyMask(new Uint8Array(await file.arrayBuffer()));
+}
+
+/** A new frozen frame (or none): no prompts, and the worker's encoding is stale. */
+function forgetPrompts() {
+  annotator.prompts.clear();
+  app.promptFrame = null;
+}
+
+/** The click tool's prompt (a click or a box) for the selected object: the model's mask replaces the object's. */
+export function addPrompt(prompt) {
+  if (app.mode !== 'annotating' || !app.frozen) return;
+  const id = app.active;
+  annotator.prompts.set(id, [...(annotator.prompts.get(id) ?? []), prompt]);
+  return runPrompts(id);
+}
+
+/** Undo the selected object's last click or box (its mask goes back to the one before; none left: no mask). */
+export function undoPrompt() {
+  const prompts = annotator.prompts.get(app.active)?.slice(0, -1);
+  if (!prompts) return;
+  if (prompts.length) {
+    annotator.prompts.set(app.active, prompts); // a new list: a reply for the old one is stale
+    return runPrompts(app.active);
+  }
+  annotator.prompts.delete(app.active);
+  annotator.clearObject(app.active);
+}
+
+/** Clear object `id`'s mask and clicks, or every object's when `id` is undefined. */
+export function clearPrompts(id) {
+  if (id === undefined) {
+    annotator.prompts.clear();
+    return annotator.clearAll();
+  }
+  annotator.prompts.delete(id);
+  annotator.clearObject(id);
+}
+
+/** Ask the worker for object `id`'s mask from its prompts (encoding the frozen frame first if it is new). */
+async function runPrompts(id) {
+  const frozen = app.frozen;
+  const info = $('#click-info');
+  try {
+    const t0 = performance.now();
+    let encodeMs = 0;
+    if (app.promptFrame !== frozen) {
+      const copy = await createImageBitmap(frozen.bitmap); // the worker closes its copy
+      const encoded = await app.worker.request('prompt-image', { frame: copy }, [copy]);
+      encodeMs = encoded.encodeMs;
+      app.promptInput = encoded.rgba ?? null; // debug: the model input the clicks are on
+      app.promptFrame = frozen;
+    }
+    const prompts = annotator.prompts.get(id) ?? [];
+    const reply = await app.worker.request('prompt', { object: id, prompts });
+    if (app.frozen !== frozen || annotator.prompts.get(id) !== prompts) return; // superseded by a newer prompt
+    annotator.setObjectMask(id, reply.mask);
+    const total = performance.now() - t0;
+    app.lastPrompt = { ...reply.ms, encodeMs, pageMs: total, prob: reply.prob ?? null };
+    info.textContent =
+      `Mask in ${Math.round(total)} ms (head ${Math.round(reply.ms.head)} ms` +
+      (encodeMs ? `, frame encoded once in ${Math.round(encodeMs)} ms` : '') +
+      '). Left click adds, right click or Alt-click removes, a drag boxes the whole object; brush and eraser edit.';
+  } catch (error) {
+    if (app.frozen === frozen) app.promptFrame = null; // encode again next time
+    banner.show(error.code || 'prompt-failed', { detail: error.message });
+  }
 }

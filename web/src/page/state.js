@@ -42,5 +42,8 @@ export const app = {
   recorder: null, // {stop()} of the overlay video being recorded; a file's also has add(index, time)
   debugFrames: [],
   annotationSignature: null,
+  promptFrame: null, // the frozen frame the worker holds the encoding of (click tool)
+  lastPrompt: null, // the last click's timings (ms) and, with ?debug=1, its prob at model resolution
+  promptInput: null, // ?debug=1: the model input (RGBA bytes) the worker encoded for the clicks
 };
 annotator.colors = OBJECT_COLORS;

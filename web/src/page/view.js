@@ -12,7 +12,8 @@ export function setMode(mode) {
   stage.dataset.mode = mode;
   document.body.dataset.mode = mode;
   renderObjectList();
-  const hint = { annotating: 'Frozen: paint the objects, then press Track', paused: 'Paused' }[mode] || '';
+  const hint =
+    { annotating: 'Frozen: mark the objects (paint, box or click), then press Track', paused: 'Paused' }[mode] || '';
   setStatus(hint);
   renderStats(true);
 }
@@ -72,6 +73,7 @@ export function selectObject(id) {
   if (!app.objects.length) app.objects = ['Object 1'];
   app.active = Math.min(id, app.objects.length);
   annotator.active = app.active;
+  annotator.render(); // the click tool shows the selected object's clicks
   renderObjectList();
 }
 

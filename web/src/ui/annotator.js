@@ -2,15 +2,24 @@
  * The annotation layer: a label image at the frozen frame's resolution (0 background, i = object i) edited with
  * pointer events (mouse, pen and touch alike): brush, eraser and box. Drawn as the same translucent overlay the
  * tracker shows. Pure canvas work on the main thread, only while annotating.
+ *
+ * The click tool only reports prompts (`onPrompt`): a click {click: {x, y, positive}} (left: positive; right or
+ * Alt: negative) or, for a drag, {box: {x0, y0, x1, y1}} (inclusive frame pixels); the page asks the model for the
+ * mask and gives it back with `setObjectMask`. `prompts` (object id -> its prompts) are drawn as markers.
  */
 import { overlayRgba } from '../postprocess.js';
 import { resizeLabelsNearest } from '../preprocess.js';
 
+const DRAG_PIXELS = 6; // a click-tool pointer that moves less than this (CSS pixels) is a click, else a box
+
 export class Annotator {
-  constructor(canvas, { onChange = () => {} } = {}) {
+  constructor(canvas, { onChange = () => {}, onPrompt = () => {} } = {}) {
     this.canvas = canvas;
     this.ctx = canvas.getContext('2d');
     this.onChange = onChange;
+    this.onPrompt = onPrompt;
+    /** @type {Map<number, object[]>} object id -> its click-tool prompts, drawn for the active object */
+    this.prompts = new Map();
     this.tool = 'brush';
     this.size = 18; // brush radius in CSS pixels
     this.active = 1;
@@ -24,6 +33,9 @@ export class Annotator {
     canvas.addEventListener('pointermove', (e) => this.move(e));
     canvas.addEventListener('pointerup', (e) => this.up(e));
     canvas.addEventListener('pointercancel', (e) => this.up(e));
+    canvas.addEventListener('contextmenu', (e) => {
+      if (this.tool === 'click') e.preventDefault(); // the right click is a negative click
+    });
   }
 
   /** Start editing a width x height frame, from `labels` (resized if another size) or empty. */
@@ -53,6 +65,16 @@ export class Annotator {
     return areas;
   }
 
+  /** Object `id` becomes `mask` (1 = object, at the frame's size) where no other object is; its old pixels go. */
+  setObjectMask(id, mask) {
+    for (let p = 0; p < this.labels.length; p++) {
+      if (mask[p] && (this.labels[p] === 0 || this.labels[p] === id)) this.labels[p] = id;
+      else if (this.labels[p] === id) this.labels[p] = 0;
+    }
+    this.render();
+    this.onChange();
+  }
+
   clearObject(id) {
     for (let p = 0; p < this.labels.length; p++) if (this.labels[p] === id) this.labels[p] = 0;
     this.render();
@@ -65,8 +87,10 @@ export class Annotator {
     this.onChange();
   }
 
-  /** Remove object `id`: its pixels become background and later objects move down one id. */
+  /** Remove object `id`: its pixels become background and later objects move down one id (their prompts too). */
   removeObject(id) {
+    const kept = [...this.prompts].filter(([k]) => k !== id);
+    this.prompts = new Map(kept.map(([k, v]) => [k > id ? k - 1 : k, v]));
     for (let p = 0; p < this.labels.length; p++) {
       const v = this.labels[p];
       if (v === id) this.labels[p] = 0;
@@ -86,7 +110,8 @@ export class Annotator {
   }
 
   down(event) {
-    if (!this.width || event.button > 0) return;
+    const prompting = this.tool === 'click';
+    if (!this.width || (event.button > 0 && !(prompting && event.button === 2))) return;
     event.preventDefault();
     try {
       this.canvas.setPointerCapture(event.pointerId); // keep the stroke when the finger leaves the canvas
@@ -94,8 +119,8 @@ export class Annotator {
       /* synthetic or already released pointer */
     }
     const p = this.point(event);
-    this.stroke = { id: event.pointerId, start: p, last: p };
-    if (this.tool !== 'box') this.stamp(p.x, p.y, this.size / p.scale);
+    this.stroke = { id: event.pointerId, start: p, last: p, negative: event.button === 2 || event.altKey };
+    if (this.tool !== 'box' && !prompting) this.stamp(p.x, p.y, this.size / p.scale);
     this.schedule();
   }
 
@@ -105,7 +130,7 @@ export class Annotator {
     const events = typeof event.getCoalescedEvents === 'function' ? event.getCoalescedEvents() : [event];
     for (const e of events.length ? events : [event]) {
       const p = this.point(e);
-      if (this.tool === 'box') this.stroke.last = p;
+      if (this.tool === 'box' || this.tool === 'click') this.stroke.last = p;
       else {
         this.line(this.stroke.last, p, this.size / p.scale);
         this.stroke.last = p;
@@ -116,6 +141,12 @@ export class Annotator {
 
   up(event) {
     if (!this.stroke || event.pointerId !== this.stroke.id) return;
+    if (this.tool === 'click') {
+      const { start, negative } = this.stroke;
+      this.stroke = null;
+      this.schedule();
+      return this.onPrompt(this.prompt(start, this.point(event), negative));
+    }
     if (this.tool === 'box') {
       const a = this.stroke.start;
       const b = this.point(event);
@@ -124,6 +155,22 @@ export class Annotator {
     this.stroke = null;
     this.schedule();
     this.onChange();
+  }
+
+  /** The click tool's prompt from a pointer's start and end: a click where they (nearly) meet, else a box. */
+  prompt(a, b, negative) {
+    const clamp = (v, size) => Math.min(size - 1, Math.max(0, Math.floor(v)));
+    if (Math.hypot(b.x - a.x, b.y - a.y) * a.scale < DRAG_PIXELS) {
+      return { click: { x: clamp(a.x, this.width), y: clamp(a.y, this.height), positive: !negative } };
+    }
+    return {
+      box: {
+        x0: clamp(Math.min(a.x, b.x), this.width),
+        y0: clamp(Math.min(a.y, b.y), this.height),
+        x1: clamp(Math.max(a.x, b.x), this.width),
+        y1: clamp(Math.max(a.y, b.y), this.height),
+      },
+    };
   }
 
   value() {
@@ -173,15 +220,50 @@ export class Annotator {
     if (!this.width) return;
     overlayRgba(this.labels, this.width, this.height, this.colors, { fillAlpha: 120 }, this.image.data);
     this.ctx.putImageData(this.image, 0, 0);
-    if (this.stroke && this.tool === 'box') {
+    const [r, g, bl] = this.colors[this.active - 1] || [255, 255, 255];
+    const line = Math.max(2, this.width / 320);
+    if (this.stroke && (this.tool === 'box' || this.tool === 'click')) {
       const { start: a, last: b } = this.stroke;
-      const [r, g, bl] = this.colors[this.active - 1] || [255, 255, 255];
-      this.ctx.save();
-      this.ctx.strokeStyle = `rgb(${r}, ${g}, ${bl})`;
-      this.ctx.lineWidth = Math.max(2, 2 / (b.scale || 1));
-      this.ctx.setLineDash([8, 6]);
-      this.ctx.strokeRect(Math.min(a.x, b.x), Math.min(a.y, b.y), Math.abs(a.x - b.x), Math.abs(a.y - b.y));
-      this.ctx.restore();
+      this.dashedRect(Math.min(a.x, b.x), Math.min(a.y, b.y), Math.abs(a.x - b.x), Math.abs(a.y - b.y), r, g, bl);
     }
+    if (this.tool === 'click') this.drawMarkers(this.prompts.get(this.active) ?? [], line, [r, g, bl]);
+  }
+
+  dashedRect(x, y, w, h, r, g, b) {
+    this.ctx.save();
+    this.ctx.strokeStyle = `rgb(${r}, ${g}, ${b})`;
+    this.ctx.lineWidth = Math.max(2, this.width / 320);
+    this.ctx.setLineDash([8, 6]);
+    this.ctx.strokeRect(x, y, w, h);
+    this.ctx.restore();
+  }
+
+  /** The active object's clicks (a filled dot: green with + adds, red with − removes) and its latest box. */
+  drawMarkers(prompts, line, [r, g, b]) {
+    const box = prompts.findLast((p) => p.box)?.box;
+    if (box) this.dashedRect(box.x0, box.y0, box.x1 - box.x0 + 1, box.y1 - box.y0 + 1, r, g, b);
+    const radius = 4 * line;
+    const ctx = this.ctx;
+    ctx.save();
+    for (const { click } of prompts.filter((p) => p.click)) {
+      const cx = click.x + 0.5;
+      const cy = click.y + 0.5;
+      ctx.beginPath();
+      ctx.arc(cx, cy, radius, 0, 2 * Math.PI);
+      ctx.fillStyle = click.positive ? 'rgb(40, 200, 90)' : 'rgb(230, 50, 50)';
+      ctx.fill();
+      ctx.lineWidth = line / 2;
+      ctx.strokeStyle = 'white';
+      ctx.stroke();
+      ctx.beginPath();
+      ctx.moveTo(cx - radius / 2, cy);
+      ctx.lineTo(cx + radius / 2, cy);
+      if (click.positive) {
+        ctx.moveTo(cx, cy - radius / 2);
+        ctx.lineTo(cx, cy + radius / 2);
+      }
+      ctx.stroke();
+    }
+    ctx.restore();
   }
 }

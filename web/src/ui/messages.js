@@ -50,6 +50,11 @@ const MESSAGES = {
     'The mask store is full.',
     'Later frames are tracked but their masks are not kept: save the masks (.zip) and press Reset.',
   ],
+  'no-prompt-head': [
+    'This model cannot mask from clicks.',
+    'Its export has no prompt head: mark the objects with the brush or box, or re-export the model.',
+  ],
+  'prompt-failed': ['The click could not be turned into a mask.', 'Mark the object with the brush or box instead.'],
   'mask-empty': [
     'The mask has no object.',
     'Index masks need values 1, 2, …; colour masks a non-black colour per object.',

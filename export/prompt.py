@@ -1,0 +1,254 @@
+"""The click-to-mask head as its own small graph, `prompt_head.onnx`, and its `prompt` section of the manifest.
+
+The head (`mobilevos.models.prompt_head`) reads the student graph's feature outputs (`feat16`, `feat8`, `feat4`,
+see `export.graphs`) and four prompt maps; its graph outputs the object's probability at the model size. Like the
+student's, its height and width are dynamic (the same multiples of the stride), so one file serves every model size.
+
+    prompt_head:  feat16 [1,C16,h,w], feat8 [1,C8,2h,2w], feat4 [1,C4,4h,4w], prompts [1,4,H,W]  ->  prob [1,1,H,W]
+
+Size: the fp32 head is 431 KB, which on top of the 3.86 MB fp32 student graph would break the 4 MB download budget
+of WASM's default variant; so its conv weights are stored as int8 (symmetric, one scale per output channel) and
+dequantized inside the graph (`DequantizeLinear`, in onnxruntime-web's WASM and WebGPU tables), and the exporter's
+per-node provenance is dropped (`strip_provenance`, 57 KB): 124 KB, one file for every backend and variant,
+computing in float32 (fp16 weights, 0.2 MB, would not fit). What the int8 weights cost in IoU is measured against the
+PyTorch head on the selection sequences (`measure_prompt`) and recorded in the manifest; for the student the head was
+trained on, the export fails above `MAX_IOU_DROP`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import helper, numpy_helper
+from torch import nn
+
+from mobilevos.eval.prompt import annotated_frames, evaluate
+from mobilevos.models.checkpoint import find_shipped
+from mobilevos.models.network import SpaceTimeNetwork
+from mobilevos.models.prompt_head import PROMPT_CHANNELS, PromptHead, load_head, read_head_metadata
+from mobilevos.prompts import PromptSegmenter
+from mobilevos.runtime.manifest import sha256
+from mobilevos.runtime.ort_prompt import OrtPromptSegmenter
+
+from export.evaluate import session_options
+from export.graph_stats import op_counts
+from export.graphs import MAX_CELLS, MIN_CELLS, TensorSpec, feature_specs, save_model
+from export.manifest_writer import display_path
+
+HEAD_FILE = "prompt_head.onnx"
+# The int8 head may lose at most this much mean IoU against the PyTorch head (any click count, or the box).
+MAX_IOU_DROP = 0.02
+EVERY = 10  # the accuracy is measured on every 10th annotated frame of the selection sequences
+# How the page and the Python runtime build the prompt maps: `mobilevos.prompts.prompt_maps`, in words.
+MAPS_RULE = (
+    "float32 [1, 4, H, W] at the model size, all zero, then: a click at model pixel (y, x) (continuous "
+    "coordinates, pixel centres at integers; a frame pixel (fy, fx) maps to ((fy + 0.5) * sy - 0.5, (fx + 0.5) * sx "
+    "- 0.5) with sy, sx the model/frame scale, plus the letterbox offset where one is used) sets channel 0 (positive) "
+    "or 1 (negative) to the pointwise max with exp(-((i - y)^2 + (j - x)^2) / (2 sigma^2)) over pixels (i, j); a box "
+    "with inclusive frame bounds (y0, x0, y1, x1) fills channel 2 with 1 over rows floor(y0 * sy) .. "
+    "ceil((y1 + 1) * sy) - 1 and columns floor(x0 * sx) .. ceil((x1 + 1) * sx) - 1 (in model coordinates, edges "
+    "offset like the clicks); channel 3 is the previous prob output for this object on this frame (zeros before the "
+    "first prediction). tests/prompt_maps_cases.json pins the rule for Python and JavaScript."
+)
+
+
+class HeadGraph(nn.Module):
+    """The head with its probability as output (its previous-mask channel takes a probability, so the caller needs
+    that anyway; a mask is prob > 0.5)."""
+
+    def __init__(self, head: PromptHead):
+        super().__init__()
+        self.head = head
+
+    def forward(self, feat16, feat8, feat4, prompts):
+        return torch.sigmoid(self.head(feat16, feat8, feat4, prompts))
+
+
+def head_specs(net: SpaceTimeNetwork, size: tuple[int, int]) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """The head graph's inputs and outputs at model size `size`."""
+    height, width = size
+    inputs = (
+        *feature_specs(net, size),
+        TensorSpec(
+            "prompts",
+            (1, len(PROMPT_CHANNELS), height, width),
+            "prompt maps at the model size: " + ", ".join(PROMPT_CHANNELS) + " (prompt.maps says how they are built)",
+            spatial=(2, 3, 1),
+        ),
+    )
+    outputs = (
+        TensorSpec(
+            "prob",
+            (1, 1, height, width),
+            "the object's probability at the model size; the next click's previous channel",
+            spatial=(2, 3, 1),
+        ),
+    )
+    return inputs, outputs
+
+
+def export_head(
+    head: PromptHead, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...], stride: int, opset: int
+) -> onnx.ModelProto:
+    """Trace the head (float32) into an ONNX model whose height and width are dynamic multiples of `stride`, like
+    the student's graphs (`export.graphs.dynamic_shapes`)."""
+    gen = torch.Generator().manual_seed(0)
+    example = tuple(torch.rand(t.shape, generator=gen) for t in inputs)
+    cells = torch.export.Dim("h", min=MIN_CELLS, max=MAX_CELLS), torch.export.Dim("w", min=MIN_CELLS, max=MAX_CELLS)
+    shapes = {t.name: {a: (stride // t.spatial[2]) * c for a, c in zip(t.spatial[:2], cells)} for t in inputs}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        program = torch.onnx.export(
+            HeadGraph(head).eval(),
+            example,
+            dynamo=True,
+            opset_version=opset,
+            optimize=True,
+            input_names=[t.name for t in inputs],
+            output_names=[t.name for t in outputs],
+            dynamic_shapes=shapes,
+            verbose=False,
+        )
+    model = program.model_proto
+    model.doc_string = "MobileVOS prompt head: one object's probability from key-encoder features and prompt maps"
+    return model
+
+
+def int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Every Conv weight stored as int8 with one float32 scale per output channel (symmetric: scale = max|w| / 127)
+    and dequantized in the graph by a `DequantizeLinear` in front of the Conv; biases stay float32. Weight-only:
+    activations and arithmetic stay float32, so only the weights' rounding changes the result."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    weights = {n.input[1] for n in graph.node if n.op_type == "Conv"}
+    kept, nodes = [], []
+    for init in graph.initializer:
+        if init.name not in weights:
+            kept.append(init)
+            continue
+        w = numpy_helper.to_array(init).astype(np.float32)
+        scale = np.maximum(np.abs(w).reshape(w.shape[0], -1).max(1), 1e-12) / 127.0
+        q = np.clip(np.round(w / scale.reshape(-1, *[1] * (w.ndim - 1))), -127, 127).astype(np.int8)
+        kept += [numpy_helper.from_array(q, f"{init.name}_int8"), numpy_helper.from_array(scale, f"{init.name}_scale")]
+        nodes.append(
+            helper.make_node(
+                "DequantizeLinear",
+                [f"{init.name}_int8", f"{init.name}_scale"],
+                [init.name],
+                axis=0,
+                name=f"{init.name}_dequantize",
+            )
+        )
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    rest = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes + rest)
+    return model
+
+
+def strip_provenance(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model without the exporter's per-node provenance (stack traces, name scopes, FX node names) and without
+    intermediate shape annotations: 57 KB of the int8 head's 180 KB, nothing onnxruntime reads."""
+    for node in model.graph.node:
+        node.doc_string = ""
+        del node.metadata_props[:]
+    del model.graph.value_info[:]
+    return model
+
+
+def head_entry(
+    folder: Path, model: onnx.ModelProto, head_path: Path, inputs, outputs, features: tuple[str, ...], opset: int
+) -> dict:
+    """Check the head graph (onnx.checker, one onnxruntime run), save it into `folder` and describe it: the manifest's
+    `prompt` section (before the measurements)."""
+    onnx.checker.check_model(model, full_check=True)
+    path = folder / HEAD_FILE
+    save_model(model, path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    (prob,) = session.run(None, {t.name: rng.random(t.shape, dtype=np.float32) for t in inputs})
+    if list(prob.shape) != list(outputs[0].shape) or not np.isfinite(prob).all():
+        raise RuntimeError(f"{HEAD_FILE}: output has shape {prob.shape} or non-finite values")
+    cfg, meta = read_head_metadata(head_path)
+    return {
+        "name": path.stem,
+        "file": path.name,
+        "bytes": path.stat().st_size,
+        "sha256": sha256(path),
+        "opset": opset,
+        "nodes": len(model.graph.node),
+        "ops": op_counts(model),
+        "weights": "int8 conv weights (symmetric, one scale per output channel) dequantized in the graph; "
+        "float32 arithmetic; one file for every backend and variant",
+        "inputs": [t.as_dict() for t in inputs],
+        "outputs": [t.as_dict() for t in outputs],
+        "features": {
+            "outputs": list(features),
+            "rule": "run any student graph on the frame (the frame input; every other input zeros: the features "
+            "depend on the frame only) fetching only these outputs, once per frame; feed them to the head under "
+            "the same names for every click",
+        },
+        "prompts_input": inputs[-1].name,
+        "output": outputs[0].name,
+        "channels": list(PROMPT_CHANNELS),
+        "click_sigma": cfg.click_sigma,
+        "maps": MAPS_RULE,
+        "mask": "prob > 0.5; to another size, resize the logit log(prob / (1 - prob)) bilinearly (as output.resize "
+        "does with the two channels [1 - prob, prob])",
+        "source": {"path": display_path(head_path), "sha256": sha256(head_path), "step": meta.get("step")},
+    }
+
+
+def trained_on(head_path: Path, checkpoint: Path) -> bool:
+    """Was the head trained on this student checkpoint's features (its record names the shipped student)?"""
+    _, meta = read_head_metadata(head_path)
+    shipped = find_shipped(meta["student"]) if "student" in meta else None
+    return shipped is not None and shipped.resolve() == Path(checkpoint).resolve()
+
+
+def measure_prompt(
+    net: SpaceTimeNetwork, head_path: Path, folder: Path, size: tuple[int, int], root: Path, options
+) -> dict:
+    """Mean IoU after 1, 3, 5 NoC clicks and from a tight box (`mobilevos.eval.prompt`) of the exported graphs in
+    onnxruntime (the int8 head on the fp32 student graph's features) and of PyTorch, at model size `size`, on every
+    `EVERY`-th annotated frame of the selection sequences in `root` (a training folder: never an evaluation split;
+    their 6 first frames alone made a noisy mean, one object's few pixels moving it by 0.02)."""
+    frames = annotated_frames(root, "selection", every=EVERY)
+    onnx_result = evaluate(OrtPromptSegmenter(folder, session_options=options), frames)
+    torch_result = evaluate(PromptSegmenter(net, load_head(head_path), size), frames)
+    keys = list(torch_result["mean"])
+    return {
+        "frames": f"every {EVERY}th annotated frame of the selection sequences of {root.name} "
+        f"({len(onnx_result['objects'])} objects)",
+        "size": list(size),
+        "pytorch": {k: round(torch_result["mean"][k], 4) for k in keys},
+        "onnx": {k: round(onnx_result["mean"][k], 4) for k in keys},
+        "max_drop": round(max(torch_result["mean"][k] - onnx_result["mean"][k] for k in keys), 4),
+        "bound": MAX_IOU_DROP,
+    }
+
+
+def benchmark_head(folder: Path, prompt: dict, threads: int = 1, warmup: int = 5, runs: int = 20) -> float:
+    """Median onnxruntime CPU milliseconds of one click (one head run, the features given) at the listed size."""
+    session = ort.InferenceSession(
+        str(folder / prompt["file"]), session_options(threads), providers=["CPUExecutionProvider"]
+    )
+    rng = np.random.default_rng(0)
+    feeds = {t["name"]: rng.random(t["shape"], dtype=np.float32) for t in prompt["inputs"]}
+    for _ in range(warmup):
+        session.run(None, feeds)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, feeds)
+        times.append(time.perf_counter() - start)
+    return round(1000 * float(np.median(times)), 2)
