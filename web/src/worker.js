@@ -73,7 +73,8 @@ async function load(
   progress('reading the model manifest');
   const manifest = await fetchManifest(modelBase);
   state.manifest = manifest;
-  pruneCache(modelBase, manifest).catch(() => {});
+  // old graphs left in the cache only cost disk space: say so in the console, do not stop loading
+  pruneCache(modelBase, manifest).catch((e) => console.warn(`model cache clean-up failed: ${e.message}`));
 
   const probe =
     choice === 'wasm'

@@ -98,7 +98,8 @@ async function annotateSampleStart() {
 /** Forget the annotation, the masks and the stats; back to the live source (or idle). */
 export async function reset() {
   await stopTracking();
-  await app.worker?.request('reset').catch(() => {});
+  // the page resets whatever the worker answers (a worker that failed has already shown its error)
+  await app.worker?.request('reset').catch((e) => console.warn(`worker reset failed: ${e.message}`));
   resetAnnotation();
   app.areas = [];
   app.trackedObjects = 0;
@@ -110,6 +111,6 @@ export async function reset() {
   setStatus('');
   if (source.kind !== 'none') {
     setMode('live');
-    if (source.live) video.play().catch(() => {});
+    if (source.live) video.play().catch((e) => console.warn(`the live preview did not resume: ${e.message}`));
   } else setMode('idle');
 }
