@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from mobilevos.data.clips import VideoClipDataset, load_backgrounds
-from mobilevos.data.davis import write_sequence
+from mobilevos.data.davis import list_sequences, write_sequence
 from mobilevos.data.mix import MixedClips
 from mobilevos.data.splits import SELECTION_SEQUENCES, split_sequences
 from mobilevos.models.network import student_config
 from mobilevos.train import DataConfig, OptimConfig, TrainConfig, Trainer
+from mobilevos.train.encoder_distill import FrameSampler
+from mobilevos.train.prompt import CropSource, PromptTrainConfig
 from mobilevos.train.validate import selection_validation
 
 SELECTION_GREY, TRAIN_GREY = 200, 40  # frame colours that tell a selection sequence's pixels from a training one's
@@ -75,6 +77,14 @@ def test_no_training_or_selection_path_reads_davis16_val(tmp_path):
             TrainConfig(model=student_config(pretrained=False), data=DataConfig(davis=(str(val),), workers=0)),
             tmp_path / "run",
         )
+    for split in ("train", "selection"):  # the shared mechanism: every path that takes a split goes through it
+        with pytest.raises(ValueError, match="evaluation-only"):
+            split_sequences(val, split)
+    assert split_sequences(val, "all") == list_sequences(val)  # scoring it stays possible
+    with pytest.raises(ValueError, match="evaluation-only"):
+        FrameSampler(val, "train", (32, 32))  # the dense encoder's feature distillation
+    with pytest.raises(ValueError, match="evaluation-only"):
+        CropSource(PromptTrainConfig(root=str(val)), np.random.default_rng(0))  # the click head's training
 
 
 def test_selection_needs_every_selection_sequence(tmp_path):

@@ -14,25 +14,13 @@ import torch
 from torch.utils.data import Dataset
 
 from mobilevos.data.davis import Sequence, load_frame, load_mask, read_sequence
-from mobilevos.data.splits import split_sequences
+from mobilevos.data.splits import check_training_root, split_sequences
 
-EVAL_ONLY_SPLITS = ("davis16-val",)
 VOID = 255
 MIN_KEPT_FRACTION = 0.3  # a crop should keep at least this much of the first frame's object pixels
 CROP_TRIES = 8
 CLIP_TRIES = 20
 _GRAY = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601 luma, as torchvision's ColorJitter
-
-
-def check_training_root(root: str | Path) -> Path:
-    """`root` as a Path; ValueError if it is an evaluation-only split."""
-    path = Path(root)
-    if path.name in EVAL_ONLY_SPLITS or path.resolve().name in EVAL_ONLY_SPLITS:
-        raise ValueError(
-            f"{path} is an evaluation-only split ({', '.join(EVAL_ONLY_SPLITS)}): never train on it "
-            "or sample training data from it"
-        )
-    return path
 
 
 class VideoClipDataset(Dataset):

@@ -17,13 +17,27 @@ from mobilevos.data.davis import list_sequences
 
 SELECTION_SEQUENCES = ("bmx-bumps", "dance-jump", "drift-turn", "horsejump-low", "mallard-fly", "motocross-bumps")
 SPLITS = ("train", "selection", "all")
+EVAL_ONLY_SPLITS = ("davis16-val",)
+
+
+def check_training_root(root: str | Path) -> Path:
+    """`root` as a Path; ValueError if it is an evaluation-only split."""
+    path = Path(root)
+    if path.name in EVAL_ONLY_SPLITS or path.resolve().name in EVAL_ONLY_SPLITS:
+        raise ValueError(
+            f"{path} is an evaluation-only split ({', '.join(EVAL_ONLY_SPLITS)}): never train on it "
+            "or sample training data from it"
+        )
+    return path
 
 
 def split_sequences(root: str | Path, split: str) -> list[str]:
     """Sequence names of the DAVIS-layout folder `root` in `split`: "train" (all but the selection sequences),
-    "selection" (only those; every one must be present) or "all"."""
+    "selection" (only those; every one must be present) or "all" (the only split of an evaluation-only folder)."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
+    if split != "all":  # training and selection sequences never come from an evaluation-only folder
+        check_training_root(root)
     names = list_sequences(root)
     if split == "train":
         return [n for n in names if n not in SELECTION_SEQUENCES]

