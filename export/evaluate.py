@@ -183,14 +183,18 @@ def benchmark(
         session = ort.InferenceSession(
             str(model_dir / graph["file"]), session_options(threads), providers=["CPUExecutionProvider"]
         )
-        feeds = random_feeds(graph)
         fetch = [t["name"] for t in graph["outputs"] if t["name"] not in FEATURES]
-        for _ in range(warmup):
-            session.run(fetch, feeds)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            session.run(fetch, feeds)
-            times.append(time.perf_counter() - start)
-        timings[graph["name"]] = (round(1000 * float(np.median(times)), 2), created)
+        timings[graph["name"]] = (median_run_ms(session, fetch, random_feeds(graph), warmup, runs), created)
     return timings
+
+
+def median_run_ms(session: ort.InferenceSession, fetch: list[str] | None, feeds: dict, warmup: int, runs: int) -> float:
+    """Median milliseconds of `session.run(fetch, feeds)` over `runs` runs after `warmup` untimed ones."""
+    for _ in range(warmup):
+        session.run(fetch, feeds)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(fetch, feeds)
+        times.append(time.perf_counter() - start)
+    return round(1000 * float(np.median(times)), 2)

@@ -18,7 +18,6 @@ trained on, the export fails above `MAX_IOU_DROP`.
 from __future__ import annotations
 
 import logging
-import time
 import warnings
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from mobilevos.prompts import PromptSegmenter
 from mobilevos.runtime.manifest import sha256
 from mobilevos.runtime.ort_prompt import OrtPromptSegmenter
 
-from export.evaluate import session_options
+from export.evaluate import median_run_ms, session_options
 from export.graph_stats import op_counts
 from export.graphs import MAX_CELLS, MIN_CELLS, TensorSpec, feature_specs, save_model
 from export.manifest_writer import display_path
@@ -244,11 +243,4 @@ def benchmark_head(folder: Path, prompt: dict, threads: int = 1, warmup: int = 5
     )
     rng = np.random.default_rng(0)
     feeds = {t["name"]: rng.random(t["shape"], dtype=np.float32) for t in prompt["inputs"]}
-    for _ in range(warmup):
-        session.run(None, feeds)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, feeds)
-        times.append(time.perf_counter() - start)
-    return round(1000 * float(np.median(times)), 2)
+    return median_run_ms(session, None, feeds, warmup, runs)

@@ -73,16 +73,7 @@ function checkReferences(manifest) {
     const key = `${g.capacity}/${g.variant}`;
     if (seen.has(key)) throw invalid(`/graphs/${i}`, `${g.name}: duplicate capacity/variant ${key}`);
     seen.add(key);
-    for (const kind of ['inputs', 'outputs']) {
-      g[kind].forEach((t, j) => {
-        if (t.spatial_axes && !spatialShapeMatches(t, model)) {
-          throw invalid(
-            `/graphs/${i}/${kind}/${j}`,
-            `${t.name}: shape ${JSON.stringify(t.shape)} does not hold the model size at its spatial axes`,
-          );
-        }
-      });
-    }
+    checkSpatialShapes(g, model, `/graphs/${i}`);
     for (const [kind, needed, tensors] of [
       ['inputs', inputs, g.inputs],
       ['outputs', outputs, g.outputs],
@@ -112,6 +103,20 @@ function checkReferences(manifest) {
   if (manifest.prompt) checkPrompt(manifest.prompt, graphs, model);
 }
 
+/** Every input and output of a graph entry with spatial axes holds the model size there. */
+function checkSpatialShapes(entry, model, path) {
+  for (const kind of ['inputs', 'outputs']) {
+    entry[kind].forEach((t, j) => {
+      if (t.spatial_axes && !spatialShapeMatches(t, model)) {
+        throw invalid(
+          `${path}/${kind}/${j}`,
+          `${t.name}: shape ${JSON.stringify(t.shape)} does not hold the model size at its spatial axes`,
+        );
+      }
+    });
+  }
+}
+
 /** The prompt head's cross-references, as `_check_prompt` in py/mobilevos/runtime/manifest.py. */
 function checkPrompt(prompt, graphs, model) {
   const features = prompt.features.outputs;
@@ -125,16 +130,7 @@ function checkPrompt(prompt, graphs, model) {
       );
     }
   }
-  for (const kind of ['inputs', 'outputs']) {
-    prompt[kind].forEach((t, j) => {
-      if (t.spatial_axes && !spatialShapeMatches(t, model)) {
-        throw invalid(
-          `/prompt/${kind}/${j}`,
-          `${t.name}: shape ${JSON.stringify(t.shape)} does not hold the model size at its spatial axes`,
-        );
-      }
-    });
-  }
+  checkSpatialShapes(prompt, model, '/prompt');
   const inputs = new Map(prompt.inputs.map((t) => [t.name, t]));
   const missing = [...features, prompt.prompts_input].filter((n) => !inputs.has(n));
   if (missing.length || !prompt.outputs.some((t) => t.name === prompt.output)) {

@@ -125,13 +125,7 @@ def _check_references(manifest: dict) -> None:
         if key in seen:
             raise ManifestError(f"{graph['name']}: duplicate capacity/variant {key[0]}/{key[1]}", f"/graphs/{i}")
         seen.add(key)
-        for kind in ("inputs", "outputs"):
-            for j, tensor in enumerate(graph[kind]):
-                if "spatial_axes" in tensor and not _spatial_shape_matches(tensor, model):
-                    raise ManifestError(
-                        f"{tensor['name']}: shape {tensor['shape']} does not hold the model size at its spatial axes",
-                        f"/graphs/{i}/{kind}/{j}",
-                    )
+        _check_spatial_shapes(graph, model, f"/graphs/{i}")
         for kind, needed, tensors in (("inputs", inputs, graph["inputs"]), ("outputs", outputs, graph["outputs"])):
             have = {t["name"] for t in tensors}
             missing = [name for name in needed if name not in have]
@@ -154,6 +148,17 @@ def _check_references(manifest: dict) -> None:
         _check_prompt(manifest["prompt"], manifest["graphs"], model)
 
 
+def _check_spatial_shapes(entry: dict, model: dict, path: str) -> None:
+    """Every input and output of a graph entry with spatial axes holds the model size there."""
+    for kind in ("inputs", "outputs"):
+        for j, tensor in enumerate(entry[kind]):
+            if "spatial_axes" in tensor and not _spatial_shape_matches(tensor, model):
+                raise ManifestError(
+                    f"{tensor['name']}: shape {tensor['shape']} does not hold the model size at its spatial axes",
+                    f"{path}/{kind}/{j}",
+                )
+
+
 def _check_prompt(prompt: dict, graphs: list[dict], model: dict) -> None:
     """The prompt head's cross-references: every student graph has the feature outputs, the head takes them and its
     prompt maps (one channel per listed channel) and gives its output, its tensors hold the model size."""
@@ -165,13 +170,7 @@ def _check_prompt(prompt: dict, graphs: list[dict], model: dict) -> None:
                 f"{graph['name']} lacks the feature outputs {', '.join(missing)} the prompt head reads",
                 "/prompt/features/outputs",
             )
-    for kind in ("inputs", "outputs"):
-        for j, tensor in enumerate(prompt[kind]):
-            if "spatial_axes" in tensor and not _spatial_shape_matches(tensor, model):
-                raise ManifestError(
-                    f"{tensor['name']}: shape {tensor['shape']} does not hold the model size at its spatial axes",
-                    f"/prompt/{kind}/{j}",
-                )
+    _check_spatial_shapes(prompt, model, "/prompt")
     inputs = {t["name"]: t for t in prompt["inputs"]}
     missing = [name for name in [*features, prompt["prompts_input"]] if name not in inputs]
     if missing or prompt["output"] not in {t["name"] for t in prompt["outputs"]}:
