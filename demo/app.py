@@ -57,7 +57,11 @@ def build_demo(
                 size = gr.Dropdown(
                     handlers.size_choices(),
                     value=size_value(models.student_size),
-                    label="Model input (student; the teacher runs at the same short side)",
+                    label=(
+                        f"Model input (student; the teacher runs at short side {models.teacher_short_side})"
+                        if models.teacher_short_side
+                        else "Model input (student; the teacher runs at the same short side)"
+                    ),
                     elem_id="model-size",
                 )
                 status = gr.Markdown(

@@ -5,7 +5,8 @@
 
 The folder holds app.py and its modules, README.md (the Space card), requirements.txt, the whole `mobilevos` package
 (its `runtime` runs the student's graphs; nothing from `export/`, which only builds them), the student's graphs and
-manifest under models/student, the teacher under models/teacher.safetensors, the click-to-mask head under
+manifest under models/student, the teacher under models/teacher.safetensors with its record (teacher.json: the input
+short side it runs at), the click-to-mask head under
 models/prompt_head.safetensors with the PyTorch student whose key encoder it reads under models/student.safetensors
 (where inference.py and clicks.py look when the checkout's paths do not exist), the screenshot the card shows, and a
 .gitattributes that stores the weights and images with Git LFS (the Hub refuses binary files outside it). Push it to
@@ -58,6 +59,8 @@ def build(out: Path, student: Path, teacher: Path, prompt_head: Path) -> Path:
         shutil.copy2(student / entry["file"], models / entry["file"])
     shutil.copy2(student / "manifest.json", models / "manifest.json")
     shutil.copy2(teacher, out / "models" / "teacher.safetensors")
+    if teacher.with_suffix(".json").is_file():  # its record: the input short side it runs at (inference.py reads it)
+        shutil.copy2(teacher.with_suffix(".json"), out / "models" / "teacher.json")
     shutil.copy2(prompt_head, out / "models" / "prompt_head.safetensors")
     shutil.copy2(KEY_ENCODER, out / "models" / "student.safetensors")
     if SCREENSHOT.is_file():  # the card shows it; in the checkout it lives in docs/

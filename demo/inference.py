@@ -28,7 +28,7 @@ from PIL import Image
 
 from mobilevos.data.davis import DAVIS_PALETTE
 from mobilevos.eval.metrics import db_eval_iou, evaluate_sequence
-from mobilevos.models.checkpoint import load_network, resolve as resolve_weights
+from mobilevos.models.checkpoint import load_network, recorded_short_side, resolve as resolve_weights
 from mobilevos.runtime.manifest import ManifestError, default_size, load_manifest
 from mobilevos.runtime.ort_tracker import OrtTracker
 from mobilevos.track import VOID, Tracker
@@ -88,6 +88,10 @@ class Models:
             raise ModelError(f"cannot load the teacher from {teacher_path}: {err}") from err
         if self.teacher.cfg.kind != "teacher":
             raise ModelError(f"{teacher_path} holds a {self.teacher.cfg.kind} network, not the teacher")
+        try:  # the teacher is server-side and may be slow: it runs at the input it was chosen at (its record's)
+            self.teacher_short_side = recorded_short_side(teacher_path)
+        except ValueError as err:
+            raise ModelError(str(err)) from err
         self.threads = threads or torch.get_num_threads()
         self.student_size = default_size(self.manifest, "wasm")  # a CPU runs what WASM runs by default
 
@@ -110,8 +114,10 @@ class Models:
         return max(self.manifest["objects"]["capacities"])
 
     def teacher_tracker(self, size: tuple[int, int] | None = None) -> Tracker:
-        """The teacher at the short side of the student's `size` (default: `student_size`): both see the same detail."""
-        return Tracker(self.teacher, short_side=min(size or self.student_size))  # growing memory ("auto" = every 5th)
+        """The teacher at its own short side (`teacher_short_side`, from its shipped record: 480 for the shipped
+        teacher, which sees the frames upsampled when they are smaller), else at the short side of the student's
+        `size` (default: `student_size`). Its memory grows ("auto" = every 5th frame)."""
+        return Tracker(self.teacher, short_side=self.teacher_short_side or min(size or self.student_size))
 
     def student_tracker(self, variant: str = "fp32", size: tuple[int, int] | None = None) -> OrtTracker:
         """The exported student of `variant` at model size `size` (one of `sizes`; default: `student_size`)."""
@@ -134,7 +140,8 @@ class Comparison:
 
     objects: list[int]
     variant: str
-    size: tuple[int, int]  # the frames' (H, W); the teacher runs at their short side
+    size: tuple[int, int]  # the frames' (H, W)
+    teacher_size: tuple[int, int]  # the teacher's model input (H, W)
     student_size: tuple[int, int]  # the student's model size (H, W)
     teacher_masks: np.ndarray  # [T, H, W] uint8 ids
     student_masks: np.ndarray
@@ -166,7 +173,7 @@ def compare(
     size: tuple[int, int] | None = None,
 ) -> Comparison:
     """Track the objects of `annotation` (frame 0) through `frames` with both models, one frame at a time, the
-    student at model size `size` (default: its first) and the teacher at the same short side."""
+    student at model size `size` (default: its first) and the teacher at `Models.teacher_tracker`'s short side."""
     teacher, student = models.teacher_tracker(size), models.student_tracker(variant, size)
     for tracker in (teacher, student):
         # Warm-up: the student opens its onnxruntime sessions on first use and both allocate on the first step;
@@ -205,6 +212,7 @@ def compare(
         objects=objects,
         variant=variant,
         size=frames.shape[1:3],
+        teacher_size=teacher.size,
         student_size=student.size,
         teacher_masks=np.stack(t_masks),
         student_masks=np.stack(s_masks),
@@ -247,10 +255,10 @@ def summary_rows(result: Comparison, scores: dict | None) -> list[list[str]]:
     """The summary table: [measure, teacher, student] rows of text."""
     mb = lambda b: f"{b / 2**20:.2f} MB"  # noqa: E731
     t_ms, s_ms = result.teacher_ms, result.student_ms
-    student_h, student_w = result.student_size
+    (teacher_h, teacher_w), (student_h, student_w) = result.teacher_size, result.student_size
     rows = [
         ["frames tracked (after the annotated one)", str(len(t_ms)), str(len(s_ms))],
-        ["runs as", f"PyTorch, {result.size[1]}×{result.size[0]}", f"ONNX {result.variant}, {student_w}×{student_h}"],
+        ["runs as", f"PyTorch, {teacher_w}×{teacher_h}", f"ONNX {result.variant}, {student_w}×{student_h}"],
         ["mean ms / frame", f"{t_ms.mean():.1f}", f"{s_ms.mean():.1f}"],
         ["median ms / frame", f"{np.median(t_ms):.1f}", f"{np.median(s_ms):.1f}"],
         ["frames / second", f"{1000 / t_ms.mean():.1f}", f"{1000 / s_ms.mean():.1f}"],
@@ -279,6 +287,7 @@ def write_results(path: str | Path, name: str, result: Comparison, scores: dict 
         "clip": name,
         "objects": result.objects,
         "size": list(result.size),
+        "teacher_size": list(result.teacher_size),
         "student_variant": result.variant,
         "student_size": list(result.student_size),
         "frames": result.frames.tolist(),

@@ -499,3 +499,36 @@ def test_clicks_mask_the_sample_objects_and_track_them(models, monkeypatch):
     )
     assert "Tracked 2 frames" in status and "2 object(s) (1, 2)" in status
     assert (session["result"].teacher_masks[0] == session["clicks"].mask()).all()  # tracked from the click masks
+
+
+def test_the_teacher_runs_at_the_short_side_of_its_record(models, tmp_path, monkeypatch):
+    """A teacher shipped with a record (`mobilevos ship` writes metrics.short_side) runs at that short side whatever
+    the student's model input, as the shipped teacher runs at 480; without a record it runs at the student's; a broken
+    record is a ModelError that names the file; the Space bundle carries the record."""
+    monkeypatch.syspath_prepend(str(APP.parent))
+    inference = importlib.import_module("inference")
+    teacher = tmp_path / "teacher.safetensors"
+    teacher.write_bytes(models.teacher.read_bytes())
+    assert inference.Models(models.student_onnx, teacher, threads=1).teacher_tracker((240, 320)).short_side == 240
+    teacher.with_suffix(".json").write_text(json.dumps({"metrics": {"short_side": 480}}))
+    space = inference.Models(models.student_onnx, teacher, threads=1)
+    assert space.teacher_short_side == 480
+    frames, truth = generate_clip(0, 3, SIZE)
+    result = inference.compare(space, frames, truth[0], size=SIZE)
+    assert result.teacher_size == (480, 640) and result.student_size == SIZE
+    assert result.teacher_masks.shape == (3, *SIZE)  # masks come back at the frames' size
+    assert ["runs as", "PyTorch, 640×480", "ONNX fp32, 320×240"] in inference.summary_rows(result, None)
+    teacher.with_suffix(".json").write_text(json.dumps({"metrics": {}}))
+    with pytest.raises(inference.ModelError, match=r"teacher\.json is not a usable model record"):
+        inference.Models(models.student_onnx, teacher, threads=1)
+    teacher.with_suffix(".json").write_text(json.dumps({"metrics": {"short_side": 480}}))
+    out = tmp_path / "space"
+    build = [sys.executable, str(APP.parent / "build_space.py"), "--out", str(out)]
+    done = subprocess.run(
+        [*build, "--student-onnx", str(models.student_onnx), "--teacher", str(teacher)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "models" / "teacher.json").read_text())["metrics"]["short_side"] == 480

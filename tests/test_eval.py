@@ -63,6 +63,25 @@ def test_tracking_writes_masks_that_score_the_same_through_pred(dataset, tmp_pat
     assert json.loads(rescored.read_text())["summary"] == tracked["summary"]
 
 
+def test_a_model_runs_at_the_short_side_of_its_record(dataset, tmp_path):
+    """Without --short-side a model with a shipped record (`<name>.json`, metrics.short_side) runs at the recorded
+    short side (the shipped teacher: 480), one without at 240; --short-side overrides both."""
+    torch.manual_seed(0)
+    ckpt = tmp_path / "student.safetensors"
+    save_network(ckpt, build_network(student_config(pretrained=False)))
+    out = tmp_path / "results.json"
+
+    def short_side(*flags: str) -> int:
+        args = ["eval", "--data", str(dataset), "--model", str(ckpt), "--sequences", "synth5-00000", "--out", str(out)]
+        assert main([*args, "--threads", "1", *flags]) == 0
+        return json.loads(out.read_text())["tracking"]["short_side"]
+
+    assert short_side() == 240
+    ckpt.with_suffix(".json").write_text(json.dumps({"metrics": {"short_side": 64}}))
+    assert short_side() == 64
+    assert short_side("--short-side", "32") == 32
+
+
 def test_missing_predictions_and_checkpoints_give_clear_errors(dataset, tmp_path, capsys):
     partial = tmp_path / "partial"
     shutil.copytree(dataset / "Annotations", partial)

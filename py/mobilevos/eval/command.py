@@ -109,7 +109,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     group.add_argument("--pred", help="score existing index-PNG predictions PRED/<seq>/<frame>.png instead")
     p.add_argument("--out", help="write results JSON here")
     p.add_argument("--save-masks", help="keep the predicted masks in this folder")
-    p.add_argument("--short-side", type=int, default=240, help="model input short side (multiple of 16)")
+    p.add_argument(
+        "--short-side",
+        type=int,
+        default=None,
+        help="model input short side (multiple of 16; default: the one in the model's shipped record, "
+        "e.g. 480 for the teacher, else 240)",
+    )
     p.add_argument(
         "--zoom",
         help="track object-centred crops at this model input HxW (e.g. 160x160) instead of "
@@ -178,16 +184,17 @@ def run(args: argparse.Namespace) -> None:
         results = score_folder(args.data, args.pred, sequences)
         results["predictions"] = str(args.pred)
     else:
-        from mobilevos.models.checkpoint import load_network
+        from mobilevos.models.checkpoint import load_network, recorded_short_side
 
         net = load_network(args.model, args.device)
+        short_side = args.short_side or recorded_short_side(args.model) or 240
         keep = "auto" if args.keep_every is None else args.keep_every
         with tempfile.TemporaryDirectory() as tmp:
             results = evaluate_model(
                 net,
                 args.data,
                 args.save_masks or tmp,
-                args.short_side,
+                short_side,
                 sequences,
                 keep,
                 zoom=parse_zoom(args.zoom, args.zoom_context),

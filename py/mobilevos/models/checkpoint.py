@@ -65,6 +65,18 @@ def resolve(name_or_path: str | Path, models_dir: str | Path | None = None) -> P
     return path
 
 
+def recorded_short_side(path: str | Path) -> int | None:
+    """The input short side a shipped model was chosen and scored at: `metrics.short_side` of the JSON record that
+    `mobilevos ship` writes beside its weights (`<name>.json`); None for weights without a record."""
+    record = resolve(path).with_suffix(".json")
+    if not record.is_file():
+        return None
+    try:
+        return int(json.loads(record.read_text())["metrics"]["short_side"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{record} is not a usable model record (metrics.short_side): {err}") from err
+
+
 def save_network(
     path: str | Path, net: SpaceTimeNetwork, metadata: dict | None = None, dtype: torch.dtype = torch.float32
 ) -> None:
