@@ -123,13 +123,16 @@ def ship(
     save_network(out, load_network(checkpoint), {"record": record}, dtype=DTYPES[dtype])
     net = load_network(out)  # judge the shipped file, rounding included
     finite = net.cfg.kind == "student"
+    print(f"wrote {out}; scoring it on {synth_videos} synthetic clips", flush=True)
     metrics = {
         "synthetic_val": synth_validation(net, synth_videos, 24, (240, 432), finite_memory=finite),
         "short_side": short_side,
     }
     if selection_dir is not None:
+        print(f"scoring the selection sequences of {selection_dir} at short side {short_side}", flush=True)
         metrics["selection"] = selection_validation(net, selection_dir, short_side, finite)
     if val_dir is not None:
+        print(f"scoring every sequence of {val_dir} at short side {short_side}, once, after the choice", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             metrics["davis16_val"] = evaluate_model(net, val_dir, tmp, short_side)
     record["metrics"] = metrics
