@@ -4,6 +4,7 @@
  *   npm run bench -- [--frames 200] [--backends wasm,webgpu] [--threads 1,2] [--variants fp32,int8] [--long]
  *                    [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--probe 1024] [--no-score]
  *                    [--sizes first|all|HxW,...] [--out results/bench-web] [--hardware-webgpu] [--headed]
+ *   npm run bench -- --first-mask [--runs 5] [--models DIR] [--out results/bench-web] [--headed]
  *
  * Builds the site, serves it with `vite preview` on a free port (the model folder: --models, $MOBILEVOS_MODELS,
  * web/public/models/student, else the untrained test export of scripts/make_dev_models.sh), opens
@@ -17,6 +18,9 @@
  * Writes results/bench-web/bench-<time>[-long].json (everything the page measured: settings, device, host load,
  * per-frame stage times, memory samples, probe, J&F), a .md table and .svg plots.
  * WebGPU runs on SwiftShader unless --hardware-webgpu (the flags are only added when webgpu is asked for).
+ *
+ * --first-mask: not the bench page but the app's start: the time from opening the app page to its first tracked mask
+ * drawn, on a warm cache (scripts/bench-first-mask.mjs) -> results/bench-web/first-mask-<time>.json and .md.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -37,9 +41,14 @@ if (has('--help') || has('-h')) {
     'usage: npm run bench -- [--frames N] [--backends wasm,webgpu] [--threads 1,2] [--variants fp32,int8] ' +
       '[--long] [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--probe N] [--no-score] [--sizes LIST] ' +
       '[--out DIR] ' +
-      '[--hardware-webgpu] [--headed]',
+      '[--hardware-webgpu] [--headed]\n' +
+      '       npm run bench -- --first-mask [--runs 5] [--models DIR] [--out DIR] [--headed]',
   );
   process.exit(0);
+}
+if (has('--first-mask')) {
+  const { firstMaskBench } = await import('./bench-first-mask.mjs');
+  process.exit(await firstMaskBench({ has, opt }));
 }
 const long = has('--long');
 const backends = long ? 'wasm' : opt('--backends', 'wasm');

@@ -8,6 +8,7 @@
  * while the worker is busy are dropped (and listed as not tracked in masks.json). URL parameters: page/settings.js.
  */
 import { addPrompt, clearPrompts, freeze, undoPrompt, uploadMask } from './page/annotating.js';
+import { MARKS, markOnce } from './page/marks.js';
 import { startWorker } from './page/model.js';
 import { downloadMasks, toggleRecording } from './page/recording.js';
 import { config, PARAMS, saveSettings, unknownParams } from './page/settings.js';
@@ -136,4 +137,12 @@ if (unknownParams.length)
 if (config.sw) registerServiceWorker();
 selectTool('brush');
 setMode('idle');
-startWorker();
+const loading = startWorker();
+markOnce(MARKS.interactive);
+if (config.start === 'sample') startWithSample(loading);
+
+/** ?start=sample: the sample clip opens (frozen, with its mask) while the model loads; Track once both are done. */
+async function startWithSample(loading) {
+  await Promise.all([openSource('sample'), loading]);
+  if (app.mode === 'annotating') await track();
+}

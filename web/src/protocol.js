@@ -47,8 +47,9 @@
  * @typedef {{status: 'ready', requestId: number, backend: 'webgpu'|'wasm', variant: string, variantReason: string,
  *            threads: number, isolated: boolean, adapter: string|null, shaderF16: boolean, notice: string,
  *            model: object, timings: object}} Ready
- * @typedef {{status: 'annotated', requestId: number, capacity: number, frame: ImageBitmap, overlay: ImageBitmap,
- *            timings: object}} Annotated
+ * @typedef {{status: 'annotated', requestId: number, capacity: number, prepared: object|null, frame: ImageBitmap,
+ *            overlay: ImageBitmap, timings: object}} Annotated
+ *     `prepared`: the timings of the capacity's graph ({sessionMs, warmupMs, stepMs}) when this call created it
  * @typedef {{status: 'result', requestId: number, index: number, time: number, frame: ImageBitmap,
  *            overlay: ImageBitmap, labels: Uint8Array, areas: number[], recorded: boolean,
  *            timings: {pre: number, infer: number, post: number}}} Result

@@ -216,14 +216,18 @@ function requireTracker() {
 async function annotate({ frame, labels, width, height, numObjects, index, time }, reply) {
   const tracker = requireTracker();
   const capacity = pickCapacity(state.manifest, numObjects);
+  let prepared = null;
   if (!tracker.hasSession(capacity)) {
     // first use of this capacity: create and warm up its graph now, not mid-track
     reply({ status: 'progress', message: `loading the ${capacity}-object graph` });
-    await tracker.prepare(capacity);
+    prepared = await tracker.prepare(capacity);
   }
   const signature = state.debug ? nativeSignature(frame) : null;
   const done = await state.pipeline.annotate(frame, labels, width, height, numObjects, capacity);
-  reply({ status: 'annotated', capacity, frame, overlay: done.overlay, timings: done.timings }, [frame, done.overlay]);
+  reply({ status: 'annotated', capacity, prepared, frame, overlay: done.overlay, timings: done.timings }, [
+    frame,
+    done.overlay,
+  ]);
   record({ index, time, tracked: false, annotated: true }, done, width, height, signature);
 }
 

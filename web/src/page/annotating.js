@@ -65,6 +65,7 @@ export async function freeze() {
 /**
  * An uploaded mask replaces the annotation when it fits the frozen frame: the same size, or the same aspect ratio
  * (scaled, and the user is told); a mask of another aspect ratio would not line up with the objects and is refused.
+ * Returns true when the mask was applied (else a banner says why not).
  */
 export function applyMask(bytes) {
   let mask;
@@ -96,6 +97,7 @@ export function applyMask(bytes) {
   if (fit === 'scaled') banner.show('mask-scaled', { kind: 'info', detail: `${sizes} (same aspect ratio).` });
   else banner.hide();
   renderObjectList();
+  return true;
 }
 
 /** A mask file from the visitor: freezes the frame first when not annotating. */

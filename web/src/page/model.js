@@ -1,5 +1,6 @@
 /** The inference worker and its model, as the page shows them: loading progress, backend and variant pills. */
 import { WorkerClient } from '../ui/worker-client.js';
+import { MARKS, markOnce } from './marks.js';
 import { config } from './settings.js';
 import { $, app, banner } from './state.js';
 import { setPill, setStatus, updateControls } from './view.js';
@@ -37,6 +38,8 @@ export async function startWorker() {
     if (ready.notice) banner.show('backend-notice', { kind: 'info', detail: ready.notice });
     else if (ready.backend === 'wasm' && !ready.isolated) banner.show('not-isolated', { kind: 'warn' });
     setStatus('');
+    const { backend, threads, variant, model, timings } = ready;
+    markOnce(MARKS.modelReady, { backend, threads, variant, size: `${model.height}x${model.width}`, timings });
   } catch (error) {
     if (app.worker !== worker) return;
     setPill('#pill-backend', error.code === 'no-backend' ? 'no backend' : 'model error', 'bad');

@@ -4,6 +4,7 @@
  */
 import { VideoFile } from '../ui/video-file.js';
 import { applyMask, freeze, resetAnnotation } from './annotating.js';
+import { MARKS, markOnce } from './marks.js';
 import { $, app, banner, source, stage, stats, video, view } from './state.js';
 import { stopTracking } from './tracking.js';
 import { renderStats, setMode, setStatus, showFileProgress } from './view.js';
@@ -87,7 +88,7 @@ async function annotateSampleStart() {
   try {
     const response = await fetch(new URL('sample/sample-mask.png', document.baseURI));
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    applyMask(new Uint8Array(await response.arrayBuffer()));
+    if (applyMask(new Uint8Array(await response.arrayBuffer()))) markOnce(MARKS.sampleReady);
   } catch (error) {
     // the sample works without its mask: say so, and the visitor paints one
     console.warn('sample mask not loaded:', error);

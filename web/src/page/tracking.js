@@ -4,6 +4,7 @@
  */
 import { FrameLoop } from '../ui/frame-loop.js';
 import { Banner } from '../ui/messages.js';
+import { MARKS, markOnce } from './marks.js';
 import { config } from './settings.js';
 import { annotator, app, banner, stats, video, view, viewCtx } from './state.js';
 import { renderStats, setMode, setStatus, showFileProgress } from './view.js';
@@ -23,6 +24,7 @@ export async function track() {
     });
   }
   if (banner.code !== 'mask-scaled') banner.hide();
+  markOnce(MARKS.trackStart, { objects: app.objects.length });
   setStatus('annotating…');
   const { index, time } = app.frozen;
   try {
@@ -42,6 +44,7 @@ export async function track() {
       [bitmap],
     );
     drawResult(reply.frame, reply.overlay, { index, time, labels: annotator.labels.slice() });
+    markOnce(MARKS.annotated, { capacity: reply.capacity, prepared: reply.prepared ?? null });
   } catch (error) {
     setStatus('');
     return banner.show(failureCode(error), { detail: error.message });
@@ -137,6 +140,7 @@ async function sendStep(bitmap, index, time, skipped = []) {
       return;
     }
     const drawMs = drawResult(reply.frame, reply.overlay, reply);
+    markOnce(MARKS.firstMask, { index, areas: reply.areas });
     if (app.recorder?.add) await app.recorder.add(index, time);
     app.areas = reply.areas;
     stats.add({ ...reply.timings, draw: drawMs, latency: performance.now() - t0 });

@@ -1,0 +1,122 @@
+/**
+ * The app's start, in headless Chromium: `npm run bench -- --first-mask --runs 1` (a cold load, then one warm load of
+ * `?start=sample` with the service worker on) must find every start mark of the page in order, a non-empty first
+ * tracked mask drawn on frame 1 of the sample, the page under its service worker on the warm load, and write its
+ * JSON and markdown. No timing is asserted: the 2 s goal is measured by the bench, not by a test. And `start` is off
+ * by default: without it the page loads its model and waits, marking only its own start.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
+import { modelDir, readManifest, REPO } from '../helpers/models.js';
+import { STARTUP_MARKS } from '../../../web/src/bench/first-mask.js';
+import { pickCapacity } from '../../../web/src/manifest.js';
+import { MARKS } from '../../../web/src/page/marks.js';
+
+let server;
+let tmp;
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'mobilevos-first-mask-'));
+  server = await preview(modelDir()); // builds web/dist once; the bench below serves the same build
+});
+after(() => {
+  server?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+function bench(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('node', ['scripts/bench.mjs', ...args], {
+      cwd: REPO,
+      env: { ...process.env, MOBILEVOS_MODELS: modelDir(), MOBILEVOS_SKIP_BUILD: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    child.stdout.on('data', (d) => (log += d));
+    child.stderr.on('data', (d) => (log += d));
+    child.on('exit', (code) => (code === 0 ? resolve(log) : reject(new Error(`bench exited ${code}:\n${log}`))));
+  });
+}
+
+test(
+  'bench --first-mask: the page marks its start in order and draws a non-empty first mask',
+  { timeout: 600000 },
+  async (t) => {
+    const log = await bench(['--first-mask', '--runs', '1', '--out', tmp]);
+    const files = readdirSync(tmp);
+    const json = files.find((f) => /^first-mask-.*\.json$/.test(f));
+    assert.ok(json && files.includes(json.replace(/\.json$/, '.md')), files.join());
+    const results = JSON.parse(readFileSync(join(tmp, json), 'utf8'));
+    assert.equal(results.schema, 'mobilevos-bench-first-mask/1');
+    assert.match(results.definition, /navigation start/);
+    assert.equal(results.settings.runs, 1);
+    assert.equal(results.settings.goalMs, 2000);
+    assert.equal(results.loads.length, 1);
+    assert.ok(results.host.cpus > 0 && results.host.loadavgAfter.length === 3);
+    assert.equal(results.model.backend, 'wasm', 'headless Chromium without a GPU runs WASM');
+
+    const manifest = readManifest(modelDir());
+    const sampleObjects = 2; // web/public/sample/sample-mask.png
+    for (const load of [results.cold, ...results.loads]) {
+      const { times } = load;
+      assert.deepEqual(load.problems, [], `${load.label}: ${load.problems.join('; ')}`);
+      for (const [key] of STARTUP_MARKS) assert.ok(times[key] > 0, `${load.label}: ${MARKS[key]} at ${times[key]}`);
+      assert.ok(times.interactive < times.modelReady, `${load.label}: interactive before the model is ready`);
+      assert.ok(times.modelReady <= times.trackStart && times.sampleReady <= times.trackStart, load.label);
+      assert.ok(times.modelReady < times.firstMask && times.annotated < times.firstMask, load.label);
+      // the first mask: the model's prediction for the frame after the annotated one, with pixels in it
+      assert.equal(load.firstMask.index, 1);
+      assert.equal(load.firstMask.areas.length, sampleObjects);
+      assert.ok(load.firstMask.pixels > 0, `${load.label}: the first mask is empty`);
+      assert.ok(['tracking', 'paused'].includes(load.mode), load.mode);
+      // the worker's share: load's graph and, when load prepared a smaller one, the annotation's
+      assert.ok(load.durations.sessionMs > 0 && load.durations.warmupMs > 0, JSON.stringify(load.durations));
+      if (pickCapacity(manifest, sampleObjects) !== manifest.objects.capacities[0])
+        assert.ok(load.durations.annotateGraphMs > 0, JSON.stringify(load.durations));
+      const measures = Object.fromEntries(load.measures.map((m) => [m.name, m]));
+      assert.ok(measures['mobilevos:model-load'].duration > 0 && measures['mobilevos:first-track'].duration > 0);
+      assert.equal(load.consoleErrors.join('\n'), '');
+    }
+    const warm = results.loads[0];
+    assert.equal(warm.controlled, true, 'the warm load is served under the service worker');
+    assert.equal(warm.isolated, true);
+
+    const { summary } = results;
+    assert.deepEqual([summary.loads, summary.goalMs], [1, 2000]);
+    assert.equal(typeof summary.pass, 'boolean');
+    assert.ok([0, 1].includes(summary.within));
+    for (const [key] of STARTUP_MARKS) {
+      const s = summary.marks[key];
+      assert.equal(s.n, 1);
+      assert.deepEqual([s.median, s.min, s.max], [warm.times[key], warm.times[key], warm.times[key]]);
+    }
+    const md = readFileSync(join(tmp, json.replace(/\.json$/, '.md')), 'utf8');
+    assert.match(md, /\| first mask drawn \(`mobilevos:first-mask`\) \|/);
+    assert.match(md, /\*\*(PASS|FAIL)\*\*/);
+    for (const line of log.split('\n').filter((l) => /^(cold|warm)/.test(l))) t.diagnostic(line);
+  },
+);
+
+test('start is off by default: the page loads its model and waits', { timeout: 300000 }, async (t) => {
+  const browser = await launch([]);
+  t.after(() => browser.close());
+  const page = await browser.context.newPage();
+  const logs = collectLogs(page);
+  await page.goto(`${server.url}?backend=wasm&sw=0`);
+  const { error } = await waitReady(page, logs);
+  assert.equal(error, null);
+  await page.waitForTimeout(1000);
+  const marks = await page.evaluate(() =>
+    performance
+      .getEntriesByType('mark')
+      .map((m) => m.name)
+      .filter((n) => n.startsWith('mobilevos:')),
+  );
+  assert.deepEqual(marks, [MARKS.interactive, MARKS.modelReady]);
+  assert.equal(await page.evaluate(() => window.__mobilevos.mode), 'idle');
+});

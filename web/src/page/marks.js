@@ -1,0 +1,42 @@
+/**
+ * The page's start as User Timing marks (`performance.mark`, times in ms since navigation start,
+ * `performance.timeOrigin`): cheap, visible in DevTools' performance panel, and what `npm run bench -- --first-mask`
+ * reads. Each is marked once, when it first happens on the page (a model reloaded after a settings change does not
+ * move them):
+ *
+ *   interactive    the page's script has run: controls wired, the inference worker started
+ *   modelReady     the worker's `load` replied: manifest, graph bytes (Cache Storage when warm), sessions created and
+ *                  warmed up, the auto size measured (size-fit.js) and the click head warmed up; detail: backend,
+ *                  threads, variant, model input and the worker's timings
+ *   sampleReady    the sample clip is open and frozen on its first frame with its own mask
+ *   trackStart     Track pressed on a valid annotation (the annotate call is sent)
+ *   annotated      the annotate call's result drawn (includes creating the graph of the annotation's object count when
+ *                  load did not: detail.prepared)
+ *   firstMask      the first tracked mask (a track call's prediction) drawn on the overlay; detail: frame index and
+ *                  pixels per object
+ *
+ * and two measures over them: `mobilevos:model-load` (interactive → modelReady) and `mobilevos:first-track`
+ * (trackStart → firstMask).
+ */
+export const MARKS = {
+  interactive: 'mobilevos:interactive',
+  modelReady: 'mobilevos:model-ready',
+  sampleReady: 'mobilevos:sample-ready',
+  trackStart: 'mobilevos:track-start',
+  annotated: 'mobilevos:annotated',
+  firstMask: 'mobilevos:first-mask',
+};
+/** The measures, by the mark that ends them: [name, start mark]. */
+const MEASURES = {
+  [MARKS.modelReady]: ['mobilevos:model-load', MARKS.interactive],
+  [MARKS.firstMask]: ['mobilevos:first-track', MARKS.trackStart],
+};
+
+/** Mark `name` (one of MARKS) unless it was marked already; `detail` must be structured-cloneable. */
+export function markOnce(name, detail = null) {
+  if (performance.getEntriesByName(name, 'mark').length) return false;
+  performance.mark(name, { detail });
+  const [measure, start] = MEASURES[name] ?? [];
+  if (measure && performance.getEntriesByName(start, 'mark').length) performance.measure(measure, start, name);
+  return true;
+}
