@@ -7,6 +7,7 @@
 import * as ort from 'onnxruntime-web';
 
 import { pickBackend, probeWebGPU, threadCount } from './backend.js';
+import { matmulModel } from './bench/matmul-model.js';
 import { FramePipeline } from './frame-pipeline.js';
 import { nativeLabels } from './geometry.js';
 import { atSize, chooseSize, chooseVariant, maxObjects, pickCapacity } from './manifest.js';
@@ -18,6 +19,10 @@ import { frameToModel, PromptHead, promptMaps } from './prompt.js';
 import { serveRequests } from './protocol.js';
 import { fitToDevice } from './size-fit.js';
 import { Tracker } from './tracker.js';
+import { WorkerMarks } from './worker-marks.js';
+
+const marks = new WorkerMarks();
+marks.mark('script'); // this module and its imports (onnxruntime-web's JS) are evaluated
 
 const state = {
   manifest: null,
@@ -67,11 +72,13 @@ async function load(
   { modelBase, wasmBase, backend: choice, noWebgpu, variant: variantChoice, size: sizeChoice = 'auto', threads, debug },
   reply,
 ) {
+  marks.mark('load');
   const progress = (message, extra = {}) => reply({ status: 'progress', message, ...extra });
   state.debug = Boolean(debug);
   state.modelBase = modelBase;
   progress('reading the model manifest');
   const manifest = await fetchManifest(modelBase);
+  marks.mark('manifest');
   state.manifest = manifest;
   // old graphs left in the cache only cost disk space: say so in the console, do not stop loading
   pruneCache(modelBase, manifest).catch((e) => console.warn(`model cache clean-up failed: ${e.message}`));
@@ -87,8 +94,11 @@ async function load(
   ort.env.wasm.wasmPaths = wasmBase;
   ort.env.wasm.numThreads = threadCount(threads, { isolated, cores: navigator.hardwareConcurrency });
   ort.env.logLevel = 'error';
+  marks.mark('backend', { backend });
+  let runtime = null; // started once, by the first attempt (a failure ends in backendError like a session's)
 
   const attempt = async (be) => {
+    await (runtime ??= startRuntime().then(() => marks.mark('runtime')));
     const { variant, reason } = chooseVariant(manifest, be, {
       requested: variantChoice,
       shaderF16: Boolean(probe.shaderF16),
@@ -98,6 +108,7 @@ async function load(
     const tracker = new Tracker(ort, atSize(manifest, size), {
       backend: be,
       variant,
+      mark: (name, detail) => marks.mark(name, detail),
       loadModel: (graph) =>
         loadGraph(modelBase, graph, {
           onProgress: (loaded, total, cached) =>
@@ -111,8 +122,10 @@ async function load(
       sizeChoice === 'auto'
         ? await fitToDevice(manifest, capacity, { tracker, timings, size }, progress)
         : { tracker, timings };
+    marks.mark('size');
     // the head at the size kept (its maps and output follow the model size)
     const head = fitted.tracker.manifest.prompt ? await promptHead(fitted.tracker, progress) : null;
+    if (head) marks.mark('head');
     return {
       variant,
       reason,
@@ -153,10 +166,12 @@ async function load(
     notice,
   };
   const [, height, width] = result.tracker.manifest.frame.shape;
+  marks.mark('ready');
   reply({
     status: 'ready',
     ...state.info,
     timings: result.timings,
+    marks: marks.take(), // the worker's start (worker-marks.js), for the page's timeline
     model: {
       name: manifest.name,
       height,
@@ -174,6 +189,15 @@ async function load(
       checkpoint: manifest.checkpoint?.path ?? '',
     },
   });
+}
+
+/**
+ * onnxruntime-web's WASM runtime (the .wasm compiled, its threads started), which the first session would otherwise
+ * start: a one-MatMul session created and released. The WebGPU backend runs on the same runtime.
+ */
+async function startRuntime() {
+  const session = await ort.InferenceSession.create(matmulModel(1, 1).bytes, { executionProviders: ['wasm'] });
+  await session.release();
 }
 
 /**

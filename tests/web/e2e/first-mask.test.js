@@ -78,6 +78,11 @@ test(
       assert.ok(load.durations.sessionMs > 0 && load.durations.warmupMs > 0, JSON.stringify(load.durations));
       if (pickCapacity(manifest, sampleObjects) !== manifest.objects.capacities[0])
         assert.ok(load.durations.annotateGraphMs > 0, JSON.stringify(load.durations));
+      // the worker's marks of its load: each within the page's load of the model
+      for (const name of ['script', 'manifest', 'runtime', 'graph', 'session', 'warm-up', 'ready']) {
+        const at = load.worker[name]?.at;
+        assert.ok(at > 0 && at <= times.modelReady, `${load.label}: worker mark ${name} at ${at}`);
+      }
       const measures = Object.fromEntries(load.measures.map((m) => [m.name, m]));
       assert.ok(measures['mobilevos:model-load'].duration > 0 && measures['mobilevos:first-track'].duration > 0);
       assert.equal(load.consoleErrors.join('\n'), '');
@@ -111,12 +116,18 @@ test('start is off by default: the page loads its model and waits', { timeout: 3
   const { error } = await waitReady(page, logs);
   assert.equal(error, null);
   await page.waitForTimeout(1000);
-  const marks = await page.evaluate(() =>
+  const names = await page.evaluate(() =>
     performance
       .getEntriesByType('mark')
       .map((m) => m.name)
       .filter((n) => n.startsWith('mobilevos:')),
   );
+  const marks = names.filter((n) => !n.startsWith('mobilevos:worker:'));
   assert.deepEqual(marks, [MARKS.interactive, MARKS.modelReady]);
+  // the worker's own marks of its load, on the page's timeline before model ready
+  for (const name of ['started', 'script', 'load', 'manifest', 'runtime', 'graph', 'session', 'warm-up', 'ready']) {
+    const at = names.indexOf(`mobilevos:worker:${name}`);
+    assert.ok(at >= 0 && at < names.indexOf(MARKS.modelReady), `${name}: ${names}`);
+  }
   assert.equal(await page.evaluate(() => window.__mobilevos.mode), 'idle');
 });

@@ -1,6 +1,6 @@
 /** The inference worker and its model, as the page shows them: loading progress, backend and variant pills. */
 import { WorkerClient } from '../ui/worker-client.js';
-import { MARKS, markOnce } from './marks.js';
+import { MARKS, markOnce, markWorker } from './marks.js';
 import { config } from './settings.js';
 import { $, app, banner } from './state.js';
 import { setPill, setStatus, updateControls } from './view.js';
@@ -39,6 +39,7 @@ export async function startWorker() {
     else if (ready.backend === 'wasm' && !ready.isolated) banner.show('not-isolated', { kind: 'warn' });
     setStatus('');
     const { backend, threads, variant, model, timings } = ready;
+    markWorker(ready.marks);
     markOnce(MARKS.modelReady, { backend, threads, variant, size: `${model.height}x${model.width}`, timings });
   } catch (error) {
     if (app.worker !== worker) return;
