@@ -11,8 +11,9 @@
  *
  * Requests (page -> worker):
  * @typedef {{action: 'load', requestId: number, modelBase: string, wasmBase: string, backend: BackendChoice,
- *            variant: VariantChoice, threads: number, debug?: boolean}} LoadRequest
- *     fetch manifest + graphs (cached, sha256-checked), pick backend and variant, create sessions, warm up
+ *            variant: VariantChoice, threads: number, objects?: number, debug?: boolean}} LoadRequest
+ *     fetch manifest + graphs (cached, sha256-checked), pick backend and variant, create the session of the graph
+ *     for `objects` (the objects the page expects to annotate first; default 1), warm it up
  * @typedef {{action: 'annotate', requestId: number, frame: ImageBitmap, labels: Uint8Array, width: number,
  *            height: number, numObjects: number, index: number, time: number}} AnnotateRequest
  *     a frame at its native size and a label image of that size (0 background, 1..N objects); runs the graph's

@@ -10,7 +10,7 @@ import { pickBackend, probeWebGPU, threadCount } from './backend.js';
 import { matmulModel } from './bench/matmul-model.js';
 import { FramePipeline } from './frame-pipeline.js';
 import { nativeLabels } from './geometry.js';
-import { atSize, chooseSize, chooseVariant, maxObjects, pickCapacity } from './manifest.js';
+import { atSize, chooseSize, chooseVariant, loadCapacity, maxObjects, pickCapacity } from './manifest.js';
 import { MaskRecording } from './mask-recording.js';
 import { fetchManifest, loadGraph, pruneCache } from './model-loader.js';
 import { nativeSignature } from './preprocess.js';
@@ -69,7 +69,17 @@ serveRequests({
 });
 
 async function load(
-  { modelBase, wasmBase, backend: choice, noWebgpu, variant: variantChoice, size: sizeChoice = 'auto', threads, debug },
+  {
+    modelBase,
+    wasmBase,
+    backend: choice,
+    noWebgpu,
+    variant: variantChoice,
+    size: sizeChoice = 'auto',
+    threads,
+    objects = 1,
+    debug,
+  },
   reply,
 ) {
   marks.mark('load');
@@ -116,7 +126,7 @@ async function load(
         }),
     });
     progress(`creating ${be.toUpperCase()} sessions (${variant}, ${size[1]}×${size[0]})`);
-    const capacity = manifest.objects.capacities[0];
+    const capacity = loadCapacity(manifest, objects);
     const timings = await tracker.prepare(capacity);
     const fitted =
       sizeChoice === 'auto'

@@ -10,6 +10,7 @@ import {
   chooseSize,
   chooseVariant,
   findGraph,
+  loadCapacity,
   pickCapacity,
   validateManifest,
 } from '../../../web/src/manifest.js';
@@ -122,6 +123,17 @@ test('capacity: the smallest exported K that holds the objects', () => {
     () => pickCapacity(real, caps.at(-1) + 1),
     (e) => e.code === 'too-many-objects',
   );
+});
+
+test("load's capacity: the graph for the objects the page expects, else the smallest", () => {
+  const m = { objects: { capacities: [1, 2, 4] } };
+  assert.equal(loadCapacity(m, 1), 1);
+  assert.equal(loadCapacity(m, 2), 2, "the sample's two objects");
+  assert.equal(loadCapacity(m, 3), 4);
+  assert.equal(loadCapacity(m, 4), 4);
+  assert.equal(loadCapacity(m, 5), 1, 'more than the model tracks: annotate says so, load does not fail');
+  for (const unknown of [undefined, null, 0, -1, 1.5, '2']) assert.equal(loadCapacity(m, unknown), 1, String(unknown));
+  assert.equal(loadCapacity({ objects: { capacities: [2, 4] } }, 1), 2);
 });
 
 test('variant choice: fp16 only with shader-f16 on WebGPU, int8 by default on WASM, fp32 otherwise', () => {

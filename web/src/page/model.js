@@ -5,8 +5,13 @@ import { config } from './settings.js';
 import { $, app, banner } from './state.js';
 import { setPill, setStatus, updateControls } from './view.js';
 
-/** A fresh worker with the current settings: loads the model and shows the backend, or a banner to retry. */
-export async function startWorker() {
+/**
+ * A fresh worker with the current settings: loads the model and shows the backend, or a banner to retry. `objects`
+ * (a number, or a promise of one): how many objects the page will annotate first when it knows (the sample's mask),
+ * so that the worker creates and warms up that graph while it loads; the load request waits for it, the worker's
+ * script loads meanwhile.
+ */
+export async function startWorker({ objects = 1 } = {}) {
   app.worker?.terminate();
   app.ready = false;
   setPill('#pill-backend', 'loading model…');
@@ -25,6 +30,7 @@ export async function startWorker() {
       variant: config.variant,
       size: config.size,
       threads: config.threads,
+      objects: await objects,
       debug: config.debug,
     });
     if (app.worker !== worker) return;
