@@ -11,17 +11,18 @@ import { OBJECT_COLORS } from './labels.js';
 import { decodePng, labelsFromPng } from './mask-encoding.js';
 import { addPrompt, clearPrompts, freeze, undoPrompt, uploadMask } from './page/annotating.js';
 import { MARKS, markOnce } from './page/marks.js';
-import { startWorker } from './page/model.js';
+import { startWorker, warmClickHead } from './page/model.js';
 import { downloadMasks, toggleRecording } from './page/recording.js';
 import { config, PARAMS, saveSettings, unknownParams } from './page/settings.js';
 import { openFile, openSource, reset, sampleMaskBytes } from './page/sources.js';
 import { $, $$, annotator, app, banner, stats } from './page/state.js';
 import { pauseTracking, stopTracking, track } from './page/tracking.js';
-import { addObject, renderObjectList, selectObject, setMode } from './page/view.js';
+import { addObject, onModeChange, renderObjectList, selectObject, setMode } from './page/view.js';
 import { registerServiceWorker } from './sw-register.js';
 
 annotator.onChange = () => renderObjectList();
 annotator.onPrompt = (p) => addPrompt(p);
+onModeChange(() => warmClickHead()); // the click head, once the page is idle (not tracking)
 
 // ---------------------------------------------------------------- wiring
 for (const b of $$('[data-source]')) b.addEventListener('click', () => openSource(b.dataset.source));
@@ -58,6 +59,7 @@ function selectTool(tool) {
   for (const b of $$('[data-tool]')) b.setAttribute('aria-checked', String(b.dataset.tool === tool));
   $('#click-tools').hidden = tool !== 'click';
   $('#click-info').hidden = tool !== 'click';
+  if (tool === 'click') warmClickHead({ tool: true });
   annotator.render();
 }
 
@@ -157,6 +159,12 @@ async function sampleObjects() {
 
 /** ?start=sample: the sample clip opens (frozen, with its mask) while the model loads; Track once both are done. */
 async function startWithSample(loading) {
-  await Promise.all([openSource('sample'), loading]);
-  if (app.mode === 'annotating') await track();
+  app.autoTrack = true; // the click head waits (page/model.js warmClickHead)
+  try {
+    await Promise.all([openSource('sample'), loading]);
+    if (app.mode === 'annotating') await track();
+  } finally {
+    app.autoTrack = false;
+    warmClickHead(); // when Track did not start tracking
+  }
 }

@@ -19,7 +19,6 @@ export const WORKER_MARKS = [
   ['session', 'session created'],
   ['warm-up', 'session warmed up (annotate + 2 track calls)'],
   ['size', 'model size chosen'],
-  ['head', 'click head ready'],
   ['ready', 'ready sent'],
 ];
 

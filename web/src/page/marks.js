@@ -5,9 +5,10 @@
  * move them):
  *
  *   interactive    the page's script has run: controls wired, the inference worker started
- *   modelReady     the worker's `load` replied: manifest, graph bytes (Cache Storage when warm), sessions created and
- *                  warmed up, the auto size measured (size-fit.js) and the click head warmed up; detail: backend,
- *                  threads, variant, model input and the worker's timings
+ *   modelReady     the worker's `load` replied: manifest, graph bytes (Cache Storage when warm), the session of the
+ *                  graph for the expected object count created and warmed up, the auto size measured (size-fit.js);
+ *                  the click head is prepared later (page/model.js warmClickHead); detail: backend, threads, variant,
+ *                  model input and the worker's timings
  *   sampleReady    the sample clip is open and frozen on its first frame with its own mask
  *   trackStart     Track pressed on a valid annotation (the annotate call is sent)
  *   annotated      the annotate call's result drawn (includes creating the graph of the annotation's object count when

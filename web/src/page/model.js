@@ -47,6 +47,7 @@ export async function startWorker({ objects = 1 } = {}) {
     const { backend, threads, variant, model, timings } = ready;
     markWorker(ready.marks);
     markOnce(MARKS.modelReady, { backend, threads, variant, size: `${model.height}x${model.width}`, timings });
+    warmClickHead();
   } catch (error) {
     if (app.worker !== worker) return;
     setPill('#pill-backend', error.code === 'no-backend' ? 'no backend' : 'model error', 'bad');
@@ -54,6 +55,25 @@ export async function startWorker({ objects = 1 } = {}) {
     banner.show(error.code || 'no-backend', { detail: error.message, actions: [['Retry', () => startWorker()]] });
   }
   updateControls();
+}
+
+/**
+ * The click head (the worker's `prepare-prompt`: its session and the features' graph, warmed up) is not on the way to
+ * the first mask, so the worker prepares it once the page asks: when the Click tool is chosen (`tool`), or when the
+ * page is idle with the model ready — not while it tracks or is about to (?start=sample's Track: `app.autoTrack`),
+ * where it would hold frames back. Once per worker; a failure is shown as a click's would be, and the Click tool
+ * tries again when used.
+ */
+export function warmClickHead({ tool = false } = {}) {
+  const worker = app.worker;
+  if (!worker || !app.ready || !app.model?.prompt || app.clickHead === worker) return;
+  if (!tool && (app.mode === 'tracking' || app.autoTrack)) return;
+  app.clickHead = worker;
+  worker.request('prepare-prompt').catch((error) => {
+    if (app.worker !== worker || error.code === 'cancelled') return;
+    app.clickHead = null;
+    banner.show(error.code || 'prompt-failed', { detail: error.message });
+  });
 }
 
 function showProgress({ message, loaded, total }) {
