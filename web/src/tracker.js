@@ -24,8 +24,8 @@ export class Tracker {
    * @param {object} manifest  a validated manifest.json
    * @param {{backend: 'wasm'|'webgpu', variant: string, loadModel: (graph: object) => Promise<Uint8Array>,
    *          sessionOptions?: object, mark?: (name: string, detail: object) => void}} options  loadModel fetches
-   *     (and checks) a graph's bytes; `mark` is told when a graph's bytes are read ('graph'), its session created
-   *     ('session') and warmed up ('warm-up'), with {file} (the worker's start marks, worker-marks.js)
+   *     (and checks) a graph's bytes; `mark` is told when a graph's session is created ('session') and warmed up
+   *     ('warm-up'), with {file} (the worker's start marks, worker-marks.js)
    */
   constructor(ort, manifest, { backend, variant, loadModel, sessionOptions = {}, mark = () => {} }) {
     this.ort = ort;
@@ -38,7 +38,7 @@ export class Tracker {
     this.memory = new MemoryBank(manifest.memory);
     /** @type {Map<string, Promise<any>>} graph file -> InferenceSession */
     this.sessions = new Map();
-    /** @type {Map<string, {readMs: number, createMs: number}>} graph file -> how long its bytes and session took */
+    /** @type {Map<string, {readMs: number, createMs: number}>} graph file -> how long loadModel and its session took */
     this.creation = new Map();
     /** @type {Map<string, any>} constant CPU tensors (zeros, call flags), made once per graph input and value */
     this.constants = new Map();
@@ -69,7 +69,6 @@ export class Tracker {
       const t0 = now();
       const created = this.loadModel(graph).then(async (bytes) => {
         const t1 = now();
-        this.mark('graph', { file: graph.file });
         const session = await this.ort.InferenceSession.create(bytes, options);
         this.creation.set(graph.file, { readMs: t1 - t0, createMs: now() - t1 });
         this.mark('session', { file: graph.file });
@@ -96,10 +95,12 @@ export class Tracker {
   }
 
   /** Create the session of `capacity` and run an annotate and two track calls (compiles WebGPU shaders, sizes WASM
-   * buffers: the first run costs several times a steady one). Returns the wall times in ms, with `stepMs` the
-   * faster track call (a steady frame's inference, for choosing the size), `runsMs` the three calls' inference
-   * times, and the graph's `readMs` (its bytes) and `createMs` (its session) when it was created. */
-  async prepare(capacity) {
+   * buffers: the first run costs several times a steady one; the annotate call runs the same operators as a track
+   * call). The second track call is left out when `settled(ms)` says the first one's time is all its caller needs
+   * (size-fit.js: no size choice it could change; annotate: only the warm-up). Returns the wall times in ms, with
+   * `stepMs` the faster track call (a steady frame's inference, for choosing the size), `runsMs` the calls' inference
+   * times, and the graph's `readMs` (loadModel: its bytes) and `createMs` (its session) when it was created. */
+  async prepare(capacity, { settled = () => false } = {}) {
     const t0 = now();
     const { graph } = await this.session(capacity);
     const t1 = now();
@@ -110,15 +111,14 @@ export class Tracker {
     const warm = this.withManifest(this.manifest); // same sessions and constants, its own memory
     warm.constants = this.constants;
     const annotated = await warm.start(grey, labels, 1, capacity);
-    const first = await warm.step(grey);
-    const second = await warm.step(grey);
+    const runsMs = [annotated.inferMs, (await warm.step(grey)).inferMs];
+    if (!settled(runsMs[1])) runsMs.push((await warm.step(grey)).inferMs);
     warm.memory.clear();
-    const runsMs = [annotated.inferMs, first.inferMs, second.inferMs];
     this.mark('warm-up', { file: graph.file, runsMs });
     return {
       sessionMs: t1 - t0,
       warmupMs: now() - t1,
-      stepMs: Math.min(first.inferMs, second.inferMs),
+      stepMs: Math.min(...runsMs.slice(1)),
       runsMs,
       ...this.creation.get(graph.file),
     };

@@ -17,7 +17,7 @@ import { nativeSignature } from './preprocess.js';
 import { runParity, runPromptParity } from './parity.js';
 import { frameToModel, PromptHead, promptMaps } from './prompt.js';
 import { serveRequests } from './protocol.js';
-import { fitToDevice } from './size-fit.js';
+import { fitToDevice, sizeSettled } from './size-fit.js';
 import { Tracker } from './tracker.js';
 import { WorkerMarks } from './worker-marks.js';
 
@@ -91,6 +91,14 @@ async function load(
   const progress = (message, extra = {}) => reply({ status: 'progress', message, ...extra });
   state.debug = Boolean(debug);
   state.modelBase = modelBase;
+  const isolated = Boolean(self.crossOriginIsolated);
+  ort.env.wasm.wasmPaths = wasmBase;
+  ort.env.wasm.numThreads = threadCount(threads, { isolated, cores: navigator.hardwareConcurrency });
+  ort.env.logLevel = 'error';
+  // onnxruntime-web's runtime starts now, while the manifest and the graph's bytes are read (loadModel below waits
+  // for it before the session is created); its failure goes to the attempt that waits, like a session's would
+  const runtime = startRuntime().then(() => marks.mark('runtime'));
+  runtime.catch(() => {});
   progress('reading the model manifest');
   const manifest = await fetchManifest(modelBase);
   marks.mark('manifest');
@@ -105,15 +113,9 @@ async function load(
         ? { available: false, reason: 'disabled by ?nowebgpu=1' }
         : await probeWebGPU();
   let { backend, notice } = pickBackend(choice, probe);
-  const isolated = Boolean(self.crossOriginIsolated);
-  ort.env.wasm.wasmPaths = wasmBase;
-  ort.env.wasm.numThreads = threadCount(threads, { isolated, cores: navigator.hardwareConcurrency });
-  ort.env.logLevel = 'error';
   marks.mark('backend', { backend });
-  let runtime = null; // started once, by the first attempt (a failure ends in backendError like a session's)
 
   const attempt = async (be) => {
-    await (runtime ??= startRuntime().then(() => marks.mark('runtime')));
     const { variant, reason } = chooseVariant(manifest, be, {
       requested: variantChoice,
       shaderF16: Boolean(probe.shaderF16),
@@ -124,15 +126,21 @@ async function load(
       backend: be,
       variant,
       mark: (name, detail) => marks.mark(name, detail),
-      loadModel: (graph) =>
-        loadGraph(modelBase, graph, {
+      loadModel: async (graph) => {
+        const bytes = await loadGraph(modelBase, graph, {
           onProgress: (loaded, total, cached) =>
             progress(cached ? `${graph.file} (cached)` : `downloading ${graph.file}`, { loaded, total }),
-        }),
+        });
+        marks.mark('graph', { file: graph.file });
+        await runtime;
+        return bytes;
+      },
     });
     progress(`creating ${be.toUpperCase()} sessions (${variant}, ${size[1]}×${size[0]})`);
     const capacity = loadCapacity(manifest, objects);
-    const timings = await tracker.prepare(capacity);
+    // the warm-up's second track call only where it could change the size (size-fit.js sizeSettled)
+    const settled = (ms) => sizeChoice !== 'auto' || sizeSettled(manifest, capacity, size, ms);
+    const timings = await tracker.prepare(capacity, { settled });
     const fitted =
       sizeChoice === 'auto'
         ? await fitToDevice(manifest, capacity, { tracker, timings, size }, progress)
@@ -286,7 +294,7 @@ async function annotate({ frame, labels, width, height, numObjects, index, time 
   if (!tracker.hasSession(capacity)) {
     // first use of this capacity: create and warm up its graph now, not mid-track
     reply({ status: 'progress', message: `loading the ${capacity}-object graph` });
-    prepared = await tracker.prepare(capacity);
+    prepared = await tracker.prepare(capacity, { settled: () => true }); // a warm-up only: one track call
   }
   const signature = state.debug ? nativeSignature(frame) : null;
   const done = await state.pipeline.annotate(frame, labels, width, height, numObjects, capacity);
