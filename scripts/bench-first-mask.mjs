@@ -25,6 +25,7 @@ import {
   startupTimes,
   summarizeStartup,
   workerDurations,
+  workerTimes,
 } from '../web/src/bench/first-mask.js';
 import { MARKS } from '../web/src/page/marks.js';
 
@@ -111,7 +112,8 @@ async function load(context, url, label, { waitServiceWorker = false } = {}) {
     return {
       label,
       times,
-      durations: workerDurations(details),
+      durations: workerDurations(details, times),
+      worker: workerTimes(seen.marks),
       problems: startupProblems(times),
       firstMask: { index: details.firstMask?.index ?? null, areas, pixels: areas.reduce((a, b) => a + b, 0) },
       ...seen,

@@ -7,19 +7,22 @@
  * is tracked in order, as fast as the device allows, with a progress bar; a camera is live, so frames that arrive
  * while the worker is busy are dropped (and listed as not tracked in masks.json). URL parameters: page/settings.js.
  */
+import { OBJECT_COLORS } from './labels.js';
+import { decodePng, labelsFromPng } from './mask-encoding.js';
 import { addPrompt, clearPrompts, freeze, undoPrompt, uploadMask } from './page/annotating.js';
 import { MARKS, markOnce } from './page/marks.js';
-import { startWorker } from './page/model.js';
+import { startWorker, warmClickHead } from './page/model.js';
 import { downloadMasks, toggleRecording } from './page/recording.js';
 import { config, PARAMS, saveSettings, unknownParams } from './page/settings.js';
-import { openFile, openSource, reset } from './page/sources.js';
+import { openFile, openSource, reset, sampleMaskBytes } from './page/sources.js';
 import { $, $$, annotator, app, banner, stats } from './page/state.js';
 import { pauseTracking, stopTracking, track } from './page/tracking.js';
-import { addObject, renderObjectList, selectObject, setMode } from './page/view.js';
+import { addObject, onModeChange, renderObjectList, selectObject, setMode } from './page/view.js';
 import { registerServiceWorker } from './sw-register.js';
 
 annotator.onChange = () => renderObjectList();
 annotator.onPrompt = (p) => addPrompt(p);
+onModeChange(() => warmClickHead()); // the click head, once the page is idle (not tracking)
 
 // ---------------------------------------------------------------- wiring
 for (const b of $$('[data-source]')) b.addEventListener('click', () => openSource(b.dataset.source));
@@ -56,6 +59,7 @@ function selectTool(tool) {
   for (const b of $$('[data-tool]')) b.setAttribute('aria-checked', String(b.dataset.tool === tool));
   $('#click-tools').hidden = tool !== 'click';
   $('#click-info').hidden = tool !== 'click';
+  if (tool === 'click') warmClickHead({ tool: true });
   annotator.render();
 }
 
@@ -137,12 +141,30 @@ if (unknownParams.length)
 if (config.sw) registerServiceWorker();
 selectTool('brush');
 setMode('idle');
-const loading = startWorker();
+const loading = startWorker(config.start === 'sample' ? { objects: sampleObjects() } : {});
 markOnce(MARKS.interactive);
 if (config.start === 'sample') startWithSample(loading);
 
+/**
+ * ?start=sample: how many objects the sample's mask has, so that the worker loads that graph; 1 when the mask cannot
+ * be read (opening the sample reads it again and says so).
+ */
+async function sampleObjects() {
+  try {
+    return labelsFromPng(decodePng(await sampleMaskBytes()), { knownColours: OBJECT_COLORS }).count;
+  } catch {
+    return 1;
+  }
+}
+
 /** ?start=sample: the sample clip opens (frozen, with its mask) while the model loads; Track once both are done. */
 async function startWithSample(loading) {
-  await Promise.all([openSource('sample'), loading]);
-  if (app.mode === 'annotating') await track();
+  app.autoTrack = true; // the click head waits (page/model.js warmClickHead)
+  try {
+    await Promise.all([openSource('sample'), loading]);
+    if (app.mode === 'annotating') await track();
+  } finally {
+    app.autoTrack = false;
+    warmClickHead(); // when Track did not start tracking
+  }
 }

@@ -251,6 +251,16 @@ export function pickCapacity(manifest, numObjects) {
   return k;
 }
 
+/**
+ * The capacity whose graph the page's worker creates and warms up at load: the one for the `objects` the page expects to annotate first
+ * (the sample's mask has two, known before the model is ready), so that the first annotate call finds it ready; the
+ * smallest when the page does not know (1) or expects more than the model tracks (annotate then says so).
+ */
+export function loadCapacity(manifest, objects) {
+  const n = Number.isInteger(objects) && objects >= 1 ? objects : 1;
+  return n <= maxObjects(manifest) ? pickCapacity(manifest, n) : manifest.objects.capacities[0];
+}
+
 /** The most objects one annotation may have. */
 export function maxObjects(manifest) {
   return manifest.objects.capacities.at(-1);

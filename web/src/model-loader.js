@@ -75,13 +75,16 @@ export async function checkGraphBytes(graph, bytes) {
   return '';
 }
 
+/** A graph's key in the model cache: its URL and sha256, so that a new export is fetched anew. */
+const cacheKey = (baseUrl, graph) => `${new URL(graph.file, baseUrl).href}?sha256=${graph.sha256}`;
+
 /**
  * The bytes of one graph, checked. Cached copies are keyed by URL and sha256, so a new export is fetched anew; a cached
  * copy that fails the check is dropped and fetched again. `onProgress(loaded, total)` follows the download.
  */
 export async function loadGraph(baseUrl, graph, { fetchFn = fetch, onProgress = () => {} } = {}) {
   const url = new URL(graph.file, baseUrl).href;
-  const key = `${url}?sha256=${graph.sha256}`;
+  const key = cacheKey(baseUrl, graph);
   const store = cacheStorage() && (await caches.open(MODEL_CACHE));
   if (store) {
     const cached = await store.match(key);
@@ -113,6 +116,18 @@ export async function loadGraph(baseUrl, graph, { fetchFn = fetch, onProgress = 
   return bytes;
 }
 
+/**
+ * A graph the page does not need yet (the smallest capacity's when load made another, the click head's) put in the
+ * model cache for offline use, as loadGraph would (fetched, checked), without reading it when it is there already.
+ * Returns true when it was cached already (or there is no Cache Storage: nothing to do).
+ */
+export async function cacheGraph(baseUrl, graph, { fetchFn = fetch } = {}) {
+  const store = cacheStorage() && (await caches.open(MODEL_CACHE));
+  if (!store || (await store.match(cacheKey(baseUrl, graph)))) return true;
+  await loadGraph(baseUrl, graph, { fetchFn });
+  return false;
+}
+
 async function readWithProgress(response, expected, onProgress) {
   if (!response.body || !response.body.getReader) return new Uint8Array(await response.arrayBuffer());
   const reader = response.body.getReader();
@@ -139,7 +154,7 @@ export async function pruneCache(baseUrl, manifest) {
   const store = cacheStorage() && (await caches.open(MODEL_CACHE));
   if (!store) return 0;
   const files = manifest.prompt ? [...manifest.graphs, manifest.prompt] : manifest.graphs; // the head is a graph too
-  const keep = new Set(files.map((g) => `${new URL(g.file, baseUrl).href}?sha256=${g.sha256}`));
+  const keep = new Set(files.map((g) => cacheKey(baseUrl, g)));
   keep.add(new URL('manifest.json', baseUrl).href);
   let removed = 0;
   for (const request of await store.keys()) {

@@ -11,8 +11,9 @@
  *
  * Requests (page -> worker):
  * @typedef {{action: 'load', requestId: number, modelBase: string, wasmBase: string, backend: BackendChoice,
- *            variant: VariantChoice, threads: number, debug?: boolean}} LoadRequest
- *     fetch manifest + graphs (cached, sha256-checked), pick backend and variant, create sessions, warm up
+ *            variant: VariantChoice, threads: number, objects?: number, debug?: boolean}} LoadRequest
+ *     fetch manifest + graphs (cached, sha256-checked), pick backend and variant, create the session of the graph
+ *     for `objects` (the objects the page expects to annotate first; default 1), warm it up
  * @typedef {{action: 'annotate', requestId: number, frame: ImageBitmap, labels: Uint8Array, width: number,
  *            height: number, numObjects: number, index: number, time: number}} AnnotateRequest
  *     a frame at its native size and a label image of that size (0 background, 1..N objects); runs the graph's
@@ -31,6 +32,10 @@
  * @typedef {{action: 'parity', requestId: number, capacities?: number[]}} ParityRequest
  *     tests and bench: replay the export's parity fixtures on this backend; replies rows of max |diff| (`rows`, and
  *     `promptRows` for the prompt head's steps when the export has one)
+ * @typedef {{action: 'prepare-prompt', requestId: number}} PreparePromptRequest
+ *     click to mask: create and warm up the prompt head (and the features' graph) now, not at load (the page asks
+ *     when the Click tool is chosen or it is idle); replies a Done with `prompt` (false: the export has no head) and
+ *     `ms`. `prompt-image` prepares it too when it was not
  * @typedef {{action: 'prompt-image', requestId: number, frame: ImageBitmap}} PromptImageRequest
  *     click to mask: encode a frozen frame (native size, letterboxed) once for its clicks; forgets the previous
  *     frame's prompts. Replies a Done with `encodeMs` (and `rgba`, the model input, with debug)

@@ -43,6 +43,20 @@ export function fitSize(manifest, capacity, measured, ms, budgetMs = INFERENCE_B
   return { size: pick.size, fits: fitting.length > 0, predictions, reason };
 }
 
+/** How much faster than the warm-up's first track call a steady one may be (measured: within ~10%, the annotate call
+ * before it takes the first run's cost). */
+export const FIRST_TRACK_MARGIN = 2;
+
+/**
+ * Is the size choice at `size` settled by a first track call of `ms`, so that the warm-up's second one (Tracker.prepare)
+ * could not change it? True when fitSize keeps `size` whether a steady call takes `ms` or up to FIRST_TRACK_MARGIN
+ * times less (a faster one can only make larger sizes fit; a slower one is not possible, `stepMs` being the faster).
+ */
+export function sizeSettled(manifest, capacity, size, ms, budgetMs = INFERENCE_BUDGET_MS) {
+  const keeps = (t) => fitSize(manifest, capacity, size, t, budgetMs).size.join() === size.join();
+  return keeps(ms) && keeps(ms / FIRST_TRACK_MARGIN);
+}
+
 /**
  * 'auto' size: from the default size's measured track call, move to the largest exported size predicted to keep
  * 30 FPS (fitSize). The move is measured too and kept only if it holds: a step up must fit the budget, a step

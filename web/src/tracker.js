@@ -23,18 +23,23 @@ export class Tracker {
    * @param {any} ort  the onnxruntime-web module
    * @param {object} manifest  a validated manifest.json
    * @param {{backend: 'wasm'|'webgpu', variant: string, loadModel: (graph: object) => Promise<Uint8Array>,
-   *          sessionOptions?: object}} options  loadModel fetches (and checks) a graph's bytes
+   *          sessionOptions?: object, mark?: (name: string, detail: object) => void}} options  loadModel fetches
+   *     (and checks) a graph's bytes; `mark` is told when a graph's session is created ('session') and warmed up
+   *     ('warm-up'), with {file} (the worker's start marks, worker-marks.js)
    */
-  constructor(ort, manifest, { backend, variant, loadModel, sessionOptions = {} }) {
+  constructor(ort, manifest, { backend, variant, loadModel, sessionOptions = {}, mark = () => {} }) {
     this.ort = ort;
     this.manifest = manifest;
     this.backend = backend;
     this.variant = variant;
     this.loadModel = loadModel;
     this.sessionOptions = sessionOptions;
+    this.mark = mark;
     this.memory = new MemoryBank(manifest.memory);
     /** @type {Map<string, Promise<any>>} graph file -> InferenceSession */
     this.sessions = new Map();
+    /** @type {Map<string, {readMs: number, createMs: number}>} graph file -> how long loadModel and its session took */
+    this.creation = new Map();
     /** @type {Map<string, any>} constant CPU tensors (zeros, call flags), made once per graph input and value */
     this.constants = new Map();
     this.capacity = 0;
@@ -61,7 +66,14 @@ export class Tracker {
         // memory entries never leave the GPU; prob comes back to the CPU
         options.preferredOutputLocation = { [entry.key]: 'gpu-buffer', [entry.value]: 'gpu-buffer' };
       }
-      const created = this.loadModel(graph).then((bytes) => this.ort.InferenceSession.create(bytes, options));
+      const t0 = now();
+      const created = this.loadModel(graph).then(async (bytes) => {
+        const t1 = now();
+        const session = await this.ort.InferenceSession.create(bytes, options);
+        this.creation.set(graph.file, { readMs: t1 - t0, createMs: now() - t1 });
+        this.mark('session', { file: graph.file });
+        return session;
+      });
       created.catch(() => this.sessions.delete(graph.file));
       this.sessions.set(graph.file, created);
     }
@@ -78,15 +90,19 @@ export class Tracker {
   withManifest(manifest) {
     const other = new Tracker(this.ort, manifest, this);
     other.sessions = this.sessions;
+    other.creation = this.creation;
     return other;
   }
 
   /** Create the session of `capacity` and run an annotate and two track calls (compiles WebGPU shaders, sizes WASM
-   * buffers: the first run costs several times a steady one). Returns the wall times in ms, with `stepMs` the
-   * faster track call (a steady frame's inference, for choosing the size). */
-  async prepare(capacity) {
+   * buffers: the first run costs several times a steady one; the annotate call runs the same operators as a track
+   * call). The second track call is left out when `settled(ms)` says the first one's time is all its caller needs
+   * (size-fit.js: no size choice it could change; annotate: only the warm-up). Returns the wall times in ms, with
+   * `stepMs` the faster track call (a steady frame's inference, for choosing the size), `runsMs` the calls' inference
+   * times, and the graph's `readMs` (loadModel: its bytes) and `createMs` (its session) when it was created. */
+  async prepare(capacity, { settled = () => false } = {}) {
     const t0 = now();
-    await this.session(capacity);
+    const { graph } = await this.session(capacity);
     const t1 = now();
     const labels = new Uint8Array(this.height * this.width);
     for (let y = this.height >> 2; y < (3 * this.height) >> 2; y++)
@@ -94,11 +110,18 @@ export class Tracker {
     const grey = new Uint8ClampedArray(this.height * this.width * 4).fill(128);
     const warm = this.withManifest(this.manifest); // same sessions and constants, its own memory
     warm.constants = this.constants;
-    await warm.start(grey, labels, 1, capacity);
-    const first = await warm.step(grey);
-    const second = await warm.step(grey);
+    const annotated = await warm.start(grey, labels, 1, capacity);
+    const runsMs = [annotated.inferMs, (await warm.step(grey)).inferMs];
+    if (!settled(runsMs[1])) runsMs.push((await warm.step(grey)).inferMs);
     warm.memory.clear();
-    return { sessionMs: t1 - t0, warmupMs: now() - t1, stepMs: Math.min(first.inferMs, second.inferMs) };
+    this.mark('warm-up', { file: graph.file, runsMs });
+    return {
+      sessionMs: t1 - t0,
+      warmupMs: now() - t1,
+      stepMs: Math.min(...runsMs.slice(1)),
+      runsMs,
+      ...this.creation.get(graph.file),
+    };
   }
 
   /**
@@ -208,6 +231,7 @@ export class Tracker {
   async release() {
     this.reset();
     this.constants.clear();
+    this.creation.clear();
     const sessions = await Promise.allSettled([...this.sessions.values()]);
     this.sessions.clear();
     await Promise.all(sessions.filter((s) => s.status === 'fulfilled').map((s) => s.value.release()));

@@ -7,17 +7,22 @@
 import * as ort from 'onnxruntime-web';
 
 import { pickBackend, probeWebGPU, threadCount } from './backend.js';
+import { matmulModel } from './bench/matmul-model.js';
 import { FramePipeline } from './frame-pipeline.js';
 import { nativeLabels } from './geometry.js';
-import { atSize, chooseSize, chooseVariant, maxObjects, pickCapacity } from './manifest.js';
+import { atSize, chooseSize, chooseVariant, findGraph, loadCapacity, maxObjects, pickCapacity } from './manifest.js';
 import { MaskRecording } from './mask-recording.js';
-import { fetchManifest, loadGraph, pruneCache } from './model-loader.js';
+import { cacheGraph, fetchManifest, loadGraph, pruneCache } from './model-loader.js';
 import { nativeSignature } from './preprocess.js';
 import { runParity, runPromptParity } from './parity.js';
 import { frameToModel, PromptHead, promptMaps } from './prompt.js';
 import { serveRequests } from './protocol.js';
-import { fitToDevice } from './size-fit.js';
+import { fitToDevice, sizeSettled } from './size-fit.js';
 import { Tracker } from './tracker.js';
+import { WorkerMarks } from './worker-marks.js';
+
+const marks = new WorkerMarks();
+marks.mark('script'); // this module and its imports (onnxruntime-web's JS) are evaluated
 
 const state = {
   manifest: null,
@@ -28,7 +33,7 @@ const state = {
   debugInputBytes: 0, // model inputs kept in the recording (debug only)
   recording: new MaskRecording(),
   info: null,
-  head: null, // PromptHead, when the manifest has one
+  head: null, // Promise of the PromptHead (null until first needed, and when the manifest has none): promptHeadReady
   clicks: null, // the frozen frame being prompted: {features, box, width, height, chains}
 };
 
@@ -58,20 +63,45 @@ serveRequests({
   },
   recording: (msg, reply) => reply({ frames: [...state.recording.frames.values()] }),
   parity: async (msg, reply) => reply(await parity(msg)),
+  'prepare-prompt': async (msg, reply) => {
+    const t0 = now();
+    const head = await promptHeadReady();
+    reply({ prompt: Boolean(head), ms: now() - t0 });
+  },
   'prompt-image': promptImage,
   prompt,
   stats: (msg, reply) => reply({ stats: state.tracker?.stats() ?? null, info: state.info }),
 });
 
 async function load(
-  { modelBase, wasmBase, backend: choice, noWebgpu, variant: variantChoice, size: sizeChoice = 'auto', threads, debug },
+  {
+    modelBase,
+    wasmBase,
+    backend: choice,
+    noWebgpu,
+    variant: variantChoice,
+    size: sizeChoice = 'auto',
+    threads,
+    objects = 1,
+    debug,
+  },
   reply,
 ) {
+  marks.mark('load');
   const progress = (message, extra = {}) => reply({ status: 'progress', message, ...extra });
   state.debug = Boolean(debug);
   state.modelBase = modelBase;
+  const isolated = Boolean(self.crossOriginIsolated);
+  ort.env.wasm.wasmPaths = wasmBase;
+  ort.env.wasm.numThreads = threadCount(threads, { isolated, cores: navigator.hardwareConcurrency });
+  ort.env.logLevel = 'error';
+  // onnxruntime-web's runtime starts now, while the manifest and the graph's bytes are read (loadModel below waits
+  // for it before the session is created); its failure goes to the attempt that waits, like a session's would
+  const runtime = startRuntime().then(() => marks.mark('runtime'));
+  runtime.catch(() => {});
   progress('reading the model manifest');
   const manifest = await fetchManifest(modelBase);
+  marks.mark('manifest');
   state.manifest = manifest;
   // old graphs left in the cache only cost disk space: say so in the console, do not stop loading
   pruneCache(modelBase, manifest).catch((e) => console.warn(`model cache clean-up failed: ${e.message}`));
@@ -83,10 +113,7 @@ async function load(
         ? { available: false, reason: 'disabled by ?nowebgpu=1' }
         : await probeWebGPU();
   let { backend, notice } = pickBackend(choice, probe);
-  const isolated = Boolean(self.crossOriginIsolated);
-  ort.env.wasm.wasmPaths = wasmBase;
-  ort.env.wasm.numThreads = threadCount(threads, { isolated, cores: navigator.hardwareConcurrency });
-  ort.env.logLevel = 'error';
+  marks.mark('backend', { backend });
 
   const attempt = async (be) => {
     const { variant, reason } = chooseVariant(manifest, be, {
@@ -98,26 +125,31 @@ async function load(
     const tracker = new Tracker(ort, atSize(manifest, size), {
       backend: be,
       variant,
-      loadModel: (graph) =>
-        loadGraph(modelBase, graph, {
+      mark: (name, detail) => marks.mark(name, detail),
+      loadModel: async (graph) => {
+        const bytes = await loadGraph(modelBase, graph, {
           onProgress: (loaded, total, cached) =>
             progress(cached ? `${graph.file} (cached)` : `downloading ${graph.file}`, { loaded, total }),
-        }),
+        });
+        marks.mark('graph', { file: graph.file });
+        await runtime;
+        return bytes;
+      },
     });
     progress(`creating ${be.toUpperCase()} sessions (${variant}, ${size[1]}×${size[0]})`);
-    const capacity = manifest.objects.capacities[0];
-    const timings = await tracker.prepare(capacity);
+    const capacity = loadCapacity(manifest, objects);
+    // the warm-up's second track call only where it could change the size (size-fit.js sizeSettled)
+    const settled = (ms) => sizeChoice !== 'auto' || sizeSettled(manifest, capacity, size, ms);
+    const timings = await tracker.prepare(capacity, { settled });
     const fitted =
       sizeChoice === 'auto'
         ? await fitToDevice(manifest, capacity, { tracker, timings, size }, progress)
         : { tracker, timings };
-    // the head at the size kept (its maps and output follow the model size)
-    const head = fitted.tracker.manifest.prompt ? await promptHead(fitted.tracker, progress) : null;
+    marks.mark('size');
     return {
       variant,
       reason,
       ...fitted,
-      head,
       sizeReason: sizeChoice === 'auto' ? `${sizeReason}; ${fitted.reason}` : sizeReason,
     };
   };
@@ -135,10 +167,12 @@ async function load(
       throw backendError(e, 'wasm');
     }
   }
+  cacheForLater(modelBase, result.tracker);
   await state.tracker?.release();
-  await state.head?.release();
+  const oldHead = state.head;
+  state.head = null;
+  await (await oldHead?.catch(() => null))?.release();
   state.tracker = result.tracker;
-  state.head = result.head;
   state.clicks = null;
   state.pipeline = new FramePipeline(result.tracker);
   state.info = {
@@ -153,10 +187,12 @@ async function load(
     notice,
   };
   const [, height, width] = result.tracker.manifest.frame.shape;
+  marks.mark('ready');
   reply({
     status: 'ready',
     ...state.info,
     timings: result.timings,
+    marks: marks.take(), // the worker's start (worker-marks.js), for the page's timeline
     model: {
       name: manifest.name,
       height,
@@ -169,7 +205,7 @@ async function load(
       })),
       capacities: manifest.objects.capacities,
       maxObjects: maxObjects(manifest),
-      prompt: Boolean(result.head),
+      prompt: Boolean(result.tracker.manifest.prompt), // its head is prepared when first needed (promptHeadReady)
       variants: Object.keys(manifest.variants),
       checkpoint: manifest.checkpoint?.path ?? '',
     },
@@ -177,20 +213,58 @@ async function load(
 }
 
 /**
- * The prompt head's session, fetched (and cached for offline use) with the model and warmed up with one click on a
- * grey frame, so that the first real click costs what every click costs. It runs on WASM whatever the tracker's
+ * onnxruntime-web's WASM runtime (the .wasm compiled, its threads started), which the first session would otherwise
+ * start: a one-MatMul session created and released. The WebGPU backend runs on the same runtime.
+ */
+async function startRuntime() {
+  const session = await ort.InferenceSession.create(matmulModel(1, 1).bytes, { executionProviders: ['wasm'] });
+  await session.release();
+}
+
+/**
+ * The graphs that load did not read but the page may need offline — the smallest capacity's (one object) when load
+ * made another, and the click head's — are put in the model cache in the background (a check of the cache when warm).
+ * A failure is said in the console: the graph is fetched again when it is needed, and fails there with its message.
+ */
+function cacheForLater(modelBase, tracker) {
+  const { manifest, variant } = tracker;
+  const graphs = [findGraph(manifest, manifest.objects.capacities[0], variant), manifest.prompt].filter(Boolean);
+  for (const graph of graphs) {
+    cacheGraph(modelBase, graph).catch((e) => console.warn(`${graph.file} not cached for offline use: ${e.message}`));
+  }
+}
+
+/**
+ * The prompt head, at the tracker's size (its maps and output follow the model size), created and warmed up when
+ * first needed — `prepare-prompt` (the page asks when the Click tool is chosen or the page is idle), the first
+ * `prompt-image`, or `parity` — not at load: the first mask does not wait for it. Resolves to null when the export
+ * has no head. A failure goes to the request that needed it, and the next one tries again.
+ */
+function promptHeadReady() {
+  const tracker = requireTracker();
+  if (!tracker.manifest.prompt) return Promise.resolve(null);
+  if (!state.head) {
+    const ready = promptHead(tracker);
+    state.head = ready;
+    ready.catch(() => {
+      if (state.head === ready) state.head = null;
+    });
+  }
+  return state.head;
+}
+
+/**
+ * The prompt head's session, its bytes from the model cache (load cached them for offline use), warmed up with one
+ * click on a grey frame, so that the first real click costs what every click costs; the features come from the
+ * smallest capacity's graph, whose session this creates if load did not. It runs on WASM whatever the tracker's
  * backend: on WebGPU (SwiftShader) its graph gave wrong masks (max |Δprob| 1.0 on the export's prompt fixtures, 0.15
  * with fp32 weights: not the dequantization; tests/web/e2e/webgpu.test.js), and the head is small (a click ~20 ms on
  * WASM under load); the features come back to the CPU either way.
  */
-async function promptHead(tracker, progress) {
+async function promptHead(tracker) {
   const head = new PromptHead(ort, tracker.manifest, {
     backend: 'wasm',
-    loadModel: (entry) =>
-      loadGraph(state.modelBase, entry, {
-        onProgress: (loaded, total, cached) =>
-          progress(cached ? `${entry.file} (cached)` : `downloading ${entry.file}`, { loaded, total }),
-      }),
+    loadModel: (entry) => loadGraph(state.modelBase, entry),
   });
   const grey = new Uint8ClampedArray(tracker.height * tracker.width * 4).fill(128);
   const size = [tracker.height, tracker.width];
@@ -220,7 +294,7 @@ async function annotate({ frame, labels, width, height, numObjects, index, time 
   if (!tracker.hasSession(capacity)) {
     // first use of this capacity: create and warm up its graph now, not mid-track
     reply({ status: 'progress', message: `loading the ${capacity}-object graph` });
-    prepared = await tracker.prepare(capacity);
+    prepared = await tracker.prepare(capacity, { settled: () => true }); // a warm-up only: one track call
   }
   const signature = state.debug ? nativeSignature(frame) : null;
   const done = await state.pipeline.annotate(frame, labels, width, height, numObjects, capacity);
@@ -279,7 +353,8 @@ async function parity({ capacities = null }) {
   const t0 = now();
   const rows = await runParity(runner, index, read, { capacities });
   // the prompt steps: the fixtures' features (fp32) and this backend's head
-  const promptRows = index.prompt && state.head ? await runPromptParity(runner, state.head, index, read) : [];
+  const head = index.prompt ? await promptHeadReady() : null;
+  const promptRows = head ? await runPromptParity(runner, head, index, read) : [];
   if (runner !== tracker) await runner.release();
   return { rows, promptRows, backend: tracker.backend, variant: index.variant, ms: now() - t0 };
 }
@@ -290,13 +365,13 @@ async function parity({ capacities = null }) {
  */
 async function promptImage({ frame }, reply) {
   const tracker = requireTracker();
-  if (!state.head) {
+  if (!(await promptHeadReady())) {
     frame.close();
     throw Object.assign(new Error('this model has no prompt head: mark the object with the brush or box'), {
       code: 'no-prompt-head',
     });
   }
-  const t0 = now();
+  const t0 = now(); // the frame's encoding only (a click before the head was warmed up waited for it above)
   const { box, rgba } = state.pipeline.input(frame);
   const features = await tracker.features(rgba);
   state.clicks = { features, box, width: frame.width, height: frame.height, chains: new Map() };
@@ -315,6 +390,7 @@ async function prompt({ object, prompts }, reply) {
   const clicksState = state.clicks;
   if (!clicksState) throw Object.assign(new Error('freeze a frame before clicking'), { code: 'not-annotated' });
   const { features, box: letterboxBox, width, height, chains } = clicksState;
+  const head = await promptHeadReady(); // ready since prompt-image
   const [, mh, mw] = state.tracker.manifest.frame.shape;
   const sigma = state.tracker.manifest.prompt.click_sigma;
   const key = (p) => JSON.stringify(p);
@@ -331,7 +407,7 @@ async function prompt({ object, prompts }, reply) {
     const model = frameToModel(clicks, rect, width, height, letterboxBox);
     const maps = promptMaps(model.clicks, model.box, i ? chain[i - 1].prob : null, [mh, mw], sigma);
     const t1 = now();
-    chain.push({ key: key(prompts[i]), prob: await state.head.run(features, maps) });
+    chain.push({ key: key(prompts[i]), prob: await head.run(features, maps) });
     headMs += now() - t1;
   }
   chains.set(object, chain);

@@ -15,7 +15,7 @@ import { after, before, test } from 'node:test';
 import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
 import { modelDir, readManifest, REPO } from '../helpers/models.js';
 import { STARTUP_MARKS } from '../../../web/src/bench/first-mask.js';
-import { pickCapacity } from '../../../web/src/manifest.js';
+import { findGraph, pickCapacity } from '../../../web/src/manifest.js';
 import { MARKS } from '../../../web/src/page/marks.js';
 
 let server;
@@ -74,10 +74,17 @@ test(
       assert.equal(load.firstMask.areas.length, sampleObjects);
       assert.ok(load.firstMask.pixels > 0, `${load.label}: the first mask is empty`);
       assert.ok(['tracking', 'paused'].includes(load.mode), load.mode);
-      // the worker's share: load's graph and, when load prepared a smaller one, the annotation's
+      // the worker's share: load made the graph for the sample's objects (the page told it), so annotate made none
       assert.ok(load.durations.sessionMs > 0 && load.durations.warmupMs > 0, JSON.stringify(load.durations));
-      if (pickCapacity(manifest, sampleObjects) !== manifest.objects.capacities[0])
-        assert.ok(load.durations.annotateGraphMs > 0, JSON.stringify(load.durations));
+      assert.equal(load.durations.annotateGraphMs, null, JSON.stringify(load.durations));
+      const warmup = load.marks.find((m) => m.name === 'mobilevos:worker:warm-up');
+      const graph = findGraph(manifest, pickCapacity(manifest, sampleObjects), load.model.variant);
+      assert.equal(warmup?.detail.file, graph.file, "load warmed up the sample's graph");
+      // the worker's marks of its load: each within the page's load of the model
+      for (const name of ['script', 'manifest', 'runtime', 'graph', 'session', 'warm-up', 'ready']) {
+        const at = load.worker[name]?.at;
+        assert.ok(at > 0 && at <= times.modelReady, `${load.label}: worker mark ${name} at ${at}`);
+      }
       const measures = Object.fromEntries(load.measures.map((m) => [m.name, m]));
       assert.ok(measures['mobilevos:model-load'].duration > 0 && measures['mobilevos:first-track'].duration > 0);
       assert.equal(load.consoleErrors.join('\n'), '');
@@ -111,12 +118,18 @@ test('start is off by default: the page loads its model and waits', { timeout: 3
   const { error } = await waitReady(page, logs);
   assert.equal(error, null);
   await page.waitForTimeout(1000);
-  const marks = await page.evaluate(() =>
+  const names = await page.evaluate(() =>
     performance
       .getEntriesByType('mark')
       .map((m) => m.name)
       .filter((n) => n.startsWith('mobilevos:')),
   );
+  const marks = names.filter((n) => !n.startsWith('mobilevos:worker:'));
   assert.deepEqual(marks, [MARKS.interactive, MARKS.modelReady]);
+  // the worker's own marks of its load, on the page's timeline before model ready
+  for (const name of ['started', 'script', 'load', 'manifest', 'runtime', 'graph', 'session', 'warm-up', 'ready']) {
+    const at = names.indexOf(`mobilevos:worker:${name}`);
+    assert.ok(at >= 0 && at < names.indexOf(MARKS.modelReady), `${name}: ${names}`);
+  }
   assert.equal(await page.evaluate(() => window.__mobilevos.mode), 'idle');
 });

@@ -10,10 +10,11 @@ import {
   chooseSize,
   chooseVariant,
   findGraph,
+  loadCapacity,
   pickCapacity,
   validateManifest,
 } from '../../../web/src/manifest.js';
-import { checkGraphBytes, fetchManifest, loadGraph, sha256Hex } from '../../../web/src/model-loader.js';
+import { cacheGraph, checkGraphBytes, fetchManifest, loadGraph, sha256Hex } from '../../../web/src/model-loader.js';
 import { REPO, readManifest } from '../helpers/models.js';
 
 const real = readManifest();
@@ -124,6 +125,17 @@ test('capacity: the smallest exported K that holds the objects', () => {
   );
 });
 
+test("load's capacity: the graph for the objects the page expects, else the smallest", () => {
+  const m = { objects: { capacities: [1, 2, 4] } };
+  assert.equal(loadCapacity(m, 1), 1);
+  assert.equal(loadCapacity(m, 2), 2, "the sample's two objects");
+  assert.equal(loadCapacity(m, 3), 4);
+  assert.equal(loadCapacity(m, 4), 4);
+  assert.equal(loadCapacity(m, 5), 1, 'more than the model tracks: annotate says so, load does not fail');
+  for (const unknown of [undefined, null, 0, -1, 1.5, '2']) assert.equal(loadCapacity(m, unknown), 1, String(unknown));
+  assert.equal(loadCapacity({ objects: { capacities: [2, 4] } }, 1), 2);
+});
+
 test('variant choice: fp16 only with shader-f16 on WebGPU, int8 by default on WASM, fp32 otherwise', () => {
   const m = {
     variants: {
@@ -205,6 +217,43 @@ test('graph bytes are checked against size and sha256; missing and corrupt files
     }),
     (e) => e.code === 'model-offline',
   );
+});
+
+test('cacheGraph: a graph not needed yet is fetched, checked and cached once; a cached one is not read', async (t) => {
+  // a Cache Storage for the worker's model cache, as the browser's (by request URL)
+  const stored = new Map();
+  const reads = [];
+  const store = {
+    match: async (key) => {
+      if (!stored.has(key)) return undefined;
+      const bytes = stored.get(key);
+      return { arrayBuffer: async () => (reads.push(key), bytes.buffer.slice(0)) };
+    },
+    put: async (key, response) => stored.set(key, new Uint8Array(await response.arrayBuffer())),
+    delete: async (key) => stored.delete(key),
+  };
+  globalThis.caches = { open: async () => store };
+  t.after(() => delete globalThis.caches);
+
+  const bytes = new TextEncoder().encode('pretend head');
+  const graph = { file: 'head.onnx', bytes: bytes.length, sha256: await sha256Hex(bytes) };
+  const base = 'http://models.test/student/';
+  const fetched = [];
+  const fetchFn = async (url) => (fetched.push(url), fakeFetch({ 'head.onnx': bytes })(url));
+  assert.equal(await cacheGraph(base, graph, { fetchFn }), false, 'fetched');
+  assert.deepEqual([...stored.keys()], [`${base}head.onnx?sha256=${graph.sha256}`]);
+  assert.equal(await cacheGraph(base, graph, { fetchFn }), true, 'cached already');
+  assert.deepEqual([fetched.length, reads.length], [1, 0], 'fetched once, the cached copy not read');
+  assert.deepEqual(await loadGraph(base, graph, { fetchFn }), bytes, 'loadGraph finds it');
+  assert.deepEqual([fetched.length, reads.length], [1, 1]);
+
+  const other = { ...graph, file: 'k1.onnx' };
+  await assert.rejects(cacheGraph(base, other, { fetchFn }), (e) => e.code === 'model-missing');
+  const offline = async () => {
+    throw new TypeError('Failed to fetch');
+  };
+  await assert.rejects(cacheGraph(base, other, { fetchFn: offline }), (e) => e.code === 'model-offline');
+  assert.equal(await cacheGraph(base, graph, { fetchFn: offline }), true, 'cached: no network needed');
 });
 
 test('manifest fetch: missing, invalid JSON and invalid content are told apart', async () => {

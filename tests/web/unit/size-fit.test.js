@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { fitSize, fitToDevice, INFERENCE_BUDGET_MS } from '../../../web/src/size-fit.js';
+import {
+  FIRST_TRACK_MARGIN,
+  fitSize,
+  fitToDevice,
+  INFERENCE_BUDGET_MS,
+  sizeSettled,
+} from '../../../web/src/size-fit.js';
 import { readManifest } from '../helpers/models.js';
 
 const manifest = readManifest(); // sizes 240x320 and 480x640, 0.99 and 4.81 GFLOP at capacity 1
@@ -50,6 +56,30 @@ test('without FLOPs in the manifest the prediction scales with pixels', () => {
   const fit = fitSize(m, 1, [240, 320], 7);
   assert.equal(fit.predictions[1].ms, 28);
   assert.deepEqual(fit.size, [480, 640]);
+});
+
+test("sizeSettled: the warm-up's second track call only where a faster one could change the size", () => {
+  assert.equal(FIRST_TRACK_MARGIN, 2);
+  const small = [240, 320];
+  const large = [480, 640];
+  // WASM at 240x320: 480x640 is out of reach even at half the time (50 -> 121 ms predicted; loaded: 300 ms)
+  assert.equal(sizeSettled(manifest, 1, small, 50), true);
+  assert.equal(sizeSettled(manifest, 1, small, 300), true);
+  // near the line: 480x640 predicted 24 ms at 5 ms, so a first call of 8 ms (39 ms predicted) is not settled
+  assert.equal(sizeSettled(manifest, 1, small, 8), false);
+  assert.equal(sizeSettled(manifest, 1, small, 5), false, 'a move up is measured anyway, from a steady call');
+  // a GPU at 480x640 that fits already stays at the largest size, however much faster a second call is
+  assert.equal(sizeSettled(manifest, 1, large, 20), true);
+  // one over the budget might step down: measured again
+  assert.equal(sizeSettled(manifest, 1, large, 40), false);
+  for (const ms of [3, 8, 20, 40, 50, 300]) {
+    for (const size of [small, large]) {
+      if (!sizeSettled(manifest, 1, size, ms)) continue;
+      for (const steady of [ms, ms / 1.5, ms / 2]) {
+        assert.deepEqual(fitSize(manifest, 1, size, steady).size, size, `${size} ${ms} -> ${steady}`);
+      }
+    }
+  }
 });
 
 /** A stand-in for Tracker: `withManifest` moves it to another size, `prepare` returns that size's step time. */

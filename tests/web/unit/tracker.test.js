@@ -205,4 +205,34 @@ test('prepare creates one session per capacity and warms it up with an annotate 
   assert.ok(tracker.hasSession(1) && !tracker.hasSession(2));
   assert.equal(tracker.memory.ready, false, 'the warm-up leaves no memory behind');
   await assert.rejects(tracker.step(frame()), /annotate a frame/);
+  assert.equal(timings.runsMs.length, 3);
+  assert.equal(timings.stepMs, Math.min(timings.runsMs[1], timings.runsMs[2]));
+  assert.ok(timings.readMs >= 0 && timings.createMs >= 0, 'the graph was created by this call');
+});
+
+test("prepare leaves the second track call out when the first one's time settles what its caller needs", async () => {
+  const { ort, runs } = fakeOrt();
+  const marks = [];
+  const tracker = new Tracker(ort, renamedManifest(), {
+    backend: 'wasm',
+    variant: 'fp32',
+    loadModel: async (g) => g,
+    mark: (name, detail) => marks.push([name, detail.file]),
+  });
+  const asked = [];
+  const timings = await tracker.prepare(2, { settled: (ms) => (asked.push(ms), true) });
+  assert.deepEqual(
+    runs.map((r) => r.feeds.is_annotation.data[0]),
+    [1, 0],
+    'an annotate call and one track call',
+  );
+  assert.deepEqual(asked, [timings.runsMs[1]]);
+  assert.deepEqual([timings.runsMs.length, timings.stepMs], [2, timings.runsMs[1]]);
+  assert.deepEqual(marks, [
+    ['session', 'g2.onnx'],
+    ['warm-up', 'g2.onnx'],
+  ]);
+  await tracker.prepare(2, { settled: () => false });
+  assert.equal(runs.length, 5, 'not settled: two track calls');
+  assert.deepEqual(marks.at(-1), ['warm-up', 'g2.onnx'], 'the session existed: only the warm-up is marked');
 });

@@ -4,6 +4,7 @@
  * marks, shared by scripts/bench-first-mask.mjs and the node tests.
  */
 import { MARKS } from '../page/marks.js';
+import { WORKER_MARK_PREFIX, WORKER_MARKS } from '../worker-marks.js';
 import { summarize } from './stats.js';
 
 /** The goal: the first mask drawn ≤ 2 s after the page is opened (localhost, warm cache). */
@@ -40,6 +41,22 @@ export function startupTimes(entries) {
   return { times: pick('startTime'), details: pick('detail') };
 }
 
+/**
+ * The inference worker's marks of its load (`mobilevos:worker:<name>`, worker-marks.js) in one load's entries:
+ * {name: {at, step}}, `at` in ms since navigation start, `step` the ms since the worker mark before it in time (the
+ * first: since navigation start), so the steps add up to the last mark. Names with no mark are absent.
+ */
+export function workerTimes(entries) {
+  const seen = new Map();
+  for (const e of entries) {
+    if (!e.name.startsWith(WORKER_MARK_PREFIX)) continue;
+    const name = e.name.slice(WORKER_MARK_PREFIX.length);
+    if (!seen.has(name)) seen.set(name, e.startTime);
+  }
+  const ordered = [...seen].sort((a, b) => a[1] - b[1]);
+  return Object.fromEntries(ordered.map(([name, at], i) => [name, { at, step: at - (i ? ordered[i - 1][1] : 0) }]));
+}
+
 /** What is wrong with one load's times: missing marks and marks out of order (an empty list when none). */
 export function startupProblems(times) {
   const problems = STARTUP_MARKS.filter(([key]) => !Number.isFinite(times[key])).map(([key]) => `no ${MARKS[key]}`);
@@ -51,24 +68,45 @@ export function startupProblems(times) {
 }
 
 /**
- * Where the model's time goes inside the worker, from the marks' details (ms): the first capacity's sessions created
- * and warmed up (incl. the auto size's measurement) by `load`, and the annotation's graph when `annotate` had to
- * create it (the sample has two objects; load prepares the one-object graph).
+ * Where the model's time goes inside the worker, from the marks' details (ms): the graph's session created and warmed
+ * up (incl. the auto size's measurement) by `load`; the annotation's graph when `annotate` had to create it (its
+ * bytes, its session) and the annotate call's inference; after the annotation, the wait for the next frame (decoded
+ * on the page) and its round trip to the drawn mask (`times`: the load's mark times), with the track call's inference.
  */
-export function workerDurations(details) {
+export function workerDurations(details, times = {}) {
   const load = details.modelReady?.timings ?? {};
+  const first = details.firstMask;
+  const [annotatedAt, firstAt] = [times.annotated ?? null, times.firstMask ?? null];
   const prepared = details.annotated?.prepared ?? null;
   return {
     sessionMs: load.sessionMs ?? null,
     warmupMs: load.warmupMs ?? null,
+    warmupAnnotateMs: load.runsMs?.[0] ?? null,
+    warmupStep1Ms: load.runsMs?.[1] ?? null,
+    warmupStep2Ms: load.runsMs?.[2] ?? null,
     annotateGraphMs: prepared ? prepared.sessionMs + prepared.warmupMs : null,
+    annotateReadMs: prepared?.readMs ?? null,
+    annotateCreateMs: prepared?.createMs ?? null,
+    annotateInferMs: details.annotated?.timings?.infer ?? null,
+    firstFrameMs: first?.sentAt != null && annotatedAt != null ? first.sentAt - annotatedAt : null,
+    firstStepMs: first?.sentAt != null && firstAt != null ? firstAt - first.sentAt : null,
+    firstInferMs: first?.timings?.infer ?? null,
   };
 }
 
 const DURATIONS = [
   ['sessionMs', 'model ready: sessions created'],
   ['warmupMs', 'model ready: warm-up and size measurement'],
+  ['warmupAnnotateMs', "model ready: the warm-up's annotate call"],
+  ['warmupStep1Ms', 'model ready: its first track call'],
+  ['warmupStep2Ms', 'model ready: its second track call'],
   ['annotateGraphMs', "annotation drawn: the annotation's graph created and warmed up"],
+  ['annotateReadMs', "annotation drawn: of which the graph's bytes read and checked"],
+  ['annotateCreateMs', 'annotation drawn: of which its session created'],
+  ['annotateInferMs', 'annotation drawn: the annotate call'],
+  ['firstFrameMs', 'first mask: annotation drawn → next frame decoded and sent'],
+  ['firstStepMs', 'first mask: frame sent → its mask drawn'],
+  ['firstInferMs', 'first mask: of which the track call'],
 ];
 
 /**
@@ -82,6 +120,12 @@ export function summarizeStartup(runs, goalMs = FIRST_MASK_GOAL_MS) {
   };
   const marks = Object.fromEntries(STARTUP_MARKS.map(([key]) => [key, stat(runs.map((r) => r.times[key]))]));
   const durations = Object.fromEntries(DURATIONS.map(([key]) => [key, stat(runs.map((r) => r.durations?.[key]))]));
+  const worker = Object.fromEntries(
+    WORKER_MARKS.filter(([name]) => runs.some((r) => r.worker?.[name])).map(([name]) => [
+      name,
+      { at: stat(runs.map((r) => r.worker?.[name]?.at)), step: stat(runs.map((r) => r.worker?.[name]?.step)) },
+    ]),
+  );
   const firstMask = marks.firstMask;
   return {
     goalMs,
@@ -90,6 +134,7 @@ export function summarizeStartup(runs, goalMs = FIRST_MASK_GOAL_MS) {
     pass: runs.length > 0 && firstMask.n === runs.length && firstMask.median <= goalMs,
     marks,
     durations,
+    worker,
   };
 }
 
@@ -102,8 +147,21 @@ export function startupMarkdown(summary) {
   for (const [key, label] of STARTUP_MARKS) lines.push(row(`${label} (\`${MARKS[key]}\`)`, summary.marks[key]));
   const inWorker = DURATIONS.filter(([key]) => summary.durations[key].n);
   if (inWorker.length) {
-    lines.push('', '| of which, in the worker (ms) | median | min | max |', '| --- | --- | --- | --- |');
+    lines.push('', '| where the time goes (ms) | median | min | max |', '| --- | --- | --- | --- |');
     for (const [key, label] of inWorker) lines.push(row(label, summary.durations[key]));
+  }
+  const worker = WORKER_MARKS.filter(([name]) => summary.worker?.[name]);
+  if (worker.length) {
+    lines.push(
+      '',
+      "| the worker's load, by mark (`mobilevos:worker:*`) | median ms since navigation start | median step from " +
+        'the mark before | min step | max step |',
+      '| --- | --- | --- | --- | --- |',
+    );
+    for (const [name, label] of worker) {
+      const { at, step } = summary.worker[name];
+      lines.push(`| ${name}: ${label} | ${ms(at.median)} | ${ms(step.median)} | ${ms(step.min)} | ${ms(step.max)} |`);
+    }
   }
   const f = summary.marks.firstMask;
   lines.push(

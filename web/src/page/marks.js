@@ -5,19 +5,24 @@
  * move them):
  *
  *   interactive    the page's script has run: controls wired, the inference worker started
- *   modelReady     the worker's `load` replied: manifest, graph bytes (Cache Storage when warm), sessions created and
- *                  warmed up, the auto size measured (size-fit.js) and the click head warmed up; detail: backend,
- *                  threads, variant, model input and the worker's timings
+ *   modelReady     the worker's `load` replied: manifest, graph bytes (Cache Storage when warm), the session of the
+ *                  graph for the expected object count created and warmed up, the auto size measured (size-fit.js);
+ *                  the click head is prepared later (page/model.js warmClickHead); detail: backend, threads, variant,
+ *                  model input and the worker's timings
  *   sampleReady    the sample clip is open and frozen on its first frame with its own mask
  *   trackStart     Track pressed on a valid annotation (the annotate call is sent)
  *   annotated      the annotate call's result drawn (includes creating the graph of the annotation's object count when
- *                  load did not: detail.prepared)
- *   firstMask      the first tracked mask (a track call's prediction) drawn on the overlay; detail: frame index and
- *                  pixels per object
+ *                  load did not: detail.prepared); detail.timings: the worker's stages of the call (pre, infer, post)
+ *   firstMask      the first tracked mask (a track call's prediction) drawn on the overlay; detail: frame index,
+ *                  pixels per object, `sentAt` (when the frame went to the worker) and the worker's stages (timings)
  *
  * and two measures over them: `mobilevos:model-load` (interactive → modelReady) and `mobilevos:first-track`
- * (trackStart → firstMask).
+ * (trackStart → firstMask). The inference worker's own marks of its load (worker-marks.js: worker started, script
+ * evaluated, manifest, runtime, graph bytes, session, warm-up, ...) come with its ready reply and are marked here as
+ * `mobilevos:worker:<name>` at the instants they happened (`markWorker`).
  */
+import { onTimeline } from '../worker-marks.js';
+
 export const MARKS = {
   interactive: 'mobilevos:interactive',
   modelReady: 'mobilevos:model-ready',
@@ -32,11 +37,18 @@ const MEASURES = {
   [MARKS.firstMask]: ['mobilevos:first-track', MARKS.trackStart],
 };
 
-/** Mark `name` (one of MARKS) unless it was marked already; `detail` must be structured-cloneable. */
-export function markOnce(name, detail = null) {
+/** Mark `name` (one of MARKS) unless it was marked already; `detail` must be structured-cloneable; `startTime`: when
+ * it happened, if not now. */
+export function markOnce(name, detail = null, startTime = undefined) {
   if (performance.getEntriesByName(name, 'mark').length) return false;
-  performance.mark(name, { detail });
+  performance.mark(name, startTime === undefined ? { detail } : { detail, startTime });
   const [measure, start] = MEASURES[name] ?? [];
   if (measure && performance.getEntriesByName(start, 'mark').length) performance.measure(measure, start, name);
   return true;
+}
+
+/** The worker's marks of its load (its `ready` reply's `marks`: epoch ms) on the page's timeline, each once. */
+export function markWorker(entries = []) {
+  for (const { name, startTime, detail } of onTimeline(entries, performance.timeOrigin))
+    markOnce(name, detail, startTime);
 }

@@ -1,12 +1,17 @@
 /** The inference worker and its model, as the page shows them: loading progress, backend and variant pills. */
 import { WorkerClient } from '../ui/worker-client.js';
-import { MARKS, markOnce } from './marks.js';
+import { MARKS, markOnce, markWorker } from './marks.js';
 import { config } from './settings.js';
 import { $, app, banner } from './state.js';
 import { setPill, setStatus, updateControls } from './view.js';
 
-/** A fresh worker with the current settings: loads the model and shows the backend, or a banner to retry. */
-export async function startWorker() {
+/**
+ * A fresh worker with the current settings: loads the model and shows the backend, or a banner to retry. `objects`
+ * (a number, or a promise of one): how many objects the page will annotate first when it knows (the sample's mask),
+ * so that the worker creates and warms up that graph while it loads; the load request waits for it, the worker's
+ * script loads meanwhile.
+ */
+export async function startWorker({ objects = 1 } = {}) {
   app.worker?.terminate();
   app.ready = false;
   setPill('#pill-backend', 'loading model…');
@@ -25,6 +30,7 @@ export async function startWorker() {
       variant: config.variant,
       size: config.size,
       threads: config.threads,
+      objects: await objects,
       debug: config.debug,
     });
     if (app.worker !== worker) return;
@@ -39,7 +45,9 @@ export async function startWorker() {
     else if (ready.backend === 'wasm' && !ready.isolated) banner.show('not-isolated', { kind: 'warn' });
     setStatus('');
     const { backend, threads, variant, model, timings } = ready;
+    markWorker(ready.marks);
     markOnce(MARKS.modelReady, { backend, threads, variant, size: `${model.height}x${model.width}`, timings });
+    warmClickHead();
   } catch (error) {
     if (app.worker !== worker) return;
     setPill('#pill-backend', error.code === 'no-backend' ? 'no backend' : 'model error', 'bad');
@@ -47,6 +55,25 @@ export async function startWorker() {
     banner.show(error.code || 'no-backend', { detail: error.message, actions: [['Retry', () => startWorker()]] });
   }
   updateControls();
+}
+
+/**
+ * The click head (the worker's `prepare-prompt`: its session and the features' graph, warmed up) is not on the way to
+ * the first mask, so the worker prepares it once the page asks: when the Click tool is chosen (`tool`), or when the
+ * page is idle with the model ready — not while it tracks or is about to (?start=sample's Track: `app.autoTrack`),
+ * where it would hold frames back. Once per worker; a failure is shown as a click's would be, and the Click tool
+ * tries again when used.
+ */
+export function warmClickHead({ tool = false } = {}) {
+  const worker = app.worker;
+  if (!worker || !app.ready || !app.model?.prompt || app.clickHead === worker) return;
+  if (!tool && (app.mode === 'tracking' || app.autoTrack)) return;
+  app.clickHead = worker;
+  worker.request('prepare-prompt').catch((error) => {
+    if (app.worker !== worker || error.code === 'cancelled') return;
+    app.clickHead = null;
+    banner.show(error.code || 'prompt-failed', { detail: error.message });
+  });
 }
 
 function showProgress({ message, loaded, total }) {

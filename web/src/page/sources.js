@@ -82,13 +82,23 @@ function afterSourceOpened() {
   setMode('live');
 }
 
+let sampleMask = null;
+
+/** The sample clip's own first-frame mask, PNG bytes (fetched once; again after a failure). */
+export function sampleMaskBytes() {
+  sampleMask ??= fetch(new URL('sample/sample-mask.png', document.baseURI)).then(async (response) => {
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return new Uint8Array(await response.arrayBuffer());
+  });
+  sampleMask.catch(() => (sampleMask = null));
+  return sampleMask;
+}
+
 /** The sample clip opens frozen on its first frame with its mask loaded: press Track. */
 async function annotateSampleStart() {
   await freeze();
   try {
-    const response = await fetch(new URL('sample/sample-mask.png', document.baseURI));
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    if (applyMask(new Uint8Array(await response.arrayBuffer()))) markOnce(MARKS.sampleReady);
+    if (applyMask(await sampleMaskBytes())) markOnce(MARKS.sampleReady);
   } catch (error) {
     // the sample works without its mask: say so, and the visitor paints one
     console.warn('sample mask not loaded:', error);

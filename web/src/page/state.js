@@ -45,5 +45,7 @@ export const app = {
   promptFrame: null, // the frozen frame the worker holds the encoding of (click tool)
   lastPrompt: null, // the last click's timings (ms) and, with ?debug=1, its prob at model resolution
   promptInput: null, // ?debug=1: the model input (RGBA bytes) the worker encoded for the clicks
+  clickHead: null, // the worker asked to prepare the click head (page/model.js warmClickHead)
+  autoTrack: false, // ?start=sample: Track is about to be pressed for the visitor
 };
 annotator.colors = OBJECT_COLORS;

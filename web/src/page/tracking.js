@@ -44,7 +44,7 @@ export async function track() {
       [bitmap],
     );
     drawResult(reply.frame, reply.overlay, { index, time, labels: annotator.labels.slice() });
-    markOnce(MARKS.annotated, { capacity: reply.capacity, prepared: reply.prepared ?? null });
+    markOnce(MARKS.annotated, { capacity: reply.capacity, prepared: reply.prepared ?? null, timings: reply.timings });
   } catch (error) {
     setStatus('');
     return banner.show(failureCode(error), { detail: error.message });
@@ -140,7 +140,7 @@ async function sendStep(bitmap, index, time, skipped = []) {
       return;
     }
     const drawMs = drawResult(reply.frame, reply.overlay, reply);
-    markOnce(MARKS.firstMask, { index, areas: reply.areas });
+    markOnce(MARKS.firstMask, { index, areas: reply.areas, sentAt: t0, timings: reply.timings });
     if (app.recorder?.add) await app.recorder.add(index, time);
     app.areas = reply.areas;
     stats.add({ ...reply.timings, draw: drawMs, latency: performance.now() - t0 });

@@ -6,6 +6,13 @@ import { OBJECT_COLORS } from '../labels.js';
 import { renderObjects } from '../ui/objects.js';
 import { $, annotator, app, banner, stage, stats } from './state.js';
 
+const modeListeners = [];
+
+/** Call `listener(mode)` after every mode switch. */
+export function onModeChange(listener) {
+  modeListeners.push(listener);
+}
+
 /** Switch the page mode (idle, live, annotating, tracking, paused) and what shows it. */
 export function setMode(mode) {
   app.mode = mode;
@@ -16,6 +23,7 @@ export function setMode(mode) {
     { annotating: 'Frozen: mark the objects (paint, box or click), then press Track', paused: 'Paused' }[mode] || '';
   setStatus(hint);
   renderStats(true);
+  for (const listener of modeListeners) listener(mode);
 }
 
 /** The status line over the video (hidden when empty). */
