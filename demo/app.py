@@ -44,7 +44,9 @@ def build_demo(
             "**student** (the exact ONNX graphs the web app runs, memory fixed at two frames) track them through "
             "the video. You get both results side by side, how much they agree, their speed and the memory each "
             f"holds. Runs on the CPU: at most **{limits.max_frames} frames** (longer videos are cut), processed at "
-            f"a short side of {models.short_side} px (or the model input you pick); uploads up to "
+            f"a short side of {models.short_side} px (or the model input you pick"
+            + (f"; the teacher at its own {models.teacher_short_side}" if models.teacher_short_side else "")
+            + f"); uploads up to "
             f"{limits.max_upload_mb} MB; up to {limits.max_objects} objects.",
             elem_classes="compact-md",
         )
