@@ -26,7 +26,8 @@ for seed in ${SEEDS:-0 1}; do
     out=runs/ablation-$arm-s$seed
     # shellcheck disable=SC2086
     mobilevos train student --out "$out" --steps "$steps" --stop-at "$stop_at" ${arms[$arm]} ${init:+--init "$init"} \
-      --set threads="$threads" val_every="$stop_at" seed="$seed" ${SET:-}
+      --set threads="$threads" val_every="$stop_at" seed="$seed" val_selection_short_side=0 ${SET:-}
+    # the selection J&F per sequence (training's own selection pass is off above: it would score the same weights)
     mobilevos eval --data "$selection" --split selection --model "$out/last.safetensors" --threads "$threads" \
       --out "results/ablation-$arm-s$seed.json"
   done
