@@ -117,7 +117,13 @@ test('model file corrupt: sha256 mismatch with the manifest', { timeout: 120000 
 });
 
 test('unreadable video file and a photo uploaded as a mask', { timeout: 120000 }, async () => {
-  const { page, logs, close } = await open('backend=wasm');
+  // The sample's own mask arrives late: it must not replace (or hide the banner of) the mask the visitor uploads.
+  const { page, logs, close } = await open('backend=wasm', [], (p) =>
+    p.route('**/sample/sample-mask.png', async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await route.continue();
+    }),
+  );
   try {
     await waitReady(page, logs);
     await page.setInputFiles('#file-video', {
@@ -130,6 +136,8 @@ test('unreadable video file and a photo uploaded as a mask', { timeout: 120000 }
     await page.waitForFunction(() => window.__mobilevos.mode === 'annotating');
     await page.setInputFiles('#file-mask', join(REPO, 'tests/web/unit/fixtures/png/rgb.png'));
     assert.match(await bannerFor(page, 'mask-not-flat'), /flat colour per object/);
+    await page.waitForTimeout(2000); // past the sample mask's delay: the banner stays
+    assert.equal(await page.evaluate(() => window.__mobilevos.error?.code), 'mask-not-flat');
   } finally {
     await close();
   }

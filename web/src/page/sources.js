@@ -94,16 +94,22 @@ export function sampleMaskBytes() {
   return sampleMask;
 }
 
-/** The sample clip opens frozen on its first frame with its mask loaded: press Track. */
+/**
+ * The sample clip opens frozen on its first frame with its mask loaded: press Track. The mask's bytes are awaited
+ * before the frame is frozen: once the page is annotating, the visitor may upload or paint a mask of their own, which
+ * the sample's mask arriving later must not replace (nor hide the banner about it).
+ */
 async function annotateSampleStart() {
-  await freeze();
+  let bytes = null;
   try {
-    if (applyMask(await sampleMaskBytes())) markOnce(MARKS.sampleReady);
+    bytes = await sampleMaskBytes();
   } catch (error) {
     // the sample works without its mask: say so, and the visitor paints one
     console.warn('sample mask not loaded:', error);
-    setStatus('Sample mask not loaded: paint the object, then press Track');
   }
+  await freeze();
+  if (!bytes) setStatus('Sample mask not loaded: paint the object, then press Track');
+  else if (applyMask(bytes)) markOnce(MARKS.sampleReady);
 }
 
 /** Forget the annotation, the masks and the stats; back to the live source (or idle). */
