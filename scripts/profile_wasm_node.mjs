@@ -4,7 +4,10 @@
  * dense kxk, with their achieved GFLOP/s) and the slowest nodes. Every input gets a fixed pattern in [0, 1): the
  * kernels' cost does not depend on the values.
  *
- *   node scripts/profile_wasm_node.mjs [GRAPH.onnx] [--threads 1] [--runs 20] [--top 12]
+ *   node scripts/profile_wasm_node.mjs [GRAPH.onnx] [--threads 1] [--runs 20] [--top 12] [--size 240x320]
+ *
+ * --size: the model input for graphs of dynamic size (the student's dims are written `h`, `16*h`, ... with h, w the
+ * stride-16 grid): frame height x width, multiples of 16.
  *
  * Profiling adds some overhead per node: compare shares, and take absolute times from bench_wasm_node.mjs.
  */
@@ -24,6 +27,16 @@ const path =
 const runs = Number(opt('--runs', 20));
 const top = Number(opt('--top', 12));
 ort.env.wasm.numThreads = Number(opt('--threads', 1));
+const [frameH, frameW] = opt('--size', '240x320').split('x').map(Number);
+if (frameH % 16 || frameW % 16) throw new Error(`--size ${frameH}x${frameW}: both must be multiples of 16`);
+
+/** A dim as a number: fixed, or a symbolic `h` / `w` / `k*h` / `k*w` at --size. */
+function resolveDim(dim) {
+  if (typeof dim === 'number') return dim;
+  const match = /^(?:(\d+)\*)?([hw])$/.exec(dim);
+  if (!match) throw new Error(`symbolic dim ${dim}: only h, w, k*h, k*w are known`);
+  return (Number(match[1] ?? 1) * (match[2] === 'h' ? frameH : frameW)) / 16;
+}
 
 // onnxruntime-web's WASM module writes the profile (Chrome trace JSON) straight to stdout when profiling ends: a
 // child process runs the graph and this process reads the trace from the child's output.
@@ -35,11 +48,12 @@ if (process.env.PROFILE_CHILD) {
   const feeds = {};
   for (const meta of session.inputMetadata) {
     if (meta.type !== 'float32') throw new Error(`input ${meta.name}: ${meta.type} is not supported (float32 only)`);
-    const size = meta.shape.reduce((a, b) => a * b, 1);
+    const shape = meta.shape.map(resolveDim);
+    const size = shape.reduce((a, b) => a * b, 1);
     feeds[meta.name] = new ort.Tensor(
       'float32',
       Float32Array.from({ length: size }, (_, i) => ((i * 7919) % 255) / 255),
-      meta.shape,
+      shape,
     );
   }
   for (let i = 0; i < runs; i++) await session.run(feeds);
