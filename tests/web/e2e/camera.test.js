@@ -160,6 +160,7 @@ test(
     const plane = WIDTH * HEIGHT;
     const objects = Array.from({ length: clip.info.objects }, (_, i) => i + 1);
     const scores = [];
+    const matched = [`annotated: source ${annotated.index}`];
     for (const f of recording.filter((r) => !r.annotated)) {
       const png = decodePng(zip[`camera/${String(f.index).padStart(5, '0')}.png`]);
       assert.deepEqual([png.width, png.height], [WIDTH, HEIGHT], "masks at the camera's size");
@@ -168,10 +169,12 @@ test(
       scores.push(
         iou(labelsFromPng(png).labels, gt.subarray(source.index * plane, (source.index + 1) * plane), objects),
       );
+      matched.push(`${f.index}->${source.index}: ${scores.at(-1).toFixed(2)}`);
     }
     const mean = scores.reduce((s, x) => s + x, 0) / scores.length;
     t.diagnostic(
-      `mean IoU of ${scores.length} tracked captures with their source frames' ground truth: ${mean.toFixed(4)}`,
+      `mean IoU of ${scores.length} tracked captures with their source frames' ground truth: ${mean.toFixed(4)} ` +
+        `(capture -> source frame: IoU; ${matched.join(', ')})`,
     );
     assert.ok(mean >= MIN_IOU, `mean IoU ${mean} < ${MIN_IOU}: the masks do not line up with the objects`);
   },
