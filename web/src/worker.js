@@ -114,6 +114,8 @@ async function load(
     ort.env.logLevel = 'error';
   });
   const runtime = module.then(startRuntime).then(() => marks.mark('runtime'));
+  // both are awaited by the attempt below, which reports their failure; a load that fails before it has its own error
+  module.catch(() => {});
   runtime.catch(() => {});
   const manifest = await manifestRead;
   marks.mark('manifest');
