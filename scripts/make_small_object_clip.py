@@ -77,6 +77,7 @@ def zoom_out(frames: np.ndarray, masks: np.ndarray, size: tuple[int, int]) -> tu
     (height, width), big_h = size, frames.shape[1]
     out_frames = np.empty((len(frames), height, width, 3), np.uint8)
     out_masks = np.empty((len(frames), height, width), np.uint8)
+    labels = np.arange(int(masks.max()) + 1)
     for i, (frame, mask) in enumerate(zip(frames, masks)):
         scale = (big_h / height) ** (i / max(len(frames) - 1, 1))
         h, w = round(height * scale), round(width * scale)
@@ -87,7 +88,6 @@ def zoom_out(frames: np.ndarray, masks: np.ndarray, size: tuple[int, int]) -> tu
         window = (slice(y0, y0 + h), slice(x0, x0 + w))
         out_frames[i] = cv2.resize(frame[window], (width, height), interpolation=cv2.INTER_AREA)
         # each label's coverage area-resized like the frame (nearest neighbour would shift it by up to a pixel)
-        labels = np.arange(int(masks.max()) + 1)
         onehot = (mask[window][..., None] == labels).astype(np.float32)
         coverage = cv2.resize(onehot, (width, height), interpolation=cv2.INTER_AREA).reshape(height, width, -1)
         out_masks[i] = coverage.argmax(-1)
