@@ -12,7 +12,7 @@ import { unzipSync } from 'fflate';
 import { ALL_FORMATS, BufferSource, EncodedPacketSink, Input } from 'mediabunny';
 
 import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
-import { modelDir } from '../helpers/models.js';
+import { modelDir, readManifest } from '../helpers/models.js';
 
 const SHOTS = process.env.MOBILEVOS_SCREENSHOTS;
 const shot = (page, name) => (SHOTS ? page.screenshot({ path: join(SHOTS, name) }) : null);
@@ -232,6 +232,18 @@ test('works offline once loaded (service worker + cached model)', { timeout: 300
     listed.join(),
   );
   for (const file of listed) assert.ok(cached.includes(new URL(file, server.url).href), `${file} is cached`);
+  // The graphs load did not read (the click head's) go into the model cache in the background after ready
+  // (worker.js cacheForLater); a visitor who goes offline before that finishes gets them fetched on use, so wait.
+  const manifest = readManifest();
+  const graphs = [manifest.prompt, manifest.graphs.find((g) => g.capacity === 1 && g.variant === 'fp32')];
+  await page.waitForFunction(
+    async (files) => {
+      const keys = (await (await caches.open('mobilevos-models-v1')).keys()).map((r) => r.url);
+      return files.every((f) => keys.some((k) => k.endsWith(f)));
+    },
+    graphs.map((g) => `/${g.file}?sha256=${g.sha256}`),
+    { timeout: 60000, polling: 250 },
+  );
   await own.context.setOffline(true);
   try {
     await page.reload();
