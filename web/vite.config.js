@@ -15,8 +15,14 @@ import { defineConfig } from 'vite';
 
 const WEB = dirname(fileURLToPath(import.meta.url));
 const ORT_DIST = resolve(WEB, '../node_modules/onnxruntime-web/dist');
-// The JSEP build: WASM (SIMD, threads) and WebGPU in one binary; loaded from ./ort/ by onnxruntime-web.
-const ORT_FILES = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
+// Two builds, loaded from ./ort/ by onnxruntime-web (web/src/runtime.js picks one per backend): the WASM-only one
+// (SIMD, threads) and the JSEP one (WASM and WebGPU in one binary, twice the size).
+const ORT_FILES = [
+  'ort-wasm-simd-threaded.mjs',
+  'ort-wasm-simd-threaded.wasm',
+  'ort-wasm-simd-threaded.jsep.mjs',
+  'ort-wasm-simd-threaded.jsep.wasm',
+];
 // Pyodide (the bench page scores masks with py/mobilevos/eval/metrics_core.py in it): the core runtime only, no packages.
 const PYODIDE_DIST = resolve(WEB, '../node_modules/pyodide');
 const PYODIDE_FILES = ['pyodide.mjs', 'pyodide.asm.mjs', 'pyodide.asm.wasm', 'python_stdlib.zip', 'pyodide-lock.json'];
@@ -121,7 +127,10 @@ export default defineConfig({
   resolve: {
     // The non-bundled build: it imports its WASM glue from env.wasm.wasmPaths (./ort/), so the glue runs as its own
     // module and its pthread workers start from that file, not from our bundle.
-    alias: { 'onnxruntime-web': join(ORT_DIST, 'ort.min.mjs') },
+    alias: [
+      { find: /^onnxruntime-web$/, replacement: join(ORT_DIST, 'ort.min.mjs') },
+      { find: /^onnxruntime-web\/wasm$/, replacement: join(ORT_DIST, 'ort.wasm.min.mjs') },
+    ],
   },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   worker: { format: 'es' },

@@ -10,11 +10,11 @@
 /** The worker's marks in the order a load passes them (some may run side by side), each with what it ends. */
 export const WORKER_MARKS = [
   ['started', 'worker created (its clock starts)'],
-  ['script', "worker script evaluated (onnxruntime-web's JS)"],
+  ['script', 'worker script evaluated'],
   ['load', 'load request taken'],
-  ['manifest', 'manifest fetched and validated'],
   ['backend', 'backend picked'],
-  ['runtime', "onnxruntime-web's WASM runtime started"],
+  ['manifest', 'manifest fetched and validated'],
+  ['runtime', "onnxruntime-web's build for the backend imported, its WASM runtime started"],
   ['graph', 'graph bytes read and sha256-checked'],
   ['session', 'session created'],
   ['warm-up', 'session warmed up (an annotate call, one or two track calls)'],

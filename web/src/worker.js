@@ -4,8 +4,6 @@
  * with its index and time) and the recorded masks (mask-recording.js), keyed by frame index. With a prompt head in
  * the manifest, also click to mask: `prompt-image` encodes a frozen frame once, `prompt` runs the head per click.
  */
-import * as ort from 'onnxruntime-web';
-
 import { pickBackend, probeWebGPU, threadCount } from './backend.js';
 import { matmulModel } from './bench/matmul-model.js';
 import { FramePipeline } from './frame-pipeline.js';
@@ -17,12 +15,15 @@ import { nativeSignature } from './preprocess.js';
 import { runParity, runPromptParity } from './parity.js';
 import { frameToModel, PromptHead, promptMaps } from './prompt.js';
 import { serveRequests } from './protocol.js';
+import { importRuntime } from './runtime.js';
 import { fitToDevice, sizeSettled } from './size-fit.js';
 import { Tracker } from './tracker.js';
 import { WorkerMarks } from './worker-marks.js';
 
 const marks = new WorkerMarks();
-marks.mark('script'); // this module and its imports (onnxruntime-web's JS) are evaluated
+marks.mark('script'); // this module and its imports are evaluated (onnxruntime-web's JS comes with load's backend)
+
+let ort = null; // the onnxruntime-web module of load's backend (runtime.js); every request after load uses it
 
 const state = {
   manifest: null,
@@ -92,20 +93,10 @@ async function load(
   state.debug = Boolean(debug);
   state.modelBase = modelBase;
   const isolated = Boolean(self.crossOriginIsolated);
-  ort.env.wasm.wasmPaths = wasmBase;
-  ort.env.wasm.numThreads = threadCount(threads, { isolated, cores: navigator.hardwareConcurrency });
-  ort.env.logLevel = 'error';
-  // onnxruntime-web's runtime starts now, while the manifest and the graph's bytes are read (loadModel below waits
-  // for it before the session is created); its failure goes to the attempt that waits, like a session's would
-  const runtime = startRuntime().then(() => marks.mark('runtime'));
-  runtime.catch(() => {});
   progress('reading the model manifest');
-  const manifest = await fetchManifest(modelBase);
-  marks.mark('manifest');
-  state.manifest = manifest;
-  // old graphs left in the cache only cost disk space: say so in the console, do not stop loading
-  pruneCache(modelBase, manifest).catch((e) => console.warn(`model cache clean-up failed: ${e.message}`));
-
+  const manifestRead = fetchManifest(modelBase);
+  manifestRead.catch(() => {}); // awaited below, after the probe: its failure is thrown there
+  // the backend first (the WebGPU probe), so that only its onnxruntime-web build is fetched and started
   const probe =
     choice === 'wasm'
       ? { available: false, reason: 'not probed (WASM chosen)' }
@@ -114,8 +105,26 @@ async function load(
         : await probeWebGPU();
   let { backend, notice } = pickBackend(choice, probe);
   marks.mark('backend', { backend });
+  // onnxruntime-web's runtime starts now, while the manifest and the graph's bytes are read (loadModel below waits
+  // for it before the session is created); its failure goes to the attempt that waits, like a session's would
+  const module = importRuntime(backend).then((imported) => {
+    ort = imported;
+    ort.env.wasm.wasmPaths = wasmBase;
+    ort.env.wasm.numThreads = threadCount(threads, { isolated, cores: navigator.hardwareConcurrency });
+    ort.env.logLevel = 'error';
+  });
+  const runtime = module.then(startRuntime).then(() => marks.mark('runtime'));
+  // both are awaited by the attempt below, which reports their failure; a load that fails before it has its own error
+  module.catch(() => {});
+  runtime.catch(() => {});
+  const manifest = await manifestRead;
+  marks.mark('manifest');
+  state.manifest = manifest;
+  // old graphs left in the cache only cost disk space: say so in the console, do not stop loading
+  pruneCache(modelBase, manifest).catch((e) => console.warn(`model cache clean-up failed: ${e.message}`));
 
   const attempt = async (be) => {
+    await module; // the tracker takes the module; its graph's bytes are read while the runtime starts
     const { variant, reason } = chooseVariant(manifest, be, {
       requested: variantChoice,
       shaderF16: Boolean(probe.shaderF16),
@@ -214,7 +223,7 @@ async function load(
 
 /**
  * onnxruntime-web's WASM runtime (the .wasm compiled, its threads started), which the first session would otherwise
- * start: a one-MatMul session created and released. The WebGPU backend runs on the same runtime.
+ * start: a one-MatMul session created and released. The WebGPU backend runs on the same runtime (the JSEP build's).
  */
 async function startRuntime() {
   const session = await ort.InferenceSession.create(matmulModel(1, 1).bytes, { executionProviders: ['wasm'] });

@@ -5,13 +5,12 @@
  * `sample`, `release`. One worker per configuration: onnxruntime-web reads its WASM thread count once, so a fresh
  * worker is the only clean way to change it.
  */
-import * as ort from 'onnxruntime-web';
-
 import { probeWebGPU } from '../backend.js';
 import { FramePipeline } from '../frame-pipeline.js';
 import { atSize, pickCapacity } from '../manifest.js';
 import { fetchManifest, loadGraph } from '../model-loader.js';
 import { serveRequests } from '../protocol.js';
+import { importRuntime } from '../runtime.js';
 import { Tracker } from '../tracker.js';
 import { matmulModel, probeInput } from './matmul-model.js';
 import { probToLabels } from './resize.js';
@@ -25,6 +24,8 @@ const state = {
   backend: '',
 };
 
+let ort = null; // onnxruntime-web, the build load's backend needs (one configuration per worker)
+
 const skip = (message) => Object.assign(new Error(message), { code: 'skipped' });
 
 serveRequests({
@@ -34,6 +35,7 @@ serveRequests({
     if (!info) throw skip(`variant ${variant} is not exported (${Object.keys(manifest.variants).join(', ')})`);
     if (Array.isArray(info.targets) && !info.targets.includes(backend))
       throw skip(`${variant} is not meant for ${backend}`);
+    ort = await importRuntime(backend); // the app's build for this backend
     ort.env.wasm.wasmPaths = wasmBase;
     ort.env.wasm.numThreads = backend === 'wasm' ? threads : 1;
     ort.env.logLevel = 'error';
