@@ -60,7 +60,8 @@ def build_manifest(
     names = {t["name"]: t for t in graphs[0]["inputs"]}
     return {
         "schema_version": SCHEMA_VERSION,
-        "name": "mobilevos-student",
+        # the page shows it; a student with another key encoder (the dense one) says which
+        "name": "mobilevos-student" if net.cfg.backbone == "lite0" else f"mobilevos-student-{net.cfg.backbone}",
         "model": {
             "height": height,
             "width": width,

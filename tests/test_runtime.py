@@ -15,7 +15,20 @@ from mobilevos.runtime.manifest import SCHEMA, ManifestError, load_manifest, val
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_EXPORT = REPO / "web" / "public" / "models" / "student"
+FAST_EXPORT = REPO / "web" / "public" / "models" / "student_fast"  # the page's Model setting: Fast
 CASES = json.loads((REPO / "tests" / "manifest_cases.json").read_text())["cases"]
+
+
+def assert_tracks_alike(onnx, reference, frames, masks) -> None:
+    """The ONNX tracker follows the PyTorch one from the first frame's mask: prob within 1e-3 on every later frame."""
+    import numpy as np
+
+    onnx.start(frames[0], masks[0])
+    reference.start(frames[0], masks[0])
+    for frame in frames[1:]:
+        ours, theirs = onnx.step(frame), reference.step(frame)
+        assert ours.prob.shape == theirs.prob.shape == (int(masks[0].max()) + 1, *frame.shape[:2])
+        assert np.abs(ours.prob - theirs.prob).max() < 1e-3
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -122,10 +135,31 @@ def apply_patch(doc, patch: list[dict]):
     return doc
 
 
-def test_the_shipped_manifest_validates_with_its_files():
+@pytest.mark.parametrize("export", [SHIPPED_EXPORT, FAST_EXPORT], ids=["student", "student_fast"])
+def test_the_shipped_manifest_validates_with_its_files(export):
     Draft202012Validator.check_schema(SCHEMA)
-    manifest = load_manifest(SHIPPED_EXPORT)  # schema, cross-references, every graph's size and sha256
+    manifest = load_manifest(export)  # schema, cross-references, every graph's size and sha256
     assert manifest["schema_version"] == 3
+
+
+def test_the_fast_export_is_the_shipped_fast_student_and_tracks_as_it_does():
+    """web/public/models/student_fast is models/student_fast.safetensors exported (same bytes, the dense key encoder,
+    no click head), and its graphs follow that PyTorch student on a synthetic clip."""
+    import hashlib
+
+    from mobilevos.data.synth import generate_clip
+    from mobilevos.models.checkpoint import load_network, resolve
+    from mobilevos.runtime.ort_tracker import OrtTracker
+    from mobilevos.track import Tracker
+
+    manifest = load_manifest(FAST_EXPORT, check_files=False)
+    weights = resolve("student_fast")
+    assert manifest["checkpoint"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert manifest["checkpoint"]["config"]["backbone"] == "fast-e2"
+    assert manifest["name"] == "mobilevos-student-fast-e2" and "prompt" not in manifest
+    size = (manifest["model"]["height"], manifest["model"]["width"])
+    frames, masks = generate_clip(4, 4, size)
+    assert_tracks_alike(OrtTracker(FAST_EXPORT), Tracker(load_network(weights), short_side=size[0]), frames, masks)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
@@ -152,7 +186,6 @@ def test_apply_patch_follows_json_patch():
 def test_the_dynamic_graphs_track_at_every_exported_size_as_pytorch_does():
     """One graph, two sizes: at_size rewrites the shapes, and OrtTracker at the large size follows the PyTorch
     tracker at that size (the export checked the same; this is the consumer's side)."""
-    import numpy as np
 
     from mobilevos.data.synth import generate_clip
     from mobilevos.models.checkpoint import load_network
@@ -174,11 +207,6 @@ def test_the_dynamic_graphs_track_at_every_exported_size_as_pytorch_does():
         at_size(manifest, (128, 128))
 
     frames, masks = generate_clip(3, 3, size)
-    onnx, torch_tracker = OrtTracker(SHIPPED_EXPORT, size=size), Tracker(load_network("student"), short_side=size[0])
-    onnx.start(frames[0], masks[0])
-    torch_tracker.start(frames[0], masks[0])
-    for frame in frames[1:]:
-        ours, reference = onnx.step(frame), torch_tracker.step(frame)
-        assert ours.prob.shape == reference.prob.shape == (int(masks[0].max()) + 1, *size)
-        assert np.abs(ours.prob - reference.prob).max() < 1e-3
+    onnx = OrtTracker(SHIPPED_EXPORT, size=size)
+    assert_tracks_alike(onnx, Tracker(load_network("student"), short_side=size[0]), frames, masks)
     assert onnx.memory["first"][0].shape[2:] == (large["memory_height"], large["memory_width"])

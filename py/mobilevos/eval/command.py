@@ -105,7 +105,11 @@ def format_table(results: dict) -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="DAVIS-layout folder (JPEGImages/, Annotations/)")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--model", default="student", help="student, teacher, or a .safetensors checkpoint")
+    group.add_argument(
+        "--model",
+        default="student",
+        help="student, teacher, student_fast (the dense key encoder), or a .safetensors file",
+    )
     group.add_argument("--pred", help="score existing index-PNG predictions PRED/<seq>/<frame>.png instead")
     p.add_argument("--out", help="write results JSON here")
     p.add_argument("--save-masks", help="keep the predicted masks in this folder")

@@ -31,7 +31,7 @@ from mobilevos.train.validate import selection_validation, synth_validation
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 MODELS_DIR = SOURCE_MODELS  # shipping writes the files git tracks: the source checkout's models/ (None elsewhere)
-NAMES = ("student", "teacher", "prompt_head")
+NAMES = ("student", "teacher", "student_fast", "prompt_head")
 # The prompt head is judged at the web app's input (every frame squeezed to 240x320) and at the tracker's (short side
 # 240, aspect kept: 240x432 for DAVIS's 16:9 frames).
 PROMPT_HEAD_INPUTS = {"240x320": (240, 320), "short_side_240": 240}
