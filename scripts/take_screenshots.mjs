@@ -1,7 +1,8 @@
 /**
  * Screenshots of the page's main states for the README (docs/screenshots/web-*.png, palette-quantised to stay small):
  * start, annotating (sample clip with its mask), tracking, an error message, a phone-sized viewport, and the click
- * tool in use (the sample's objects marked by clicks and a box).
+ * tool in use (the sample's objects marked by clicks and a box), and the settings panel open while the Fast model
+ * tracks the sample.
  *
  *   node scripts/take_screenshots.mjs [--models DIR] [--out docs/screenshots] [--track-ms 2500] [--only web-click]
  *
@@ -40,6 +41,7 @@ try {
   if (want('web-error')) await errorState();
   if (want('web-phone')) await phoneState();
   if (want('web-click')) await clickState();
+  if (want('web-settings')) await settingsState();
 } finally {
   await browser.close();
   server.stop();
@@ -84,6 +86,25 @@ async function phoneState() {
   await phone.waitForFunction(() => window.__mobilevos.stats.frames >= 3, null, { timeout: 120000 });
   await phone.waitForTimeout(1000);
   await shot(phone, 'web-phone.png');
+}
+
+/** The Fast model (Settings → Model) tracking the sample, the settings panel open with the model hint. */
+async function settingsState() {
+  const page = await browser.context.newPage();
+  await page.setViewportSize({ width: 1200, height: 900 });
+  const logs = collectLogs(page);
+  await page.goto(`${server.url}?backend=wasm&sw=0&model=student_fast`);
+  await waitReady(page, logs);
+  await page.click('.placeholder [data-source=sample]');
+  await page.waitForFunction(() => window.__mobilevos.mode === 'annotating');
+  await page.click('#btn-track');
+  await page.waitForFunction(() => window.__mobilevos.stats.frames >= 3, null, { timeout: 120000 });
+  await page.waitForTimeout(trackMs);
+  await page.click('#btn-pause');
+  await page.click('#card-settings summary');
+  await page.screenshot({ path: join(out, 'web-settings.png'), fullPage: true });
+  shots.push(join(out, 'web-settings.png'));
+  await page.close();
 }
 
 /** The sample's mask cleared, object 2 marked by a box drag (its tight box), object 1 by three clicks (the NoC

@@ -13,7 +13,7 @@ import { addPrompt, clearPrompts, freeze, undoPrompt, uploadMask } from './page/
 import { MARKS, markOnce } from './page/marks.js';
 import { startWorker, warmClickHead } from './page/model.js';
 import { downloadMasks, toggleRecording } from './page/recording.js';
-import { config, PARAMS, saveSettings, unknownParams } from './page/settings.js';
+import { config, MODELS, PARAMS, saveSettings, unknownModel, unknownParams } from './page/settings.js';
 import { openFile, openSource, reset, sampleMaskBytes } from './page/sources.js';
 import { $, $$, annotator, app, banner, stats } from './page/state.js';
 import { pauseTracking, stopTracking, track } from './page/tracking.js';
@@ -55,6 +55,10 @@ $('#brush-size').addEventListener('input', (e) => {
 });
 
 function selectTool(tool) {
+  if (tool === 'click' && $('[data-tool=click]').disabled) {
+    banner.show('no-prompt-head');
+    return;
+  }
   annotator.tool = tool;
   for (const b of $$('[data-tool]')) b.setAttribute('aria-checked', String(b.dataset.tool === tool));
   $('#click-tools').hidden = tool !== 'click';
@@ -63,7 +67,15 @@ function selectTool(tool) {
   annotator.render();
 }
 
+$('#set-model').replaceChildren(
+  ...Object.entries(MODELS).map(([name, [label, title]]) => Object.assign(new Option(label, name), { title })),
+);
+if (config.modelsOverride) {
+  $('#set-model').disabled = true;
+  $('#set-model').title = `set by ?models=${new URL(config.models).pathname}`;
+}
 for (const [id, key] of [
+  ['#set-model', 'model'],
   ['#set-backend', 'backend'],
   ['#set-variant', 'variant'],
   ['#set-size', 'size'],
@@ -74,6 +86,7 @@ for (const [id, key] of [
   select.addEventListener('change', async () => {
     config[key] = key === 'threads' ? Number(select.value) : select.value;
     saveSettings();
+    if (key === 'model' && annotator.tool === 'click') selectTool('brush'); // the other model may have no click head
     await stopTracking();
     if (app.mode === 'tracking' || app.mode === 'paused') setMode('live');
     startWorker();
@@ -137,6 +150,11 @@ if (unknownParams.length)
   banner.show('unknown URL parameter', {
     kind: 'warn',
     detail: `${unknownParams.join(', ')} (known: ${PARAMS.join(', ')})`,
+  });
+if (unknownModel)
+  banner.show('unknown-model', {
+    kind: 'warn',
+    detail: `?model=${unknownModel} is not a shipped model (${Object.keys(MODELS).join(', ')}); loading student`,
   });
 if (config.sw) registerServiceWorker();
 selectTool('brush');

@@ -53,6 +53,13 @@ export function updateControls() {
   const editing = mode === 'annotating';
   $('#card-tools').classList.toggle('disabled', !editing);
   $('#btn-add-object').disabled = !editing;
+  // a model without a prompt head (the Fast one) cannot mask from clicks: say so on the tool rather than fail on use
+  const click = $('[data-tool=click]');
+  click.disabled = app.ready && !app.model?.prompt;
+  click.dataset.title ??= click.title;
+  click.title = click.disabled
+    ? 'This model has no prompt head: choose the Accurate model in Settings'
+    : click.dataset.title;
   $('#btn-upload-mask').disabled = mode === 'idle';
   $('#btn-record').disabled = !(mode === 'tracking' || mode === 'paused' || app.recorder);
   $('#btn-download-masks').disabled = !app.trackedObjects;

@@ -52,7 +52,8 @@ const MESSAGES = {
   ],
   'no-prompt-head': [
     'This model cannot mask from clicks.',
-    'Its export has no prompt head: mark the objects with the brush or box, or re-export the model.',
+    'Its export has no prompt head (the Fast model has none): mark the objects with the brush or box, or choose the ' +
+      'Accurate model in Settings.',
   ],
   'prompt-failed': ['The click could not be turned into a mask.', 'Mark the object with the brush or box instead.'],
   'mask-empty': [
@@ -64,6 +65,7 @@ const MESSAGES = {
     'Mark an object first.',
     'Paint over the object with the brush (or draw a box, or upload a mask), then press Track.',
   ],
+  'unknown-model': ['Unknown model.', ''],
   'not-isolated': ['WASM runs on one thread.', 'The page is not cross-origin isolated, so multi-threading is off.'],
 };
 

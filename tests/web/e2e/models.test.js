@@ -1,0 +1,97 @@
+/**
+ * The Model setting, in headless Chromium on WASM: `?model=student_fast` loads the dense-key-encoder student from
+ * models/student_fast/ (its own manifest), replays its export's fixtures within tolerance, tracks the sample clip, and
+ * offers no click tool (it has no prompt head); choosing Accurate in Settings loads models/student/ again and is
+ * remembered on the next visit; an unknown ?model= says so and loads the default.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
+import { modelDir, REPO } from '../helpers/models.js';
+
+const FAST = join(REPO, 'web/public/models/student_fast');
+
+let server;
+let browser;
+before(async () => {
+  server = await preview(modelDir());
+  browser = await launch([]);
+});
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+test(
+  'the Fast model: its own graphs, fixture parity, tracking, no click tool; Accurate again from Settings',
+  {
+    timeout: 300000,
+  },
+  async (t) => {
+    assert.ok(existsSync(join(FAST, 'manifest.json')), 'web/public/models/student_fast is exported');
+    const page = await browser.context.newPage();
+    t.after(() => page.close().catch(() => {}));
+    const logs = collectLogs(page);
+    await page.goto(`${server.url}?backend=wasm&model=student_fast&debug=1&sw=0`);
+    const { info, error } = await waitReady(page, logs);
+    assert.equal(error, null, JSON.stringify(error));
+    assert.equal(info.model.name, 'mobilevos-student-fast-e2');
+    assert.match(info.model.checkpoint, /student_fast\.safetensors$/);
+    assert.equal(info.model.prompt, false);
+    assert.equal(await page.inputValue('#set-model'), 'student_fast');
+    assert.equal(await page.isDisabled('[data-tool=click]'), true, 'no prompt head: the click tool is off');
+
+    const parity = await page.evaluate(() => window.__mobilevos.request('parity', { capacities: [1, 2] }));
+    assert.ok(parity.rows.length >= 4, JSON.stringify(parity.rows.length));
+    for (const row of parity.rows) {
+      assert.equal(row.outside, 0, `${row.graph} frame ${row.frame} ${row.output}: max |diff| ${row.maxAbs}`);
+      if (row.output === 'prob') assert.equal(row.maskPixelsDiffering, 0, `${row.graph} frame ${row.frame}`);
+    }
+    const worst = (prob) => Math.max(...parity.rows.filter((r) => (r.output === 'prob') === prob).map((r) => r.maxAbs));
+    t.diagnostic(`parity, ${parity.rows.length} rows: max |diff| prob ${worst(true)}, memory entries ${worst(false)}`);
+
+    // the sample clip with its mask (two objects), tracked: both objects keep pixels
+    await page.click('.placeholder [data-source=sample]');
+    await page.waitForFunction(() => window.__mobilevos.mode === 'annotating' && window.__mobilevos.ready);
+    await page.waitForFunction(() => document.querySelectorAll('#objects li[data-object]').length === 2);
+    await page.click('#btn-track');
+    await page.waitForFunction(() => window.__mobilevos.stats.frames >= 10, null, { timeout: 120000 });
+    await page.click('#btn-pause');
+    await page.waitForFunction(() => window.__mobilevos.mode === 'paused');
+    const areas = await page.$$eval('#objects li[data-object] .area', (cells) => cells.map((c) => c.textContent));
+    assert.equal(areas.length, 2);
+    for (const area of areas) assert.ok(Number.parseInt(area, 10) > 100, `an object kept its pixels: ${areas}`);
+
+    // Settings → Model: Accurate reloads models/student/ with its click head, and the choice is kept
+    await page.click('#card-settings summary');
+    await page.selectOption('#set-model', 'student');
+    await page.waitForFunction(() => window.__mobilevos.ready && window.__mobilevos.info.model.prompt);
+    assert.equal(await page.evaluate(() => window.__mobilevos.info.model.name), 'mobilevos-student');
+    assert.equal(await page.isDisabled('[data-tool=click]'), false);
+    // each model's load prunes only its own folder from the model cache: the Fast graphs stay for the way back
+    const cached = await page.evaluate(async () =>
+      (await (await caches.open('mobilevos-models-v1')).keys()).map((r) => new URL(r.url).pathname),
+    );
+    assert.ok(cached.includes('/models/student_fast/student_k2.onnx'), cached.join());
+    assert.ok(cached.includes('/models/student/student_k1.onnx'), cached.join());
+    await page.goto(`${server.url}?backend=wasm&sw=0`);
+    const again = await waitReady(page, logs);
+    assert.equal(again.info.model.name, 'mobilevos-student', 'the saved choice');
+    assert.equal(await page.inputValue('#set-model'), 'student');
+  },
+);
+
+test('an unknown ?model= says so and loads the default student', { timeout: 120000 }, async () => {
+  const page = await browser.context.newPage();
+  const logs = collectLogs(page);
+  await page.goto(`${server.url}?backend=wasm&model=student_huge&sw=0`);
+  await page.waitForFunction(() => window.__mobilevos?.ready, null, { timeout: 120000 });
+  assert.equal(await page.evaluate(() => window.__mobilevos.info.model.name), 'mobilevos-student');
+  const banner = await page.evaluate(() => window.__mobilevos.error);
+  assert.equal(banner?.code, 'unknown-model', logs.join('\n'));
+  assert.match(banner.text, /student_huge is not a shipped model \(student, student_fast\)/);
+  await page.close();
+});
