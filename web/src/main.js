@@ -154,7 +154,7 @@ if (unknownParams.length)
 if (unknownModel)
   banner.show('unknown-model', {
     kind: 'warn',
-    detail: `?model=${unknownModel} is not a shipped model (${Object.keys(MODELS).join(', ')}); loading student`,
+    detail: `${unknownModel} is not a shipped model (${Object.keys(MODELS).join(', ')}); loading student`,
   });
 if (config.sw) registerServiceWorker();
 selectTool('brush');

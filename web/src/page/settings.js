@@ -36,7 +36,7 @@ export const MODELS = {
 const query = new URLSearchParams(location.search);
 const stored = JSON.parse(localStorage.getItem('mobilevos-settings') || '{}');
 const requestedModel = query.get('model') || stored.model || 'student';
-/** A ?model= value that names no shipped model (the page loads the default and says so). */
+/** A model name (?model= or a saved choice) that names no shipped model (the page loads the default and says so). */
 export const unknownModel = Object.hasOwn(MODELS, requestedModel) ? null : requestedModel;
 
 export const config = {
