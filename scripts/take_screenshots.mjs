@@ -31,9 +31,9 @@ mkdirSync(out, { recursive: true });
 const server = await preview(models);
 const browser = await launch([]);
 const shots = [];
-const shot = async (page, name) => {
+const shot = async (page, name, options = {}) => {
   const path = join(out, name);
-  await page.screenshot({ path });
+  await page.screenshot({ path, ...options });
   shots.push(path);
 };
 try {
@@ -102,8 +102,7 @@ async function settingsState() {
   await page.waitForTimeout(trackMs);
   await page.click('#btn-pause');
   await page.click('#card-settings summary');
-  await page.screenshot({ path: join(out, 'web-settings.png'), fullPage: true });
-  shots.push(join(out, 'web-settings.png'));
+  await shot(page, 'web-settings.png', { fullPage: true });
   await page.close();
 }
 

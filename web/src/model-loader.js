@@ -6,7 +6,8 @@
  */
 import { ManifestError, validateManifest } from './manifest.js';
 
-const MODEL_CACHE = 'mobilevos-models-v1';
+/** The Cache Storage cache of the graphs' bytes (tests look into it by this name). */
+export const MODEL_CACHE = 'mobilevos-models-v1';
 
 class ModelError extends Error {
   constructor(message, code) {
@@ -76,7 +77,8 @@ export async function checkGraphBytes(graph, bytes) {
 }
 
 /** A graph's key in the model cache: its URL and sha256, so that a new export is fetched anew. */
-const cacheKey = (baseUrl, graph) => `${new URL(graph.file, baseUrl).href}?sha256=${graph.sha256}`;
+/** A graph's key in MODEL_CACHE: its URL under `baseUrl` and its sha256. */
+export const cacheKey = (baseUrl, graph) => `${new URL(graph.file, baseUrl).href}?sha256=${graph.sha256}`;
 
 /**
  * The bytes of one graph, checked. Cached copies are keyed by URL and sha256, so a new export is fetched anew; a cached

@@ -25,7 +25,7 @@ import { PAD_VALUE } from '../../../web/src/geometry.js';
 
 const [WIDTH, HEIGHT] = [512, 288];
 const MIN_FRAMES = 20;
-const MIN_AGREEMENT = 0.8; // mean IoU of the page's masks with Python's on the same frames: measured 0.93-0.99
+const MIN_AGREEMENT = 0.8; // mean IoU of the page's masks with Python's on the same frames: measured 0.96
 const MAX_IOU_GAP = 0.05; // the page's mean IoU with the ground truth may be at most this far below Python's
 
 let server;
@@ -166,7 +166,6 @@ test(
     const gt = readNpy(join(clip.dir, 'masks.npy')).data;
     const plane = WIDTH * HEIGHT;
     const objects = Array.from({ length: clip.info.objects }, (_, i) => i + 1);
-    const scores = [];
     const matched = [`annotated: source ${annotated.index}`];
     const sequence = [];
     const out = mkdtempSync(join(tmpdir(), 'mobilevos-camera-'));
@@ -179,20 +178,15 @@ test(
       assert.ok(source.distance < 2, `capture ${f.index} matches a source frame`);
       writeFileSync(join(out, `${String(sequence.length).padStart(4, '0')}.png`), bytes);
       sequence.push(source.index);
-      scores.push(
-        iou(labelsFromPng(png).labels, gt.subarray(source.index * plane, (source.index + 1) * plane), objects),
+      const score = iou(
+        labelsFromPng(png).labels,
+        gt.subarray(source.index * plane, (source.index + 1) * plane),
+        objects,
       );
-      matched.push(`${f.index}->${source.index}: ${scores.at(-1).toFixed(2)}`);
+      matched.push(`${f.index}->${source.index}: ${score.toFixed(2)}`);
     }
-    t.diagnostic(logs.filter((l) => l.includes('DEBUG')).join(' | '));
-    for (const r of recording.filter((x) => x.annotated))
-      t.diagnostic(
-        `DEBUG annotated record ${r.index} matches source ${JSON.stringify(matchFrame(r.signature, sources))}`,
-      );
-    const mean = scores.reduce((s, x) => s + x, 0) / scores.length;
     t.diagnostic(
-      `mean IoU of ${scores.length} tracked captures with their source frames' ground truth: ${mean.toFixed(4)} ` +
-        `(capture -> source frame: IoU; ${matched.join(', ')})`,
+      `IoU of each tracked capture with its source frame's ground truth (capture -> source frame): ${matched.join(', ')}`,
     );
     writeFileSync(join(out, 'run.json'), JSON.stringify({ annotated: annotated.index, frames: sequence }));
     const resultPath = join(out, 'result.json');

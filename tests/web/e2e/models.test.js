@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 
 import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
 import { modelDir, REPO } from '../helpers/models.js';
+import { MODEL_CACHE } from '../../../web/src/model-loader.js';
 
 const FAST = join(REPO, 'web/public/models/student_fast');
 
@@ -72,8 +73,9 @@ test(
     assert.equal(await page.evaluate(() => window.__mobilevos.info.model.name), 'mobilevos-student');
     assert.equal(await page.isDisabled('[data-tool=click]'), false);
     // each model's load prunes only its own folder from the model cache: the Fast graphs stay for the way back
-    const cached = await page.evaluate(async () =>
-      (await (await caches.open('mobilevos-models-v1')).keys()).map((r) => new URL(r.url).pathname),
+    const cached = await page.evaluate(
+      async (name) => (await (await caches.open(name)).keys()).map((r) => new URL(r.url).pathname),
+      MODEL_CACHE,
     );
     assert.ok(cached.includes('/models/student_fast/student_k2.onnx'), cached.join());
     assert.ok(cached.includes('/models/student/student_k1.onnx'), cached.join());

@@ -13,6 +13,7 @@ import { ALL_FORMATS, BufferSource, EncodedPacketSink, Input } from 'mediabunny'
 
 import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
 import { modelDir, readManifest } from '../helpers/models.js';
+import { cacheKey, MODEL_CACHE } from '../../../web/src/model-loader.js';
 
 const SHOTS = process.env.MOBILEVOS_SCREENSHOTS;
 const shot = (page, name) => (SHOTS ? page.screenshot({ path: join(SHOTS, name) }) : null);
@@ -237,11 +238,11 @@ test('works offline once loaded (service worker + cached model)', { timeout: 300
   const manifest = readManifest();
   const graphs = [manifest.prompt, manifest.graphs.find((g) => g.capacity === 1 && g.variant === 'fp32')];
   await page.waitForFunction(
-    async (files) => {
-      const keys = (await (await caches.open('mobilevos-models-v1')).keys()).map((r) => r.url);
-      return files.every((f) => keys.some((k) => k.endsWith(f)));
+    async ([name, wanted]) => {
+      const keys = (await (await caches.open(name)).keys()).map((r) => r.url);
+      return wanted.every((k) => keys.includes(k));
     },
-    graphs.map((g) => `/${g.file}?sha256=${g.sha256}`),
+    [MODEL_CACHE, graphs.map((g) => cacheKey(new URL('models/student/', server.url).href, g))],
     { timeout: 60000, polling: 250 },
   );
   await own.context.setOffline(true);
