@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -77,6 +78,33 @@ def test_the_teacher_distils_from_twice_the_students_resolution(tmp_path):
     trainer = Trainer(cfg, tmp_path / "run")
     row = trainer.train_step(next(iter(torch.utils.data.DataLoader(trainer.data, batch_size=2))))
     assert row["kd"] > 0 and row["repr"] > 0
+
+
+def test_feature_matching_pulls_a_dense_key_encoder_towards_its_teachers_features(tmp_path):
+    from mobilevos.train import feature_term
+
+    torch.manual_seed(0)
+    teacher = build_network(student_config(pretrained=False))
+    save_network(tmp_path / "teacher.safetensors", teacher)
+    images = torch.rand(2, 3, 32, 48)
+    same = teacher.encode_key(images)
+    assert feature_term(same, same).item() == 0.0
+    cfg = tiny_config(
+        model=student_config(pretrained=False, backbone="fast-e2"),
+        teacher=str(tmp_path / "teacher.safetensors"),
+        distill=DistillConfig(loss="ce", feature_weight=1.0),
+        optim=OptimConfig(steps=20, batch_size=2, lr=2e-3, backbone_lr=2e-3, warmup=1, freeze_stride=0),
+    )
+    trainer = Trainer(cfg, tmp_path / "run")
+    batch = next(iter(torch.utils.data.DataLoader(trainer.data, batch_size=2)))
+    first = trainer.train_step(batch)
+    assert first["feat"] > 0.5 and first["kd"] == 0  # random dense encoder against the teacher's Lite0 features
+    assert all(p.grad is not None for p in trainer.net.backbone.parameters())
+    for _ in range(9):
+        last = trainer.train_step(batch)
+    assert last["feat"] < 0.8 * first["feat"]
+    with pytest.raises(ValueError, match="teacher_scale=1"):
+        Trainer(dataclasses.replace(cfg, distill=DistillConfig(feature_weight=1.0, teacher_scale=2.0)), tmp_path / "x")
 
 
 def test_a_stopped_run_resumes_from_its_last_checkpoint(tmp_path):

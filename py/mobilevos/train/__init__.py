@@ -13,7 +13,7 @@ when it is started again with the same --out; `--fresh` ignores it.
 from mobilevos.train.command import add_arguments, build_config, provenance, run
 from mobilevos.train.config import DataConfig, DistillConfig, OptimConfig, TrainConfig
 from mobilevos.train.trainer import Trainer, freeze_early_blocks, lr_factor
-from mobilevos.train.unroll import ClipUnroll, make_target, representation_term, teacher_segmentations
+from mobilevos.train.unroll import ClipUnroll, feature_term, make_target, representation_term, teacher_segmentations
 
 __all__ = [
     "ClipUnroll",
@@ -24,6 +24,7 @@ __all__ = [
     "Trainer",
     "add_arguments",
     "build_config",
+    "feature_term",
     "freeze_early_blocks",
     "lr_factor",
     "make_target",

@@ -56,6 +56,10 @@ class DistillConfig:
     # The teacher sees the clip upsampled by this factor (the paper's teacher runs at a higher resolution than its
     # student); its logits and embeddings are averaged back onto the student's grid for the losses.
     teacher_scale: float = 1.0
+    # Weight of matching the key encoder's features (f4, f8, f16; MSE over the teacher's per-channel std) to the
+    # teacher's: for a dense-encoder student taught by the Lite0 student, whose heads it inherits and whose features
+    # those heads were trained on (issue 18). Needs equal feature widths and teacher_scale = 1.
+    feature_weight: float = 0.0
 
 
 @dataclass

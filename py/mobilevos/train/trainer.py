@@ -22,7 +22,7 @@ from mobilevos.models.network import GROWABLE_PATHS, SpaceTimeNetwork
 from mobilevos.train import losses
 from mobilevos.train.config import OptimConfig, TrainConfig
 from mobilevos.train.encoder_distill import load_encoder
-from mobilevos.train.unroll import ClipUnroll, make_target, representation_term, teacher_segmentations
+from mobilevos.train.unroll import ClipUnroll, feature_term, make_target, representation_term, teacher_segmentations
 from mobilevos.train.validate import selection_validation, synth_validation
 
 # The value backbone's stem conv reads image + masks; its mask channels start at zero (ImageNet has none), so it is
@@ -69,20 +69,26 @@ class Trainer:
             load_encoder(self.net, cfg.init_encoder)
         self.uses_repr = cfg.role == "student" and cfg.distill.loss in ("repr", "unified")
         self.teacher = None
-        # The teacher is needed for logit KD, and for the representation loss unless omega = 0 (labels only).
+        # The teacher is needed for logit KD, for the representation loss unless omega = 0 (labels only), and for
+        # feature matching.
         if cfg.role == "student" and (
-            cfg.distill.loss in ("kd", "unified") or (self.uses_repr and cfg.distill.omega > 0)
+            cfg.distill.loss in ("kd", "unified")
+            or (self.uses_repr and cfg.distill.omega > 0)
+            or cfg.distill.feature_weight > 0
         ):
             if not cfg.teacher:
                 raise ValueError(f"--loss {cfg.distill.loss} needs --teacher CHECKPOINT")
+            if cfg.distill.feature_weight > 0 and cfg.distill.teacher_scale != 1.0:
+                raise ValueError("distill.feature_weight needs distill.teacher_scale=1 (features on the same grid)")
             self.teacher = load_network(cfg.teacher, cfg.device)
             self.teacher_unroll = ClipUnroll(self.teacher, finite_memory=False)
         t_dim = self.teacher.decoder.embed_dim if self.teacher is not None else self.net.decoder.embed_dim
         self.proj = nn.Linear(self.net.decoder.embed_dim, t_dim, bias=False).to(self.device)
         freeze_early_blocks(self.net, cfg.optim.freeze_stride)
-        self.unroll = ClipUnroll(self.net, finite_memory=cfg.role == "student")
+        self.clip_unroll = ClipUnroll(self.net, finite_memory=cfg.role == "student")
+        self.unroll = self.clip_unroll
         if self.world > 1:
-            self.unroll = nn.parallel.DistributedDataParallel(self.unroll)
+            self.unroll = nn.parallel.DistributedDataParallel(self.clip_unroll)
         trainable = [(n, p) for n, p in self.net.named_parameters() if p.requires_grad]
         backbone = [
             p
@@ -182,7 +188,10 @@ class Trainer:
         top_p = cfg.optim.bootstrap_end + (cfg.optim.bootstrap_start - cfg.optim.bootstrap_end) * max(
             0.0, 1 - self.step / max(1, cfg.optim.bootstrap_steps)
         )
-        parts = dict.fromkeys(("seg", "kd", "repr"), torch.zeros((), device=self.device))
+        parts = dict.fromkeys(("seg", "kd", "repr", "feat"), torch.zeros((), device=self.device))
+        if cfg.distill.feature_weight > 0:  # once per clip; scaled by the frame count so the mean below undoes it
+            student, teacher = self.clip_unroll.features, self.teacher_unroll.features
+            parts["feat"] = cfg.distill.feature_weight * len(segs) * feature_term(student, teacher)
         for i, seg in enumerate(segs, start=1):
             target = make_target(masks[:, i], void[:, i])
             parts["seg"] = parts["seg"] + losses.segmentation_loss(

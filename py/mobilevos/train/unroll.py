@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mobilevos.memory_rule import STUDENT, TEACHER_TRAINING
-from mobilevos.models.network import Segmentation, SpaceTimeNetwork
+from mobilevos.models.network import Features, Segmentation, SpaceTimeNetwork
 from mobilevos.track import MemoryBank
 from mobilevos.train import losses
 from mobilevos.train.config import DistillConfig
@@ -16,17 +16,21 @@ from mobilevos.train.config import DistillConfig
 
 class ClipUnroll(nn.Module):
     """Training wrapper (DDP wraps this): unrolls a clip through the network with a memory rule, the student's
-    inference rule (`finite_memory`) or `TEACHER_TRAINING` (every earlier frame; its note says why)."""
+    inference rule (`finite_memory`) or `TEACHER_TRAINING` (every earlier frame; its note says why).
+
+    `features` holds the key encoder's features of the last clip ([B*T, ...]) for the feature-matching loss.
+    """
 
     def __init__(self, net: SpaceTimeNetwork, finite_memory: bool):
         super().__init__()
         self.net = net
         self.rule = STUDENT if finite_memory else TEACHER_TRAINING
+        self.features: Features | None = None
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor) -> list[Segmentation]:
         """images [B, T, 3, H, W], masks [B, T, N, H, W] (only frame 0 is read), valid [B, N] -> T-1 segmentations."""
         b, t = images.shape[:2]
-        feats = self.net.encode_key(images.flatten(0, 1))  # one backbone pass for the whole clip
+        feats = self.features = self.net.encode_key(images.flatten(0, 1))  # one backbone pass for the whole clip
         per_frame = [type(feats)(*(x.view(b, t, *x.shape[1:])[:, i] for x in feats)) for i in range(t)]
         memory = MemoryBank(self.rule)
         memory.reset(per_frame[0].key, self.net.encode_value(per_frame[0], masks[:, 0]))
@@ -83,3 +87,15 @@ def representation_term(seg_s, seg_t, masks, valid, void, proj, cfg: DistillConf
         total = total + losses.representation_loss(z_s, z_t, m4[b, n].flatten()[idx].long(), cfg.omega)
         count += 1
     return total / max(count, 1)
+
+
+def feature_term(student: Features, teacher: Features) -> torch.Tensor:
+    """Mean over f4, f8 and f16 of the squared difference between student and teacher features, each channel
+    divided by the teacher's standard deviation over the batch (so every tap and channel counts alike)."""
+    total = 0.0
+    for s, t in zip((student.f4, student.f8, student.f16), (teacher.f4, teacher.f8, teacher.f16)):
+        if s.shape != t.shape:
+            raise ValueError(f"feature matching needs equal feature shapes: student {s.shape}, teacher {t.shape}")
+        std = t.std(dim=(0, 2, 3)).clamp(min=1e-3)[None, :, None, None]
+        total = total + (((s - t) / std) ** 2).mean()
+    return total / 3
