@@ -115,7 +115,7 @@ class FakeNet(nn.Module):
     def segment(self, feats, keys, values, valid):
         self.reads.append(keys[0, 0, :, 0, 0].int().tolist())
         assert self.reads[-1] == values[0, 0, 0, :, 0, 0].int().tolist()
-        return Segmentation(torch.zeros(1, 1, 1, 1), torch.zeros(1, 2, 1, 1), torch.zeros(1, 1, 1, 1, 1))
+        return Segmentation(torch.zeros(1, 2, 1, 1), torch.zeros(1, 2, 1, 1), torch.zeros(1, 1, 1, 1, 1))
 
 
 @_cases("student", "teacher-training")

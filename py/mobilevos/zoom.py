@@ -152,7 +152,7 @@ class ZoomTracker(Tracker):
         self.frame_index += 1
         self.memory.update(feats.key, self.net.encode_value(feats, seg.prob), self.frame_index)
         self.box = box
-        prob = uncrop_prob(torch.softmax(seg.logits, 1)[0].cpu().numpy(), box, frame.shape[:2])
+        prob = uncrop_prob(seg.probs[0].cpu().numpy(), box, frame.shape[:2])
         lut = np.array([0, *self.objects], dtype=np.uint8)
         self.last_mask = lut[prob.argmax(0)]
         return StepResult(self.last_mask, prob)

@@ -39,12 +39,20 @@ def read_memory(qk: torch.Tensor, mk: torch.Tensor, mv: torch.Tensor) -> torch.T
     return readout(affinity(mk, qk), mv, qk.shape[-2:])
 
 
-def aggregate(prob: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
-    """Soft aggregation (STM) of per-object probabilities [B, N, H, W] into logits [B, N+1, H, W], background first.
+def aggregate_odds(prob: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Soft aggregation (STM) of per-object probabilities [B, N, H, W] into odds [B, N+1, H, W], background first.
 
-    Background is the probability that no object is present; logits are log-odds, so a softmax over the N+1 channels
-    gives probabilities that sum to one and keep each object's evidence independent of the others.
+    Background is the probability that no object is present; each channel's odds p / (1 - p) keep every object's
+    evidence independent of the others.
     """
     bg = torch.prod(1 - prob, dim=1, keepdim=True)
     p = torch.cat([bg, prob], 1).clamp(eps, 1 - eps)
-    return torch.log(p / (1 - p))
+    return p / (1 - p)
+
+
+def aggregate(prob: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Aggregated logits [B, N+1, H, W] (log-odds of `aggregate_odds`), background first: what the losses read.
+
+    Their softmax is the odds over their sum (`SpaceTimeNetwork.segment` computes it so, without a log and an exp
+    per pixel)."""
+    return torch.log(aggregate_odds(prob, eps))

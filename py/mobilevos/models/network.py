@@ -4,7 +4,7 @@ The network holds weights only and exposes named stages, which map one-to-one on
 
     encode_key(image)                 -> Features(key, f16, f8, f4)
     encode_value(image, feats, masks) -> value [B, N, CV, h, w]
-    segment(feats, mem_keys, mem_vals)-> Segmentation(prob [B,N,H,W], logits [B,N+1,H,W], embed [B,N,C,H/4,W/4])
+    segment(feats, mem_keys, mem_vals)-> Segmentation(probs [B,N+1,H,W], logits [B,N+1,H,W], embed [B,N,C,H/4,W/4])
 
 `forward` is deliberately not the API (it raises): the memory policy lives outside the network
 (`mobilevos.track.MemoryBank` at inference, the clip unroll in `mobilevos.train`).
@@ -86,9 +86,14 @@ class Features(NamedTuple):
 
 
 class Segmentation(NamedTuple):
-    prob: torch.Tensor  # [B, N, H, W] per-object probabilities after soft aggregation
+    probs: torch.Tensor  # [B, N+1, H, W] probabilities after soft aggregation (softmax of logits), background first
     logits: torch.Tensor  # [B, N+1, H, W] aggregated logits, background first
     embed: torch.Tensor  # [B, N, C, H/4, W/4] decoder embedding (representation distillation)
+
+    @property
+    def prob(self) -> torch.Tensor:
+        """[B, N, H, W] the objects' probabilities."""
+        return self.probs[:, 1:]
 
 
 class SpaceTimeNetwork(nn.Module):
@@ -165,8 +170,10 @@ class SpaceTimeNetwork(nn.Module):
         prob = torch.sigmoid(obj_logits)
         if valid is not None:
             prob = prob * valid[:, :, None, None].to(prob.dtype)
-        logits = memory.aggregate(prob)
-        return Segmentation(torch.softmax(logits, 1)[:, 1:], logits, embed)
+        odds = memory.aggregate_odds(prob)
+        # softmax(log odds) is the odds over their sum: no log and exp per pixel, which cost 8% of the WASM graph at
+        # full resolution (the graph has no use for the logits, so they are not exported).
+        return Segmentation(odds / odds.sum(1, keepdim=True), torch.log(odds), embed)
 
 
 def build_network(cfg: NetworkConfig) -> SpaceTimeNetwork:

@@ -50,7 +50,7 @@ def resize_segmentation(seg: Segmentation, size: tuple[int, int]) -> Segmentatio
     resize = lambda x, s: F.interpolate(x, size=s, mode=mode)  # noqa: E731
     quarter = (size[0] // 4, size[1] // 4)
     embed = resize(seg.embed.flatten(1, 2), quarter).view(*seg.embed.shape[:3], *quarter)
-    return Segmentation(resize(seg.prob, size), resize(seg.logits, size), embed)
+    return Segmentation(resize(seg.probs, size), resize(seg.logits, size), embed)
 
 
 def teacher_segmentations(
