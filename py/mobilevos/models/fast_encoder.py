@@ -155,7 +155,28 @@ DESIGNS: dict[str, FastEncoderConfig] = {
     "e1": FastEncoderConfig(stages=(("basic", 40, 1, 2, 1, 3), ("basic", 112, 1, 2, 1, 3))),
     "e2": FastEncoderConfig(),
     "d2": FastEncoderConfig(stages=(("basic", 40, 1, 2, 1, 3), ("basic", 112, 2, 2, 1, 3))),
+    # e2 and one more fused block at stride 16 (session 11): capacity where the page has time to spare (a 3x3 conv
+    # on the 15x20 grid), grown from a trained e2 by `grow_encoder_state`.
+    "e3": FastEncoderConfig(stages=(*FastEncoderConfig().stages, ("fused", 112, 1, 1, 1, 3))),
 }
+
+
+def grow_encoder_state(enc: FastEncoder, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weights `state` of a smaller design whose layers are `enc`'s first ones (e2 -> e3), completed into a state
+    of `enc` that computes the same features: every added layer must be a residual block at the last tap's stride,
+    and starts as the identity (the scale of its last BatchNorm at zero, as residual branches are often
+    initialised), so fine-tuning starts from the smaller encoder's function."""
+    own = enc.state_dict()
+    if not set(state) <= set(own) or any(state[k].shape != own[k].shape for k in state):
+        raise ValueError("the smaller encoder's layers are not the first layers of this one")
+    added = sorted({int(k.split(".")[1]) for k in own if k not in state})
+    if any(not getattr(enc.layers[i], "residual", False) or i < enc.taps[1] for i in added):
+        raise ValueError(f"layers {added} are not all residual blocks after the f8 tap: they cannot start as identity")
+    grown = dict(own) | state
+    for i in added:
+        last_bn = [n for n, m in enc.layers[i].named_modules() if isinstance(m, nn.BatchNorm2d)][-1]
+        grown[f"layers.{i}.{last_bn}.weight"] = torch.zeros_like(own[f"layers.{i}.{last_bn}.weight"])
+    return grown
 
 
 def build_fast_encoder(name_or_cfg: str | FastEncoderConfig = "e2") -> FastEncoder:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from mobilevos.config import to_dict
 from mobilevos.data.mix import MixedClips
 from mobilevos.models.checkpoint import grow_state, load_network, save_network
-from mobilevos.models.fast_encoder import FastEncoder
+from mobilevos.models.fast_encoder import FastEncoder, grow_encoder_state
 from mobilevos.models.network import GROWABLE_PATHS, SpaceTimeNetwork
 from mobilevos.train import losses
 from mobilevos.train.config import OptimConfig, TrainConfig
@@ -117,8 +117,10 @@ class Trainer:
         # The architecture changes fine-tuning allows: paths added to the init network (grown, see grow_state), and
         # a fast key encoder in place of the init's Lite backbone when --init-encoder brings its weights.
         swap = self.cfg.model.backbone.startswith("fast-") and bool(self.cfg.init_encoder)
+        # a fast key encoder grown by residual blocks (e2 -> e3), starting as the init's encoder
+        grow = not swap and init.cfg.backbone.startswith("fast-") and init.cfg.backbone != self.cfg.model.backbone
         same = {k: getattr(self.cfg.model, k) for k in ("pretrained", *GROWABLE_PATHS)}
-        if swap:
+        if swap or grow:
             same |= {"backbone": self.cfg.model.backbone, "backbone_blocks": self.cfg.model.backbone_blocks}
         if dataclasses.replace(init.cfg, **same) != self.cfg.model:
             raise ValueError(f"--init {path}: its architecture {init.cfg} differs from the run's {self.cfg.model}")
@@ -130,6 +132,12 @@ class Trainer:
             own = self.net.state_dict()
             state = {k: v for k, v in state.items() if not k.startswith("backbone.")}
             state |= {k: v for k, v in own.items() if k.startswith("backbone.")}
+        elif grow:
+            if not isinstance(self.net.backbone, FastEncoder):
+                raise ValueError(f"--init {path}: a fast key encoder cannot grow into {self.cfg.model.backbone}")
+            encoder = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
+            state = {k: v for k, v in state.items() if not k.startswith("backbone.")}
+            state |= {f"backbone.{k}": v for k, v in grow_encoder_state(self.net.backbone, encoder).items()}
         self.net.load_state_dict(grow_state(self.net.state_dict(), state))
 
     def _resume(self) -> None:
