@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mobilevos.models.efficientnet_lite import EfficientNetLite
-from mobilevos.models.fast_encoder import DESIGNS, FastEncoderConfig, build_fast_encoder
+from mobilevos.models.fast_encoder import DESIGNS, FastEncoderConfig, build_fast_encoder, grow_encoder_state
 from mobilevos.models.network import build_network, student_config
 from mobilevos.train.encoder_distill import (
     EncoderDistillConfig,
@@ -125,3 +125,35 @@ def test_a_fast_backbone_is_a_network_config_and_takes_its_distilled_weights(tmp
     back = load_network(tmp_path / "student.safetensors")
     assert back.cfg.backbone == "fast-e1"
     assert torch.equal(back.backbone.layers[0][0].weight, enc.layers[0][0].weight)
+
+
+def test_a_grown_encoder_starts_as_the_smaller_one_and_a_student_run_grows_it(tmp_path):
+    from mobilevos.models.checkpoint import save_network
+    from mobilevos.train import DataConfig, TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    small, big = build_fast_encoder("e2").eval(), build_fast_encoder("e3").eval()
+    for p in small.parameters():  # non-trivial BatchNorm scales, so an identity start is not an accident
+        p.data.normal_(0, 0.5)
+    big.load_state_dict(grow_encoder_state(big, small.state_dict()))
+    image = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(small(image), big(image)))
+        big.layers[-1].body[1][1].weight.fill_(1.0)  # the added block, switched on, changes f16 only
+        grown = big(image)
+        assert torch.equal(grown[0], small(image)[0]) and not torch.allclose(grown[2], small(image)[2])
+    with pytest.raises(ValueError, match="not the first layers"):
+        grow_encoder_state(build_fast_encoder("d2"), small.state_dict())  # d2's stride-16 block is another kind
+
+    student = build_network(student_config(backbone="fast-e2", pretrained=False)).eval()
+    save_network(tmp_path / "e2.safetensors", student)
+    data = DataConfig(davis=(), davis_weight=0.0, synth_backgrounds=False, size=(32, 48), workers=0)
+    init = str(tmp_path / "e2.safetensors")
+    cfg = TrainConfig(model=student_config(backbone="fast-e3", pretrained=False), data=data, init=init, threads=1)
+    trainer = Trainer(cfg, tmp_path / "run")
+    trainer.net.eval()
+    with torch.no_grad():
+        assert torch.equal(trainer.net.encode_key(image[:, :3].sigmoid()).key, student.encode_key(image.sigmoid()).key)
+    lite = TrainConfig(model=student_config(pretrained=False), data=data, init=init, threads=1)
+    with pytest.raises(ValueError, match="cannot grow into lite0"):
+        Trainer(lite, tmp_path / "run2")
