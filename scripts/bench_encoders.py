@@ -130,7 +130,8 @@ ENCODERS: dict[str, FastEncoderConfig] = {
     # (b) the f4 tap is the stem's output (as Lite0's is block 2's): the FLOPs saved at stride 4 go to stride 16
     "e1: conv stem, basic 40x1, basic 112x1": DESIGNS["e1"],
     "e2: conv stem, basic 40x1, basic 112x1 + fused e1": DESIGNS["e2"],
-    "e3: conv stem, basic 40x1, fused e2 112x2": _s(
+    "e3: conv stem, basic 40x1, basic 112x1 + fused e1 x2": DESIGNS["e3"],  # e2 grown by a block (session 11)
+    "e2f: conv stem, basic 40x1, fused e2 112x2": _s(
         [(16, 3, 2), (24, 3, 2)], [("basic", 40, 1, 2, 1, 3), ("fused", 112, 2, 2, 2, 3)]
     ),
     "d4: patch4, basic 40x1, basic 112x1": _s(
