@@ -84,6 +84,8 @@ def test_stage_shapes(net):
     total = seg.prob.sum(1)
     assert torch.all(total <= 1 + 1e-5) and torch.all(seg.prob >= 0)
     assert torch.allclose(torch.softmax(seg.logits, 1).sum(1), torch.ones(b, h, w), atol=1e-5)
+    # the probabilities, computed as odds over their sum (no log and exp), are the softmax of the logits
+    assert torch.allclose(seg.probs, torch.softmax(seg.logits, 1), atol=1e-6) and seg.probs.shape == (b, n + 1, h, w)
 
 
 def test_padded_object_slots_get_no_probability(net):
