@@ -141,6 +141,8 @@ def test_readout_of_a_single_identical_memory_frame_returns_values_where_keys_ar
 
 def test_soft_aggregation_keeps_background_first_and_sums_to_one():
     prob = torch.tensor([0.9, 0.2]).view(1, 2, 1, 1)
-    out = torch.softmax(memory.aggregate(prob), 1).flatten()
+    probs, logits = memory.aggregate(prob)
+    assert torch.allclose(probs, torch.softmax(logits, 1), atol=1e-7)
+    out = probs.flatten()
     assert out.sum().item() == pytest.approx(1.0, abs=1e-6)
     assert out.argmax().item() == 1 and out[0] < out[1] and out[2] < out[1]

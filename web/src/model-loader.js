@@ -76,8 +76,7 @@ export async function checkGraphBytes(graph, bytes) {
   return '';
 }
 
-/** A graph's key in the model cache: its URL and sha256, so that a new export is fetched anew. */
-/** A graph's key in MODEL_CACHE: its URL under `baseUrl` and its sha256. */
+/** A graph's key in MODEL_CACHE: its URL under `baseUrl` and its sha256, so that a new export is fetched anew. */
 export const cacheKey = (baseUrl, graph) => `${new URL(graph.file, baseUrl).href}?sha256=${graph.sha256}`;
 
 /**

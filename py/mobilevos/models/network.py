@@ -170,10 +170,7 @@ class SpaceTimeNetwork(nn.Module):
         prob = torch.sigmoid(obj_logits)
         if valid is not None:
             prob = prob * valid[:, :, None, None].to(prob.dtype)
-        odds = memory.aggregate_odds(prob)
-        # softmax(log odds) is the odds over their sum: no log and exp per pixel, which cost 8% of the WASM graph at
-        # full resolution (the graph has no use for the logits, so they are not exported).
-        return Segmentation(odds / odds.sum(1, keepdim=True), torch.log(odds), embed)
+        return Segmentation(*memory.aggregate(prob), embed)
 
 
 def build_network(cfg: NetworkConfig) -> SpaceTimeNetwork:
