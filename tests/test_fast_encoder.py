@@ -157,3 +157,25 @@ def test_a_grown_encoder_starts_as_the_smaller_one_and_a_student_run_grows_it(tm
     lite = TrainConfig(model=student_config(pretrained=False), data=data, init=init, threads=1)
     with pytest.raises(ValueError, match="cannot grow into lite0"):
         Trainer(lite, tmp_path / "run2")
+
+
+def test_blended_training_images_share_their_first_frame_with_the_plain_batch(tmp_path):
+    """`mix`: the given share of the batch is blended with a second frame, drawn after the batch, so the plain
+    images are those of `mix=0` and a resumed plain run's checkpoint can continue with blends (EncoderDistillConfig)."""
+    from mobilevos.data.davis import write_sequence
+    from mobilevos.data.splits import SELECTION_SEQUENCES
+    from mobilevos.train.encoder_distill import FrameSampler
+
+    rng = np.random.default_rng(0)
+    for name in (*SELECTION_SEQUENCES, "train-a", "train-b"):
+        write_sequence(tmp_path, name, rng.integers(0, 256, (4, 24, 32, 3), np.uint8), np.zeros((4, 24, 32), np.uint8))
+    sampler = FrameSampler(tmp_path, "train", (16, 16))
+    plain = sampler.batch(64, np.random.default_rng(1))
+    assert torch.equal(sampler.batch(64, np.random.default_rng(1), mix=0.0), plain)
+    every = sampler.batch(64, np.random.default_rng(1), mix=1.0)
+    changed = (every - plain).abs().flatten(1).amax(1) > 1e-3
+    assert changed.all() and every.min() >= 0 and every.max() <= 1
+    half = sampler.batch(64, np.random.default_rng(1), mix=0.5)
+    changed = (half - plain).abs().flatten(1).amax(1) > 1e-3
+    assert 16 <= changed.sum() <= 48  # about half (binomial 64, 0.5: outside these with probability < 1e-4)
+    assert torch.equal(half[~changed], plain[~changed])
