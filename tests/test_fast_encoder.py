@@ -179,3 +179,5 @@ def test_blended_training_images_share_their_first_frame_with_the_plain_batch(tm
     changed = (half - plain).abs().flatten(1).amax(1) > 1e-3
     assert 16 <= changed.sum() <= 48  # about half (binomial 64, 0.5: outside these with probability < 1e-4)
     assert torch.equal(half[~changed], plain[~changed])
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        sampler.batch(4, np.random.default_rng(1), mix=1.5)

@@ -103,6 +103,8 @@ class FrameSampler:
     def batch(self, n: int, rng: np.random.Generator, mix: float = 0.0) -> torch.Tensor:
         """[n, 3, H, W] in [0, 1]: random frames, augmented; a share `mix` of them blended with another random
         augmented frame (drawn after the batch, so the unblended images are those of `mix=0` with the same rng)."""
+        if not 0 <= mix <= 1:
+            raise ValueError(f"mix is the share of blended images, between 0 and 1 (got {mix})")
         images = torch.stack([self._crop(self.paths[i], rng) for i in rng.integers(0, len(self.paths), n)])
         for k in np.flatnonzero(rng.random(n) < mix):
             weight = rng.uniform()
