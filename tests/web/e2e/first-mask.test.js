@@ -19,9 +19,10 @@ import { findGraph, pickCapacity } from '../../../web/src/manifest.js';
 import { MARKS } from '../../../web/src/page/marks.js';
 
 /** How far the worker's clock may run ahead of the page's. Worker marks cross as epoch ms (each context's
- * performance.timeOrigin + now()), and the two origins agree only to about a millisecond: a loaded run (session 12,
+ * performance.timeOrigin + now()), and the two origins need not agree to the millisecond: a loaded run (session 12,
  * two training jobs beside it) had the worker's `ready` after the page's model-ready mark, which the reply it sends
- * cannot be; five unloaded loads put it 0.9-5.0 ms before. */
+ * cannot be (by how much was not recorded); five loads of a bench on the same loaded machine put it 0.9-5.0 ms
+ * before. */
 const CLOCK_SKEW_MS = 3;
 
 let server;
