@@ -32,7 +32,7 @@ from mobilevos.models.fast_encoder import DESIGNS, FastEncoder, FastEncoderConfi
 from mobilevos.models.network import build_network, student_config
 
 from export.graph_stats import flops as graph_flops
-from export.graphs import export_graph, graph_spec
+from export.graphs import export_graph, graph_spec, spec_feeds
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (240, 320)
@@ -134,6 +134,16 @@ ENCODERS: dict[str, FastEncoderConfig] = {
     "e2f: conv stem, basic 40x1, fused e2 112x2": _s(
         [(16, 3, 2), (24, 3, 2)], [("basic", 40, 1, 2, 1, 3), ("fused", 112, 2, 2, 2, 3)]
     ),
+    # (h) hybrids (session 13): e2's dense front to stride 8 (f4, f8 regress Lite0's without overfitting), then
+    # Lite0's own ImageNet blocks at stride 16 (where the dense encoder's regression does not generalise), all six
+    # (h6) or with residual blocks dropped (h4: blocks 5, 6, 8, 9; h2: blocks 5 and 8, the two that change shape)
+    "h6: e2 front + Lite0 5-10": _s([(16, 3, 2), (24, 3, 2)], [("basic", 40, 1, 2, 1, 3), *LITE0_S8_S16[1:]]),
+    "h4: e2 front + Lite0 5,6,8,9": _s(
+        [(16, 3, 2), (24, 3, 2)], [("basic", 40, 1, 2, 1, 3), ("mb", 80, 2, 2, 6, 3), ("mb", 112, 2, 1, 6, 5)]
+    ),
+    "h2: e2 front + Lite0 5,8": _s(
+        [(16, 3, 2), (24, 3, 2)], [("basic", 40, 1, 2, 1, 3), ("mb", 80, 1, 2, 6, 3), ("mb", 112, 1, 1, 6, 5)]
+    ),
     "d4: patch4, basic 40x1, basic 112x1": _s(
         [(24, 4, 4)], [("fused", 24, 1, 1, 1, 3), ("basic", 40, 1, 2, 1, 3), ("basic", 112, 1, 2, 1, 3)]
     ),
@@ -170,20 +180,32 @@ def export(module: nn.Module, shape: tuple[int, ...], path: Path) -> onnx.ModelP
     return model
 
 
-def student_graph(backbone: nn.Module | None, path: Path) -> tuple[onnx.ModelProto, int]:
-    """The shipped student graph (K=1) at SIZE with random weights, its key encoder optionally swapped."""
+def student_graph(backbone: nn.Module | None, path: Path) -> tuple[onnx.ModelProto, int, dict]:
+    """The shipped student graph (K=1) at SIZE with random weights, its key encoder optionally swapped; with its
+    parameter count and example feeds at SIZE."""
     net = build_network(student_config(pretrained=False))
     if backbone is not None:
         net.backbone = backbone
+    spec = graph_spec(net, SIZE, 1)
     with contextlib.redirect_stdout(io.StringIO()):
-        model = export_graph(net.eval(), graph_spec(net, SIZE, 1), 18)
+        model = export_graph(net.eval(), spec, 18)
     onnx.save_model(model, str(path))
-    return model, sum(p.numel() for p in net.parameters())
+    return model, sum(p.numel() for p in net.parameters()), spec_feeds(spec)
 
 
 def time_graphs(paths: list[Path], threads: int, runs: int) -> list[float]:
     """Median ms per graph, all timed interleaved in one node process."""
-    cmd = ["node", str(ROOT / "scripts/time_onnx_wasm.mjs"), *map(str, paths), "--threads", str(threads)]
+    # The student graph's sizes are free (frame [1, 16*h, 16*w, 4]): fix them at SIZE.
+    dims = f"h={SIZE[0] // 16},w={SIZE[1] // 16}"
+    cmd = [
+        "node",
+        str(ROOT / "scripts/time_onnx_wasm.mjs"),
+        *map(str, paths),
+        "--threads",
+        str(threads),
+        "--dims",
+        dims,
+    ]
     out = subprocess.run([*cmd, "--runs", str(runs)], check=True, capture_output=True, text=True, cwd=ROOT).stdout
     return [r["median_ms"] for r in json.loads(out.strip().splitlines()[-1])["results"]]
 
@@ -214,11 +236,13 @@ def main() -> None:
         for i, (name, cfg) in enumerate(cands.items()):
             path = args.out / f"{args.group}{i}.onnx"
             if args.group == "student":
-                model, params = student_graph(None if cfg is None else FastEncoder(cfg), path)
+                # free sizes: shape inference cannot count its FLOPs, a run at SIZE can
+                model, params, feeds = student_graph(None if cfg is None else FastEncoder(cfg), path)
             else:
                 mod = Lite0Keys() if cfg is None else Features(cfg)
-                model, params = export(mod, (1, 3, *SIZE), path), sum(q.numel() for q in mod.parameters())
-            rows.append((f"student with {name}" if args.group == "student" else name, path, params, graph_flops(model)))
+                model, params, feeds = export(mod, (1, 3, *SIZE), path), sum(q.numel() for q in mod.parameters()), None
+            label = f"student with {name}" if args.group == "student" else name
+            rows.append((label, path, params, graph_flops(model, feeds)))
             print(f"exported {name}", file=sys.stderr)
     if args.group == "student":  # the encoder alone in the same run: the rest of the graph is the difference
         path = args.out / "student-lite0-alone.onnx"

@@ -181,3 +181,56 @@ def test_blended_training_images_share_their_first_frame_with_the_plain_batch(tm
     assert torch.equal(half[~changed], plain[~changed])
     with pytest.raises(ValueError, match="between 0 and 1"):
         sampler.batch(4, np.random.default_rng(1), mix=1.5)
+
+
+def test_a_hybrid_takes_its_dense_front_from_e2_and_its_stride_16_blocks_from_the_lite_student(tmp_path):
+    """`model.backbone=fast-h6` from `--init` (a Lite0 student) and `--init-encoder` (an e2 distillation): its f4 and
+    f8 are e2's, and its f16 is the Lite student's own blocks 5-10 applied to e2's f8; h4 skips blocks 7 and 10;
+    without a Lite student, or from a design whose front differs, it is refused."""
+    from mobilevos.models.checkpoint import save_network
+    from mobilevos.models.fast_encoder import hybrid_encoder_state
+    from mobilevos.train import DataConfig, TrainConfig, Trainer
+    from mobilevos.train.encoder_distill import load_encoder
+
+    torch.manual_seed(0)
+    lite_student = build_network(student_config(pretrained=False)).eval()
+    for p in lite_student.backbone.parameters():  # distinct weights per block, so a wrong block would show
+        p.data.normal_(0, 0.3)
+    save_network(tmp_path / "lite.safetensors", lite_student)
+    e2 = build_fast_encoder("e2").eval()
+    for p in e2.parameters():
+        p.data.normal_(0, 0.3)
+    cfg = EncoderDistillConfig(design="e2")
+    save_checkpoint(
+        tmp_path / "e2.safetensors",
+        cfg,
+        e2,
+        torch.optim.AdamW(e2.parameters()),
+        [torch.ones(c) for c in e2.channels],
+        0,
+    )
+
+    data = DataConfig(davis=(), davis_weight=0.0, synth_backgrounds=False, size=(32, 48), workers=0)
+    image = torch.randn(1, 3, 64, 96)
+    blocks = lite_student.backbone._blocks
+    for design, used in (("h6", (5, 6, 7, 8, 9, 10)), ("h4", (5, 6, 8, 9))):
+        model = student_config(backbone=f"fast-{design}", pretrained=False)
+        init, init_encoder = str(tmp_path / "lite.safetensors"), str(tmp_path / "e2.safetensors")
+        run = TrainConfig(model=model, data=data, init=init, init_encoder=init_encoder)
+        hybrid = Trainer(run, tmp_path / design).net.backbone.eval()
+        with torch.no_grad():
+            f4, f8, f16 = hybrid(image)
+            e2_f4, e2_f8, _ = e2(image)
+            x = e2_f8
+            for i in used:
+                x = blocks[i](x)
+        assert torch.equal(f4, e2_f4) and torch.equal(f8, e2_f8)
+        assert torch.allclose(f16, x, atol=1e-5)
+
+    h6 = build_network(student_config(backbone="fast-h6", pretrained=False))
+    with pytest.raises(ValueError, match="need --init"):
+        load_encoder(h6, tmp_path / "e2.safetensors")
+    fused_front = FastEncoderConfig(stages=(("fused", 40, 1, 2, 2, 3), ("basic", 112, 1, 2, 1, 3)))
+    lite_state = lite_student.backbone.state_dict()
+    with pytest.raises(ValueError, match="no weight"):  # its stride-8 block is not h6's
+        hybrid_encoder_state(h6.backbone, build_fast_encoder(fused_front).state_dict(), lite_state)

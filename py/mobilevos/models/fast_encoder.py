@@ -40,6 +40,8 @@ class FastEncoderConfig:
         ("fused", 112, 1, 1, 1, 3),
     )
     in_channels: int = 3
+    # hybrids: for each "mb" layer in order, the Lite0 block (`EfficientNetLite._blocks` index) it starts from
+    lite_blocks: tuple[int, ...] = ()
 
     def as_dict(self) -> dict:
         """The config as plain data (stored as JSON in checkpoint metadata)."""
@@ -52,6 +54,7 @@ class FastEncoderConfig:
             stem=tuple(tuple(s) for s in d["stem"]),
             stages=tuple(tuple(s) for s in d["stages"]),
             in_channels=d.get("in_channels", 3),
+            lite_blocks=tuple(d.get("lite_blocks", ())),
         )
 
 
@@ -158,6 +161,17 @@ DESIGNS: dict[str, FastEncoderConfig] = {
     # e2 and one more fused block at stride 16 (session 11): capacity where the page has time to spare (a 3x3 conv
     # on the 15x20 grid), grown from a trained e2 by `grow_encoder_state`.
     "e3": FastEncoderConfig(stages=(*FastEncoderConfig().stages, ("fused", 112, 1, 1, 1, 3))),
+    # Hybrids (session 13): e2's dense front to stride 8, then Lite0's own blocks at stride 16, which keep their
+    # ImageNet-trained weights (the dense e2's regression of Lite0 generalises at f4/f8 but not at f16). h6 keeps all
+    # six stride-16 blocks (5-10), h4 drops the residual blocks 7 and 10 to save WASM time.
+    "h6": FastEncoderConfig(
+        stages=(("basic", 40, 1, 2, 1, 3), ("mb", 80, 3, 2, 6, 3), ("mb", 112, 3, 1, 6, 5)),
+        lite_blocks=(5, 6, 7, 8, 9, 10),
+    ),
+    "h4": FastEncoderConfig(
+        stages=(("basic", 40, 1, 2, 1, 3), ("mb", 80, 2, 2, 6, 3), ("mb", 112, 2, 1, 6, 5)),
+        lite_blocks=(5, 6, 8, 9),
+    ),
 }
 
 
@@ -177,6 +191,29 @@ def grow_encoder_state(enc: FastEncoder, state: dict[str, torch.Tensor]) -> dict
         last_bn = [n for n, m in enc.layers[i].named_modules() if isinstance(m, nn.BatchNorm2d)][-1]
         grown[f"layers.{i}.{last_bn}.weight"] = torch.zeros_like(own[f"layers.{i}.{last_bn}.weight"])
     return grown
+
+
+def hybrid_encoder_state(
+    enc: FastEncoder, dense: dict[str, torch.Tensor], lite: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """A state of hybrid `enc`: its dense layers (those before the first "mb" layer) from `dense`, the state of a
+    distilled fast encoder whose first layers they are (e2 for h6/h4), and its "mb" layers from the Lite0 blocks its
+    config names, taken from `lite`, an `EfficientNetLite` state (the Lite student's key encoder)."""
+    mb = [i for i, layer in enumerate(enc.layers) if isinstance(layer, MBConv)]
+    if not mb or len(mb) != len(enc.cfg.lite_blocks):
+        raise ValueError(f"{len(mb)} MBConv layers and lite_blocks {enc.cfg.lite_blocks}: not a hybrid design")
+    state = {}
+    for key, own in enc.state_dict().items():
+        i = int(key.split(".")[1])
+        if i in mb:
+            block = enc.cfg.lite_blocks[mb.index(i)]
+            src, name = lite, key.replace(f"layers.{i}.", f"_blocks.{block}.", 1)
+        else:
+            src, name = dense, key
+        if name not in src or src[name].shape != own.shape:
+            raise ValueError(f"{key}: no weight {name} of shape {tuple(own.shape)} to start from")
+        state[key] = src[name]
+    return state
 
 
 def build_fast_encoder(name_or_cfg: str | FastEncoderConfig = "e2") -> FastEncoder:

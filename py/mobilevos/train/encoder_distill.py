@@ -43,7 +43,7 @@ from tqdm import tqdm
 from mobilevos.data.davis import load_frame
 from mobilevos.data.splits import split_sequences
 from mobilevos.models.efficientnet_lite import PIXEL_MEAN, PIXEL_STD, EfficientNetLite, load_pretrained
-from mobilevos.models.fast_encoder import FastEncoder, FastEncoderConfig, build_fast_encoder
+from mobilevos.models.fast_encoder import FastEncoder, FastEncoderConfig, build_fast_encoder, hybrid_encoder_state
 
 TAPS = ("f4", "f8", "f16")
 
@@ -199,13 +199,20 @@ def saved_encoder(path: str | Path) -> FastEncoder:
     return enc
 
 
-def load_encoder(net, path: str | Path) -> None:
+def load_encoder(net, path: str | Path, lite: dict[str, torch.Tensor] | None = None) -> None:
     """Put the fast encoder saved in distillation checkpoint `path` into `net` (whose config names a fast-<design>
-    backbone of the same layout); ValueError when the two designs differ."""
+    backbone of the same layout; or a hybrid whose dense layers are that encoder's first ones, its Lite0 blocks then
+    taken from `lite`, the key-encoder state of a Lite student); ValueError when the designs do not fit."""
     enc = saved_encoder(path)
-    if not isinstance(net.backbone, FastEncoder) or net.backbone.cfg != enc.cfg:
+    own = net.backbone
+    if isinstance(own, FastEncoder) and own.cfg.lite_blocks:
+        if lite is None:
+            raise ValueError(f"{net.cfg.backbone} is a hybrid: its Lite0 blocks need --init, a Lite0 student")
+        own.load_state_dict(hybrid_encoder_state(own, enc.state_dict(), lite))
+        return
+    if not isinstance(own, FastEncoder) or own.cfg != enc.cfg:
         raise ValueError(f"{path} holds the fast encoder {enc.cfg}; the network's backbone is {net.cfg.backbone}")
-    net.backbone.load_state_dict(enc.state_dict())
+    own.load_state_dict(enc.state_dict())
 
 
 def student_with_encoder(path: str | Path, student: str = "student"):

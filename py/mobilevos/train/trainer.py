@@ -63,10 +63,9 @@ class Trainer:
         torch.set_num_threads(cfg.threads)
         self.device = torch.device(cfg.device)
         self.net = SpaceTimeNetwork(cfg.model).to(self.device)
-        if cfg.init:
-            self._load_init(cfg.init)
+        init_backbone = self._load_init(cfg.init) if cfg.init else None
         if cfg.init_encoder:
-            load_encoder(self.net, cfg.init_encoder)
+            load_encoder(self.net, cfg.init_encoder, init_backbone)
         self.uses_repr = cfg.role == "student" and cfg.distill.loss in ("repr", "unified")
         self.teacher = None
         # The teacher is needed for logit KD, for the representation loss unless omega = 0 (labels only), and for
@@ -112,7 +111,9 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(cfg.seed + 7919 * (self.rank + 1) + self.step)
 
     # -- checkpoints -------------------------------------------------------------------------------------------
-    def _load_init(self, path: str) -> None:
+    def _load_init(self, path: str) -> dict[str, torch.Tensor]:
+        """Load the init network's weights (see below); returns its key-encoder state, from which a hybrid fast
+        encoder takes its Lite0 blocks."""
         init = load_network(path)
         # The architecture changes fine-tuning allows: paths added to the init network (grown, see grow_state), and
         # a fast key encoder in place of the init's Lite backbone when --init-encoder brings its weights.
@@ -139,6 +140,7 @@ class Trainer:
             state = {k: v for k, v in state.items() if not k.startswith("backbone.")}
             state |= {f"backbone.{k}": v for k, v in grow_encoder_state(self.net.backbone, encoder).items()}
         self.net.load_state_dict(grow_state(self.net.state_dict(), state))
+        return init.backbone.state_dict()
 
     def _resume(self) -> None:
         state = torch.load(self.out / "last_state.pt", map_location=self.device, weights_only=False)
