@@ -88,7 +88,7 @@ def _s(stem, stages) -> FastEncoderConfig:
 # Lite0 blocks 3-10 as MBConv stages (kind, cout, depth, stride, expand, kernel): hybrids keep them as they are.
 LITE0_S8_S16 = [("mb", 40, 2, 2, 6, 5), ("mb", 80, 3, 2, 6, 3), ("mb", 112, 3, 1, 6, 5)]
 ENCODERS: dict[str, FastEncoderConfig] = {
-    # (a) dense stem to stride 4 in place of Lite0's stem and blocks 0-2, Lite0 blocks 3-10 after it
+    # (a) dense stem to stride 4 in place of Lite0's stem and blocks 0-2, Lite0 blocks 3-10 after it (= DESIGNS["h8"])
     "a: dense stem + Lite0 3-10": _s([(16, 3, 2), (24, 3, 2)], LITE0_S8_S16),
     # (c) Lite0 with fused (dense 3x3) blocks at strides 4 and 8, Lite0's depthwise blocks at 16
     "c: fused s4/s8 + Lite0 5-10": _s(
@@ -134,16 +134,10 @@ ENCODERS: dict[str, FastEncoderConfig] = {
     "e2f: conv stem, basic 40x1, fused e2 112x2": _s(
         [(16, 3, 2), (24, 3, 2)], [("basic", 40, 1, 2, 1, 3), ("fused", 112, 2, 2, 2, 3)]
     ),
-    # (h) hybrids (session 13): e2's dense front to stride 8 (f4, f8 regress Lite0's without overfitting), then
-    # Lite0's own ImageNet blocks at stride 16 (where the dense encoder's regression does not generalise), all six
-    # (h6) or with residual blocks dropped (h4: blocks 5, 6, 8, 9; h2: blocks 5 and 8, the two that change shape)
-    "h6: e2 front + Lite0 5-10": _s([(16, 3, 2), (24, 3, 2)], [("basic", 40, 1, 2, 1, 3), *LITE0_S8_S16[1:]]),
-    "h4: e2 front + Lite0 5,6,8,9": _s(
-        [(16, 3, 2), (24, 3, 2)], [("basic", 40, 1, 2, 1, 3), ("mb", 80, 2, 2, 6, 3), ("mb", 112, 2, 1, 6, 5)]
-    ),
-    "h2: e2 front + Lite0 5,8": _s(
-        [(16, 3, 2), (24, 3, 2)], [("basic", 40, 1, 2, 1, 3), ("mb", 80, 1, 2, 6, 3), ("mb", 112, 1, 1, 6, 5)]
-    ),
+    # (h) hybrids (session 13): e2's dense front, then Lite0's own ImageNet blocks (mobilevos.models.fast_encoder)
+    "h6: e2 front + Lite0 5-10": DESIGNS["h6"],
+    "h4: e2 front + Lite0 5,6,8,9": DESIGNS["h4"],
+    "h2: e2 front + Lite0 5,8": DESIGNS["h2"],
     "d4: patch4, basic 40x1, basic 112x1": _s(
         [(24, 4, 4)], [("fused", 24, 1, 1, 1, 3), ("basic", 40, 1, 2, 1, 3), ("basic", 112, 1, 2, 1, 3)]
     ),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mobilevos.data.clips import VideoClipDataset, load_backgrounds
 from mobilevos.data.davis import list_sequences, write_sequence
@@ -122,3 +123,29 @@ def test_training_validates_on_the_selection_sequences_and_keeps_the_best_checkp
     assert resumed.best_selection == pytest.approx(max(s["J&F"] for s in sel))
     Trainer(cfg, tmp_path / "run", fresh=True)  # starting over forgets the old run's log and choice
     assert not (tmp_path / "run" / "metrics.jsonl").exists() and not (tmp_path / "run" / "best.safetensors").exists()
+
+
+def test_a_run_of_zero_steps_scores_and_saves_the_network_it_starts_from(tmp_path):
+    """`--steps 0`: what a fine-tuning starts from (e.g. a swapped key encoder) is scored on the selection sequences
+    and saved, so `mobilevos eval` can score it too."""
+    from mobilevos.models.checkpoint import load_network
+
+    root = make_folder(tmp_path / "davis16-train-240p")
+    data = DataConfig(
+        davis=(str(root),), davis_weight=1.0, synth_backgrounds=False, clip_len=2, size=(32, 48), workers=0
+    )
+    cfg = TrainConfig(
+        model=student_config(pretrained=False),
+        data=data,
+        threads=1,
+        val_videos=1,
+        val_frames=3,
+        val_selection_short_side=32,
+        optim=OptimConfig(steps=0, batch_size=1, warmup=1, bootstrap_steps=1),
+    )
+    trainer = Trainer(cfg, tmp_path / "run")
+    trainer.fit()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0] and set(rows[0]["val_selection"]["sequences"]) == set(SELECTION_SEQUENCES)
+    saved = load_network(tmp_path / "run" / "last.safetensors").state_dict()
+    assert all(torch.equal(v, saved[k]) for k, v in trainer.net.state_dict().items())

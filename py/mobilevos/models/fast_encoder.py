@@ -163,7 +163,8 @@ DESIGNS: dict[str, FastEncoderConfig] = {
     "e3": FastEncoderConfig(stages=(*FastEncoderConfig().stages, ("fused", 112, 1, 1, 1, 3))),
     # Hybrids (session 13): e2's dense front to stride 8, then Lite0's own blocks at stride 16, which keep their
     # ImageNet-trained weights (the dense e2's regression of Lite0 generalises at f4/f8 but not at f16). h6 keeps all
-    # six stride-16 blocks (5-10), h4 drops the residual blocks 7 and 10 to save WASM time.
+    # six stride-16 blocks (5-10), h4 drops the residual blocks 7 and 10 to save WASM time, h2 keeps only the two
+    # that change shape; h8 keeps e2's stem alone (f4) and Lite0 from block 3 on.
     "h6": FastEncoderConfig(
         stages=(("basic", 40, 1, 2, 1, 3), ("mb", 80, 3, 2, 6, 3), ("mb", 112, 3, 1, 6, 5)),
         lite_blocks=(5, 6, 7, 8, 9, 10),
@@ -171,6 +172,13 @@ DESIGNS: dict[str, FastEncoderConfig] = {
     "h4": FastEncoderConfig(
         stages=(("basic", 40, 1, 2, 1, 3), ("mb", 80, 2, 2, 6, 3), ("mb", 112, 2, 1, 6, 5)),
         lite_blocks=(5, 6, 8, 9),
+    ),
+    "h2": FastEncoderConfig(
+        stages=(("basic", 40, 1, 2, 1, 3), ("mb", 80, 1, 2, 6, 3), ("mb", 112, 1, 1, 6, 5)), lite_blocks=(5, 8)
+    ),
+    "h8": FastEncoderConfig(
+        stages=(("mb", 40, 2, 2, 6, 5), ("mb", 80, 3, 2, 6, 3), ("mb", 112, 3, 1, 6, 5)),
+        lite_blocks=(3, 4, 5, 6, 7, 8, 9, 10),
     ),
 }
 

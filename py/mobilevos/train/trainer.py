@@ -244,6 +244,10 @@ class Trainer:
         )
         bar = tqdm(total=end, initial=self.step, disable=self.rank != 0, dynamic_ncols=True, desc=cfg.role)
         started, clips = time.time(), 0
+        if self.step == end == 0:  # `--steps 0`: score and save the network fine-tuning would start from
+            if self.rank == 0:
+                self.validate(bar)
+            self.save()
         for batch in loader:
             if self.step >= end:
                 break
