@@ -17,6 +17,10 @@ COMMANDS = {
         "mobilevos.train.encoder_distill",
         "distil the dense WASM key encoder from the student's Lite0 features (issue 18)",
     ),
+    "prune": (
+        "mobilevos.models.prune",
+        "cut the student's Lite key encoder to a share of its expanded channels for WASM (issue 18)",
+    ),
     "ship": ("mobilevos.train.ship", "copy a training run into models/ with its JSON record and measured J&F"),
     "bench": ("mobilevos.eval.bench", "speed and memory of student and teacher in PyTorch and onnxruntime"),
 }

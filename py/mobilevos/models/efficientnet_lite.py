@@ -70,12 +70,20 @@ def _bn(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
-class MBConv(nn.Module):
-    """Inverted residual block without squeeze-excitation (the Lite form)."""
+def pruned_width(mid: int, share: float) -> int:
+    """The expanded channels an MBConv keeps when a share of them is kept: a multiple of 8 (at least 8), all at 1."""
+    if not 0 < share <= 1:
+        raise ValueError(f"the share of expanded channels kept must be in (0, 1], got {share}")
+    return mid if share == 1 else max(8, round(mid * share / 8) * 8)
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int):
+
+class MBConv(nn.Module):
+    """Inverted residual block without squeeze-excitation (the Lite form); `mid` overrides the expanded width
+    `cin * expand` (a pruned block, `mobilevos.models.prune`)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int, mid: int | None = None):
         super().__init__()
-        mid = cin * expand
+        mid = mid or cin * expand
         self.has_expand = expand != 1
         if self.has_expand:
             self._expand_conv = Conv2dSame(cin, mid, 1)
@@ -119,16 +127,20 @@ def block_plan(variant: str) -> list[tuple[int, int, int, int, int]]:
 
 
 class EfficientNetLite(nn.Module):
-    """EfficientNet-Lite; `num_blocks` keeps only the first blocks (a truncated feature extractor, no head)."""
+    """EfficientNet-Lite; `num_blocks` keeps only the first blocks (a truncated feature extractor, no head);
+    `share` < 1 keeps that share of every expanding block's expanded channels (`pruned_width`: a pruned encoder,
+    whose weights come from `mobilevos.models.prune`, not from ImageNet)."""
 
-    def __init__(self, variant: str = "lite0", num_blocks: int | None = None, in_channels: int = 3):
+    def __init__(self, variant: str = "lite0", num_blocks: int | None = None, in_channels: int = 3, share: float = 1.0):
         super().__init__()
         plan = block_plan(variant)
         full = num_blocks is None
         plan = plan if full else plan[:num_blocks]
         self._conv_stem = Conv2dSame(in_channels, 32, 3, 2)
         self._bn0 = _bn(32)
-        self._blocks = nn.ModuleList(MBConv(cin, cout, k, s, e) for cin, cout, k, s, e in plan)
+        self._blocks = nn.ModuleList(
+            MBConv(cin, cout, k, s, e, pruned_width(cin * e, share) if e != 1 else None) for cin, cout, k, s, e in plan
+        )
         self.act = nn.ReLU6()
         self.info: list[BlockInfo] = []
         stride = 2

@@ -62,6 +62,8 @@ class Trainer:
         torch.manual_seed(cfg.seed + self.rank)
         torch.set_num_threads(cfg.threads)
         self.device = torch.device(cfg.device)
+        if cfg.model.backbone_share < 1 and not cfg.init:
+            raise ValueError("a pruned key encoder (model.backbone_share < 1) starts from `mobilevos prune`: --init it")
         self.net = SpaceTimeNetwork(cfg.model).to(self.device)
         init_backbone = self._load_init(cfg.init) if cfg.init else None
         if cfg.init_encoder:

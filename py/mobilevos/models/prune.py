@@ -1,0 +1,156 @@
+"""Structured pruning of the student's Lite key encoder for onnxruntime-web's WASM kernels (issue 18).
+
+A depthwise convolution costs the same per channel in those kernels whatever its FLOPs (im2col and a small GEMM per
+channel), and the expand / project 1x1 convolutions around it scale with the same expanded width. Cutting that width
+keeps the block's inputs and outputs (so f4, f8, f16 and everything after them keep their shapes) and keeps the
+surviving channels' ImageNet-then-VOS-trained weights, which a dense encoder regressed on ~2,000 DAVIS frames could not
+match (README, "A key encoder for WASM").
+
+Which channels go: for an MBConv, the block's output before its last BatchNorm is `W @ a`, with `a` the expanded
+channels after the depthwise conv and its activation. Dropping channel c and adding its mean `m_c` back as a constant
+(folded into that BatchNorm's running mean) changes the output by `W[:, c] (a_c - m_c)`, whose energy over the
+calibration frames is `|W[:, c]|^2 Var(a_c)`: the channels with the least of it go. Calibration frames come from the
+training sequences only (never the selection sequences or davis16-val). Fine-tuning then recovers what is lost
+(`mobilevos train student --init <pruned> --set model.backbone_share=<share>`, distilled from the unpruned network).
+
+    mobilevos prune --model student --share 0.5 --out runs/pruned-0.5.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from mobilevos.models.efficientnet_lite import MBConv, pruned_width
+from mobilevos.models.network import SpaceTimeNetwork
+
+
+@torch.no_grad()
+def expanded_statistics(net: SpaceTimeNetwork, images: list[torch.Tensor]) -> dict[int, tuple[torch.Tensor, ...]]:
+    """Per expanding key-encoder block: mean and variance of each expanded channel after the depthwise conv and its
+    activation, over `images` (batches [B, 3, H, W] in [0, 1])."""
+    blocks = [(i, b) for i, b in enumerate(net.backbone._blocks) if b.has_expand]
+    sums: dict[int, list] = {i: [0.0, 0.0, 0] for i, _ in blocks}
+
+    def hook(i: int, block: MBConv):
+        def record(_module, _inputs, out):
+            a = block.act(out).double()
+            sums[i][0] = sums[i][0] + a.sum((0, 2, 3))
+            sums[i][1] = sums[i][1] + (a * a).sum((0, 2, 3))
+            sums[i][2] += a.shape[0] * a.shape[2] * a.shape[3]
+
+        return record
+
+    handles = [b._bn1.register_forward_hook(hook(i, b)) for i, b in blocks]
+    try:
+        net.eval()
+        for batch in images:
+            net.encode_key(batch)
+    finally:
+        for h in handles:
+            h.remove()
+    stats = {}
+    for i, (s, s2, n) in sums.items():
+        mean = s / n
+        stats[i] = (mean, (s2 / n - mean * mean).clamp(min=0))
+    return stats
+
+
+def _select(module: nn.Module, keep: torch.Tensor, dim: int) -> None:
+    """Keep entries `keep` along `dim` of every parameter and buffer of a conv or BatchNorm, in place."""
+    for name, t in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
+        if t.dim() == 0:
+            continue  # num_batches_tracked
+        new = t.detach().index_select(min(dim, t.dim() - 1), keep).clone()
+        setattr(module, name, nn.Parameter(new, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else new)
+
+
+@torch.no_grad()
+def prune_block(block: MBConv, mean: torch.Tensor, var: torch.Tensor, width: int) -> None:
+    """Cut `block`'s expanded channels to `width` in place: keep those whose removal would change the output most,
+    fold the removed ones' means into the projection's BatchNorm."""
+    w = block._project_conv.weight[:, :, 0, 0].double()  # [out, mid]
+    score = (w * w).sum(0) * var
+    keep = score.argsort(descending=True)[:width].sort().values
+    drop = torch.ones(w.shape[1], dtype=torch.bool)
+    drop[keep] = False
+    block._bn2.running_mean -= (w[:, drop] @ mean[drop]).float()
+    _select(block._expand_conv, keep, 0)
+    for bn in (block._bn0, block._bn1):
+        _select(bn, keep, 0)
+    _select(block._depthwise_conv, keep, 0)
+    for conv in (block._expand_conv, block._depthwise_conv):
+        conv.out_channels = width
+    block._depthwise_conv.in_channels = block._depthwise_conv.groups = width
+    _select(block._project_conv, keep, 1)
+    block._project_conv.in_channels = width
+    for bn in (block._bn0, block._bn1):
+        bn.num_features = width
+
+
+def prune_network(net: SpaceTimeNetwork, share: float, images: list[torch.Tensor]) -> SpaceTimeNetwork:
+    """A copy of `net` whose Lite key encoder keeps `share` of every expanding block's expanded channels (widths by
+    `pruned_width`, as `NetworkConfig.backbone_share` builds them), chosen on `images`."""
+    if net.cfg.backbone.startswith("fast-") or net.cfg.backbone_share != 1:
+        raise ValueError(f"only an unpruned Lite key encoder can be pruned, not {net.cfg.backbone}")
+    stats = expanded_statistics(net, images)
+    cfg = dataclasses.replace(net.cfg, backbone_share=share, pretrained=False)
+    pruned = SpaceTimeNetwork(cfg)
+    source = SpaceTimeNetwork(dataclasses.replace(net.cfg, pretrained=False))
+    source.load_state_dict(net.state_dict())
+    for i, block in enumerate(source.backbone._blocks):
+        if block.has_expand:
+            prune_block(block, *stats[i], pruned_width(block._project_conv.in_channels, share))
+    pruned.load_state_dict(source.state_dict(), strict=True)
+    return pruned.eval()
+
+
+def calibration_images(root: str | Path, every: int, size: tuple[int, int], batch: int = 16) -> list[torch.Tensor]:
+    """Every `every`-th frame of the training split's sequences under `root`, resized to `size`, in batches."""
+    from mobilevos.data.davis import load_frame, read_sequence
+    from mobilevos.data.splits import split_sequences
+
+    frames = [
+        load_frame(path)
+        for name in split_sequences(root, "train")
+        for path in read_sequence(root, name).frame_paths[::every]
+    ]
+    if not frames:
+        raise ValueError(f"{root}: no training frames to calibrate on")
+    out = []
+    for i in range(0, len(frames), batch):
+        x = torch.from_numpy(np.stack(frames[i : i + batch])).permute(0, 3, 1, 2).float() / 255
+        out.append(nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False))
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """`mobilevos prune` arguments."""
+    p.add_argument("--model", default="student", help="a shipped name or a .safetensors checkpoint (Lite key encoder)")
+    p.add_argument("--share", type=float, required=True, help="share of each block's expanded channels kept, (0, 1]")
+    p.add_argument("--out", required=True, help="the pruned network's .safetensors (then: train --init it)")
+    p.add_argument("--data", default="../shared/data/davis16-train-240p", help="DAVIS-layout root: training split")
+    p.add_argument("--every", type=int, default=8, help="calibrate on every n-th frame of each training sequence")
+    p.add_argument("--size", default="240x432", help="calibration input HxW (multiples of 16)")
+    p.add_argument("--threads", type=int, default=2)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Prune, save with a record of how, print the widths."""
+    from mobilevos.config import parse_size
+    from mobilevos.models.checkpoint import load_network, save_network
+
+    torch.set_num_threads(args.threads)
+    net = load_network(args.model)
+    images = calibration_images(args.data, args.every, parse_size(args.size))
+    pruned = prune_network(net, args.share, images)
+    meta = {"pruned_from": str(args.model), "share": args.share, "calibration": f"{args.data} train split"}
+    meta |= {"every": args.every, "size": args.size, "frames": sum(len(b) for b in images)}
+    save_network(args.out, pruned, meta)
+    widths = [b._project_conv.in_channels for b in pruned.backbone._blocks]
+    print(f"wrote {args.out}: expanded widths {widths} ({meta['frames']} calibration frames)")

@@ -1,0 +1,86 @@
+"""Pruning the student's Lite key encoder (`mobilevos.models.prune`): widths, exactness where it must be exact, the
+calibration data, the config round trip and the guards."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from mobilevos.models.checkpoint import load_network, save_network
+from mobilevos.models.efficientnet_lite import pruned_width
+from mobilevos.models.network import build_network, student_config
+from mobilevos.models.prune import calibration_images, expanded_statistics, prune_block, prune_network
+from test_splits import SELECTION_GREY, TRAIN_GREY, make_folder
+
+
+def test_pruned_widths_are_multiples_of_8_and_share_1_keeps_everything():
+    assert [pruned_width(m, 0.5) for m in (96, 144, 240, 480, 672)] == [48, 72, 120, 240, 336]
+    assert pruned_width(96, 0.4) == 40 and pruned_width(16, 0.1) == 8 and pruned_width(672, 1.0) == 672
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="share of expanded channels"):
+            pruned_width(96, bad)
+
+
+def test_dropping_constant_channels_changes_nothing_and_the_config_round_trips(tmp_path):
+    """Channels whose depthwise weights are zero carry a constant: pruning must pick exactly those, fold their
+    constant into the projection's BatchNorm, and leave every feature the same; a varying channel dropped instead
+    would change them."""
+    torch.manual_seed(0)
+    net = build_network(student_config(pretrained=False)).eval()
+    with torch.no_grad():
+        for block in net.backbone._blocks:
+            for bn in (block._bn1, block._bn2) + ((block._bn0,) if block.has_expand else ()):
+                bn.running_mean.normal_(0, 0.2)
+                bn.bias.normal_(0.5, 0.3)  # constant channels sit above ReLU6's zero: their mean must be folded
+            if block.has_expand:
+                mid = block._project_conv.in_channels
+                block._depthwise_conv.weight[pruned_width(mid, 0.5) :] = 0
+    images = [torch.rand(2, 3, 64, 96) for _ in range(2)]
+    pruned = prune_network(net, 0.5, images)
+    assert pruned.cfg.backbone_share == 0.5
+    assert [b._project_conv.in_channels for b in pruned.backbone._blocks[1:4]] == [48, 72, 72]
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        ours, theirs = pruned.encode_key(x), net.encode_key(x)
+        for a, b in zip((ours.f4, ours.f8, ours.f16, ours.key), (theirs.f4, theirs.f8, theirs.f16, theirs.key)):
+            assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
+    save_network(tmp_path / "pruned.safetensors", pruned)
+    back = load_network(tmp_path / "pruned.safetensors")
+    assert back.cfg.backbone_share == 0.5
+    with torch.no_grad():
+        assert torch.equal(back.encode_key(x).f16, ours.f16)
+
+    # The check has teeth: the same block pruned by the reversed ranking keeps the constant channels, and its
+    # output moves by far more than the tolerance above.
+    mean, var = expanded_statistics(net, images)[1]
+    wrong = copy.deepcopy(net.backbone._blocks[1])
+    prune_block(wrong, mean, var.max() - var, 48)
+    with torch.no_grad():
+        lite = net.backbone
+        h = lite._blocks[0](lite.act(lite._bn0(lite._conv_stem((x - net.pixel_mean) / net.pixel_std))))
+        right, moved = lite._blocks[1](h), wrong(h)
+    assert (moved - right).abs().mean() > 1e-3
+
+
+def test_calibration_reads_only_the_training_sequences(tmp_path):
+    root = make_folder(tmp_path / "davis", frames=5)
+    batches = calibration_images(root, every=2, size=(32, 48), batch=4)
+    frames = torch.cat(batches)
+    assert frames.shape == (2 * 3, 3, 32, 48)  # two training sequences, frames 0, 2, 4
+    # the training sequences' background is TRAIN_GREY, the selection ones' SELECTION_GREY
+    assert torch.allclose(frames[:, :, 0, 0], torch.full_like(frames[:, :, 0, 0], TRAIN_GREY / 255))
+    assert SELECTION_GREY != TRAIN_GREY
+
+
+def test_what_cannot_be_pruned_or_trained_is_refused(tmp_path):
+    from mobilevos.train import DataConfig, TrainConfig, Trainer
+
+    fast = build_network(student_config(backbone="fast-e2", pretrained=False))
+    with pytest.raises(ValueError, match="only an unpruned Lite key encoder"):
+        prune_network(fast, 0.5, [])
+    data = DataConfig(davis=(), davis_weight=0.0, synth_backgrounds=False, size=(32, 48), workers=0)
+    cfg = TrainConfig(model=student_config(backbone_share=0.5, pretrained=False), data=data, threads=1)
+    with pytest.raises(ValueError, match="mobilevos prune"):
+        Trainer(cfg, tmp_path / "run")
