@@ -39,11 +39,11 @@ SIZE = (240, 320)
 
 
 class Lite0Keys(nn.Module):
-    """The student's key encoder: Lite0 blocks 0-10, taps f4/f8/f16 (the baseline)."""
+    """The student's key encoder: Lite0 blocks 0-10, taps f4/f8/f16 (the baseline; `share` < 1: pruned)."""
 
-    def __init__(self):
+    def __init__(self, share: float = 1.0):
         super().__init__()
-        self.net = EfficientNetLite("lite0", 11)
+        self.net = EfficientNetLite("lite0", 11, share=share)
         self.taps = tuple(self.net.last_block_with_stride(s) for s in (4, 8, 16))
 
     def forward(self, x):
@@ -144,6 +144,10 @@ ENCODERS: dict[str, FastEncoderConfig] = {
 }
 
 
+# Lite0 pruned to a share of its expanded channels (session 13, `mobilevos prune`; timing needs no trained weights)
+PRUNED: dict[str, float] = {f"p{s}: Lite0, {s} of the expanded channels": s for s in (0.75, 0.6, 0.5, 0.4)}
+
+
 def ops() -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
     """Raw operators in pairs of equal FLOPs: a dense 3x3 conv, a 1x1 conv with 9x the input channels, a MatMul."""
     table = {}
@@ -225,15 +229,22 @@ def main() -> None:
             )
     else:
         cands = {"Lite0 blocks 0-10 (baseline)": None} | {
-            k: v for k, v in ENCODERS.items() if not keep or any(k.startswith(s) for s in keep)
+            k: v for k, v in (ENCODERS | PRUNED).items() if not keep or any(k.startswith(s) for s in keep)
         }
         for i, (name, cfg) in enumerate(cands.items()):
             path = args.out / f"{args.group}{i}.onnx"
             if args.group == "student":
                 # free sizes: shape inference cannot count its FLOPs, a run at SIZE can
-                model, params, feeds = student_graph(None if cfg is None else FastEncoder(cfg), path)
+                backbone = (
+                    None
+                    if cfg is None
+                    else EfficientNetLite("lite0", 11, share=cfg)
+                    if isinstance(cfg, float)
+                    else FastEncoder(cfg)
+                )
+                model, params, feeds = student_graph(backbone, path)
             else:
-                mod = Lite0Keys() if cfg is None else Features(cfg)
+                mod = Lite0Keys() if cfg is None else Lite0Keys(cfg) if isinstance(cfg, float) else Features(cfg)
                 model, params, feeds = export(mod, (1, 3, *SIZE), path), sum(q.numel() for q in mod.parameters()), None
             label = f"student with {name}" if args.group == "student" else name
             rows.append((label, path, params, graph_flops(model, feeds)))

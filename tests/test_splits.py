@@ -97,12 +97,12 @@ def test_selection_needs_every_selection_sequence(tmp_path):
         split_sequences(root, "val")
 
 
-def test_training_validates_on_the_selection_sequences_and_keeps_the_best_checkpoint(tmp_path):
-    root = make_folder(tmp_path / "davis16-train-240p")
+def _selection_run(root: Path, steps: int) -> TrainConfig:
+    """A tiny student run on the folder `root` that validates on its selection sequences every 2 steps."""
     data = DataConfig(
         davis=(str(root),), davis_weight=1.0, synth_backgrounds=False, clip_len=2, size=(32, 48), workers=0
     )
-    cfg = TrainConfig(
+    return TrainConfig(
         model=student_config(pretrained=False),
         data=data,
         threads=1,
@@ -111,8 +111,12 @@ def test_training_validates_on_the_selection_sequences_and_keeps_the_best_checkp
         val_videos=1,
         val_frames=3,
         val_selection_short_side=32,
-        optim=OptimConfig(steps=4, batch_size=1, warmup=1, bootstrap_steps=1),
+        optim=OptimConfig(steps=steps, batch_size=1, warmup=1, bootstrap_steps=1),
     )
+
+
+def test_training_validates_on_the_selection_sequences_and_keeps_the_best_checkpoint(tmp_path):
+    cfg = _selection_run(make_folder(tmp_path / "davis16-train-240p"), steps=4)
     Trainer(cfg, tmp_path / "run").fit()
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     sel = [r["val_selection"] for r in rows if "val_selection" in r]
@@ -130,20 +134,7 @@ def test_a_run_of_zero_steps_scores_and_saves_the_network_it_starts_from(tmp_pat
     and saved, so `mobilevos eval` can score it too."""
     from mobilevos.models.checkpoint import load_network
 
-    root = make_folder(tmp_path / "davis16-train-240p")
-    data = DataConfig(
-        davis=(str(root),), davis_weight=1.0, synth_backgrounds=False, clip_len=2, size=(32, 48), workers=0
-    )
-    cfg = TrainConfig(
-        model=student_config(pretrained=False),
-        data=data,
-        threads=1,
-        val_videos=1,
-        val_frames=3,
-        val_selection_short_side=32,
-        optim=OptimConfig(steps=0, batch_size=1, warmup=1, bootstrap_steps=1),
-    )
-    trainer = Trainer(cfg, tmp_path / "run")
+    trainer = Trainer(_selection_run(make_folder(tmp_path / "davis16-train-240p"), steps=0), tmp_path / "run")
     trainer.fit()
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0] and set(rows[0]["val_selection"]["sequences"]) == set(SELECTION_SEQUENCES)
