@@ -19,6 +19,7 @@ training sequences only (never the selection sequences or davis16-val). Fine-tun
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 from pathlib import Path
 
@@ -101,8 +102,7 @@ def prune_network(net: SpaceTimeNetwork, share: float, images: list[torch.Tensor
     stats = expanded_statistics(net, images)
     cfg = dataclasses.replace(net.cfg, backbone_share=share, pretrained=False)
     pruned = SpaceTimeNetwork(cfg)
-    source = SpaceTimeNetwork(dataclasses.replace(net.cfg, pretrained=False))
-    source.load_state_dict(net.state_dict())
+    source = copy.deepcopy(net)  # cut in place, then loaded into the pruned architecture
     for i, block in enumerate(source.backbone._blocks):
         if block.has_expand:
             prune_block(block, *stats[i], pruned_width(block._project_conv.in_channels, share))
