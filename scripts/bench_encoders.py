@@ -178,12 +178,11 @@ def export(module: nn.Module, shape: tuple[int, ...], path: Path) -> onnx.ModelP
     return model
 
 
-def student_graph(backbone: nn.Module | None, path: Path) -> tuple[onnx.ModelProto, int, dict]:
-    """The shipped student graph (K=1) at SIZE with random weights, its key encoder optionally swapped; with its
+def student_graph(backbone: nn.Module, path: Path) -> tuple[onnx.ModelProto, int, dict]:
+    """The shipped student graph (K=1) at SIZE with random weights and the key encoder `backbone`; with its
     parameter count and example feeds at SIZE."""
     net = build_network(student_config(pretrained=False))
-    if backbone is not None:
-        net.backbone = backbone
+    net.backbone = backbone
     spec = graph_spec(net, SIZE, 1)
     with contextlib.redirect_stdout(io.StringIO()):
         model = export_graph(net.eval(), spec, 18)
@@ -228,23 +227,18 @@ def main() -> None:
                 (name, path, sum(q.numel() for q in mod.parameters()), graph_flops(export(Op(mod), shape, path)))
             )
     else:
-        cands = {"Lite0 blocks 0-10 (baseline)": None} | {
+        # a float is a share of Lite0's expanded channels (1.0: Lite0 itself), anything else a FastEncoderConfig
+        cands = {"Lite0 blocks 0-10 (baseline)": 1.0} | {
             k: v for k, v in (ENCODERS | PRUNED).items() if not keep or any(k.startswith(s) for s in keep)
         }
         for i, (name, cfg) in enumerate(cands.items()):
             path = args.out / f"{args.group}{i}.onnx"
             if args.group == "student":
                 # free sizes: shape inference cannot count its FLOPs, a run at SIZE can
-                backbone = (
-                    None
-                    if cfg is None
-                    else EfficientNetLite("lite0", 11, share=cfg)
-                    if isinstance(cfg, float)
-                    else FastEncoder(cfg)
-                )
+                backbone = EfficientNetLite("lite0", 11, share=cfg) if isinstance(cfg, float) else FastEncoder(cfg)
                 model, params, feeds = student_graph(backbone, path)
             else:
-                mod = Lite0Keys() if cfg is None else Lite0Keys(cfg) if isinstance(cfg, float) else Features(cfg)
+                mod = Lite0Keys(cfg) if isinstance(cfg, float) else Features(cfg)
                 model, params, feeds = export(mod, (1, 3, *SIZE), path), sum(q.numel() for q in mod.parameters()), None
             label = f"student with {name}" if args.group == "student" else name
             rows.append((label, path, params, graph_flops(model, feeds)))

@@ -3,15 +3,13 @@ calibration data, the config round trip and the guards."""
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 
 from mobilevos.models.checkpoint import load_network, save_network
-from mobilevos.models.efficientnet_lite import pruned_width
+from mobilevos.models.efficientnet_lite import MBConv, pruned_width
 from mobilevos.models.network import build_network, student_config
-from mobilevos.models.prune import calibration_images, expanded_statistics, prune_block, prune_network
+from mobilevos.models.prune import calibration_images, expanded_statistics, prune_network, pruned_block_state
 from test_splits import SELECTION_GREY, TRAIN_GREY, make_folder
 
 
@@ -55,8 +53,8 @@ def test_dropping_constant_channels_changes_nothing_and_the_config_round_trips(t
     # The check has teeth: the same block pruned by the reversed ranking keeps the constant channels, and its
     # output moves by far more than the tolerance above.
     mean, var = expanded_statistics(net, images)[1]
-    wrong = copy.deepcopy(net.backbone._blocks[1])
-    prune_block(wrong, mean, var.max() - var, 48)
+    wrong = MBConv(16, 24, 3, 2, 6, mid=48).eval()  # Lite0's block 1 at half width
+    wrong.load_state_dict(pruned_block_state(net.backbone._blocks[1], mean, var.max() - var, 48))
     with torch.no_grad():
         lite = net.backbone
         h = lite._blocks[0](lite.act(lite._bn0(lite._conv_stem((x - net.pixel_mean) / net.pixel_std))))

@@ -19,7 +19,6 @@ training sequences only (never the selection sequences or davis16-val). Fine-tun
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mobilevos.models.efficientnet_lite import MBConv, pruned_width
+from mobilevos.models.efficientnet_lite import MBConv
 from mobilevos.models.network import SpaceTimeNetwork
 
 
@@ -62,36 +61,28 @@ def expanded_statistics(net: SpaceTimeNetwork, images: list[torch.Tensor]) -> di
     return stats
 
 
-def _select(module: nn.Module, keep: torch.Tensor, dim: int) -> None:
-    """Keep entries `keep` along `dim` of every parameter and buffer of a conv or BatchNorm, in place."""
-    for name, t in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
-        if t.dim() == 0:
-            continue  # num_batches_tracked
-        new = t.detach().index_select(min(dim, t.dim() - 1), keep).clone()
-        setattr(module, name, nn.Parameter(new, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else new)
+# The parameters and buffers of an MBConv indexed by its expanded channels (along their first axis).
+_EXPANDED = ("_expand_conv.", "_bn0.", "_depthwise_conv.", "_bn1.")
 
 
 @torch.no_grad()
-def prune_block(block: MBConv, mean: torch.Tensor, var: torch.Tensor, width: int) -> None:
-    """Cut `block`'s expanded channels to `width` in place: keep those whose removal would change the output most,
-    fold the removed ones' means into the projection's BatchNorm."""
+def pruned_block_state(block: MBConv, mean: torch.Tensor, var: torch.Tensor, width: int) -> dict[str, torch.Tensor]:
+    """The state of `block` cut to `width` expanded channels (for an MBConv built with `mid=width`): keep those whose
+    removal would change the output most, fold the removed ones' means into the projection's BatchNorm."""
     w = block._project_conv.weight[:, :, 0, 0].double()  # [out, mid]
     score = (w * w).sum(0) * var
     keep = score.argsort(descending=True)[:width].sort().values
     drop = torch.ones(w.shape[1], dtype=torch.bool)
     drop[keep] = False
-    block._bn2.running_mean -= (w[:, drop] @ mean[drop]).float()
-    _select(block._expand_conv, keep, 0)
-    for bn in (block._bn0, block._bn1):
-        _select(bn, keep, 0)
-    _select(block._depthwise_conv, keep, 0)
-    for conv in (block._expand_conv, block._depthwise_conv):
-        conv.out_channels = width
-    block._depthwise_conv.in_channels = block._depthwise_conv.groups = width
-    _select(block._project_conv, keep, 1)
-    block._project_conv.in_channels = width
-    for bn in (block._bn0, block._bn1):
-        bn.num_features = width
+    state = {}
+    for name, t in block.state_dict().items():
+        if name.startswith(_EXPANDED) and t.dim() > 0:  # not num_batches_tracked
+            t = t[keep]
+        elif name == "_project_conv.weight":
+            t = t[:, keep]
+        state[name] = t.clone()
+    state["_bn2.running_mean"] -= (w[:, drop] @ mean[drop]).float()
+    return state
 
 
 def prune_network(net: SpaceTimeNetwork, share: float, images: list[torch.Tensor]) -> SpaceTimeNetwork:
@@ -100,13 +91,14 @@ def prune_network(net: SpaceTimeNetwork, share: float, images: list[torch.Tensor
     if net.cfg.backbone.startswith("fast-") or net.cfg.backbone_share != 1:
         raise ValueError(f"only an unpruned Lite key encoder can be pruned, not {net.cfg.backbone}")
     stats = expanded_statistics(net, images)
-    cfg = dataclasses.replace(net.cfg, backbone_share=share, pretrained=False)
-    pruned = SpaceTimeNetwork(cfg)
-    source = copy.deepcopy(net)  # cut in place, then loaded into the pruned architecture
-    for i, block in enumerate(source.backbone._blocks):
+    pruned = SpaceTimeNetwork(dataclasses.replace(net.cfg, backbone_share=share, pretrained=False))
+    state = dict(net.state_dict())
+    for i, block in enumerate(net.backbone._blocks):
         if block.has_expand:
-            prune_block(block, *stats[i], pruned_width(block._project_conv.in_channels, share))
-    pruned.load_state_dict(source.state_dict(), strict=True)
+            width = pruned.backbone._blocks[i]._project_conv.in_channels
+            cut = pruned_block_state(block, *stats[i], width)
+            state |= {f"backbone._blocks.{i}.{k}": v for k, v in cut.items()}
+    pruned.load_state_dict(state, strict=True)
     return pruned.eval()
 
 
