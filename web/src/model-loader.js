@@ -79,13 +79,35 @@ export async function checkGraphBytes(graph, bytes) {
 /** A graph's key in MODEL_CACHE: its URL under `baseUrl` and its sha256, so that a new export is fetched anew. */
 export const cacheKey = (baseUrl, graph) => `${new URL(graph.file, baseUrl).href}?sha256=${graph.sha256}`;
 
+// Loads in progress by cache key. Two callers may want one graph at once (the click head: prepared when the page is
+// idle, and cached for offline use after load); they share one download and one cache write, because a second write
+// of the same key replaces the entry, and a page closed during that write would leave the graph uncached.
+const inFlight = new Map();
+
 /**
  * The bytes of one graph, checked. Cached copies are keyed by URL and sha256, so a new export is fetched anew; a cached
- * copy that fails the check is dropped and fetched again. `onProgress(loaded, total)` follows the download.
+ * copy that fails the check is dropped and fetched again. `onProgress(loaded, total)` follows the download; a caller
+ * that joins a load already under way hears only its end, and gets its own copy of the bytes.
  */
 export async function loadGraph(baseUrl, graph, { fetchFn = fetch, onProgress = () => {} } = {}) {
-  const url = new URL(graph.file, baseUrl).href;
   const key = cacheKey(baseUrl, graph);
+  const pending = inFlight.get(key);
+  if (pending) {
+    const bytes = (await pending).slice();
+    onProgress(graph.bytes, graph.bytes, false);
+    return bytes;
+  }
+  const load = readOrFetchGraph(baseUrl, graph, key, fetchFn, onProgress);
+  inFlight.set(key, load);
+  try {
+    return await load;
+  } finally {
+    inFlight.delete(key);
+  }
+}
+
+async function readOrFetchGraph(baseUrl, graph, key, fetchFn, onProgress) {
+  const url = new URL(graph.file, baseUrl).href;
   const store = cacheStorage() && (await caches.open(MODEL_CACHE));
   if (store) {
     const cached = await store.match(key);

@@ -219,21 +219,27 @@ test('graph bytes are checked against size and sha256; missing and corrupt files
   );
 });
 
-test('cacheGraph: a graph not needed yet is fetched, checked and cached once; a cached one is not read', async (t) => {
-  // a Cache Storage for the worker's model cache, as the browser's (by request URL)
+/** A Cache Storage for the worker's model cache, as the browser's (by request URL), installed for one test. */
+function fakeModelCache(t) {
   const stored = new Map();
   const reads = [];
+  const puts = [];
   const store = {
     match: async (key) => {
       if (!stored.has(key)) return undefined;
       const bytes = stored.get(key);
       return { arrayBuffer: async () => (reads.push(key), bytes.buffer.slice(0)) };
     },
-    put: async (key, response) => stored.set(key, new Uint8Array(await response.arrayBuffer())),
+    put: async (key, response) => (puts.push(key), stored.set(key, new Uint8Array(await response.arrayBuffer()))),
     delete: async (key) => stored.delete(key),
   };
   globalThis.caches = { open: async () => store };
   t.after(() => delete globalThis.caches);
+  return { stored, reads, puts };
+}
+
+test('cacheGraph: a graph not needed yet is fetched, checked and cached once; a cached one is not read', async (t) => {
+  const { stored, reads } = fakeModelCache(t);
 
   const bytes = new TextEncoder().encode('pretend head');
   const graph = { file: 'head.onnx', bytes: bytes.length, sha256: await sha256Hex(bytes) };
@@ -254,6 +260,42 @@ test('cacheGraph: a graph not needed yet is fetched, checked and cached once; a 
   };
   await assert.rejects(cacheGraph(base, other, { fetchFn: offline }), (e) => e.code === 'model-offline');
   assert.equal(await cacheGraph(base, graph, { fetchFn: offline }), true, 'cached: no network needed');
+});
+
+test('loadGraph: callers that want one graph at once share one download and one cache write', async (t) => {
+  const { puts } = fakeModelCache(t);
+  const bytes = new TextEncoder().encode('pretend head');
+  const graph = { file: 'head.onnx', bytes: bytes.length, sha256: await sha256Hex(bytes) };
+  const base = 'http://models.test/student/';
+  let release;
+  const gate = new Promise((resolve) => (release = resolve));
+  const fetched = [];
+  const slowFetch = async (url) => (fetched.push(url), await gate, fakeFetch({ 'head.onnx': bytes })(url));
+  const first = loadGraph(base, graph, { fetchFn: slowFetch });
+  const later = cacheGraph(base, graph, { fetchFn: slowFetch });
+  const progress = [];
+  const third = loadGraph(base, graph, { fetchFn: slowFetch, onProgress: (...a) => progress.push(a) });
+  release();
+  const [a, cachedBefore, c] = await Promise.all([first, later, third]);
+  assert.deepEqual([fetched.length, puts.length], [1, 1], 'one download, one cache write');
+  assert.equal(cachedBefore, false, 'it was not cached when cacheGraph asked');
+  assert.deepEqual([a, c], [bytes, bytes]);
+  assert.notEqual(a.buffer, c.buffer, 'each caller has its own bytes');
+  assert.deepEqual(progress, [[bytes.length, bytes.length, false]], 'a joining caller hears the end');
+
+  // A shared load that fails fails for every caller, and the next call tries again.
+  const other = { ...graph, file: 'k1.onnx' };
+  let fail;
+  const failing = new Promise((resolve) => (fail = resolve));
+  const offline = async () => {
+    await failing;
+    throw new TypeError('Failed to fetch');
+  };
+  const both = [loadGraph(base, other, { fetchFn: offline }), loadGraph(base, other, { fetchFn: offline })];
+  fail();
+  for (const p of both) await assert.rejects(p, (e) => e.code === 'model-offline');
+  const k1 = new TextEncoder().encode('pretend head');
+  assert.deepEqual(await loadGraph(base, other, { fetchFn: fakeFetch({ 'k1.onnx': k1 }) }), k1, 'tried again');
 });
 
 test('manifest fetch: missing, invalid JSON and invalid content are told apart', async () => {
