@@ -39,9 +39,10 @@ SIZE = (240, 320)
 
 
 class Lite0Keys(nn.Module):
-    """The student's key encoder: Lite0 blocks 0-10, taps f4/f8/f16 (the baseline; `share` < 1: pruned)."""
+    """The student's key encoder: Lite0 blocks 0-10, taps f4/f8/f16 (the baseline; `share` < 1: pruned, one share for
+    all blocks or one per block)."""
 
-    def __init__(self, share: float = 1.0):
+    def __init__(self, share: float | tuple[float, ...] = 1.0):
         super().__init__()
         self.net = EfficientNetLite("lite0", 11, share=share)
         self.taps = tuple(self.net.last_block_with_stride(s) for s in (4, 8, 16))
@@ -145,7 +146,12 @@ ENCODERS: dict[str, FastEncoderConfig] = {
 
 
 # Lite0 pruned to a share of its expanded channels (session 13, `mobilevos prune`; timing needs no trained weights)
-PRUNED: dict[str, float] = {f"p{s}: Lite0, {s} of the expanded channels": s for s in (0.75, 0.6, 0.5, 0.4)}
+PRUNED: dict[str, float | tuple[float, ...]] = {
+    f"p{s}: Lite0, {s} of the expanded channels": s for s in (0.75, 0.6, 0.5, 0.4)
+} | {  # one share per block (session 14): blocks 1 and 3 cost most accuracy when cut (runs/sens, README)
+    "pb2: Lite0, blocks 1-3 and 5, 7-9 at 0.5, 4, 6, 10 at 0.25": (1, 0.5, 0.5, 0.5, 0.25, 0.5, 0.25, 0.5, 0.5, 0.5, 0.25),
+    "pb1: Lite0, blocks 1, 3 at 0.5, the rest at 0.25": (1, 0.5, 0.25, 0.5) + (0.25,) * 7,
+}
 
 
 def ops() -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
@@ -227,7 +233,7 @@ def main() -> None:
                 (name, path, sum(q.numel() for q in mod.parameters()), graph_flops(export(Op(mod), shape, path)))
             )
     else:
-        # a float is a share of Lite0's expanded channels (1.0: Lite0 itself), anything else a FastEncoderConfig
+        # a float or tuple: Lite0's share(s) of expanded channels (1.0: Lite0 itself); else a FastEncoderConfig
         cands = {"Lite0 blocks 0-10 (baseline)": 1.0} | {
             k: v for k, v in (ENCODERS | PRUNED).items() if not keep or any(k.startswith(s) for s in keep)
         }
@@ -235,10 +241,11 @@ def main() -> None:
             path = args.out / f"{args.group}{i}.onnx"
             if args.group == "student":
                 # free sizes: shape inference cannot count its FLOPs, a run at SIZE can
-                backbone = EfficientNetLite("lite0", 11, share=cfg) if isinstance(cfg, float) else FastEncoder(cfg)
+                lite = isinstance(cfg, (float, tuple))
+                backbone = EfficientNetLite("lite0", 11, share=cfg) if lite else FastEncoder(cfg)
                 model, params, feeds = student_graph(backbone, path)
             else:
-                mod = Lite0Keys(cfg) if isinstance(cfg, float) else Features(cfg)
+                mod = Lite0Keys(cfg) if isinstance(cfg, (float, tuple)) else Features(cfg)
                 model, params, feeds = export(mod, (1, 3, *SIZE), path), sum(q.numel() for q in mod.parameters()), None
             label = f"student with {name}" if args.group == "student" else name
             rows.append((label, path, params, graph_flops(model, feeds)))

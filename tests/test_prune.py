@@ -7,9 +7,15 @@ import pytest
 import torch
 
 from mobilevos.models.checkpoint import load_network, save_network
-from mobilevos.models.efficientnet_lite import MBConv, pruned_width
+from mobilevos.models.efficientnet_lite import MBConv, block_plan, block_shares, is_pruned, pruned_width
 from mobilevos.models.network import build_network, student_config
-from mobilevos.models.prune import calibration_images, expanded_statistics, prune_network, pruned_block_state
+from mobilevos.models.prune import (
+    calibration_images,
+    expanded_statistics,
+    parse_share,
+    prune_network,
+    pruned_block_state,
+)
 from test_splits import SELECTION_GREY, TRAIN_GREY, make_folder
 
 
@@ -60,6 +66,41 @@ def test_dropping_constant_channels_changes_nothing_and_the_config_round_trips(t
         h = lite._blocks[0](lite.act(lite._bn0(lite._conv_stem((x - net.pixel_mean) / net.pixel_std))))
         right, moved = lite._blocks[1](h), wrong(h)
     assert (moved - right).abs().mean() > 1e-3
+
+
+def test_per_block_shares_cut_only_their_blocks_and_round_trip(tmp_path):
+    """One share per block: only the blocks given < 1 are cut (the rest keep their weights bit for bit); a share for
+    every block equals the single share; the tuple survives `--share`, `--set` and a checkpoint."""
+    from mobilevos.config import apply_overrides, from_dict, to_dict
+    from mobilevos.models.network import NetworkConfig
+
+    plan = block_plan("lite0")[:11]
+    assert block_shares(0.5, plan) == (1.0,) + (0.5,) * 10  # block 0 has no expansion
+    assert parse_share("0.5") == 0.5 and parse_share("1,0.25,1") == (1.0, 0.25, 1.0)
+    assert is_pruned((1.0, 0.25)) and not is_pruned((1.0, 1.0)) and not is_pruned(1.0)
+    with pytest.raises(ValueError, match="one per block"):
+        block_shares((1.0, 0.5), plan)
+    with pytest.raises(ValueError, match="block 0 has no expanded channels"):
+        block_shares((0.5,) * 11, plan)
+
+    torch.manual_seed(0)
+    net = build_network(student_config(pretrained=False)).eval()
+    shares = (1.0, 0.25) + (1.0,) * 8 + (0.5,)
+    pruned = prune_network(net, shares, [torch.rand(2, 3, 64, 96)])
+    widths = [b._project_conv.in_channels for b in pruned.backbone._blocks]
+    assert widths == [32, 24, 144, 144, 240, 240, 480, 480, 480, 672, 336]
+    ours, theirs = pruned.state_dict(), net.state_dict()
+    for i in (0, 2, 9):
+        for key in (k for k in theirs if k.startswith(f"backbone._blocks.{i}.")):
+            assert torch.equal(ours[key], theirs[key]), key
+    uniform = build_network(student_config(backbone_share=(1.0,) + (0.5,) * 10, pretrained=False))
+    single = build_network(student_config(backbone_share=0.5, pretrained=False))
+    assert [p.shape for p in uniform.parameters()] == [p.shape for p in single.parameters()]
+
+    save_network(tmp_path / "blocks.safetensors", pruned)
+    assert load_network(tmp_path / "blocks.safetensors").cfg.backbone_share == shares
+    data = apply_overrides(to_dict(NetworkConfig()), [f"backbone_share={list(shares)}"])
+    assert from_dict(NetworkConfig, data).backbone_share == shares
 
 
 def test_calibration_reads_only_the_training_sequences(tmp_path):

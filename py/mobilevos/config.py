@@ -31,10 +31,15 @@ def from_dict(cls: type[T], data: dict) -> T:
         hint = hints[key]
         if dataclasses.is_dataclass(hint) and isinstance(value, dict):
             value = from_dict(hint, value)
-        elif typing.get_origin(hint) is tuple and isinstance(value, list):
+        elif isinstance(value, list) and _takes_tuple(hint):
             value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def _takes_tuple(hint: Any) -> bool:
+    """Is `hint` a tuple type, or a union with one (JSON gives lists)?"""
+    return typing.get_origin(hint) is tuple or any(typing.get_origin(a) is tuple for a in typing.get_args(hint))
 
 
 def _parse_value(text: str) -> Any:

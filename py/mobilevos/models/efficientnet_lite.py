@@ -77,6 +77,25 @@ def pruned_width(mid: int, share: float) -> int:
     return mid if share == 1 else max(8, round(mid * share / 8) * 8)
 
 
+def block_shares(share: float | tuple[float, ...], plan: list[tuple[int, int, int, int, int]]) -> tuple[float, ...]:
+    """One share per block of `plan`: `share` for every expanding block, or `share` as given (one per block; 1 for a
+    block without expansion, which has no expanded channels to cut)."""
+    if isinstance(share, (int, float)):
+        return tuple(float(share) if e != 1 else 1.0 for *_, e in plan)
+    share = tuple(float(s) for s in share)
+    if len(share) != len(plan):
+        raise ValueError(f"{len(share)} shares of expanded channels for {len(plan)} blocks: give one per block")
+    for i, (s, (*_, e)) in enumerate(zip(share, plan)):
+        if e == 1 and s != 1:
+            raise ValueError(f"block {i} has no expanded channels: its share must be 1, got {s}")
+    return share
+
+
+def is_pruned(share: float | tuple[float, ...]) -> bool:
+    """Does this `backbone_share` cut any block?"""
+    return any(s < 1 for s in (share if isinstance(share, tuple) else (share,)))
+
+
 class MBConv(nn.Module):
     """Inverted residual block without squeeze-excitation (the Lite form); `mid` overrides the expanded width
     `cin * expand` (a pruned block, `mobilevos.models.prune`)."""
@@ -128,10 +147,17 @@ def block_plan(variant: str) -> list[tuple[int, int, int, int, int]]:
 
 class EfficientNetLite(nn.Module):
     """EfficientNet-Lite; `num_blocks` keeps only the first blocks (a truncated feature extractor, no head);
-    `share` < 1 keeps that share of every expanding block's expanded channels (`pruned_width`: a pruned encoder,
-    whose weights come from `mobilevos.models.prune`, not from ImageNet)."""
+    `share` < 1 keeps that share of every expanding block's expanded channels, or of each block's when it is one
+    share per block (`pruned_width`: a pruned encoder, whose weights come from `mobilevos.models.prune`, not from
+    ImageNet)."""
 
-    def __init__(self, variant: str = "lite0", num_blocks: int | None = None, in_channels: int = 3, share: float = 1.0):
+    def __init__(
+        self,
+        variant: str = "lite0",
+        num_blocks: int | None = None,
+        in_channels: int = 3,
+        share: float | tuple[float, ...] = 1.0,
+    ):
         super().__init__()
         plan = block_plan(variant)
         full = num_blocks is None
@@ -139,7 +165,8 @@ class EfficientNetLite(nn.Module):
         self._conv_stem = Conv2dSame(in_channels, 32, 3, 2)
         self._bn0 = _bn(32)
         self._blocks = nn.ModuleList(
-            MBConv(cin, cout, k, s, e, pruned_width(cin * e, share) if e != 1 else None) for cin, cout, k, s, e in plan
+            MBConv(cin, cout, k, s, e, pruned_width(cin * e, b) if e != 1 else None)
+            for (cin, cout, k, s, e), b in zip(plan, block_shares(share, plan))
         )
         self.act = nn.ReLU6()
         self.info: list[BlockInfo] = []

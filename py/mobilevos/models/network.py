@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from mobilevos.models import memory
-from mobilevos.models.efficientnet_lite import PIXEL_MEAN, PIXEL_STD, EfficientNetLite, load_pretrained
+from mobilevos.models.efficientnet_lite import PIXEL_MEAN, PIXEL_STD, EfficientNetLite, is_pruned, load_pretrained
 from mobilevos.models.fast_encoder import build_fast_encoder
 from mobilevos.models.modules import BackboneValueEncoder, Decoder, LightValueEncoder
 
@@ -32,9 +32,9 @@ class NetworkConfig:
     # key encoder: an EfficientNet-Lite variant, or "fast-<design>", a dense encoder for WASM (models/fast_encoder.py)
     backbone: str = "lite0"
     backbone_blocks: int = 11  # keep blocks [0, backbone_blocks): 11 = Lite0 up to stride 16 (112 channels)
-    # share of each expanding Lite block's expanded channels kept: < 1 is a key encoder pruned for WASM, whose weights
-    # come from a trained network (`mobilevos prune`), since no ImageNet weights fit it
-    backbone_share: float = 1.0
+    # share of each expanding Lite block's expanded channels kept (one for all, or one per block): < 1 is a key encoder
+    # pruned for WASM, whose weights come from a trained network (`mobilevos prune`), since no ImageNet weights fit it
+    backbone_share: float | tuple[float, ...] = 1.0
     value_backbone: str = "lite0"  # teacher only: the value encoder's EfficientNet-Lite ...
     value_backbone_blocks: int = 8  # ... cut after this many blocks (8 = Lite0 to stride 16, 80 channels)
     key_dim: int = 64
@@ -118,7 +118,7 @@ class SpaceTimeNetwork(nn.Module):
             self.backbone = EfficientNetLite(cfg.backbone, cfg.backbone_blocks, share=cfg.backbone_share)
             if self.backbone.info[-1].stride != 16:
                 raise ValueError(f"backbone_blocks={cfg.backbone_blocks} does not end at stride 16")
-            if cfg.pretrained and cfg.backbone_share == 1:
+            if cfg.pretrained and not is_pruned(cfg.backbone_share):
                 load_pretrained(self.backbone, cfg.backbone)
             self.taps = tuple(self.backbone.last_block_with_stride(s) for s in (4, 8, 16))
             f4, f8, f16 = (self.backbone.info[t].channels for t in self.taps)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mobilevos.models.efficientnet_lite import MBConv
+from mobilevos.models.efficientnet_lite import MBConv, is_pruned
 from mobilevos.models.network import SpaceTimeNetwork
 
 
@@ -85,10 +85,13 @@ def pruned_block_state(block: MBConv, mean: torch.Tensor, var: torch.Tensor, wid
     return state
 
 
-def prune_network(net: SpaceTimeNetwork, share: float, images: list[torch.Tensor]) -> SpaceTimeNetwork:
-    """A copy of `net` whose Lite key encoder keeps `share` of every expanding block's expanded channels (widths by
-    `pruned_width`, as `NetworkConfig.backbone_share` builds them), chosen on `images`."""
-    if net.cfg.backbone.startswith("fast-") or net.cfg.backbone_share != 1:
+def prune_network(
+    net: SpaceTimeNetwork, share: float | tuple[float, ...], images: list[torch.Tensor]
+) -> SpaceTimeNetwork:
+    """A copy of `net` whose Lite key encoder keeps `share` of every expanding block's expanded channels, or of each
+    block's when it is one share per block (widths by `pruned_width`, as `NetworkConfig.backbone_share` builds them),
+    chosen on `images`."""
+    if net.cfg.backbone.startswith("fast-") or is_pruned(net.cfg.backbone_share):
         raise ValueError(f"only an unpruned Lite key encoder can be pruned, not {net.cfg.backbone}")
     stats = expanded_statistics(net, images)
     pruned = SpaceTimeNetwork(dataclasses.replace(net.cfg, backbone_share=share, pretrained=False))
@@ -121,10 +124,21 @@ def calibration_images(root: str | Path, every: int, size: tuple[int, int], batc
     return out
 
 
+def parse_share(text: str) -> float | tuple[float, ...]:
+    """`--share`: `0.5` (every expanding block) or `1,0.25,0.5,...` (one per key-encoder block)."""
+    values = tuple(float(v) for v in text.split(","))
+    return values[0] if len(values) == 1 else values
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """`mobilevos prune` arguments."""
     p.add_argument("--model", default="student", help="a shipped name or a .safetensors checkpoint (Lite key encoder)")
-    p.add_argument("--share", type=float, required=True, help="share of each block's expanded channels kept, (0, 1]")
+    p.add_argument(
+        "--share",
+        type=parse_share,
+        required=True,
+        help="share of each block's expanded channels kept, (0, 1]: one for all, or one per block, comma-separated",
+    )
     p.add_argument("--out", required=True, help="the pruned network's .safetensors (then: train --init it)")
     p.add_argument("--data", default="../shared/data/davis16-train-240p", help="DAVIS-layout root: training split")
     p.add_argument("--every", type=int, default=8, help="calibrate on every n-th frame of each training sequence")
