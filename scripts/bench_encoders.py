@@ -30,6 +30,7 @@ from torch import nn
 from mobilevos.models.efficientnet_lite import EfficientNetLite
 from mobilevos.models.fast_encoder import DESIGNS, FastEncoder, FastEncoderConfig
 from mobilevos.models.network import build_network, student_config
+from mobilevos.models.prune import parse_share
 
 from export.graph_stats import flops as graph_flops
 from export.graphs import export_graph, graph_spec, spec_feeds
@@ -148,9 +149,9 @@ ENCODERS: dict[str, FastEncoderConfig] = {
 # Lite0 pruned to a share of its expanded channels (session 13, `mobilevos prune`; timing needs no trained weights)
 PRUNED: dict[str, float | tuple[float, ...]] = {
     f"p{s}: Lite0, {s} of the expanded channels": s for s in (0.75, 0.6, 0.5, 0.4)
-} | {  # one share per block (session 14): blocks 1 and 3 cost most accuracy when cut (runs/sens, README)
-    "pb2: Lite0, blocks 1-3 and 5, 7-9 at 0.5, 4, 6, 10 at 0.25": (1, 0.5, 0.5, 0.5, 0.25, 0.5, 0.25, 0.5, 0.5, 0.5, 0.25),
-    "pb1: Lite0, blocks 1, 3 at 0.5, the rest at 0.25": (1, 0.5, 0.25, 0.5) + (0.25,) * 7,
+} | {  # one share per block (session 14): blocks 1 and 3 cost most when cut (scripts/prune_sensitivity.sh)
+    "pb2: Lite0, blocks 1-3, 5, 7-9 at 0.5, 4, 6, 10 at 0.25": parse_share("1,.5,.5,.5,.25,.5,.25,.5,.5,.5,.25"),
+    "pb1: Lite0, blocks 1, 3 at 0.5, the rest at 0.25": parse_share("1,.5,.25,.5,.25,.25,.25,.25,.25,.25,.25"),
 }
 
 
