@@ -93,7 +93,7 @@ def block_shares(share: float | tuple[float, ...], plan: list[tuple[int, int, in
 
 def is_pruned(share: float | tuple[float, ...]) -> bool:
     """Does this `backbone_share` cut any block?"""
-    return any(s < 1 for s in (share if isinstance(share, tuple) else (share,)))
+    return any(s < 1 for s in ((share,) if isinstance(share, (int, float)) else share))
 
 
 class MBConv(nn.Module):
