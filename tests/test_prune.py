@@ -123,3 +123,43 @@ def test_what_cannot_be_pruned_or_trained_is_refused(tmp_path):
     cfg = TrainConfig(model=student_config(backbone_share=0.5, pretrained=False), data=data, threads=1)
     with pytest.raises(ValueError, match="mobilevos prune"):
         Trainer(cfg, tmp_path / "run")
+
+
+def test_a_pruned_file_records_its_command_and_a_run_from_it_ships_with_that_record(tmp_path, monkeypatch):
+    """`mobilevos prune` keeps how it cut in the file, so the shipped record of a fine-tune from it (`train --init`)
+    reaches back to the pruning command, the last link before the full student's own record."""
+    import argparse
+
+    import mobilevos.train.ship as ship
+    from mobilevos.models import prune
+    from mobilevos.models.checkpoint import read_metadata
+    from mobilevos.train import Trainer
+    from test_train import tiny_config
+
+    root = make_folder(tmp_path / "davis", frames=3)
+    save_network(tmp_path / "full.safetensors", build_network(student_config(pretrained=False)))
+    args = argparse.Namespace(
+        model=str(tmp_path / "full.safetensors"),
+        share=0.5,
+        out=str(tmp_path / "pruned.safetensors"),
+        data=str(root),
+        every=1,
+        size="32x48",
+        threads=1,
+    )
+    prune.run(args)
+    made = read_metadata(args.out)[1]["record"]
+    assert made["command"] == (
+        f"mobilevos prune --model {args.model} --share 0.5 --out {args.out} --data {root} --every 1 --size 32x48"
+    )
+    assert made["share"] == 0.5 and made["calibration_frames"] == 6  # two training sequences of three frames
+
+    run = tmp_path / "run"
+    run.mkdir()
+    Trainer(tiny_config(init=args.out, model=student_config(backbone_share=0.5, pretrained=False)), run).fit(steps=1)
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setattr(ship, "MODELS_DIR", models)
+    record = ship.ship(run, "student_pruned", "fp32", None, short_side=48, synth_videos=1)
+    assert record["init"] == {"path": args.out, "record": made}
+    assert load_network(models / "student_pruned.safetensors").cfg.backbone_share == 0.5

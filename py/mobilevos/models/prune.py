@@ -155,8 +155,15 @@ def run(args: argparse.Namespace) -> None:
     net = load_network(args.model)
     images = calibration_images(args.data, args.every, parse_size(args.size))
     pruned = prune_network(net, args.share, images)
-    meta = {"pruned_from": str(args.model), "share": args.share, "calibration": f"{args.data} train split"}
-    meta |= {"every": args.every, "size": args.size, "frames": sum(len(b) for b in images)}
-    save_network(args.out, pruned, meta)
+    share = ",".join(str(s) for s in args.share) if isinstance(args.share, tuple) else str(args.share)
+    # Kept as the file's "record", so a run fine-tuned from it (`train --init`) ships with how it was made.
+    record = {
+        "command": f"mobilevos prune --model {args.model} --share {share} --out {args.out} --data {args.data} "
+        f"--every {args.every} --size {args.size}",
+        "pruned_from": str(args.model),
+        "share": args.share,
+        "calibration_frames": sum(len(b) for b in images),
+    }
+    save_network(args.out, pruned, {"record": record})
     widths = [b._project_conv.in_channels for b in pruned.backbone._blocks]
-    print(f"wrote {args.out}: expanded widths {widths} ({meta['frames']} calibration frames)")
+    print(f"wrote {args.out}: expanded widths {widths} ({record['calibration_frames']} calibration frames)")
