@@ -3,7 +3,6 @@
     mobilevos ship runs/student --name student
     mobilevos ship runs/teacher --name teacher --dtype fp16
     mobilevos ship checkpoints/prompt-head --name prompt_head --checkpoint best
-    mobilevos ship checkpoints/prompt-head-pruned --name prompt_head_pruned    (a head on the pruned student's features)
 
 The record holds what reproduces and judges the model: the training command, git commit and machine (from the run's
 `run.json`), the resolved config, steps, wall time, the training data, and the J&F of the *shipped file itself* on
@@ -32,8 +31,7 @@ from mobilevos.train.validate import selection_validation, synth_validation
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 MODELS_DIR = SOURCE_MODELS  # shipping writes the files git tracks: the source checkout's models/ (None elsewhere)
-NAMES = ("student", "teacher", "student_fast", "student_pruned", "prompt_head", "prompt_head_pruned")
-HEADS = ("prompt_head", "prompt_head_pruned")  # `mobilevos train prompt` runs, each on one student's features
+NAMES = ("student", "teacher", "student_fast", "student_pruned", "prompt_head")
 # The prompt head is judged at the web app's input (every frame squeezed to 240x320) and at the tracker's (short side
 # 240, aspect kept: 240x432 for DAVIS's 16:9 frames).
 PROMPT_HEAD_INPUTS = {"240x320": (240, 320), "short_side_240": 240}
@@ -115,10 +113,10 @@ def ship(
             "mobilevos ship writes into a source checkout's models/: run it from a checkout of the "
             "repository (pip install -e .)"
         )
-    if name in HEADS:
+    if name == "prompt_head":
         if dtype != "fp32":
             raise ValueError("a prompt head ships as trained (fp32, 431 KB): --dtype fp32")
-        return ship_prompt_head(run_dir, checkpoint, selection_dir, val_dir, name)
+        return ship_prompt_head(run_dir, checkpoint, selection_dir, val_dir)
     checkpoint = run_dir / f"{checkpoint}.safetensors"
     record = {"name": name, "file": f"{name}.safetensors", "dtype": dtype, **run_record(run_dir, checkpoint)}
     out = MODELS_DIR / f"{name}.safetensors"
@@ -204,9 +202,7 @@ def ship_prompt_head(
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="training run folder (last.safetensors, run.json, metrics.jsonl)")
-    p.add_argument(
-        "--name", required=True, choices=NAMES, help="prompt_head, prompt_head_pruned: a `mobilevos train prompt` run"
-    )
+    p.add_argument("--name", required=True, choices=NAMES, help="prompt_head: a `mobilevos train prompt` run")
     p.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
     p.add_argument(
         "--checkpoint",
@@ -237,7 +233,7 @@ def run(args: argparse.Namespace) -> None:
         args.checkpoint,
     )
     metrics = record["metrics"]
-    if args.name in HEADS:
+    if args.name == "prompt_head":
         print(f"shipped models/{args.name}.safetensors, step {record['steps']}:")
         for where, scores in metrics.items():
             for size, s in scores.items():
