@@ -16,7 +16,8 @@ import torch
 import mobilevos
 from mobilevos.memory_rule import STUDENT
 from mobilevos.models.checkpoint import read_metadata
-from mobilevos.models.network import SpaceTimeNetwork
+from mobilevos.models.efficientnet_lite import is_pruned
+from mobilevos.models.network import NetworkConfig, SpaceTimeNetwork
 from mobilevos.runtime.manifest import SCHEMA_VERSION, sha256
 
 from export.op_support import WASM_TABLE, WEBGPU_TABLE, load_table
@@ -43,6 +44,16 @@ def display_path(path: Path) -> str:
         return path.as_posix()
 
 
+def model_name(cfg: NetworkConfig) -> str:
+    """The name the page shows: another key encoder (the dense one) and a pruned one say so, so a visitor and a test
+    can tell the shipped students apart."""
+    name = "mobilevos-student" if cfg.backbone == "lite0" else f"mobilevos-student-{cfg.backbone}"
+    share = cfg.backbone_share
+    if is_pruned(share):
+        name += f"-pruned-{share:g}" if isinstance(share, (int, float)) else "-pruned-per-block"
+    return name
+
+
 def build_manifest(
     sizes: list[tuple[int, int]],
     capacities: list[int],
@@ -60,8 +71,7 @@ def build_manifest(
     names = {t["name"]: t for t in graphs[0]["inputs"]}
     return {
         "schema_version": SCHEMA_VERSION,
-        # the page shows it; a student with another key encoder (the dense one) says which
-        "name": "mobilevos-student" if net.cfg.backbone == "lite0" else f"mobilevos-student-{net.cfg.backbone}",
+        "name": model_name(net.cfg),
         "model": {
             "height": height,
             "width": width,

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from mobilevos.config import from_dict
 from mobilevos.models.network import NetworkConfig, SpaceTimeNetwork
 
-SHIPPED = ("student", "teacher", "student_fast")  # the names looked up on the weight search path
+SHIPPED = ("student", "teacher", "student_fast", "student_pruned")  # the names looked up on the weight search path
 WEIGHTS_ENV = "MOBILEVOS_WEIGHTS"
 _SOURCE_ROOT = Path(__file__).resolve().parents[3]
 # The checkout's models/ (where `mobilevos ship` writes), or None when the package is not running from a source tree.

@@ -26,12 +26,12 @@ from safetensors import safe_open
 
 from mobilevos.data.splits import check_training_root
 from mobilevos.eval.command import evaluate_model
-from mobilevos.models.checkpoint import SOURCE_MODELS, load_network, read_metadata, save_network
+from mobilevos.models.checkpoint import SHIPPED, SOURCE_MODELS, load_network, read_metadata, save_network
 from mobilevos.train.validate import selection_validation, synth_validation
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 MODELS_DIR = SOURCE_MODELS  # shipping writes the files git tracks: the source checkout's models/ (None elsewhere)
-NAMES = ("student", "teacher", "student_fast", "student_pruned", "prompt_head")
+NAMES = (*SHIPPED, "prompt_head")
 # The prompt head is judged at the web app's input (every frame squeezed to 240x320) and at the tracker's (short side
 # 240, aspect kept: 240x432 for DAVIS's 16:9 frames).
 PROMPT_HEAD_INPUTS = {"240x320": (240, 320), "short_side_240": 240}
