@@ -7,7 +7,7 @@
  *   npm run bench -- --first-mask [--runs 5] [--models DIR] [--out results/bench-web] [--headed]
  *
  * Builds the site, serves it with `vite preview` on a free port (the model folder: --models, $MOBILEVOS_MODELS,
- * web/public/models/student, else the untrained test export of scripts/make_dev_models.sh), opens
+ * the default model's export in web/public/models/, else the untrained test export of scripts/make_dev_models.sh), opens
  * bench.html?autorun=1 and waits for it. Frames come from the bundled clip (web/public/bench/clip, looped forth and
  * back), or from a DAVIS-layout folder given with --data (uploaded through the page's folder picker).
  *

@@ -15,6 +15,7 @@ import * as ort from 'onnxruntime-web';
 
 import { atSize } from '../web/src/manifest.js';
 import { PromptHead, promptMaps } from '../web/src/prompt.js';
+import { DEFAULT_MODEL } from '../web/src/shipped-models.js';
 import { Tracker } from '../web/src/tracker.js';
 
 const args = process.argv.slice(2);
@@ -23,7 +24,8 @@ const opt = (name, fallback) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 const dir = resolve(
-  args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--'))) || 'web/public/models/student',
+  args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--'))) ||
+    `web/public/models/${DEFAULT_MODEL}`,
 );
 const threadsList = opt('--threads', '1,2').split(',').map(Number);
 const runs = Number(opt('--runs', 20));

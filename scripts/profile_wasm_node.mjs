@@ -16,6 +16,8 @@ import { readFileSync } from 'node:fs';
 
 import * as ort from 'onnxruntime-web';
 
+import { DEFAULT_MODEL } from '../web/src/shipped-models.js';
+
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
   const i = args.indexOf(name);
@@ -23,7 +25,7 @@ const opt = (name, fallback) => {
 };
 const path =
   args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--'))) ||
-  'web/public/models/student/student_k1.onnx';
+  `web/public/models/${DEFAULT_MODEL}/student_k1.onnx`;
 const runs = Number(opt('--runs', 20));
 const top = Number(opt('--top', 12));
 ort.env.wasm.numThreads = Number(opt('--threads', 1));

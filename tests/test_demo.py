@@ -534,12 +534,14 @@ def test_the_teacher_runs_at_the_short_side_of_its_record(models, tmp_path, monk
     assert json.loads((out / "models" / "teacher.json").read_text())["metrics"]["short_side"] == 480
 
 
-def test_the_fast_student_runs_beside_the_teacher(monkeypatch):
-    """`--student-onnx web/public/models/student_fast` puts the page's Fast student (the dense key encoder) beside the
-    shipped teacher: it tracks a synthetic clip's two objects (J&F 95.1 when written, the teacher 98.8)."""
+@pytest.mark.parametrize("name", ["student_fast", "student_pruned"])
+def test_an_option_student_runs_beside_the_teacher(monkeypatch, name):
+    """`--student-onnx web/public/models/<name>` puts the page's Fast student (the dense key encoder) or its default
+    Balanced one (Lite0 pruned) beside the shipped teacher: each tracks a synthetic clip's two objects (the Fast one
+    95.1 J&F when written, the teacher 98.8)."""
     monkeypatch.syspath_prepend(str(APP.parent))
     inference = importlib.import_module("inference")
-    space = inference.Models(*inference.resolve_paths(REPO / "web/public/models/student_fast", None), threads=1)
+    space = inference.Models(*inference.resolve_paths(REPO / "web/public/models" / name, None), threads=1)
     frames, truth = generate_clip(7, 6, SIZE)
     scores = inference.score(inference.compare(space, frames, truth[0]), dict(enumerate(truth)))
     assert scores["student"]["objects"] == [1, 2]

@@ -16,6 +16,7 @@ from mobilevos.runtime.manifest import SCHEMA, ManifestError, load_manifest, val
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_EXPORT = REPO / "web" / "public" / "models" / "student"
 FAST_EXPORT = REPO / "web" / "public" / "models" / "student_fast"  # the page's Model setting: Fast
+PRUNED_EXPORT = REPO / "web" / "public" / "models" / "student_pruned"  # Balanced: the page's default
 CASES = json.loads((REPO / "tests" / "manifest_cases.json").read_text())["cases"]
 
 
@@ -135,16 +136,32 @@ def apply_patch(doc, patch: list[dict]):
     return doc
 
 
-@pytest.mark.parametrize("export", [SHIPPED_EXPORT, FAST_EXPORT], ids=["student", "student_fast"])
+@pytest.mark.parametrize(
+    "export", [SHIPPED_EXPORT, FAST_EXPORT, PRUNED_EXPORT], ids=["student", "student_fast", "student_pruned"]
+)
 def test_the_shipped_manifest_validates_with_its_files(export):
     Draft202012Validator.check_schema(SCHEMA)
     manifest = load_manifest(export)  # schema, cross-references, every graph's size and sha256
     assert manifest["schema_version"] == 3
 
 
-def test_the_fast_export_is_the_shipped_fast_student_and_tracks_as_it_does():
-    """web/public/models/student_fast is models/student_fast.safetensors exported (same bytes, the dense key encoder,
-    no click head), and its graphs follow that PyTorch student on a synthetic clip."""
+# (export, shipped weights, the name the page shows, the key encoder's config, has a click head)
+OPTION_EXPORTS = [
+    (FAST_EXPORT, "student_fast", "mobilevos-student-fast-e2", {"backbone": "fast-e2"}, False),
+    (
+        PRUNED_EXPORT,
+        "student_pruned",
+        "mobilevos-student-pruned-0.5",
+        {"backbone": "lite0", "backbone_share": 0.5},
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(("export", "weights", "name", "encoder", "prompt"), OPTION_EXPORTS, ids=["fast", "pruned"])
+def test_an_option_export_is_its_shipped_student_and_tracks_as_it_does(export, weights, name, encoder, prompt):
+    """web/public/models/<name> is models/<name>.safetensors exported (same bytes, its key encoder, a click head
+    only where one was trained on its features), and its graphs follow that PyTorch student on a synthetic clip."""
     import hashlib
 
     from mobilevos.data.synth import generate_clip
@@ -152,14 +169,14 @@ def test_the_fast_export_is_the_shipped_fast_student_and_tracks_as_it_does():
     from mobilevos.runtime.ort_tracker import OrtTracker
     from mobilevos.track import Tracker
 
-    manifest = load_manifest(FAST_EXPORT, check_files=False)
-    weights = resolve("student_fast")
-    assert manifest["checkpoint"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
-    assert manifest["checkpoint"]["config"]["backbone"] == "fast-e2"
-    assert manifest["name"] == "mobilevos-student-fast-e2" and "prompt" not in manifest
+    manifest = load_manifest(export, check_files=False)
+    path = resolve(weights)
+    assert manifest["checkpoint"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert encoder.items() <= manifest["checkpoint"]["config"].items()
+    assert manifest["name"] == name and ("prompt" in manifest) == prompt
     size = (manifest["model"]["height"], manifest["model"]["width"])
     frames, masks = generate_clip(4, 4, size)
-    assert_tracks_alike(OrtTracker(FAST_EXPORT), Tracker(load_network(weights), short_side=size[0]), frames, masks)
+    assert_tracks_alike(OrtTracker(export), Tracker(load_network(path), short_side=size[0]), frames, masks)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])

@@ -33,7 +33,7 @@ def self_readout(net, davis_val, sequence: str, empty: bool) -> tuple[np.ndarray
     return prob.numpy() > 0.5, mask[0, 0].numpy() > 0.5
 
 
-@pytest.mark.parametrize("name", ["student", "teacher", "student_fast"])
+@pytest.mark.parametrize("name", ["student", "teacher", "student_fast", "student_pruned"])
 def test_shipped_model_gives_the_annotation_back_and_nothing_for_an_empty_one(name, davis_val):
     net = load_network(name)
     for sequence in SEQUENCES:

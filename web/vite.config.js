@@ -4,7 +4,8 @@
  * also needs Pyodide's runtime, served from ./pyodide/). Both servers send the cross-origin isolation headers that
  * multi-threaded WASM needs; on hosts that cannot, web/public/sw.js adds them (see web/README.md).
  *
- * Environment: MOBILEVOS_MODELS=DIR serves DIR as models/student/ instead of web/public/models/student (e.g. the
+ * Environment: MOBILEVOS_MODELS=DIR serves DIR as the default model's folder (models/student/, shipped-models.js)
+ * instead of the exported one in web/public/models/ (e.g. the
  * test export of scripts/make_dev_models.sh); PORT sets the port.
  */
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { DEFAULT_MODEL } from './src/shipped-models.js';
 
 const WEB = dirname(fileURLToPath(import.meta.url));
 const ORT_DIST = resolve(WEB, '../node_modules/onnxruntime-web/dist');
@@ -109,11 +111,11 @@ function precacheManifest() {
   };
 }
 
-/** MOBILEVOS_MODELS=DIR: serve DIR at models/student/ (dev and preview), ahead of the public folder. */
+/** MOBILEVOS_MODELS=DIR: serve DIR at the default model's folder (dev and preview), ahead of the public folder. */
 function modelsFolder() {
   const dir = process.env.MOBILEVOS_MODELS && resolve(process.env.MOBILEVOS_MODELS);
   const use = (server) => {
-    if (dir) server.middlewares.use(serveFolder('/models/student/', dir));
+    if (dir) server.middlewares.use(serveFolder(`/models/${DEFAULT_MODEL}/`, dir));
   };
   return { name: 'mobilevos-models-folder', configureServer: use, configurePreviewServer: use };
 }

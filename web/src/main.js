@@ -13,7 +13,7 @@ import { addPrompt, clearPrompts, freeze, undoPrompt, uploadMask } from './page/
 import { MARKS, markOnce } from './page/marks.js';
 import { startWorker, warmClickHead } from './page/model.js';
 import { downloadMasks, toggleRecording } from './page/recording.js';
-import { config, MODELS, PARAMS, saveSettings, unknownModel, unknownParams } from './page/settings.js';
+import { config, DEFAULT_MODEL, MODELS, PARAMS, saveSettings, unknownModel, unknownParams } from './page/settings.js';
 import { openFile, openSource, reset, sampleMaskBytes } from './page/sources.js';
 import { $, $$, annotator, app, banner, stats } from './page/state.js';
 import { pauseTracking, stopTracking, track } from './page/tracking.js';
@@ -154,7 +154,7 @@ if (unknownParams.length)
 if (unknownModel)
   banner.show('unknown-model', {
     kind: 'warn',
-    detail: `${unknownModel} is not a shipped model (${Object.keys(MODELS).join(', ')}); loading student`,
+    detail: `${unknownModel} is not a shipped model (${Object.keys(MODELS).join(', ')}); loading ${DEFAULT_MODEL}`,
   });
 if (config.sw) registerServiceWorker();
 selectTool('brush');

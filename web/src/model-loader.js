@@ -38,7 +38,7 @@ export async function fetchManifest(baseUrl, { fetchFn = fetch } = {}) {
     if (missing(response)) {
       throw new ModelError(
         `no model manifest at ${url} (HTTP ${response.status}): export the model with ` +
-          '`python -m export` into web/public/models/student',
+          '`python -m export --checkpoint models/NAME.safetensors --out web/public/models/NAME`',
         'model-missing',
       );
     }

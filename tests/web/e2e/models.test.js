@@ -1,8 +1,9 @@
 /**
  * The Model setting, in headless Chromium on WASM: `?model=student_fast` loads the dense-key-encoder student from
  * models/student_fast/ (its own manifest), replays its export's fixtures within tolerance, tracks the sample clip, and
- * offers no click tool (it has no prompt head); choosing Accurate in Settings loads models/student/ again and is
- * remembered on the next visit; an unknown ?model= says so and loads the default.
+ * offers no click tool (it has no prompt head); choosing Balanced in Settings loads models/student_pruned/ (the Lite0
+ * student pruned to half width, with the click head), replays its fixtures too, and is remembered on the next visit;
+ * Accurate loads models/student/ again; an unknown ?model= says so and loads the default (Accurate).
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { modelDir, REPO } from '../helpers/models.js';
 import { MODEL_CACHE } from '../../../web/src/model-loader.js';
 
 const FAST = join(REPO, 'web/public/models/student_fast');
+const PRUNED = join(REPO, 'web/public/models/student_pruned');
 
 let server;
 let browser;
@@ -26,13 +28,25 @@ after(async () => {
   server?.stop();
 });
 
+/** Replay the loaded model's export fixtures (capacities 1 and 2) in the page: every row within its tolerance. */
+async function assertFixtureParity(page, t) {
+  const parity = await page.evaluate(() => window.__mobilevos.request('parity', { capacities: [1, 2] }));
+  assert.ok(parity.rows.length >= 4, JSON.stringify(parity.rows.length));
+  for (const row of parity.rows) {
+    assert.equal(row.outside, 0, `${row.graph} frame ${row.frame} ${row.output}: max |diff| ${row.maxAbs}`);
+    if (row.output === 'prob') assert.equal(row.maskPixelsDiffering, 0, `${row.graph} frame ${row.frame}`);
+  }
+  const worst = (prob) => Math.max(...parity.rows.filter((r) => (r.output === 'prob') === prob).map((r) => r.maxAbs));
+  t.diagnostic(`parity, ${parity.rows.length} rows: max |diff| prob ${worst(true)}, memory entries ${worst(false)}`);
+}
+
 test(
-  'the Fast model: its own graphs, fixture parity, tracking, no click tool; Accurate again from Settings',
+  'the Fast model: its own graphs, fixture parity, tracking, no click tool; then Balanced and Accurate from Settings',
   {
     timeout: 300000,
   },
   async (t) => {
-    assert.ok(existsSync(join(FAST, 'manifest.json')), 'web/public/models/student_fast is exported');
+    for (const dir of [FAST, PRUNED]) assert.ok(existsSync(join(dir, 'manifest.json')), `${dir} is exported`);
     const page = await browser.context.newPage();
     t.after(() => page.close().catch(() => {}));
     const logs = collectLogs(page);
@@ -44,15 +58,7 @@ test(
     assert.equal(info.model.prompt, false);
     assert.equal(await page.inputValue('#set-model'), 'student_fast');
     assert.equal(await page.isDisabled('[data-tool=click]'), true, 'no prompt head: the click tool is off');
-
-    const parity = await page.evaluate(() => window.__mobilevos.request('parity', { capacities: [1, 2] }));
-    assert.ok(parity.rows.length >= 4, JSON.stringify(parity.rows.length));
-    for (const row of parity.rows) {
-      assert.equal(row.outside, 0, `${row.graph} frame ${row.frame} ${row.output}: max |diff| ${row.maxAbs}`);
-      if (row.output === 'prob') assert.equal(row.maskPixelsDiffering, 0, `${row.graph} frame ${row.frame}`);
-    }
-    const worst = (prob) => Math.max(...parity.rows.filter((r) => (r.output === 'prob') === prob).map((r) => r.maxAbs));
-    t.diagnostic(`parity, ${parity.rows.length} rows: max |diff| prob ${worst(true)}, memory entries ${worst(false)}`);
+    await assertFixtureParity(page, t);
 
     // the sample clip with its mask (two objects), tracked: both objects keep pixels
     await page.click('.placeholder [data-source=sample]');
@@ -66,23 +72,36 @@ test(
     assert.equal(areas.length, 2);
     for (const area of areas) assert.ok(Number.parseInt(area, 10) > 100, `an object kept its pixels: ${areas}`);
 
-    // Settings → Model: Accurate reloads models/student/ with its click head, and the choice is kept
+    // Settings → Model: Balanced reloads models/student_pruned/ with the click head; its fixtures replay too
     await page.click('#card-settings summary');
-    await page.selectOption('#set-model', 'student');
+    await page.selectOption('#set-model', 'student_pruned');
     await page.waitForFunction(() => window.__mobilevos.ready && window.__mobilevos.info.model.prompt);
-    assert.equal(await page.evaluate(() => window.__mobilevos.info.model.name), 'mobilevos-student');
+    const pruned = await page.evaluate(() => window.__mobilevos.info.model);
+    assert.equal(pruned.name, 'mobilevos-student-pruned-0.5');
+    assert.match(pruned.checkpoint, /student_pruned\.safetensors$/);
     assert.equal(await page.isDisabled('[data-tool=click]'), false);
+    await assertFixtureParity(page, t);
     // each model's load prunes only its own folder from the model cache: the Fast graphs stay for the way back
     const cached = await page.evaluate(
       async (name) => (await (await caches.open(name)).keys()).map((r) => new URL(r.url).pathname),
       MODEL_CACHE,
     );
     assert.ok(cached.includes('/models/student_fast/student_k2.onnx'), cached.join());
-    assert.ok(cached.includes('/models/student/student_k1.onnx'), cached.join());
-    await page.goto(`${server.url}?backend=wasm&sw=0`);
+    assert.ok(cached.includes('/models/student_pruned/student_k1.onnx'), cached.join());
+    await page.goto(`${server.url}?backend=wasm&debug=1&sw=0`);
     const again = await waitReady(page, logs);
-    assert.equal(again.info.model.name, 'mobilevos-student', 'the saved choice');
-    assert.equal(await page.inputValue('#set-model'), 'student');
+    assert.equal(again.info.model.name, 'mobilevos-student-pruned-0.5', 'the saved choice');
+    assert.equal(await page.inputValue('#set-model'), 'student_pruned');
+
+    // ... and Accurate loads models/student/ again, with the click head
+    await page.click('#card-settings summary');
+    await page.selectOption('#set-model', 'student');
+    await page.waitForFunction(
+      () => window.__mobilevos.ready && window.__mobilevos.info.model.name === 'mobilevos-student',
+      null,
+      { timeout: 120000 },
+    );
+    assert.equal(await page.isDisabled('[data-tool=click]'), false);
   },
 );
 
@@ -92,8 +111,12 @@ test('an unknown ?model= says so and loads the default student', { timeout: 1200
   await page.goto(`${server.url}?backend=wasm&model=student_huge&sw=0`);
   await page.waitForFunction(() => window.__mobilevos?.ready, null, { timeout: 120000 });
   assert.equal(await page.evaluate(() => window.__mobilevos.info.model.name), 'mobilevos-student');
+  assert.equal(await page.inputValue('#set-model'), 'student');
   const banner = await page.evaluate(() => window.__mobilevos.error);
   assert.equal(banner?.code, 'unknown-model', logs.join('\n'));
-  assert.match(banner.text, /student_huge is not a shipped model \(student, student_fast\)/);
+  assert.match(
+    banner.text,
+    /student_huge is not a shipped model \(student, student_pruned, student_fast\); loading student/,
+  );
   await page.close();
 });

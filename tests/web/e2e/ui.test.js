@@ -14,6 +14,7 @@ import { ALL_FORMATS, BufferSource, EncodedPacketSink, Input } from 'mediabunny'
 import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
 import { modelDir, readManifest } from '../helpers/models.js';
 import { cacheKey, MODEL_CACHE } from '../../../web/src/model-loader.js';
+import { DEFAULT_MODEL } from '../../../web/src/shipped-models.js';
 
 const SHOTS = process.env.MOBILEVOS_SCREENSHOTS;
 const shot = (page, name) => (SHOTS ? page.screenshot({ path: join(SHOTS, name) }) : null);
@@ -242,7 +243,7 @@ test('works offline once loaded (service worker + cached model)', { timeout: 300
       const keys = (await (await caches.open(name)).keys()).map((r) => r.url);
       return wanted.every((k) => keys.includes(k));
     },
-    [MODEL_CACHE, graphs.map((g) => cacheKey(new URL('models/student/', server.url).href, g))],
+    [MODEL_CACHE, graphs.map((g) => cacheKey(new URL(`models/${DEFAULT_MODEL}/`, server.url).href, g))],
     { timeout: 60000, polling: 250 },
   );
   await own.context.setOffline(true);

@@ -80,7 +80,7 @@ function run(cmd, args, env = {}) {
   });
 }
 
-/** `vite preview` of web/dist on a free port, serving `models` as models/student/. Returns {url, stop}. */
+/** `vite preview` of web/dist on a free port, serving `models` as the default model's folder. Returns {url, stop}. */
 export async function preview(models) {
   await buildSite();
   const port = await freePort();

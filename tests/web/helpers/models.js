@@ -1,5 +1,6 @@
 /**
- * Where the tests find an exported model: $MOBILEVOS_MODELS, else web/public/models/student when it holds a
+ * Where the tests find an exported model: $MOBILEVOS_MODELS, else the page's default model's export
+ * (web/public/models/<DEFAULT_MODEL>) when it holds a
  * manifest.json, else tests/web/.models/dev, built on demand by scripts/make_dev_models.sh (an untrained student
  * exported with `python -m export`; takes a few minutes the first time).
  */
@@ -7,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_MODEL } from '../../../web/src/shipped-models.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const DEV_MODELS = join(REPO, 'tests/web/.models/dev');
@@ -14,7 +16,7 @@ const DEV_MODELS = join(REPO, 'tests/web/.models/dev');
 /** The model folder the tests use (building the dev export when nothing else is there). */
 export function modelDir() {
   if (process.env.MOBILEVOS_MODELS) return resolve(process.env.MOBILEVOS_MODELS);
-  const shipped = join(REPO, 'web/public/models/student');
+  const shipped = join(REPO, 'web/public/models', DEFAULT_MODEL);
   if (existsSync(join(shipped, 'manifest.json'))) return shipped;
   if (!existsSync(join(DEV_MODELS, 'manifest.json'))) {
     execFileSync('bash', [join(REPO, 'scripts/make_dev_models.sh'), DEV_MODELS], { stdio: 'inherit' });

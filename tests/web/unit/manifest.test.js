@@ -16,6 +16,7 @@ import {
 } from '../../../web/src/manifest.js';
 import { cacheGraph, checkGraphBytes, fetchManifest, loadGraph, sha256Hex } from '../../../web/src/model-loader.js';
 import { REPO, readManifest } from '../helpers/models.js';
+import { DEFAULT_MODEL, MODELS } from '../../../web/src/shipped-models.js';
 
 const real = readManifest();
 const clone = () => structuredClone(real);
@@ -86,8 +87,12 @@ function applyPatch(doc, patch) {
   return doc;
 }
 
-test('the shipped manifest passes the shared schema and reference checks', () => {
-  assert.equal(validateManifest(structuredClone(SHIPPED)).schema_version, 3);
+test("every shipped model (the page's Model setting) has an export whose manifest passes the shared checks", () => {
+  assert.ok(Object.hasOwn(MODELS, DEFAULT_MODEL), `the default ${DEFAULT_MODEL} is one of ${Object.keys(MODELS)}`);
+  for (const name of Object.keys(MODELS)) {
+    const manifest = JSON.parse(readFileSync(join(REPO, 'web/public/models', name, 'manifest.json'), 'utf8'));
+    assert.equal(validateManifest(manifest).schema_version, 3, name);
+  }
 });
 
 for (const { name, patch, where } of CASES) {

@@ -6,7 +6,7 @@
  *   backends=wasm     comma list of wasm, webgpu
  *   threads=1,2       WASM thread counts (needs cross-origin isolation above 1)
  *   variants=auto     comma list of fp32, fp16, int8; auto = every exported variant meant for the backend
- *   models=models/student/   comma list of exported model folders
+ *   models=models/student/   comma list of exported model folders (default: the page's, DEFAULT_MODEL)
  *   sizes=first       model input sizes: first (the export's WASM default), all, or a comma list of HxW
  *   clip=bench/clip/clip.json  the bundled clip (a picked DAVIS folder replaces it)
  *   sequence=         sequence of a picked folder (default: the first; `all` tracks every sequence once)
@@ -18,6 +18,7 @@
  *   agentmemory=1     performance.measureUserAgentSpecificMemory() at the start and end of each configuration
  *   autorun=1         start at once (scripts/bench.mjs)   sw=0  no service worker
  */
+import { DEFAULT_MODEL } from '../shipped-models.js';
 
 export const DEFAULTS = {
   frames: 200,
@@ -25,7 +26,7 @@ export const DEFAULTS = {
   backends: 'wasm',
   threads: '1,2',
   variants: 'auto',
-  models: 'models/student/',
+  models: `models/${DEFAULT_MODEL}/`,
   sizes: 'first',
   wasm: 'ort/',
   clip: 'bench/clip/clip.json',

@@ -1,11 +1,15 @@
 /**
  * The page's settings: URL parameters (unknown ones are reported), then the choices saved in localStorage.
  * backend=auto|webgpu|wasm, variant=auto|fp32|fp16|int8, size=auto|HxW (model input, one of the manifest's sizes), threads=N, depth=1|2 (frames in flight),
- * model=student|student_fast (a shipped model: MODELS), models=URL (any folder with manifest.json; overrides model),
+ * model=student|student_pruned|student_fast (a shipped model: MODELS), models=URL (any folder with manifest.json; overrides model),
  * wasm=URL (onnxruntime-web files), nowebgpu=1 (act as if WebGPU were missing), debug=1 (record
  * per-frame signatures for tests), sw=0 (no service worker), start=sample (open the sample clip with its mask and track
  * it as soon as the model is ready, no clicks: what `npm run bench -- --first-mask` times).
  */
+import { DEFAULT_MODEL, MODELS } from '../shipped-models.js';
+
+export { DEFAULT_MODEL, MODELS };
+
 export const PARAMS = [
   'backend',
   'variant',
@@ -20,22 +24,9 @@ export const PARAMS = [
   'sw',
   'start',
 ];
-/**
- * The shipped students, each a folder under models/ with its own manifest (the page downloads only the chosen one).
- * The accurate one is the default: the fast one tracks ~1.7x faster on WASM but scores 8.6 J&F lower on the selection
- * sequences (README, "A key encoder for WASM"), and a lost object costs a visitor more than dropped frames do.
- */
-export const MODELS = {
-  student: ['Accurate (Lite0)', 'The student with the Lite0 key encoder: the default'],
-  student_fast: [
-    'Fast (dense)',
-    'The student with the dense key encoder: ~1.7x faster on WASM, less accurate, no click tool',
-  ],
-};
-
 const query = new URLSearchParams(location.search);
 const stored = JSON.parse(localStorage.getItem('mobilevos-settings') || '{}');
-const requestedModel = query.get('model') || stored.model || 'student';
+const requestedModel = query.get('model') || stored.model || DEFAULT_MODEL;
 /** A model name (?model= or a saved choice) that names no shipped model (the page loads the default and says so). */
 export const unknownModel = Object.hasOwn(MODELS, requestedModel) ? null : requestedModel;
 
@@ -45,7 +36,7 @@ export const config = {
   size: query.get('size') || stored.size || 'auto',
   threads: Number(query.get('threads') ?? stored.threads ?? 0),
   depth: Math.min(2, Math.max(1, Number(query.get('depth') || 2))),
-  model: unknownModel ? 'student' : requestedModel,
+  model: unknownModel ? DEFAULT_MODEL : requestedModel,
   modelsOverride: query.has('models'), // ?models=URL: the Model setting does not apply
   get models() {
     return new URL(query.get('models') || `models/${this.model}/`, document.baseURI).href;

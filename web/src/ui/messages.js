@@ -23,7 +23,7 @@ const MESSAGES = {
   ],
   'model-missing': [
     'The model files are missing.',
-    'Export them with `python -m export` into web/public/models/student and reload.',
+    'Export them with `python -m export --checkpoint models/NAME.safetensors --out web/public/models/NAME` (NAME: the model in Settings) and reload.',
   ],
   'model-corrupt': [
     'The model files are corrupt.',
