@@ -1,8 +1,8 @@
 /**
  * Screenshots of the page's main states for the README (docs/screenshots/web-*.png, palette-quantised to stay small):
  * start, annotating (sample clip with its mask), tracking, an error message, a phone-sized viewport, and the click
- * tool in use (the sample's objects marked by clicks and a box), and the settings panel open while the Fast model
- * tracks the sample.
+ * tool in use (the sample's objects marked by clicks and a box), and the settings panel open while the Balanced
+ * model tracks the sample.
  *
  *   node scripts/take_screenshots.mjs [--models DIR] [--out docs/screenshots] [--track-ms 2500] [--only web-click]
  *
@@ -88,12 +88,12 @@ async function phoneState() {
   await shot(phone, 'web-phone.png');
 }
 
-/** The Fast model (Settings → Model) tracking the sample, the settings panel open with the model hint. */
+/** The Balanced model (Settings → Model) tracking the sample, the settings panel open with the model hint. */
 async function settingsState() {
   const page = await browser.context.newPage();
   await page.setViewportSize({ width: 1200, height: 900 });
   const logs = collectLogs(page);
-  await page.goto(`${server.url}?backend=wasm&sw=0&model=student_fast`);
+  await page.goto(`${server.url}?backend=wasm&sw=0&model=student_pruned`);
   await waitReady(page, logs);
   await page.click('.placeholder [data-source=sample]');
   await page.waitForFunction(() => window.__mobilevos.mode === 'annotating');

@@ -11,7 +11,7 @@
 export const MODELS = {
   student: ['Accurate (Lite0)', 'The full Lite0 student: the default'],
   student_pruned: [
-    'Balanced (Lite0, pruned)',
+    'Balanced (pruned)',
     'The Lite0 student at half width: ~1.2x faster on WASM, tracks as well, weaker first click',
   ],
   student_fast: [
