@@ -142,11 +142,20 @@ async function readOrFetchGraph(baseUrl, graph, key, fetchFn, onProgress) {
 /**
  * A graph the page does not need yet (the smallest capacity's when load made another, the click head's) put in the
  * model cache for offline use, as loadGraph would (fetched, checked), without reading it when it is there already.
- * Returns true when it was cached already (or there is no Cache Storage: nothing to do).
+ * Resolves once the entry is written; true when it was cached already (or there is no Cache Storage: nothing to do).
  */
 export async function cacheGraph(baseUrl, graph, { fetchFn = fetch } = {}) {
+  const key = cacheKey(baseUrl, graph);
   const store = cacheStorage() && (await caches.open(MODEL_CACHE));
-  if (!store || (await store.match(cacheKey(baseUrl, graph)))) return true;
+  const cached = store && (await store.match(key));
+  // Chromium shows an entry while its write is still under way (and drops it if the page closes then): a load of
+  // this graph in flight is waited for, so that resolving means written.
+  const pending = inFlight.get(key);
+  if (pending) {
+    await pending;
+    return false;
+  }
+  if (!store || cached) return true;
   await loadGraph(baseUrl, graph, { fetchFn });
   return false;
 }

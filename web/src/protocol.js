@@ -32,6 +32,9 @@
  * @typedef {{action: 'parity', requestId: number, capacities?: number[]}} ParityRequest
  *     tests and bench: replay the export's parity fixtures on this backend; replies rows of max |diff| (`rows`, and
  *     `promptRows` for the prompt head's steps when the export has one)
+ * @typedef {{action: 'offline', requestId: number}} OfflineRequest
+ *     tests: wait until the graphs load did not read (the smallest capacity's, the click head's) are written to the
+ *     model cache for offline use; replies a Done with `cached`, the files written or found there
  * @typedef {{action: 'prepare-prompt', requestId: number}} PreparePromptRequest
  *     click to mask: create and warm up the prompt head (and the features' graph) now, not at load (the page asks
  *     when the Click tool is chosen or it is idle); replies a Done with `prompt` (false: the export has no head) and

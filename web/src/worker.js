@@ -36,6 +36,7 @@ const state = {
   info: null,
   head: null, // Promise of the PromptHead (null until first needed, and when the manifest has none): promptHeadReady
   clicks: null, // the frozen frame being prompted: {features, box, width, height, chains}
+  offline: Promise.resolve([]), // the graphs cached for offline use once written: cacheForLater
 };
 
 const now = () => performance.now();
@@ -72,6 +73,7 @@ serveRequests({
   'prompt-image': promptImage,
   prompt,
   stats: (msg, reply) => reply({ stats: state.tracker?.stats() ?? null, info: state.info }),
+  offline: async (msg, reply) => reply({ cached: await state.offline }),
 });
 
 async function load(
@@ -234,13 +236,19 @@ async function startRuntime() {
  * The graphs that load did not read but the page may need offline — the smallest capacity's (one object) when load
  * made another, and the click head's — are put in the model cache in the background (a check of the cache when warm).
  * A failure is said in the console: the graph is fetched again when it is needed, and fails there with its message.
+ * `state.offline` resolves to the files cached once every write is done (the `offline` request waits for it): an entry
+ * shows in the cache while its write is still under way, and a page closed then loses it.
  */
 function cacheForLater(modelBase, tracker) {
   const { manifest, variant } = tracker;
   const graphs = [findGraph(manifest, manifest.objects.capacities[0], variant), manifest.prompt].filter(Boolean);
-  for (const graph of graphs) {
-    cacheGraph(modelBase, graph).catch((e) => console.warn(`${graph.file} not cached for offline use: ${e.message}`));
-  }
+  const writes = graphs.map((graph) =>
+    cacheGraph(modelBase, graph).then(
+      () => graph.file,
+      (e) => console.warn(`${graph.file} not cached for offline use: ${e.message}`),
+    ),
+  );
+  state.offline = Promise.all(writes).then((files) => files.filter(Boolean));
 }
 
 /**

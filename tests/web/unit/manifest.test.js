@@ -224,8 +224,11 @@ test('graph bytes are checked against size and sha256; missing and corrupt files
   );
 });
 
-/** A Cache Storage for the worker's model cache, as the browser's (by request URL), installed for one test. */
-function fakeModelCache(t) {
+/**
+ * A Cache Storage for the worker's model cache, as the browser's (by request URL), installed for one test. With
+ * `putDone`, a put shows its entry at once and resolves only when `putDone` does, as Chromium's does while it writes.
+ */
+function fakeModelCache(t, { putDone = null } = {}) {
   const stored = new Map();
   const reads = [];
   const puts = [];
@@ -235,7 +238,11 @@ function fakeModelCache(t) {
       const bytes = stored.get(key);
       return { arrayBuffer: async () => (reads.push(key), bytes.buffer.slice(0)) };
     },
-    put: async (key, response) => (puts.push(key), stored.set(key, new Uint8Array(await response.arrayBuffer()))),
+    put: async (key, response) => {
+      puts.push(key);
+      stored.set(key, new Uint8Array(await response.arrayBuffer()));
+      await putDone;
+    },
     delete: async (key) => stored.delete(key),
   };
   globalThis.caches = { open: async () => store };
@@ -301,6 +308,25 @@ test('loadGraph: callers that want one graph at once share one download and one 
   for (const p of both) await assert.rejects(p, (e) => e.code === 'model-offline');
   const k1 = new TextEncoder().encode('pretend head');
   assert.deepEqual(await loadGraph(base, other, { fetchFn: fakeFetch({ 'k1.onnx': k1 }) }), k1, 'tried again');
+});
+
+test('cacheGraph resolves once a write under way is done, though its entry already shows', async (t) => {
+  let finishPut;
+  const { stored, puts } = fakeModelCache(t, { putDone: new Promise((resolve) => (finishPut = resolve)) });
+  const bytes = new TextEncoder().encode('pretend head');
+  const graph = { file: 'head.onnx', bytes: bytes.length, sha256: await sha256Hex(bytes) };
+  const base = 'http://models.test/student/';
+  const fetchFn = fakeFetch({ 'head.onnx': bytes });
+  const first = loadGraph(base, graph, { fetchFn });
+  while (!stored.size) await new Promise((resolve) => setTimeout(resolve, 1));
+  let written = false;
+  const later = cacheGraph(base, graph, { fetchFn }).then(() => (written = true));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(written, false, 'the entry shows, but its write is not done');
+  finishPut();
+  await Promise.all([first, later]);
+  assert.equal(written, true);
+  assert.equal(puts.length, 1, 'one write');
 });
 
 test('manifest fetch: missing, invalid JSON and invalid content are told apart', async () => {
