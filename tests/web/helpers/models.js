@@ -1,8 +1,8 @@
 /**
  * Where the tests find an exported model: $MOBILEVOS_MODELS, else the page's default model's export
- * (web/public/models/<DEFAULT_MODEL>) when it holds a
- * manifest.json, else tests/web/.models/dev, built on demand by scripts/make_dev_models.sh (an untrained student
- * exported with `python -m export`; takes a few minutes the first time).
+ * (web/public/models/<DEFAULT_MODEL>) when it holds a manifest.json, else tests/web/.models/dev, built on demand by
+ * scripts/make_dev_models.sh (an untrained student exported with `python -m export`; takes a few minutes the first
+ * time).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
