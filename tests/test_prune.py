@@ -129,6 +129,7 @@ def test_a_pruned_file_records_its_command_and_a_run_from_it_ships_with_that_rec
     """`mobilevos prune` keeps how it cut in the file, so the shipped record of a fine-tune from it (`train --init`)
     reaches back to the pruning command, the last link before the full student's own record."""
     import argparse
+    import sys
 
     import mobilevos.train.ship as ship
     from mobilevos.models import prune
@@ -147,11 +148,14 @@ def test_a_pruned_file_records_its_command_and_a_run_from_it_ships_with_that_rec
         size="32x48",
         threads=1,
     )
+    argv = ["mobilevos", "prune", "--model", args.model, "--share", "0.5", "--out", args.out, "--data", str(root)]
+    monkeypatch.setattr(sys, "argv", [*argv, "--every", "1", "--size", "32x48"])
     prune.run(args)
     made = read_metadata(args.out)[1]["record"]
     assert made["command"] == (
         f"mobilevos prune --model {args.model} --share 0.5 --out {args.out} --data {root} --every 1 --size 32x48"
     )
+    assert made["git_commit"] and made["hardware"]["cpus"]
     assert made["share"] == 0.5 and made["calibration_frames"] == 6  # two training sequences of three frames
 
     run = tmp_path / "run"

@@ -150,16 +150,16 @@ def run(args: argparse.Namespace) -> None:
     """Prune, save with a record of how, print the widths."""
     from mobilevos.config import parse_size
     from mobilevos.models.checkpoint import load_network, save_network
+    from mobilevos.train.command import provenance
 
     torch.set_num_threads(args.threads)
     net = load_network(args.model)
     images = calibration_images(args.data, args.every, parse_size(args.size))
     pruned = prune_network(net, args.share, images)
-    share = ",".join(str(s) for s in args.share) if isinstance(args.share, tuple) else str(args.share)
-    # Kept as the file's "record", so a run fine-tuned from it (`train --init`) ships with how it was made.
+    # Kept as the file's "record" (command line, commit, machine, as a training run's run.json), so a run fine-tuned
+    # from it (`train --init`) ships with how it was made.
     record = {
-        "command": f"mobilevos prune --model {args.model} --share {share} --out {args.out} --data {args.data} "
-        f"--every {args.every} --size {args.size}",
+        **provenance(),
         "pruned_from": str(args.model),
         "share": args.share,
         "calibration_frames": sum(len(b) for b in images),
