@@ -34,7 +34,6 @@ from export.graphs import (
     MIN_OPSET,
     GraphSpec,
     export_graph,
-    feature_specs,
     graph_spec,
     save_model,
     spec_feeds,
@@ -204,11 +203,10 @@ def _export_graphs(
 def _add_prompt(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest: dict) -> None:
     """The click-to-mask head's graph (int8 weights) and the manifest's `prompt` section."""
     head = load_head(opts.prompt_head)
-    dims = tuple(t.shape[1] for t in feature_specs(net, opts.size))
-    if tuple(head.cfg.feature_dims) != dims:
+    if tuple(head.cfg.feature_dims) != net.feature_dims:
         raise ValueError(
             f"{opts.prompt_head}: the head reads features of {head.cfg.feature_dims} channels, this student's key "
-            f"encoder gives {dims} (pass --prompt-head for a head trained on it, or '' for none)"
+            f"encoder gives {net.feature_dims} (pass --prompt-head for a head trained on it, or '' for none)"
         )
     inputs, outputs = head_specs(net, opts.size)
     model = strip_provenance(int8_weights(export_head(head, inputs, outputs, net.stride, opts.opset)))

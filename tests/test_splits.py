@@ -17,7 +17,7 @@ from mobilevos.models.network import student_config
 from mobilevos.train import DataConfig, OptimConfig, TrainConfig, Trainer
 from mobilevos.train.encoder_distill import FrameSampler
 from mobilevos.train.prompt import CropSource, PromptTrainConfig
-from mobilevos.train.validate import selection_validation
+from mobilevos.train.validate import CLICK_EVERY, CLICK_SIZE, click_validation, selection_validation
 
 SELECTION_GREY, TRAIN_GREY = 200, 40  # frame colours that tell a selection sequence's pixels from a training one's
 
@@ -73,6 +73,8 @@ def test_no_training_or_selection_path_reads_davis16_val(tmp_path):
         MixedClips(DataConfig(davis=(str(val),), workers=0), seed=0)
     with pytest.raises(ValueError, match="evaluation-only"):
         selection_validation(None, val, 32, finite_memory=True)  # refused before the network is touched
+    with pytest.raises(ValueError, match="evaluation-only"):
+        click_validation(None, None, val)
     with pytest.raises(ValueError, match="evaluation-only"):
         Trainer(
             TrainConfig(model=student_config(pretrained=False), data=DataConfig(davis=(str(val),), workers=0)),
@@ -140,3 +142,29 @@ def test_a_run_of_zero_steps_scores_and_saves_the_network_it_starts_from(tmp_pat
     assert [r["step"] for r in rows] == [0] and set(rows[0]["val_selection"]["sequences"]) == set(SELECTION_SEQUENCES)
     saved = load_network(tmp_path / "run" / "last.safetensors").state_dict()
     assert all(torch.equal(v, saved[k]) for k, v in trainer.net.state_dict().items())
+
+
+def test_a_run_with_the_click_term_scores_the_click_head_on_the_selection_sequences(tmp_path):
+    """With `distill.click_weight`, each validation logs the click head's IoUs on the selection frames (what the
+    term is for) beside the tracking J&F (what it may cost)."""
+    import dataclasses
+
+    from mobilevos.eval.prompt import annotated_frames, evaluate
+    from mobilevos.models.checkpoint import load_network
+    from mobilevos.models.prompt_head import PromptHead, PromptHeadConfig, load_head, save_head
+    from mobilevos.prompts import PromptSegmenter
+
+    root = make_folder(tmp_path / "davis16-train-240p", frames=12)
+    torch.manual_seed(0)
+    save_head(tmp_path / "head.safetensors", PromptHead(PromptHeadConfig()))
+    cfg = _selection_run(root, steps=0)
+    cfg = dataclasses.replace(
+        cfg, distill=dataclasses.replace(cfg.distill, click_weight=1.0, click_head=str(tmp_path / "head.safetensors"))
+    )
+    Trainer(cfg, tmp_path / "run").fit()
+    (row,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    net, head = load_network(tmp_path / "run" / "last.safetensors"), load_head(tmp_path / "head.safetensors")
+    frames = annotated_frames(root, "selection", CLICK_EVERY)
+    assert [name for name, *_ in frames] == [f"{s}/{t}" for s in SELECTION_SEQUENCES for t in (0, 10)]
+    expected = evaluate(PromptSegmenter(net, head, CLICK_SIZE), frames)["mean"]
+    assert row["val_clicks"] == pytest.approx(expected) and set(expected) == {"clicks_1", "clicks_3", "clicks_5", "box"}

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -105,6 +106,49 @@ def test_feature_matching_pulls_a_dense_key_encoder_towards_its_teachers_feature
     assert last["feat"] < 0.8 * first["feat"]
     with pytest.raises(ValueError, match="teacher_scale=1"):
         Trainer(dataclasses.replace(cfg, distill=DistillConfig(feature_weight=1.0, teacher_scale=2.0)), tmp_path / "x")
+
+
+def test_the_click_term_teaches_the_key_encoder_to_serve_a_frozen_click_head(tmp_path):
+    from mobilevos.models.prompt_head import PromptHead, PromptHeadConfig, load_head, save_head
+    from mobilevos.train import click_term
+
+    torch.manual_seed(0)
+    save_head(tmp_path / "head.safetensors", PromptHead(PromptHeadConfig()))
+    head = load_head(tmp_path / "head.safetensors")
+    optim = OptimConfig(steps=20, batch_size=2, lr=2e-3, backbone_lr=2e-3, warmup=1, freeze_stride=0)
+
+    def click_loss_after(weight: float, steps: int = 15) -> tuple[float, float, Trainer]:
+        """The click term on a fixed batch with fixed simulated prompts, before and after `steps` steps."""
+        torch.manual_seed(0)
+        distill = DistillConfig(loss="ce", click_weight=weight, click_head=str(tmp_path / "head.safetensors"))
+        trainer = Trainer(tiny_config(distill=distill, optim=optim), tmp_path / f"run{weight}")
+        batch = next(iter(torch.utils.data.DataLoader(trainer.data, batch_size=2)))
+
+        def loss() -> float:
+            with torch.no_grad():
+                feats = trainer.net.eval().encode_key(batch["images"].flatten(0, 1))
+            return click_term(head, feats, batch["masks"], batch["valid"], np.random.default_rng(0)).item()
+
+        before = loss()
+        for _ in range(steps):
+            row = trainer.train_step(batch)
+            assert (row["click"] > 0) == (weight > 0) and row["feat"] == 0
+        return before, loss(), trainer
+
+    before, trained, trainer = click_loss_after(5.0)
+    _, control, untouched = click_loss_after(0.0)  # the same steps without the term
+    assert untouched.click_head is None and abs(control - before) < 0.03
+    assert trained < before - 0.06 and trained < control - 0.06
+    # Only the key encoder moves: the head stays the shipped one.
+    assert all(torch.equal(a, b) for a, b in zip(head.parameters(), trainer.click_head.parameters()))
+    assert not any(p.requires_grad for p in trainer.click_head.parameters())
+    feats = trainer.net.encode_key(torch.rand(3, 3, 32, 48))
+    none = torch.zeros(1, 1, dtype=torch.bool)  # no object: nothing to click
+    assert click_term(head, feats, torch.ones(1, 3, 1, 32, 48), none, np.random.default_rng(0)).item() == 0.0
+    save_head(tmp_path / "narrow.safetensors", PromptHead(PromptHeadConfig(feature_dims=(80, 40, 24))))
+    narrow = DistillConfig(click_weight=1.0, click_head=str(tmp_path / "narrow.safetensors"))
+    with pytest.raises(ValueError, match="reads features of"):
+        Trainer(tiny_config(distill=narrow), tmp_path / "other")
 
 
 def test_a_stopped_run_resumes_from_its_last_checkpoint(tmp_path):

@@ -122,6 +122,7 @@ class SpaceTimeNetwork(nn.Module):
                 load_pretrained(self.backbone, cfg.backbone)
             self.taps = tuple(self.backbone.last_block_with_stride(s) for s in (4, 8, 16))
             f4, f8, f16 = (self.backbone.info[t].channels for t in self.taps)
+        self.feature_dims = (f16, f8, f4)  # channels of Features.f16, f8, f4 (what a prompt head reads)
         self.key_proj = nn.Conv2d(f16, cfg.key_dim, 1)
         if cfg.kind == "student":
             self.value_encoder = LightValueEncoder(f16, f8, f4, cfg.value_dim, cfg.separable, cfg.value_gating)

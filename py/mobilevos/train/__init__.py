@@ -13,7 +13,14 @@ when it is started again with the same --out; `--fresh` ignores it.
 from mobilevos.train.command import add_arguments, build_config, provenance, run
 from mobilevos.train.config import DataConfig, DistillConfig, OptimConfig, TrainConfig
 from mobilevos.train.trainer import Trainer, freeze_early_blocks, lr_factor
-from mobilevos.train.unroll import ClipUnroll, feature_term, make_target, representation_term, teacher_segmentations
+from mobilevos.train.unroll import (
+    ClipUnroll,
+    click_term,
+    feature_term,
+    make_target,
+    representation_term,
+    teacher_segmentations,
+)
 
 __all__ = [
     "ClipUnroll",
@@ -24,6 +31,7 @@ __all__ = [
     "Trainer",
     "add_arguments",
     "build_config",
+    "click_term",
     "feature_term",
     "freeze_early_blocks",
     "lr_factor",

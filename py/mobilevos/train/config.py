@@ -60,6 +60,10 @@ class DistillConfig:
     # teacher's: for a dense-encoder student taught by the Lite0 student, whose heads it inherits and whose features
     # those heads were trained on (issue 18). Needs equal feature widths and teacher_scale = 1.
     feature_weight: float = 0.0
+    # Weight of the frozen click head's mask loss on the student's features for simulated prompts (`click_term`):
+    # for a pruned student, whose fine-tune kept tracking but weakened the first click (issue 18).
+    click_weight: float = 0.0
+    click_head: str = "models/prompt_head.safetensors"  # the head it keeps working (trained on the teacher's features)
 
 
 @dataclass

@@ -191,6 +191,25 @@ def mask_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return bce + dice.mean()
 
 
+def simulate_prompts(
+    head: PromptHead, feats: list[torch.Tensor], masks: np.ndarray, cfg: PromptTrainConfig, rng: np.random.Generator
+) -> torch.Tensor:
+    """Prompt maps [B, 4, h, w] a user would have made for `masks` (bool [B, h, w]): a first click or box, then
+    0..max_rounds corrective clicks on the head's own predictions (run without gradient, the head in eval mode)."""
+    clicks, boxes = initial_prompts(masks, cfg, rng)
+    previous = None
+    feats = [f.detach() for f in feats]
+    head.eval()
+    with torch.no_grad():
+        for _ in range(int(rng.integers(cfg.max_rounds + 1))):
+            previous = torch.sigmoid(head(*feats, render(clicks, boxes, previous, cfg)))[:, 0].numpy()
+            for i, mask in enumerate(masks):
+                click = next_click(previous[i] > 0.5, mask, rng)
+                if click is not None:
+                    clicks[i].append(click)
+    return render(clicks, boxes, previous, cfg)
+
+
 def train_step(
     head: PromptHead,
     opt: torch.optim.Optimizer,
@@ -200,18 +219,9 @@ def train_step(
     rng: np.random.Generator,
 ) -> float:
     """One optimiser step: simulated prompts, corrective rounds without gradient, then the graded prediction."""
-    clicks, boxes = initial_prompts(masks, cfg, rng)
-    previous = None
-    head.eval()
-    with torch.no_grad():
-        for _ in range(int(rng.integers(cfg.max_rounds + 1))):
-            previous = torch.sigmoid(head(*feats, render(clicks, boxes, previous, cfg)))[:, 0].numpy()
-            for i, mask in enumerate(masks):
-                click = next_click(previous[i] > 0.5, mask, rng)
-                if click is not None:
-                    clicks[i].append(click)
+    prompts = simulate_prompts(head, feats, masks, cfg, rng)
     head.train()
-    logits = head(*feats, render(clicks, boxes, previous, cfg))
+    logits = head(*feats, prompts)
     loss = mask_loss(logits, torch.from_numpy(masks[:, None]).float())
     opt.zero_grad(set_to_none=True)
     loss.backward()

@@ -9,6 +9,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -20,11 +21,19 @@ from mobilevos.models.checkpoint import grow_state, load_network, save_network
 from mobilevos.models.efficientnet_lite import is_pruned
 from mobilevos.models.fast_encoder import FastEncoder, grow_encoder_state
 from mobilevos.models.network import GROWABLE_PATHS, SpaceTimeNetwork
+from mobilevos.models.prompt_head import load_head
 from mobilevos.train import losses
 from mobilevos.train.config import OptimConfig, TrainConfig
 from mobilevos.train.encoder_distill import load_encoder
-from mobilevos.train.unroll import ClipUnroll, feature_term, make_target, representation_term, teacher_segmentations
-from mobilevos.train.validate import selection_validation, synth_validation
+from mobilevos.train.unroll import (
+    ClipUnroll,
+    click_term,
+    feature_term,
+    make_target,
+    representation_term,
+    teacher_segmentations,
+)
+from mobilevos.train.validate import click_validation, selection_validation, synth_validation
 
 # The value backbone's stem conv reads image + masks; its mask channels start at zero (ImageNet has none), so it is
 # never frozen and learns at the heads' rate. (Frozen, as it once was, the teacher never saw its masks at all.)
@@ -84,6 +93,15 @@ class Trainer:
                 raise ValueError("distill.feature_weight needs distill.teacher_scale=1 (features on the same grid)")
             self.teacher = load_network(cfg.teacher, cfg.device)
             self.teacher_unroll = ClipUnroll(self.teacher, finite_memory=False)
+        self.click_head = None
+        if cfg.distill.click_weight > 0:  # frozen: only the key encoder learns to serve it
+            self.click_head = load_head(cfg.distill.click_head, cfg.device).requires_grad_(False)
+            if tuple(self.click_head.cfg.feature_dims) != self.net.feature_dims:
+                raise ValueError(
+                    f"distill.click_head {cfg.distill.click_head} reads features of "
+                    f"{self.click_head.cfg.feature_dims} channels; this network's key encoder gives "
+                    f"{self.net.feature_dims}"
+                )
         t_dim = self.teacher.decoder.embed_dim if self.teacher is not None else self.net.decoder.embed_dim
         self.proj = nn.Linear(self.net.decoder.embed_dim, t_dim, bias=False).to(self.device)
         freeze_early_blocks(self.net, cfg.optim.freeze_stride)
@@ -112,6 +130,7 @@ class Trainer:
             self._resume()
         self.data = MixedClips(cfg.data, seed=cfg.seed * 1000 + self.rank, start=self.step * cfg.optim.batch_size)
         self.gen = torch.Generator().manual_seed(cfg.seed + 7919 * (self.rank + 1) + self.step)
+        self.prompt_rng = np.random.default_rng([cfg.seed, self.rank, self.step])  # simulated clicks (click_term)
 
     # -- checkpoints -------------------------------------------------------------------------------------------
     def _load_init(self, path: str) -> dict[str, torch.Tensor]:
@@ -201,10 +220,13 @@ class Trainer:
         top_p = cfg.optim.bootstrap_end + (cfg.optim.bootstrap_start - cfg.optim.bootstrap_end) * max(
             0.0, 1 - self.step / max(1, cfg.optim.bootstrap_steps)
         )
-        parts = dict.fromkeys(("seg", "kd", "repr", "feat"), torch.zeros((), device=self.device))
+        parts = dict.fromkeys(("seg", "kd", "repr", "feat", "click"), torch.zeros((), device=self.device))
         if cfg.distill.feature_weight > 0:  # once per clip; scaled by the frame count so the mean below undoes it
             student, teacher = self.clip_unroll.features, self.teacher_unroll.features
             parts["feat"] = cfg.distill.feature_weight * len(segs) * feature_term(student, teacher)
+        if self.click_head is not None:  # once per clip too
+            click = click_term(self.click_head, self.clip_unroll.features, masks, valid, self.prompt_rng)
+            parts["click"] = cfg.distill.click_weight * len(segs) * click
         for i, seg in enumerate(segs, start=1):
             target = make_target(masks[:, i], void[:, i])
             parts["seg"] = parts["seg"] + losses.segmentation_loss(
@@ -287,6 +309,11 @@ class Trainer:
                 )
                 os.replace(self.out / "best.safetensors.tmp", self.out / "best.safetensors")
                 message += " (best so far: best.safetensors)"
+            if self.click_head is not None:  # what the click term is for, logged beside what it may cost
+                clicks = row["val_clicks"] = click_validation(self.net, self.click_head, cfg.data.davis[0])
+                message += ", click mIoU after 1/3/5 clicks " + " / ".join(
+                    f"{clicks[f'clicks_{k}']:.3f}" for k in (1, 3, 5)
+                )
         self.log(row)
         bar.write(message)
 

@@ -3,15 +3,20 @@ loss terms built on it."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mobilevos.memory_rule import STUDENT, TEACHER_TRAINING
 from mobilevos.models.network import Features, Segmentation, SpaceTimeNetwork
+from mobilevos.models.prompt_head import PromptHead
 from mobilevos.track import MemoryBank
 from mobilevos.train import losses
 from mobilevos.train.config import DistillConfig
+from mobilevos.train.prompt import MIN_OBJECT_PIXELS, PromptTrainConfig, mask_loss, simulate_prompts
 
 
 class ClipUnroll(nn.Module):
@@ -99,3 +104,29 @@ def feature_term(student: Features, teacher: Features) -> torch.Tensor:
         std = t.std(dim=(0, 2, 3)).clamp(min=1e-3)[None, :, None, None]
         total = total + (((s - t) / std) ** 2).mean()
     return total / 3
+
+
+def click_term(
+    head: PromptHead, features: Features, masks: torch.Tensor, valid: torch.Tensor, rng: np.random.Generator
+) -> torch.Tensor:
+    """The frozen prompt head's mask loss on the student's own features, for simulated clicks and boxes (as
+    `mobilevos train prompt` makes them) on up to `PromptTrainConfig.batch` of the clip's (frame, object) pairs.
+
+    Its gradient reaches only the key encoder: it keeps what the click head reads in features that tracking
+    alone lets drift (a pruned student tracked as well as the one it was fine-tuned from, but its first click lost
+    0.11 IoU). features: of the clip's frames [B*T, ...]; masks [B, T, N, H, W]; valid [B, N].
+    """
+    b, t, n, h, w = masks.shape
+    flat = masks.flatten(0, 1)
+    pixels = flat.flatten(2).sum(2)  # [B*T, N]
+    pairs = [(i, k) for i in range(b * t) for k in range(n) if valid[i // t, k] and pixels[i, k] >= MIN_OBJECT_PIXELS]
+    cfg = dataclasses.replace(PromptTrainConfig(), crop=(h, w), head=head.cfg)
+    if not pairs:
+        return masks.new_zeros(())
+    if len(pairs) > cfg.batch:
+        pairs = [pairs[j] for j in sorted(rng.choice(len(pairs), cfg.batch, replace=False))]
+    frames = torch.tensor([i for i, _ in pairs])
+    target = torch.stack([flat[i, k] for i, k in pairs])[:, None]
+    feats = [x[frames] for x in (features.f16, features.f8, features.f4)]
+    prompts = simulate_prompts(head, feats, target[:, 0].cpu().numpy() > 0.5, cfg, rng).to(masks.device)
+    return mask_loss(head(*feats, prompts), target)

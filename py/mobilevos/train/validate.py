@@ -12,9 +12,15 @@ from mobilevos.data.splits import check_training_root, split_sequences
 from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
 from mobilevos.eval.command import evaluate_model
 from mobilevos.eval.metrics import evaluate_sequence
+from mobilevos.eval.prompt import annotated_frames, evaluate
 from mobilevos.memory_rule import STUDENT, TEACHER
 from mobilevos.models.network import SpaceTimeNetwork
+from mobilevos.models.prompt_head import PromptHead
+from mobilevos.prompts import PromptSegmenter
 from mobilevos.track import Tracker
+
+# The click head is scored as the page uses it: its input size, every 10th annotated frame (39 objects).
+CLICK_SIZE, CLICK_EVERY = (240, 320), 10
 
 # Validation clips come from a seed no training stream uses (training synth seeds are small integers + 1000).
 VAL_SEED = 987_654_321
@@ -64,3 +70,14 @@ def selection_validation(net: SpaceTimeNetwork, root: str | Path, short_side: in
         "sequences": {k: v["J&F"] for k, v in results["sequences"].items()},
         "short_side": short_side,
     }
+
+
+def click_validation(net: SpaceTimeNetwork, head: PromptHead, root: str | Path) -> dict:
+    """Mean IoU after 1, 3 and 5 simulated clicks and from the box (`mobilevos.eval.prompt`) of `head` on `net`'s
+    key-encoder features, on every 10th annotated frame of the selection sequences of the training folder `root`."""
+    root = check_training_root(root)
+    was_training = net.training
+    net.eval()
+    result = evaluate(PromptSegmenter(net, head, CLICK_SIZE), annotated_frames(root, "selection", CLICK_EVERY))
+    net.train(was_training)
+    return result["mean"]
