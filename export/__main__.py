@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mobilevos.models.checkpoint import resolve
 from mobilevos.runtime.manifest import ManifestError
 
 from export.op_support import UnsupportedOperatorError
@@ -83,6 +84,13 @@ def parse_args(argv: list[str] | None = None) -> ExportOptions:
         type=lambda v: Path(v) if v else None,
         default=d.prompt_head,
         help="click-to-mask head weights, exported as prompt_head.onnx ('' for none)",
+    )
+    p.add_argument(
+        "--prompt-encoder",
+        type=lambda v: resolve(v) if v else None,
+        default=d.prompt_encoder,
+        help="the student the head was trained on, when it is not --checkpoint (a shipped name or weights): its "
+        "key encoder is exported as prompt_encoder.onnx and gives the head its features",
     )
     return ExportOptions(**vars(p.parse_args(argv)))
 

@@ -115,6 +115,16 @@ def feature_specs(net: SpaceTimeNetwork, size: tuple[int, int]) -> tuple[TensorS
     )
 
 
+def frame_spec(size: tuple[int, int]) -> TensorSpec:
+    """The frame input at model size `size` (H, W): the browser's frame format (`rgba_to_image` unpacks it)."""
+    return TensorSpec(
+        "frame",
+        (1, *size, 4),
+        "RGBA frame at model resolution, 0..255 (canvas ImageData bytes as float32); alpha is ignored",
+        spatial=(1, 2, 1),
+    )
+
+
 def graph_spec(net: SpaceTimeNetwork, size: tuple[int, int], capacity: int) -> GraphSpec:
     """The graph spec for model resolution `size` (H, W) and `capacity` objects."""
     height, width = size
@@ -124,12 +134,7 @@ def graph_spec(net: SpaceTimeNetwork, size: tuple[int, int], capacity: int) -> G
     return GraphSpec(
         k,
         (
-            TensorSpec(
-                "frame",
-                (1, height, width, 4),
-                "RGBA frame at model resolution, 0..255 (canvas ImageData bytes as float32); alpha is ignored",
-                spatial=(1, 2, 1),
-            ),
+            frame_spec(size),
             TensorSpec(
                 "masks",
                 (1, k, height, width),

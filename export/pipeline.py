@@ -49,9 +49,14 @@ from export.manifest_writer import (
 )
 from export.op_support import check_operators, load_table
 from export.prompt import (
+    ENCODER_FEATURES_RULE,
+    ENCODER_FILE,
     HEAD_FILE,
     MAX_IOU_DROP,
     benchmark_head,
+    encoder_entry,
+    encoder_specs,
+    export_encoder,
     export_head,
     head_entry,
     head_specs,
@@ -89,6 +94,9 @@ class ExportOptions:
     fixture_frames: int = 3
     threads: int = 1  # onnxruntime CPU threads for the timings
     prompt_head: Path | None = DEFAULT_HEAD  # click-to-mask head weights (None: no prompt head in the export)
+    # The student whose key encoder the head was trained on, when it is not `checkpoint`: its encoder is exported as
+    # prompt_encoder.onnx and gives the head its features (None: the student graphs give them).
+    prompt_encoder: Path | None = None
 
     @property
     def sizes(self) -> list[tuple[int, int]]:
@@ -114,6 +122,8 @@ class ExportOptions:
             raise ValueError(f"--opset {self.opset}: the dynamo exporter produces opset {MIN_OPSET} or newer")
         if "fp32" not in self.variants:
             raise ValueError("--variants must include fp32: the other variants are built from and measured against it")
+        if self.prompt_encoder is not None and self.prompt_head is None:
+            raise ValueError("--prompt-encoder gives a prompt head its features: it needs --prompt-head")
         if min(self.eval_frames, self.fixture_frames) < 3 or self.calibration_frames < 2:
             raise ValueError("need at least 3 evaluation and fixture frames and 2 calibration frames per clip")
 
@@ -200,20 +210,37 @@ def _export_graphs(
     return manifest, fp32_models
 
 
+def _prompt_features_net(opts: ExportOptions, net: SpaceTimeNetwork) -> SpaceTimeNetwork:
+    """The network whose key encoder gives the head its features: --prompt-encoder's, or the exported student's."""
+    return load_network(opts.prompt_encoder) if opts.prompt_encoder is not None else net
+
+
 def _add_prompt(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest: dict) -> None:
-    """The click-to-mask head's graph (int8 weights) and the manifest's `prompt` section."""
+    """The click-to-mask head's graph (int8 weights) and the manifest's `prompt` section; with --prompt-encoder,
+    that student's key encoder as the head's own feature graph (int8 weights too)."""
     head = load_head(opts.prompt_head)
-    if tuple(head.cfg.feature_dims) != net.feature_dims:
+    encoder = _prompt_features_net(opts, net)
+    if tuple(head.cfg.feature_dims) != encoder.feature_dims:
         raise ValueError(
             f"{opts.prompt_head}: the head reads features of {head.cfg.feature_dims} channels, this student's key "
-            f"encoder gives {net.feature_dims} (pass --prompt-head for a head trained on it, or '' for none)"
+            f"encoder gives {encoder.feature_dims} (pass --prompt-head for a head trained on it, or '' for none; "
+            "or --prompt-encoder the student it was trained on)"
         )
-    inputs, outputs = head_specs(net, opts.size)
+    inputs, outputs = head_specs(encoder, opts.size)
     model = strip_provenance(int8_weights(export_head(head, inputs, outputs, net.stride, opts.opset)))
     for target in TABLES:
         check_operators(model, load_table(TABLES[target]), f"{HEAD_FILE} (for {target})")
     features = tuple(t.name for t in inputs[:-1])
     manifest["prompt"] = head_entry(folder, model, Path(opts.prompt_head), inputs, outputs, features, opts.opset)
+    if opts.prompt_encoder is not None:
+        e_inputs, e_outputs = encoder_specs(encoder, opts.size)
+        e_model = strip_provenance(int8_weights(export_encoder(encoder, e_inputs, e_outputs, opts.opset)))
+        for target in TABLES:
+            check_operators(e_model, load_table(TABLES[target]), f"{ENCODER_FILE} (for {target})")
+        manifest["prompt"]["encoder"] = encoder_entry(
+            folder, e_model, Path(opts.prompt_encoder), e_inputs, e_outputs, opts.opset
+        )
+        manifest["prompt"]["features"]["rule"] = ENCODER_FEATURES_RULE
     write_manifest(folder, manifest)
 
 
@@ -278,8 +305,9 @@ def _measure_prompt(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, ma
     prompt = manifest["prompt"]
     root = opts.data / clip_sources.CALIBRATION_SPLIT if opts.data is not None else None
     if root is not None and root.is_dir():
-        accuracy = measure_prompt(net, Path(opts.prompt_head), folder, opts.size, root, session_options(2))
-        accuracy["enforced"] = trained_on(Path(opts.prompt_head), opts.checkpoint)
+        encoder = _prompt_features_net(opts, net)
+        accuracy = measure_prompt(encoder, Path(opts.prompt_head), folder, opts.size, root, session_options(2))
+        accuracy["enforced"] = trained_on(Path(opts.prompt_head), opts.prompt_encoder or opts.checkpoint)
         if accuracy["enforced"] and accuracy["max_drop"] > MAX_IOU_DROP:
             raise RuntimeError(
                 f"{HEAD_FILE}: the exported head loses {accuracy['max_drop']} mean IoU against PyTorch "
@@ -287,6 +315,8 @@ def _measure_prompt(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, ma
             )
         prompt["accuracy"] = accuracy
     prompt["cpu_ms"] = benchmark_head(folder, prompt, threads=opts.threads)
+    if "encoder" in prompt:
+        prompt["encoder"]["cpu_ms"] = benchmark_head(folder, prompt["encoder"], threads=opts.threads)
 
 
 def _measure_sizes(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest: dict) -> None:

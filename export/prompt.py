@@ -13,6 +13,15 @@ per-node provenance is dropped (`strip_provenance`, 57 KB): 124 KB, one file for
 computing in float32 (fp16 weights, 0.2 MB, would not fit). What the int8 weights cost in IoU is measured against the
 PyTorch head on the selection sequences (`measure_prompt`) and recorded in the manifest; for the student the head was
 trained on, the export fails above `MAX_IOU_DROP`.
+
+A head reads the features of the student it was trained on. For a student whose key encoder is another (the pruned
+Balanced student: the head on its features lost 0.11 IoU at the first click), the export adds that student's key
+encoder as its own graph, `prompt_encoder.onnx` (int8 weights like the head's), and the `prompt.encoder` entry tells
+the page and the Python runtime to take the features from it instead of from the student graphs:
+
+    prompt_encoder:  frame [1,H,W,4]  ->  feat16 [1,C16,h,w], feat8 [1,C8,2h,2w], feat4 [1,C4,4h,4w]
+
+It runs once per frame the user clicks on, never while tracking.
 """
 
 from __future__ import annotations
@@ -38,10 +47,11 @@ from mobilevos.runtime.ort_prompt import OrtPromptSegmenter
 
 from export.evaluate import median_run_ms, session_options
 from export.graph_stats import op_counts
-from export.graphs import MAX_CELLS, MIN_CELLS, TensorSpec, feature_specs, save_model
+from export.graphs import MAX_CELLS, MIN_CELLS, TensorSpec, feature_specs, frame_spec, rgba_to_image, save_model
 from export.manifest_writer import display_path
 
 HEAD_FILE = "prompt_head.onnx"
+ENCODER_FILE = "prompt_encoder.onnx"
 # The int8 head may lose at most this much mean IoU against the PyTorch head (any click count, or the box).
 MAX_IOU_DROP = 0.02
 EVERY = 10  # the accuracy is measured on every 10th annotated frame of the selection sequences
@@ -68,6 +78,25 @@ class HeadGraph(nn.Module):
 
     def forward(self, feat16, feat8, feat4, prompts):
         return torch.sigmoid(self.head(feat16, feat8, feat4, prompts))
+
+
+class EncoderGraph(nn.Module):
+    """The key encoder alone: the student graph's frame input to the features a prompt head reads."""
+
+    def __init__(self, net: SpaceTimeNetwork):
+        super().__init__()
+        self.net = net
+
+    def forward(self, frame):
+        feats = self.net.encode_key(rgba_to_image(frame))
+        return feats.f16, feats.f8, feats.f4
+
+
+def encoder_specs(
+    net: SpaceTimeNetwork, size: tuple[int, int]
+) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """The encoder graph's input (the student graphs' frame) and outputs (the head's feature inputs) at `size`."""
+    return (frame_spec(size),), feature_specs(net, size)
 
 
 def head_specs(net: SpaceTimeNetwork, size: tuple[int, int]) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
@@ -98,15 +127,33 @@ def export_head(
 ) -> onnx.ModelProto:
     """Trace the head (float32) into an ONNX model whose height and width are dynamic multiples of `stride`, like
     the student's graphs (`export.graphs.dynamic_shapes`)."""
+    model = _trace(HeadGraph(head), inputs, outputs, stride, opset, scale=1.0)
+    model.doc_string = "MobileVOS prompt head: one object's probability from key-encoder features and prompt maps"
+    return model
+
+
+def export_encoder(
+    net: SpaceTimeNetwork, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...], opset: int
+) -> onnx.ModelProto:
+    """Trace the key encoder of `net` (float32, `EncoderGraph`) with dynamic height and width, like the head."""
+    model = _trace(EncoderGraph(net), inputs, outputs, net.stride, opset, scale=255.0)
+    model.doc_string = "MobileVOS prompt encoder: the key-encoder features the prompt head was trained on"
+    return model
+
+
+def _trace(
+    module: nn.Module, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...], stride: int, opset: int, scale
+) -> onnx.ModelProto:
+    """torch.onnx (dynamo) export of `module` on uniform random inputs times `scale`, its spatial axes dynamic."""
     gen = torch.Generator().manual_seed(0)
-    example = tuple(torch.rand(t.shape, generator=gen) for t in inputs)
+    example = tuple(scale * torch.rand(t.shape, generator=gen) for t in inputs)
     cells = torch.export.Dim("h", min=MIN_CELLS, max=MAX_CELLS), torch.export.Dim("w", min=MIN_CELLS, max=MAX_CELLS)
     shapes = {t.name: {a: (stride // t.spatial[2]) * c for a, c in zip(t.spatial[:2], cells)} for t in inputs}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         program = torch.onnx.export(
-            HeadGraph(head).eval(),
+            module.eval(),
             example,
             dynamo=True,
             opset_version=opset,
@@ -116,9 +163,7 @@ def export_head(
             dynamic_shapes=shapes,
             verbose=False,
         )
-    model = program.model_proto
-    model.doc_string = "MobileVOS prompt head: one object's probability from key-encoder features and prompt maps"
-    return model
+    return program.model_proto
 
 
 def int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -190,12 +235,7 @@ def head_entry(
         "float32 arithmetic; one file for every backend and variant",
         "inputs": [t.as_dict() for t in inputs],
         "outputs": [t.as_dict() for t in outputs],
-        "features": {
-            "outputs": list(features),
-            "rule": "run any student graph on the frame (the frame input; every other input zeros: the features "
-            "depend on the frame only) fetching only these outputs, once per frame; feed them to the head under "
-            "the same names for every click",
-        },
+        "features": {"outputs": list(features), "rule": STUDENT_FEATURES_RULE},
         "prompts_input": inputs[-1].name,
         "output": outputs[0].name,
         "channels": list(PROMPT_CHANNELS),
@@ -204,6 +244,45 @@ def head_entry(
         "mask": "prob > 0.5; to another size, resize the logit log(prob / (1 - prob)) bilinearly (as output.resize "
         "does with the two channels [1 - prob, prob])",
         "source": {"path": display_path(head_path), "sha256": sha256(head_path), "step": meta.get("step")},
+    }
+
+
+STUDENT_FEATURES_RULE = (
+    "run any student graph on the frame (the frame input; every other input zeros: the features depend on the frame "
+    "only) fetching only these outputs, once per frame; feed them to the head under the same names for every click"
+)
+ENCODER_FEATURES_RULE = (
+    "run the encoder graph (prompt.encoder) on the frame (its frame input, the student graphs' frame format) "
+    "fetching these outputs, once per frame; feed them to the head under the same names for every click. The "
+    "student graphs' own feature outputs are another key encoder's: the head was not trained on them"
+)
+
+
+def encoder_entry(folder: Path, model: onnx.ModelProto, checkpoint: Path, inputs, outputs, opset: int) -> dict:
+    """Check the encoder graph (onnx.checker, one onnxruntime run), save it into `folder` and describe it: the
+    manifest's `prompt.encoder` entry."""
+    onnx.checker.check_model(model, full_check=True)
+    path = folder / ENCODER_FILE
+    save_model(model, path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    frame = np.random.default_rng(0).integers(0, 256, inputs[0].shape).astype(np.float32)
+    features = session.run(None, {inputs[0].name: frame})
+    for t, x in zip(outputs, features):
+        if list(x.shape) != list(t.shape) or not np.isfinite(x).all():
+            raise RuntimeError(f"{ENCODER_FILE}: {t.name} has shape {x.shape} or non-finite values")
+    return {
+        "name": path.stem,
+        "file": path.name,
+        "bytes": path.stat().st_size,
+        "sha256": sha256(path),
+        "opset": opset,
+        "nodes": len(model.graph.node),
+        "ops": op_counts(model),
+        "weights": "int8 conv weights (symmetric, one scale per output channel) dequantized in the graph; "
+        "float32 arithmetic; one file for every backend and variant",
+        "inputs": [t.as_dict() for t in inputs],
+        "outputs": [t.as_dict() for t in outputs],
+        "source": {"path": display_path(checkpoint), "sha256": sha256(checkpoint)},
     }
 
 
@@ -218,7 +297,8 @@ def measure_prompt(
     net: SpaceTimeNetwork, head_path: Path, folder: Path, size: tuple[int, int], root: Path, options
 ) -> dict:
     """Mean IoU after 1, 3, 5 NoC clicks and from a tight box (`mobilevos.eval.prompt`) of the exported graphs in
-    onnxruntime (the int8 head on the fp32 student graph's features) and of PyTorch, at model size `size`, on every
+    onnxruntime (the int8 head on the features of the fp32 student graph, or of the export's encoder graph) and of
+    PyTorch (`net`: the key encoder the head reads), at model size `size`, on every
     `EVERY`-th annotated frame of the selection sequences in `root` (a training folder: never an evaluation split;
     their 6 first frames alone made a noisy mean, one object's few pixels moving it by 0.02)."""
     frames = annotated_frames(root, "selection", every=EVERY)
@@ -237,7 +317,8 @@ def measure_prompt(
 
 
 def benchmark_head(folder: Path, prompt: dict, threads: int = 1, warmup: int = 5, runs: int = 20) -> float:
-    """Median onnxruntime CPU milliseconds of one click (one head run, the features given) at the listed size."""
+    """Median onnxruntime CPU milliseconds of one run of a prompt graph at its listed size: for the head (the
+    manifest's `prompt`) one click, the features given; for `prompt.encoder` one clicked frame's features."""
     session = ort.InferenceSession(
         str(folder / prompt["file"]), session_options(threads), providers=["CPUExecutionProvider"]
     )

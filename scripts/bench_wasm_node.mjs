@@ -92,7 +92,7 @@ if (manifest.prompt && !args.includes('--no-prompt')) {
   let previous = null;
   for (let i = 0; i < runs + 3; i++) {
     const t0 = performance.now();
-    const features = await tracker.features(frame);
+    const features = await head.features(frame, tracker);
     const t1 = performance.now();
     const clicks = [{ y: (height >> 1) + (i % 7), x: (width >> 1) - (i % 5), positive: true }];
     const m = promptMaps(clicks, null, previous, [height, width], manifest.prompt.click_sigma);

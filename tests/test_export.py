@@ -46,7 +46,7 @@ from export.op_support import (
     unsupported_nodes,
 )
 from export.pipeline import TABLES, TARGETS, ExportOptions, run_export
-from export.prompt import HEAD_FILE, MAX_IOU_DROP, int8_weights
+from export.prompt import ENCODER_FEATURES_RULE, ENCODER_FILE, HEAD_FILE, MAX_IOU_DROP, int8_weights
 from export.variants import entry_switch, precision_tail
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +97,7 @@ def net(dev_checkpoint):
 
 def _graph_files(folder: Path) -> list[Path]:
     """The student graphs of an export (not the prompt head's)."""
-    return sorted(p for p in folder.glob("*.onnx") if p.name != HEAD_FILE)
+    return sorted(p for p in folder.glob("*.onnx") if p.name not in (HEAD_FILE, ENCODER_FILE))
 
 
 # --- graphs and manifest --------------------------------------------------------------------------------------------
@@ -461,6 +461,57 @@ def test_ort_prompt_segmenter_needs_a_prompt_head(exported, tmp_path):
     with pytest.raises(ManifestError, match="no prompt head"):
         OrtPromptSegmenter(copy)
     OrtTracker(copy)  # tracking does not need it
+
+
+def test_a_prompt_encoder_gives_the_head_the_features_of_the_student_it_was_trained_on(dev_checkpoint, tmp_path):
+    """--prompt-encoder: another student's key encoder (here one with other weights) is exported beside the head and
+    gives it its features, in onnxruntime as in PyTorch with that student; the tracking graphs stay this student's."""
+    torch.manual_seed(1)
+    other = build_network(student_config(pretrained=False))
+    save_network(tmp_path / "trained_on.safetensors", other)
+    out = tmp_path / "student"
+    run_export(
+        ExportOptions(
+            checkpoint=dev_checkpoint,
+            out=out,
+            size=SIZE,
+            extra_sizes=(EXTRA_SIZE,),
+            capacities=(1,),
+            variants=("fp32",),
+            data=None,
+            eval_frames=3,
+            eval_sequences=1,
+            fixture_frames=3,
+            prompt_encoder=tmp_path / "trained_on.safetensors",
+        )
+    )
+    manifest = load_manifest(out)  # sizes and sha256 of every file, the encoder's included
+    prompt = manifest["prompt"]
+    encoder = prompt["encoder"]
+    assert encoder["file"] == ENCODER_FILE and prompt["features"]["rule"] == ENCODER_FEATURES_RULE
+    assert [t["name"] for t in encoder["outputs"]] == prompt["features"]["outputs"]
+    assert encoder["source"]["sha256"] == sha256(tmp_path / "trained_on.safetensors") and encoder["cpu_ms"] > 0
+    model = onnx.load(out / ENCODER_FILE)
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    dequantized = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    assert convs and all(c.input[1] in dequantized for c in convs)  # int8 weights, like the head's
+    assert encoder["bytes"] < 0.35 * sum(p.numel() * 4 for p in other.backbone.parameters())
+    frame = np.random.default_rng(2).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    nets = [load_network(tmp_path / "trained_on.safetensors"), load_network(dev_checkpoint)]
+    for size in (SIZE, EXTRA_SIZE):
+        rgba = frame_to_rgba(frame, size)
+        got = OrtPromptSegmenter(out, size=size).encode(rgba)
+        image = torch.from_numpy(rgba[0, ..., :3]).permute(2, 0, 1)[None] / 255
+        with torch.no_grad():
+            want, tracking = (n.encode_key(image)[1:4] for n in nets)
+        for name, w, t in zip(prompt["features"]["outputs"], want, tracking, strict=True):
+            scale = float(w.abs().max())
+            assert np.abs(got[name] - w.numpy()).max() < 0.05 * scale  # the encoder's features (int8 weights)
+            assert float((w - t).abs().max()) > 0.3 * scale  # not the tracking student's
+    index = json.loads((out / "fixtures" / "index.json").read_text())
+    assert index["prompt"]["graph"] == "prompt_encoder"  # the web parity replays the same path
+    with pytest.raises(ValueError, match="needs --prompt-head"):
+        run_export(ExportOptions(checkpoint=dev_checkpoint, out=tmp_path / "x", prompt_head=None, prompt_encoder=out))
 
 
 # --- fixtures -------------------------------------------------------------------------------------------------------

@@ -179,6 +179,24 @@ def test_an_option_export_is_its_shipped_student_and_tracks_as_it_does(export, w
     assert_tracks_alike(OrtTracker(export), Tracker(load_network(path), short_side=size[0]), frames, masks)
 
 
+def test_the_balanced_models_click_head_reads_the_encoder_it_was_trained_on():
+    """The pruned student's export takes the click head's features from the Accurate student's key encoder (the one
+    the head was trained on; on the pruned features its first click lost 0.11 IoU): its selection IoUs are the
+    Accurate export's in PyTorch, and its int8 graphs keep them within the export's bound."""
+    import hashlib
+
+    from mobilevos.models.checkpoint import resolve
+
+    pruned = load_manifest(PRUNED_EXPORT, check_files=False)["prompt"]
+    accurate = load_manifest(SHIPPED_EXPORT, check_files=False)["prompt"]
+    assert "encoder" not in accurate
+    student = resolve("student")
+    assert pruned["encoder"]["source"]["sha256"] == hashlib.sha256(student.read_bytes()).hexdigest()
+    assert pruned["accuracy"]["enforced"] and pruned["accuracy"]["max_drop"] <= pruned["accuracy"]["bound"]
+    assert pruned["accuracy"]["pytorch"] == accurate["accuracy"]["pytorch"]
+    assert pruned["accuracy"]["onnx"]["clicks_1"] > 0.65
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
 def test_broken_manifests_are_rejected_where_they_break(case):
     manifest = json.loads((SHIPPED_EXPORT / "manifest.json").read_text())

@@ -117,10 +117,11 @@ function checkSpatialShapes(entry, model, path) {
   }
 }
 
-/** The prompt head's cross-references, as `_check_prompt` in py/mobilevos/runtime/manifest.py. */
+/** The prompt head's cross-references, as `_check_prompt` in py/mobilevos/runtime/manifest.py: the features come
+ * from its own encoder graph when it has one, else from every student graph. */
 function checkPrompt(prompt, graphs, model) {
   const features = prompt.features.outputs;
-  for (const g of graphs) {
+  for (const g of prompt.encoder ? [prompt.encoder] : graphs) {
     const have = new Set(g.outputs.map((t) => t.name));
     const missing = features.filter((n) => !have.has(n));
     if (missing.length) {
@@ -131,6 +132,7 @@ function checkPrompt(prompt, graphs, model) {
     }
   }
   checkSpatialShapes(prompt, model, '/prompt');
+  if (prompt.encoder) checkSpatialShapes(prompt.encoder, model, '/prompt/encoder');
   const inputs = new Map(prompt.inputs.map((t) => [t.name, t]));
   const missing = [...features, prompt.prompts_input].filter((n) => !inputs.has(n));
   if (missing.length || !prompt.outputs.some((t) => t.name === prompt.output)) {
@@ -173,10 +175,9 @@ export function atSize(manifest, [height, width]) {
     });
     return { ...t, shape };
   };
+  const withResizedTensors = (e) => ({ ...e, inputs: e.inputs.map(resized), outputs: e.outputs.map(resized) });
   const graphs = manifest.graphs.map((g) => ({
-    ...g,
-    inputs: g.inputs.map(resized),
-    outputs: g.outputs.map(resized),
+    ...withResizedTensors(g),
     ...(entry.flops?.[g.capacity] !== undefined ? { flops: entry.flops[g.capacity] } : {}),
   }));
   const frameShape = graphs[0].inputs.find((t) => t.name === manifest.frame.input).shape;
@@ -187,7 +188,12 @@ export function atSize(manifest, [height, width]) {
     frame: { ...manifest.frame, shape: frameShape },
     graphs,
     ...(prompt
-      ? { prompt: { ...prompt, inputs: prompt.inputs.map(resized), outputs: prompt.outputs.map(resized) } }
+      ? {
+          prompt: {
+            ...withResizedTensors(prompt),
+            ...(prompt.encoder ? { encoder: withResizedTensors(prompt.encoder) } : {}),
+          },
+        }
       : {}),
   };
 }

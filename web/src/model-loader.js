@@ -185,7 +185,8 @@ async function readWithProgress(response, expected, onProgress) {
 export async function pruneCache(baseUrl, manifest) {
   const store = cacheStorage() && (await caches.open(MODEL_CACHE));
   if (!store) return 0;
-  const files = manifest.prompt ? [...manifest.graphs, manifest.prompt] : manifest.graphs; // the head is a graph too
+  // the head and its encoder are graphs too
+  const files = [...manifest.graphs, manifest.prompt, manifest.prompt?.encoder].filter(Boolean);
   const keep = new Set(files.map((g) => cacheKey(baseUrl, g)));
   keep.add(new URL('manifest.json', baseUrl).href);
   let removed = 0;

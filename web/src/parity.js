@@ -126,7 +126,7 @@ export async function runParity(tracker, index, read, { capacities = null } = {}
 }
 
 /**
- * The prompt steps of `index.prompt` on its frame: the features once (`tracker.features`), then per step the maps
+ * The prompt steps of `index.prompt` on its frame: the features once (`head.features`), then per step the maps
  * (`promptMaps`, model coordinates) with the previous step's prob or none, the head's prob compared with Python's.
  * @param tracker  a Tracker of the fixtures' variant (its smallest capacity's graph gives the features)
  * @param {import('./prompt.js').PromptHead} head
@@ -134,7 +134,7 @@ export async function runParity(tracker, index, read, { capacities = null } = {}
  */
 export async function runPromptParity(tracker, head, index, read) {
   const { prompt } = index;
-  const features = await tracker.features(pngToRgba(await read(index.frames[prompt.frame])));
+  const features = await head.features(pngToRgba(await read(index.frames[prompt.frame])), tracker);
   const { atol, rtol } = index.tolerance;
   const size = index.size;
   const rows = [];

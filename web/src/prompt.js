@@ -3,7 +3,7 @@
  * tests and the e2e tests use it.
  *
  *   const head = new PromptHead(ort, manifest, { backend: 'wasm', loadModel });
- *   const features = await tracker.features(rgba);               // once per frozen frame (a student graph run)
+ *   const features = await head.features(rgba, tracker);         // once per frozen frame (an encoder run)
  *   const maps = promptMaps(clicks, box, previous, [H, W], manifest.prompt.click_sigma);
  *   const prob = await head.run(features, maps);                 // Float32Array H*W, the object where prob > 0.5
  *
@@ -12,6 +12,7 @@
  * `scale` maps to the model input; `frameToModel` gives model coordinates for a letterboxed frame (scale 1 after).
  */
 import { tensorSpec } from './manifest.js';
+import { frameData } from './preprocess.js';
 
 /**
  * The head's prompt maps Float32Array [4, H, W] (positive, negative, box, previous) at `size` [H, W]. Click and box
@@ -68,7 +69,11 @@ export function frameToModel(clicks, rect, frameWidth, frameHeight, letterboxBox
   };
 }
 
-/** The head graph's session: one run per click, on the features of the frozen frame. */
+/**
+ * The head graph's session: one run per click, on the features of the frozen frame; and, when the export has one
+ * (`prompt.encoder`: the key encoder of the student the head was trained on, where the tracking student's is another),
+ * the session of the graph that gives those features.
+ */
 export class PromptHead {
   /**
    * @param {any} ort  the onnxruntime-web module
@@ -82,14 +87,31 @@ export class PromptHead {
       });
     }
     this.ort = ort;
+    this.manifest = manifest;
     this.prompt = manifest.prompt;
-    this.session = loadModel(this.prompt).then((bytes) =>
-      ort.InferenceSession.create(bytes, {
-        executionProviders: [backend],
-        graphOptimizationLevel: 'all',
-        ...sessionOptions,
-      }),
-    );
+    const create = (entry) =>
+      loadModel(entry).then((bytes) =>
+        ort.InferenceSession.create(bytes, {
+          executionProviders: [backend],
+          graphOptimizationLevel: 'all',
+          ...sessionOptions,
+        }),
+      );
+    this.session = create(this.prompt);
+    this.encoder = this.prompt.encoder ? create(this.prompt.encoder) : null;
+  }
+
+  /**
+   * The head's features (CPU tensors by name) of a frame, RGBA bytes at the model size: from the head's own encoder
+   * graph when the export has one, else from the tracker's student graph (`Tracker.features`).
+   */
+  async features(rgba, tracker) {
+    if (!this.encoder) return tracker.features(rgba);
+    const session = await this.encoder;
+    const { encoder } = this.prompt;
+    const input = encoder.inputs[0];
+    const frame = new this.ort.Tensor(input.dtype, frameData(rgba, this.manifest), input.shape);
+    return session.run({ [input.name]: frame }, this.prompt.features.outputs);
   }
 
   /** The object's probability (Float32Array, H*W at the model size) for the prompt maps [4, H, W]. */
@@ -104,7 +126,7 @@ export class PromptHead {
   }
 
   async release() {
-    const session = await this.session.catch(() => null);
-    await session?.release();
+    const sessions = await Promise.allSettled([this.session, this.encoder].filter(Boolean));
+    await Promise.all(sessions.filter((s) => s.status === 'fulfilled').map((s) => s.value.release()));
   }
 }

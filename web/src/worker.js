@@ -241,7 +241,11 @@ async function startRuntime() {
  */
 function cacheForLater(modelBase, tracker) {
   const { manifest, variant } = tracker;
-  const graphs = [findGraph(manifest, manifest.objects.capacities[0], variant), manifest.prompt].filter(Boolean);
+  const graphs = [
+    findGraph(manifest, manifest.objects.capacities[0], variant),
+    manifest.prompt,
+    manifest.prompt?.encoder,
+  ].filter(Boolean);
   const writes = graphs.map((graph) =>
     cacheGraph(modelBase, graph).then(
       () => graph.file,
@@ -287,7 +291,7 @@ async function promptHead(tracker) {
   const size = [tracker.height, tracker.width];
   const centre = [{ y: size[0] / 2, x: size[1] / 2, positive: true }];
   const maps = promptMaps(centre, null, null, size, tracker.manifest.prompt.click_sigma);
-  await head.run(await tracker.features(grey), maps);
+  await head.run(await head.features(grey, tracker), maps);
   return head;
 }
 
@@ -382,7 +386,8 @@ async function parity({ capacities = null }) {
  */
 async function promptImage({ frame }, reply) {
   const tracker = requireTracker();
-  if (!(await promptHeadReady())) {
+  const head = await promptHeadReady();
+  if (!head) {
     frame.close();
     throw Object.assign(new Error('this model has no prompt head: mark the object with the brush or box'), {
       code: 'no-prompt-head',
@@ -390,7 +395,7 @@ async function promptImage({ frame }, reply) {
   }
   const t0 = now(); // the frame's encoding only (a click before the head was warmed up waited for it above)
   const { box, rgba } = state.pipeline.input(frame);
-  const features = await tracker.features(rgba);
+  const features = await head.features(rgba, tracker);
   state.clicks = { features, box, width: frame.width, height: frame.height, chains: new Map() };
   frame.close();
   reply({ encodeMs: now() - t0, ...(state.debug ? { rgba } : {}) }); // debug: the model input, for the e2e test

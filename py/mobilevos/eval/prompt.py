@@ -185,6 +185,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of the prompt-head evaluation."""
     p.add_argument("--head", default="models/prompt_head.safetensors", help="prompt-head weights")
     p.add_argument("--student", default="student", help="key encoder the head was trained on (and the tracker)")
+    p.add_argument(
+        "--head-student",
+        help="--track: the student whose key encoder the head reads, when the tracker (--student) is another: "
+        "the page's Balanced model makes its click masks with the Accurate student's encoder",
+    )
     p.add_argument("--root", default="../shared/data/davis16-train-240p", help="DAVIS-layout folder")
     p.add_argument(
         "--split",
@@ -211,8 +216,10 @@ def run(args: argparse.Namespace) -> dict:
     _, meta = read_head_metadata(args.head)
     about = {"path": str(args.head), "step": meta.get("step"), "root": str(args.root), "split": args.split}
     if args.track:
-        segmenter = PromptSegmenter(net, head, args.short_side)
+        encoder = load_network(args.head_student) if args.head_student else net
+        segmenter = PromptSegmenter(encoder, head, args.short_side)
         result = track_from_clicks(net, segmenter, args.root, args.split, args.clicks, args.short_side)
+        result["head_student"] = args.head_student or args.student
         table = format_track_table(result)
     else:
         segmenter = PromptSegmenter(net, head, model_input(args.size))

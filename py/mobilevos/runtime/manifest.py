@@ -77,6 +77,8 @@ def validate(manifest: dict, folder: str | Path | None = None) -> None:
             _check_file(Path(folder), graph, f"/graphs/{i}")
         if "prompt" in manifest:
             _check_file(Path(folder), manifest["prompt"], "/prompt")
+            if "encoder" in manifest["prompt"]:
+                _check_file(Path(folder), manifest["prompt"]["encoder"], "/prompt/encoder")
 
 
 def _check_references(manifest: dict) -> None:
@@ -160,10 +162,12 @@ def _check_spatial_shapes(entry: dict, model: dict, path: str) -> None:
 
 
 def _check_prompt(prompt: dict, graphs: list[dict], model: dict) -> None:
-    """The prompt head's cross-references: every student graph has the feature outputs, the head takes them and its
-    prompt maps (one channel per listed channel) and gives its output, its tensors hold the model size."""
+    """The prompt head's cross-references: the graphs that give its features (its own encoder graph when it has
+    one, else every student graph) have the feature outputs, the head takes them and its prompt maps (one channel
+    per listed channel) and gives its output, its tensors (and the encoder's) hold the model size."""
     features = prompt["features"]["outputs"]
-    for graph in graphs:
+    sources = [prompt["encoder"]] if "encoder" in prompt else graphs
+    for graph in sources:
         missing = [name for name in features if name not in {t["name"] for t in graph["outputs"]}]
         if missing:
             raise ManifestError(
@@ -171,6 +175,8 @@ def _check_prompt(prompt: dict, graphs: list[dict], model: dict) -> None:
                 "/prompt/features/outputs",
             )
     _check_spatial_shapes(prompt, model, "/prompt")
+    if "encoder" in prompt:
+        _check_spatial_shapes(prompt["encoder"], model, "/prompt/encoder")
     inputs = {t["name"]: t for t in prompt["inputs"]}
     missing = [name for name in [*features, prompt["prompts_input"]] if name not in inputs]
     if missing or prompt["output"] not in {t["name"] for t in prompt["outputs"]}:
@@ -211,22 +217,25 @@ def at_size(manifest: dict, size: tuple[int, int] | list[int]) -> dict:
             shape[axis] = side // tensor["spatial_stride"]
         return {**tensor, "shape": shape}
 
+    def with_resized_tensors(entry: dict) -> dict:
+        return {
+            **entry,
+            "inputs": [resized(t) for t in entry["inputs"]],
+            "outputs": [resized(t) for t in entry["outputs"]],
+        }
+
     graphs = [
         {
-            **g,
-            "inputs": [resized(t) for t in g["inputs"]],
-            "outputs": [resized(t) for t in g["outputs"]],
+            **with_resized_tensors(g),
             **({"flops": flops[str(g["capacity"])]} if str(g["capacity"]) in flops else {}),
         }
         for g in manifest["graphs"]
     ]
     prompt = manifest.get("prompt")
     if prompt is not None:
-        prompt = {
-            **prompt,
-            "inputs": [resized(t) for t in prompt["inputs"]],
-            "outputs": [resized(t) for t in prompt["outputs"]],
-        }
+        prompt = with_resized_tensors(prompt)
+        if "encoder" in prompt:
+            prompt["encoder"] = with_resized_tensors(prompt["encoder"])
     frame_shape = next(t["shape"] for t in graphs[0]["inputs"] if t["name"] == manifest["frame"]["input"])
     return {
         **manifest,

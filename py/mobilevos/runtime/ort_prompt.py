@@ -1,8 +1,9 @@
 """Click to mask with the exported graphs in onnxruntime, driven by the manifest's `prompt` section.
 
 The onnxruntime twin of `mobilevos.prompts.PromptSegmenter` (same interface, same resize and prompt maps) and of
-the web app's Click tool: a student graph gives the frame's key-encoder features once (`set_image`), the head graph
-(`prompt_head.onnx`) turns them and the prompt maps into the object's probability at each click (`predict`).
+the web app's Click tool: a student graph (or the head's own encoder graph, `prompt.encoder`) gives the frame's
+key-encoder features once (`set_image`), the head graph (`prompt_head.onnx`) turns them and the prompt maps into
+the object's probability at each click (`predict`).
 
     segmenter = OrtPromptSegmenter("web/public/models/student")
     segmenter.set_image(frame)                                  # uint8 HxWx3 RGB
@@ -43,8 +44,12 @@ class OrtPromptSegmenter:
         self.size = (self.manifest["model"]["height"], self.manifest["model"]["width"])
         self.prompt = self.manifest["prompt"]
         providers = providers or ["CPUExecutionProvider"]
-        self.graph = find_graph(self.manifest, self.manifest["objects"]["capacities"][0], variant)
-        self._student, self._head = (
+        # The graph the features come from: the head's own encoder (the student it was trained on) when the export
+        # has one, else the smallest capacity's student graph.
+        self.graph = self.prompt.get("encoder") or find_graph(
+            self.manifest, self.manifest["objects"]["capacities"][0], variant
+        )
+        self._features, self._head = (
             ort.InferenceSession(str(self.model_dir / entry["file"]), session_options, providers=providers)
             for entry in (self.graph, self.prompt)
         )
@@ -54,11 +59,11 @@ class OrtPromptSegmenter:
 
     def encode(self, rgba: np.ndarray) -> dict[str, np.ndarray]:
         """The head's feature inputs for a frame input (float32 [1, H, W, 4] RGBA at the model size): one run of the
-        student graph with every other input zero, fetching only the feature outputs."""
+        encoder graph, or of the student graph with every other input zero, fetching only the feature outputs."""
         feeds = {t["name"]: np.zeros(t["shape"], np.float32) for t in self.graph["inputs"]}
         feeds[self.manifest["frame"]["input"]] = rgba
         names = self.prompt["features"]["outputs"]
-        return dict(zip(names, self._student.run(names, feeds)))
+        return dict(zip(names, self._features.run(names, feeds)))
 
     def set_image(self, image: np.ndarray) -> None:
         """Encode an RGB uint8 [H, W, 3] frame (resized to the model size like the tracker's); forgets the

@@ -38,6 +38,12 @@ async function assertFixtureParity(page, t) {
   }
   const worst = (prob) => Math.max(...parity.rows.filter((r) => (r.output === 'prob') === prob).map((r) => r.maxAbs));
   t.diagnostic(`parity, ${parity.rows.length} rows: max |diff| prob ${worst(true)}, memory entries ${worst(false)}`);
+  // with a click head, its fixture steps too (the Balanced model's features come from the head's own encoder graph)
+  for (const row of parity.promptRows) {
+    assert.equal(row.outside, 0, `prompt step ${row.step}: max |diff| ${row.maxAbs}`);
+    assert.equal(row.maskPixelsDiffering, 0, `prompt step ${row.step}`);
+  }
+  return parity;
 }
 
 test(
@@ -80,14 +86,19 @@ test(
     assert.equal(pruned.name, 'mobilevos-student-pruned-0.5');
     assert.match(pruned.checkpoint, /student_pruned\.safetensors$/);
     assert.equal(await page.isDisabled('[data-tool=click]'), false);
-    await assertFixtureParity(page, t);
-    // each model's load prunes only its own folder from the model cache: the Fast graphs stay for the way back
+    const { promptRows } = await assertFixtureParity(page, t);
+    assert.equal(promptRows.length, 3, 'the click head replays its fixture steps');
+    // each model's load prunes only its own folder from the model cache: the Fast graphs stay for the way back; the
+    // click head and its encoder graph are cached for offline use
+    await page.evaluate(() => window.__mobilevos.request('offline'));
     const cached = await page.evaluate(
       async (name) => (await (await caches.open(name)).keys()).map((r) => new URL(r.url).pathname),
       MODEL_CACHE,
     );
     assert.ok(cached.includes('/models/student_fast/student_k2.onnx'), cached.join());
-    assert.ok(cached.includes('/models/student_pruned/student_k1.onnx'), cached.join());
+    for (const file of ['student_k1.onnx', 'prompt_head.onnx', 'prompt_encoder.onnx']) {
+      assert.ok(cached.includes(`/models/student_pruned/${file}`), cached.join());
+    }
     await page.goto(`${server.url}?backend=wasm&debug=1&sw=0`);
     const again = await waitReady(page, logs);
     assert.equal(again.info.model.name, 'mobilevos-student-pruned-0.5', 'the saved choice');

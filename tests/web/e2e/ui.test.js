@@ -234,12 +234,16 @@ test('works offline once loaded (service worker + cached model)', { timeout: 300
     listed.join(),
   );
   for (const file of listed) assert.ok(cached.includes(new URL(file, server.url).href), `${file} is cached`);
-  // The graphs load did not read (the click head's) go into the model cache in the background after ready
-  // (worker.js cacheForLater); a visitor who goes offline before that finishes gets them fetched on use, so wait for
-  // the writes to be done (the `offline` request): Chromium lists an entry while it is still being written, and a
-  // reload then, which ends the worker writing it, drops it.
+  // The graphs load did not read (the click head's, and its encoder's where it has one) go into the model cache in the
+  // background after ready (worker.js cacheForLater); a visitor who goes offline before that finishes gets them
+  // fetched on use, so wait for the writes to be done (the `offline` request): Chromium lists an entry while it is
+  // still being written, and a reload then, which ends the worker writing it, drops it.
   const manifest = readManifest();
-  const graphs = [manifest.prompt, manifest.graphs.find((g) => g.capacity === 1 && g.variant === 'fp32')];
+  const graphs = [
+    manifest.prompt,
+    manifest.prompt?.encoder,
+    manifest.graphs.find((g) => g.capacity === 1 && g.variant === 'fp32'),
+  ].filter(Boolean);
   const { cached: written } = await page.evaluate(() => window.__mobilevos.request('offline'));
   assert.deepEqual(written.sort(), graphs.map((g) => g.file).sort());
   const base = new URL(`models/${DEFAULT_MODEL}/`, server.url).href;

@@ -1,11 +1,12 @@
 /**
  * Click to mask in JavaScript: the prompt maps against the cases Python reproduces (tests/prompt_maps_cases.json), the
- * frame -> model mapping of a letterboxed frame, and the head's parity with the export's prompt fixtures (the student
- * graph's features, the maps, the chain of previous masks) through onnxruntime-web's WASM backend.
+ * frame -> model mapping of a letterboxed frame, and the head's parity with the export's prompt fixtures (the features
+ * of the student graph or of the head's own encoder graph, the maps, the chain of previous masks) through
+ * onnxruntime-web's WASM backend, for the tests' model and every shipped model with a click head.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 
 import * as ort from 'onnxruntime-web';
@@ -15,8 +16,9 @@ import { validateManifest } from '../../../web/src/manifest.js';
 import { checkGraphBytes } from '../../../web/src/model-loader.js';
 import { runPromptParity } from '../../../web/src/parity.js';
 import { frameToModel, PromptHead, promptMaps } from '../../../web/src/prompt.js';
+import { MODELS } from '../../../web/src/shipped-models.js';
 import { Tracker } from '../../../web/src/tracker.js';
-import { modelDir, REPO } from '../helpers/models.js';
+import { modelDir, readManifest, REPO } from '../helpers/models.js';
 
 const cases = JSON.parse(readFileSync(join(REPO, 'tests/prompt_maps_cases.json'), 'utf8'));
 
@@ -66,11 +68,22 @@ test('a letterboxed frame maps clicks and boxes like a resize plus the bars', ()
   assert.deepEqual([rows[0], rows.at(-1)], [35, 39]);
 });
 
-test('the head on onnxruntime-web WASM reproduces the Python prompt fixtures (features, maps, previous masks)', async (t) => {
-  const dir = modelDir();
-  const manifest = validateManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
+// The tests' model, and every shipped model with a click head (the Balanced one's head reads its own encoder graph).
+const promptExports = [
+  ...new Set([modelDir(), ...Object.keys(MODELS).map((name) => join(REPO, 'web/public/models', name))]),
+].filter((dir) => existsSync(join(dir, 'manifest.json')) && readManifest(dir).prompt);
+
+for (const dir of promptExports) {
+  test(`the head on onnxruntime-web WASM reproduces the Python prompt fixtures (features, maps, previous masks): ${basename(dir)}`, async (t) => {
+    await promptParity(t, dir);
+  });
+}
+
+async function promptParity(t, dir) {
+  const manifest = validateManifest(readManifest(dir));
   const index = JSON.parse(readFileSync(join(dir, manifest.fixtures), 'utf8'));
   assert.ok(manifest.prompt && index.prompt, 'the export has a prompt head and its fixtures');
+  t.diagnostic(`features from ${index.prompt.graph}`);
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = 'error';
   const loadModel = async (entry) => {
@@ -99,7 +112,7 @@ test('the head on onnxruntime-web WASM reproduces the Python prompt fixtures (fe
   } finally {
     await Promise.all([tracker.release(), head.release()]);
   }
-});
+}
 
 test('a manifest without a prompt head gives a clear error, not a crash', () => {
   const manifest = JSON.parse(readFileSync(join(modelDir(), 'manifest.json'), 'utf8'));
