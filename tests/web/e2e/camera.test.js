@@ -2,12 +2,14 @@
  * A 16:9 camera keeps its shape, in headless Chromium on WASM: a fake webcam plays a 512x288 synthetic clip with
  * known masks (scripts/make_fake_webcam.py --size 288x512). The page must open it at 512x288 (not cropped to 4:3),
  * letterbox it into the model's 320x240 input (grey bars, no squeeze), and return masks at 512x288 that line up with
- * the objects: each tracked frame is matched to its source frame by content, and Python (scripts/e2e_reference.py)
- * replays that very sequence of source frames with the same graphs in onnxruntime: the page's masks must agree with
- * Python's and score as well against the ground truth. (Not an absolute IoU floor: which captures get tracked depends
- * on the machine's speed, and on this clip the model itself loses the small object when tracking jumps from frame 2 to
- * frame 8 — onnxruntime CPU does the same — but not from 2 to 13.) The zip names masks by capture index and
- * masks.json says which captures were tracked and when.
+ * the objects: Python (scripts/e2e_reference.py) replays the page's own model inputs (debug mode keeps them) with the
+ * same graphs in onnxruntime, letterboxed and un-letterboxed the same way, and the page's masks must agree with
+ * Python's wherever its probabilities are decisive and score as well against the ground truth. Each tracked frame is
+ * also matched to its source frame by content and the source frames replayed, for the record only: which captures get
+ * tracked depends on the machine's speed, and on this clip both students lose the small object after some jumps of
+ * several frames from the annotated one and keep it after others (Python, letterboxed source frames: Accurate loses it
+ * from 2 to 8, 9 or 10, Balanced from 2 to 8, 9 or 14), so a camera decoding a level apart can tip either way. The
+ * zip names masks by capture index and masks.json says which captures were tracked and when.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -20,13 +22,16 @@ import { unzipSync } from 'fflate';
 import { collectLogs, FAKE_CAMERA_FLAGS, launch, preview, waitReady } from '../helpers/browser.js';
 import { ensureWebcam, matchFrame, readNpy, sourceSignatures } from '../helpers/clip.js';
 import { modelDir, REPO } from '../helpers/models.js';
-import { decodePng, labelsFromPng } from '../../../web/src/mask-encoding.js';
+import { decodePng, encodePng, labelsFromPng } from '../../../web/src/mask-encoding.js';
 import { PAD_VALUE } from '../../../web/src/geometry.js';
 
 const [WIDTH, HEIGHT] = [512, 288];
 const MIN_FRAMES = 20;
-const MIN_AGREEMENT = 0.8; // mean IoU of the page's masks with Python's on the same frames: measured 0.96
-const MAX_IOU_GAP = 0.05; // the page's mean IoU with the ground truth may be at most this far below Python's
+const IOU_MARGIN = 0.005; // same inputs, same graphs: only near-ties and fp32 rounding differ (tracking.test.js)
+// Fraction of decisive pixels allowed to differ on identical inputs. The masks are compared at the camera's size, after
+// each side's resize of the probabilities out of the letterbox (the page's and OpenCV's bilinear taps differ at object
+// edges): 1.5e-4 measured; masks shifted by one pixel would differ on ~4e-3.
+const EXACT_TOLERANCE = 1e-3;
 
 let server;
 let browser;
@@ -188,7 +193,19 @@ test(
     t.diagnostic(
       `IoU of each tracked capture with its source frame's ground truth (capture -> source frame): ${matched.join(', ')}`,
     );
-    writeFileSync(join(out, 'run.json'), JSON.stringify({ annotated: annotated.index, frames: sequence }));
+    // the page's own model inputs (annotated frame, then the tracked ones it kept), as RGB PNGs for Python
+    const inputs = [];
+    recording
+      .filter((r) => r.rgba)
+      .forEach((r, i) => {
+        const rgb = new Uint8Array(320 * 240 * 3);
+        for (let p = 0; p < 320 * 240; p++) rgb.set(r.rgba.slice(p * 4, p * 4 + 3), p * 3);
+        const name = i === 0 ? 'input_annotation.png' : `input_${String(i - 1).padStart(4, '0')}.png`;
+        writeFileSync(join(out, name), encodePng({ width: 320, height: 240, channels: 3, data: rgb }));
+        inputs.push(name);
+      });
+    assert.ok(recording[0].annotated && inputs.length > MIN_FRAMES, `${inputs.length} model inputs kept`);
+    writeFileSync(join(out, 'run.json'), JSON.stringify({ annotated: annotated.index, frames: sequence, inputs }));
     const resultPath = join(out, 'result.json');
     execFileSync(
       'python3',
@@ -200,18 +217,25 @@ test(
       { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] },
     );
     const result = JSON.parse(readFileSync(resultPath, 'utf8'));
+    const exact = result.exact_inputs;
     t.diagnostic(
-      `Python ONNX (${info.variant}) on the same source frames: mean IoU with the ground truth ` +
+      `the page's own inputs (${exact.frames} frames) in Python ONNX (${info.variant}): mean IoU with the ground truth ` +
+        `${exact.python_vs_gt.toFixed(4)} (page ${exact.browser_vs_gt.toFixed(4)}); ` +
+        `${exact.decisive_pixels_differing} pixels differ where Python's top-two gap > ${exact.decisive_gap}; ` +
+        `inputs ${exact.input_level_diff_mean.toFixed(2)} levels from the letterboxed source frames`,
+    );
+    t.diagnostic(
+      `for the record, Python ONNX on the source frames: mean IoU with the ground truth ` +
         `${result.python_onnx_vs_gt.toFixed(4)} (page ${result.browser_vs_gt.toFixed(4)}); page vs Python ` +
         `${result.browser_vs_python_onnx.toFixed(4)}`,
     );
     assert.ok(
-      result.browser_vs_python_onnx >= MIN_AGREEMENT,
-      `the page's masks agree with Python's on the same frames at IoU ${result.browser_vs_python_onnx} < ${MIN_AGREEMENT}: they do not line up with the objects`,
+      exact.decisive_pixels_differing <= EXACT_TOLERANCE * exact.frames * WIDTH * HEIGHT,
+      `${exact.decisive_pixels_differing} decisive pixels differ from Python on the page's own inputs: the masks do not line up`,
     );
     assert.ok(
-      result.browser_vs_gt >= result.python_onnx_vs_gt - MAX_IOU_GAP,
-      `the page's masks score ${result.browser_vs_gt} against Python's ${result.python_onnx_vs_gt}`,
+      exact.browser_vs_gt >= exact.python_vs_gt - IOU_MARGIN,
+      `the page's masks score ${exact.browser_vs_gt} against Python's ${exact.python_vs_gt} on the same inputs`,
     );
   },
 );

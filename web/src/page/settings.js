@@ -1,7 +1,7 @@
 /**
  * The page's settings: URL parameters (unknown ones are reported), then the choices saved in localStorage.
  * backend=auto|webgpu|wasm, variant=auto|fp32|fp16|int8, size=auto|HxW (model input, one of the manifest's sizes), threads=N, depth=1|2 (frames in flight),
- * model=student|student_pruned|student_fast (a shipped model: MODELS), models=URL (any folder with manifest.json; overrides model),
+ * model=student_pruned|student|student_fast (a shipped model: MODELS), models=URL (any folder with manifest.json; overrides model),
  * wasm=URL (onnxruntime-web files), nowebgpu=1 (act as if WebGPU were missing), debug=1 (record
  * per-frame signatures for tests), sw=0 (no service worker), start=sample (open the sample clip with its mask and track
  * it as soon as the model is ready, no clicks: what `npm run bench -- --first-mask` times).
