@@ -209,20 +209,27 @@ def strip_provenance(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def head_entry(
-    folder: Path, model: onnx.ModelProto, head_path: Path, inputs, outputs, features: tuple[str, ...], opset: int
-) -> dict:
-    """Check the head graph (onnx.checker, one onnxruntime run), save it into `folder` and describe it: the manifest's
-    `prompt` section (before the measurements)."""
+INT8_WEIGHTS = (
+    "int8 conv weights (symmetric, one scale per output channel) dequantized in the graph; float32 arithmetic; one "
+    "file for every backend and variant"
+)
+
+
+def _save_checked(folder: Path, name: str, model: onnx.ModelProto, outputs, feeds: dict) -> Path:
+    """Check a prompt graph (onnx.checker, one onnxruntime run on `feeds`: every output of its listed shape and
+    finite), save it into `folder` as `name` and return its path."""
     onnx.checker.check_model(model, full_check=True)
-    path = folder / HEAD_FILE
+    path = folder / name
     save_model(model, path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(0)
-    (prob,) = session.run(None, {t.name: rng.random(t.shape, dtype=np.float32) for t in inputs})
-    if list(prob.shape) != list(outputs[0].shape) or not np.isfinite(prob).all():
-        raise RuntimeError(f"{HEAD_FILE}: output has shape {prob.shape} or non-finite values")
-    cfg, meta = read_head_metadata(head_path)
+    for t, x in zip(outputs, session.run(None, feeds), strict=True):
+        if list(x.shape) != list(t.shape) or not np.isfinite(x).all():
+            raise RuntimeError(f"{name}: {t.name} has shape {x.shape} or non-finite values")
+    return path
+
+
+def _graph_entry(path: Path, model: onnx.ModelProto, opset: int, inputs, outputs) -> dict:
+    """What the manifest says of every prompt graph: its file, size, sha256, operators and tensors."""
     return {
         "name": path.stem,
         "file": path.name,
@@ -231,10 +238,23 @@ def head_entry(
         "opset": opset,
         "nodes": len(model.graph.node),
         "ops": op_counts(model),
-        "weights": "int8 conv weights (symmetric, one scale per output channel) dequantized in the graph; "
-        "float32 arithmetic; one file for every backend and variant",
+        "weights": INT8_WEIGHTS,
         "inputs": [t.as_dict() for t in inputs],
         "outputs": [t.as_dict() for t in outputs],
+    }
+
+
+def head_entry(
+    folder: Path, model: onnx.ModelProto, head_path: Path, inputs, outputs, features: tuple[str, ...], opset: int
+) -> dict:
+    """Check the head graph, save it into `folder` and describe it: the manifest's `prompt` section (before the
+    measurements)."""
+    rng = np.random.default_rng(0)
+    feeds = {t.name: rng.random(t.shape, dtype=np.float32) for t in inputs}
+    path = _save_checked(folder, HEAD_FILE, model, outputs, feeds)
+    cfg, meta = read_head_metadata(head_path)
+    return {
+        **_graph_entry(path, model, opset, inputs, outputs),
         "features": {"outputs": list(features), "rule": STUDENT_FEATURES_RULE},
         "prompts_input": inputs[-1].name,
         "output": outputs[0].name,
@@ -259,29 +279,11 @@ ENCODER_FEATURES_RULE = (
 
 
 def encoder_entry(folder: Path, model: onnx.ModelProto, checkpoint: Path, inputs, outputs, opset: int) -> dict:
-    """Check the encoder graph (onnx.checker, one onnxruntime run), save it into `folder` and describe it: the
-    manifest's `prompt.encoder` entry."""
-    onnx.checker.check_model(model, full_check=True)
-    path = folder / ENCODER_FILE
-    save_model(model, path)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    """Check the encoder graph, save it into `folder` and describe it: the manifest's `prompt.encoder` entry."""
     frame = np.random.default_rng(0).integers(0, 256, inputs[0].shape).astype(np.float32)
-    features = session.run(None, {inputs[0].name: frame})
-    for t, x in zip(outputs, features):
-        if list(x.shape) != list(t.shape) or not np.isfinite(x).all():
-            raise RuntimeError(f"{ENCODER_FILE}: {t.name} has shape {x.shape} or non-finite values")
+    path = _save_checked(folder, ENCODER_FILE, model, outputs, {inputs[0].name: frame})
     return {
-        "name": path.stem,
-        "file": path.name,
-        "bytes": path.stat().st_size,
-        "sha256": sha256(path),
-        "opset": opset,
-        "nodes": len(model.graph.node),
-        "ops": op_counts(model),
-        "weights": "int8 conv weights (symmetric, one scale per output channel) dequantized in the graph; "
-        "float32 arithmetic; one file for every backend and variant",
-        "inputs": [t.as_dict() for t in inputs],
-        "outputs": [t.as_dict() for t in outputs],
+        **_graph_entry(path, model, opset, inputs, outputs),
         "source": {"path": display_path(checkpoint), "sha256": sha256(checkpoint)},
     }
 

@@ -14,6 +14,9 @@ import { matmulModel, probeInput, probeWeights } from '../../../web/src/bench/ma
 import { charts, markdownTable } from '../../../web/src/bench/report.js';
 import { probToLabels } from '../../../web/src/bench/resize.js';
 import { downsample, flatness, percentile, pingPong, summarize } from '../../../web/src/bench/stats.js';
+import { DEFAULT_MODEL } from '../../../web/src/shipped-models.js';
+
+const DEFAULT_FOLDER = `models/${DEFAULT_MODEL}/`; // the bench's default `models` setting
 
 test('percentiles interpolate between ranks like numpy; summaries', () => {
   const sorted = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
@@ -65,7 +68,7 @@ test('settings from the URL expand to configurations; variants follow the manife
   const { settings, unknown } = parseSettings('?backends=wasm,webgpu&threads=1,2&frames=50&bogus=1');
   assert.deepEqual(unknown, ['bogus']);
   assert.equal(settings.frames, 50);
-  const configs = expandConfigs(settings, { 'models/student/': MANIFEST });
+  const configs = expandConfigs(settings, { [DEFAULT_FOLDER]: MANIFEST });
   assert.deepEqual(
     configs.map((c) => `${c.backend}/${c.threads}/${c.variant}/${c.resolution}`),
     [
@@ -80,12 +83,12 @@ test('settings from the URL expand to configurations; variants follow the manife
   const long = parseSettings('?long=1&threads=2&variants=int8').settings;
   assert.equal(long.frames, 10000);
   assert.deepEqual(
-    expandConfigs(long, { 'models/student/': MANIFEST }).map((c) => c.variant),
+    expandConfigs(long, { [DEFAULT_FOLDER]: MANIFEST }).map((c) => c.variant),
     ['int8'],
   );
   assert.equal(parseSettings('?long=1&frames=500').settings.frames, 500);
   // model sizes: the export's first by default, every size with sizes=all, named ones, and an error for others
-  const sized = (query) => expandConfigs(parseSettings(query).settings, { 'models/student/': MANIFEST });
+  const sized = (query) => expandConfigs(parseSettings(query).settings, { [DEFAULT_FOLDER]: MANIFEST });
   assert.deepEqual(
     sized('?threads=2&variants=fp32&sizes=all').map((c) => c.resolution),
     ['240x320', '480x640'],
