@@ -53,6 +53,7 @@ from export.prompt import (
     ENCODER_FILE,
     HEAD_FILE,
     MAX_IOU_DROP,
+    STUDENT_FEATURES_RULE,
     benchmark_head,
     encoder_entry,
     encoder_specs,
@@ -210,16 +211,13 @@ def _export_graphs(
     return manifest, fp32_models
 
 
-def _prompt_features_net(opts: ExportOptions, net: SpaceTimeNetwork) -> SpaceTimeNetwork:
-    """The network whose key encoder gives the head its features: --prompt-encoder's, or the exported student's."""
-    return load_network(opts.prompt_encoder) if opts.prompt_encoder is not None else net
-
-
-def _add_prompt(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest: dict) -> None:
-    """The click-to-mask head's graph (int8 weights) and the manifest's `prompt` section; with --prompt-encoder,
-    that student's key encoder as the head's own feature graph (int8 weights too)."""
+def _add_prompt(
+    opts: ExportOptions, net: SpaceTimeNetwork, encoder: SpaceTimeNetwork, folder: Path, manifest: dict
+) -> None:
+    """The click-to-mask head's graph (int8 weights) and the manifest's `prompt` section; `encoder` is the network
+    whose key encoder gives the head its features: with --prompt-encoder that student's, exported as the head's own
+    feature graph (int8 weights too), else the exported student `net` itself."""
     head = load_head(opts.prompt_head)
-    encoder = _prompt_features_net(opts, net)
     if tuple(head.cfg.feature_dims) != encoder.feature_dims:
         raise ValueError(
             f"{opts.prompt_head}: the head reads features of {head.cfg.feature_dims} channels, this student's key "
@@ -231,7 +229,8 @@ def _add_prompt(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manife
     for target in TABLES:
         check_operators(model, load_table(TABLES[target]), f"{HEAD_FILE} (for {target})")
     features = tuple(t.name for t in inputs[:-1])
-    manifest["prompt"] = head_entry(folder, model, Path(opts.prompt_head), inputs, outputs, features, opts.opset)
+    rule = STUDENT_FEATURES_RULE if opts.prompt_encoder is None else ENCODER_FEATURES_RULE
+    manifest["prompt"] = head_entry(folder, model, Path(opts.prompt_head), inputs, outputs, features, rule, opts.opset)
     if opts.prompt_encoder is not None:
         e_inputs, e_outputs = encoder_specs(encoder, opts.size)
         e_model = strip_provenance(int8_weights(export_encoder(encoder, e_inputs, e_outputs, opts.opset)))
@@ -240,7 +239,6 @@ def _add_prompt(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manife
         manifest["prompt"]["encoder"] = encoder_entry(
             folder, e_model, Path(opts.prompt_encoder), e_inputs, e_outputs, opts.opset
         )
-        manifest["prompt"]["features"]["rule"] = ENCODER_FEATURES_RULE
     write_manifest(folder, manifest)
 
 
@@ -263,8 +261,11 @@ def _add_int8(opts: ExportOptions, folder: Path, manifest: dict, fp32_models: di
     write_manifest(folder, manifest)
 
 
-def _measure(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest: dict) -> None:
-    """Parity with PyTorch (raises when the fp32 graphs miss it), each variant's accuracy, CPU timings."""
+def _measure(
+    opts: ExportOptions, net: SpaceTimeNetwork, prompt_net: SpaceTimeNetwork, folder: Path, manifest: dict
+) -> None:
+    """Parity with PyTorch (raises when the fp32 graphs miss it), each variant's accuracy, CPU timings; the click
+    head's against `prompt_net`, the network whose key encoder gives it its features."""
     capacities = sorted(opts.capacities)
     variants = list(manifest["variants"])
     clips = clip_sources.clip_set(
@@ -285,7 +286,7 @@ def _measure(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest:
     manifest["operator_notes"] = operator_notes(manifest["graphs"])
     _measure_sizes(opts, net, folder, manifest)
     if "prompt" in manifest:
-        _measure_prompt(opts, net, folder, manifest)
+        _measure_prompt(opts, prompt_net, folder, manifest)
     timings = benchmark(folder, manifest["graphs"], threads=opts.threads)
     for graph in manifest["graphs"]:
         graph["cpu_ms"], graph["session_ms"] = timings[graph["name"]]
@@ -298,14 +299,13 @@ def _measure(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest:
     }
 
 
-def _measure_prompt(opts: ExportOptions, net: SpaceTimeNetwork, folder: Path, manifest: dict) -> None:
+def _measure_prompt(opts: ExportOptions, encoder: SpaceTimeNetwork, folder: Path, manifest: dict) -> None:
     """The head's IoU in onnxruntime against PyTorch on the selection sequences (when the data is there), and the
     CPU time of one click (the head alone). The IoU bound fails the export only for the checkpoint the head was
     trained on: on another student's features its masks mean nothing."""
     prompt = manifest["prompt"]
     root = opts.data / clip_sources.CALIBRATION_SPLIT if opts.data is not None else None
     if root is not None and root.is_dir():
-        encoder = _prompt_features_net(opts, net)
         accuracy = measure_prompt(encoder, Path(opts.prompt_head), folder, opts.size, root, session_options(2))
         accuracy["enforced"] = trained_on(Path(opts.prompt_head), opts.prompt_encoder or opts.checkpoint)
         if accuracy["enforced"] and accuracy["max_drop"] > MAX_IOU_DROP:
@@ -356,11 +356,13 @@ def run_export(opts: ExportOptions) -> Path:
         total = len(opts.capacities) * len(opts.variants) + 2
         with tqdm(total=total, desc="export", unit="step") as progress:
             manifest, fp32_models = _export_graphs(opts, net, checkpoint, staging, progress)
+            # the network whose key encoder gives the click head its features
+            prompt_net = load_network(opts.prompt_encoder) if opts.prompt_encoder is not None else net
             if opts.prompt_head is not None:
-                _add_prompt(opts, net, staging, manifest)
+                _add_prompt(opts, net, prompt_net, staging, manifest)
             if "int8" in opts.variants:
                 _add_int8(opts, staging, manifest, fp32_models, progress)
-            _measure(opts, net, staging, manifest)
+            _measure(opts, net, prompt_net, staging, manifest)
             progress.update()
             write_fixtures(staging, sorted(opts.capacities), opts.fixture_frames)
             manifest["fixtures"] = "fixtures/index.json"

@@ -245,17 +245,24 @@ def _graph_entry(path: Path, model: onnx.ModelProto, opset: int, inputs, outputs
 
 
 def head_entry(
-    folder: Path, model: onnx.ModelProto, head_path: Path, inputs, outputs, features: tuple[str, ...], opset: int
+    folder: Path,
+    model: onnx.ModelProto,
+    head_path: Path,
+    inputs,
+    outputs,
+    features: tuple[str, ...],
+    rule: str,
+    opset: int,
 ) -> dict:
     """Check the head graph, save it into `folder` and describe it: the manifest's `prompt` section (before the
-    measurements)."""
+    measurements); `rule` says which graph gives the `features` (STUDENT_FEATURES_RULE or ENCODER_FEATURES_RULE)."""
     rng = np.random.default_rng(0)
     feeds = {t.name: rng.random(t.shape, dtype=np.float32) for t in inputs}
     path = _save_checked(folder, HEAD_FILE, model, outputs, feeds)
     cfg, meta = read_head_metadata(head_path)
     return {
         **_graph_entry(path, model, opset, inputs, outputs),
-        "features": {"outputs": list(features), "rule": STUDENT_FEATURES_RULE},
+        "features": {"outputs": list(features), "rule": rule},
         "prompts_input": inputs[-1].name,
         "output": outputs[0].name,
         "channels": list(PROMPT_CHANNELS),

@@ -233,6 +233,11 @@ export function validateManifest(manifest) {
   return manifest;
 }
 
+/** The click-to-mask graphs of a manifest, files like the student graphs: the head and, where it has one, its encoder. */
+export function promptGraphs(manifest) {
+  return [manifest.prompt, manifest.prompt?.encoder].filter(Boolean);
+}
+
 /** The manifest entry of the graph of one capacity and variant; ManifestError if it was not exported. */
 export function findGraph(manifest, capacity, variant) {
   const graph = manifest.graphs.find((g) => g.capacity === capacity && g.variant === variant);

@@ -4,7 +4,7 @@
  * 'model-missing' (HTTP 404 / no manifest), 'model-corrupt' (size or sha256 mismatch), 'model-invalid' (bad
  * manifest), 'model-offline' (network down and nothing cached).
  */
-import { ManifestError, validateManifest } from './manifest.js';
+import { ManifestError, promptGraphs, validateManifest } from './manifest.js';
 
 /** The Cache Storage cache of the graphs' bytes (tests look into it by this name). */
 export const MODEL_CACHE = 'mobilevos-models-v1';
@@ -181,12 +181,11 @@ async function readWithProgress(response, expected, onProgress) {
   return bytes;
 }
 
-/** Remove cached graphs (the prompt head's included) that the current manifest no longer lists (older exports). */
+/** Remove cached graphs (the click graphs included) that the current manifest no longer lists (older exports). */
 export async function pruneCache(baseUrl, manifest) {
   const store = cacheStorage() && (await caches.open(MODEL_CACHE));
   if (!store) return 0;
-  // the head and its encoder are graphs too
-  const files = [...manifest.graphs, manifest.prompt, manifest.prompt?.encoder].filter(Boolean);
+  const files = [...manifest.graphs, ...promptGraphs(manifest)];
   const keep = new Set(files.map((g) => cacheKey(baseUrl, g)));
   keep.add(new URL('manifest.json', baseUrl).href);
   let removed = 0;

@@ -33,7 +33,7 @@
  *     tests and bench: replay the export's parity fixtures on this backend; replies rows of max |diff| (`rows`, and
  *     `promptRows` for the prompt head's steps when the export has one)
  * @typedef {{action: 'offline', requestId: number}} OfflineRequest
- *     tests: wait until the graphs load did not read (the smallest capacity's, the click head's) are written to the
+ *     tests: wait until the graphs load did not read (the smallest capacity's, the click graphs) are written to the
  *     model cache for offline use; replies a Done with `cached`, the files written or found there
  * @typedef {{action: 'prepare-prompt', requestId: number}} PreparePromptRequest
  *     click to mask: create and warm up the prompt head (and the features' graph) now, not at load (the page asks

@@ -8,7 +8,16 @@ import { pickBackend, probeWebGPU, threadCount } from './backend.js';
 import { matmulModel } from './bench/matmul-model.js';
 import { FramePipeline } from './frame-pipeline.js';
 import { nativeLabels } from './geometry.js';
-import { atSize, chooseSize, chooseVariant, findGraph, loadCapacity, maxObjects, pickCapacity } from './manifest.js';
+import {
+  atSize,
+  chooseSize,
+  chooseVariant,
+  findGraph,
+  loadCapacity,
+  maxObjects,
+  pickCapacity,
+  promptGraphs,
+} from './manifest.js';
 import { MaskRecording } from './mask-recording.js';
 import { cacheGraph, fetchManifest, loadGraph, pruneCache } from './model-loader.js';
 import { nativeSignature } from './preprocess.js';
@@ -234,18 +243,15 @@ async function startRuntime() {
 
 /**
  * The graphs that load did not read but the page may need offline — the smallest capacity's (one object) when load
- * made another, and the click head's — are put in the model cache in the background (a check of the cache when warm).
- * A failure is said in the console: the graph is fetched again when it is needed, and fails there with its message.
+ * made another, and the click graphs (the head, and its encoder where it has one) — are put in the model cache in the
+ * background (a check of the cache when warm). A failure is said in the console: the graph is fetched again when it
+ * is needed, and fails there with its message.
  * `state.offline` resolves to the files cached once every write is done (the `offline` request waits for it): an entry
  * shows in the cache while its write is still under way, and a page closed then loses it.
  */
 function cacheForLater(modelBase, tracker) {
   const { manifest, variant } = tracker;
-  const graphs = [
-    findGraph(manifest, manifest.objects.capacities[0], variant),
-    manifest.prompt,
-    manifest.prompt?.encoder,
-  ].filter(Boolean);
+  const graphs = [findGraph(manifest, manifest.objects.capacities[0], variant), ...promptGraphs(manifest)];
   const writes = graphs.map((graph) =>
     cacheGraph(modelBase, graph).then(
       () => graph.file,

@@ -13,6 +13,7 @@ import { ALL_FORMATS, BufferSource, EncodedPacketSink, Input } from 'mediabunny'
 
 import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
 import { modelDir, readManifest } from '../helpers/models.js';
+import { promptGraphs } from '../../../web/src/manifest.js';
 import { cacheKey, MODEL_CACHE } from '../../../web/src/model-loader.js';
 import { DEFAULT_MODEL } from '../../../web/src/shipped-models.js';
 
@@ -239,11 +240,7 @@ test('works offline once loaded (service worker + cached model)', { timeout: 300
   // fetched on use, so wait for the writes to be done (the `offline` request): Chromium lists an entry while it is
   // still being written, and a reload then, which ends the worker writing it, drops it.
   const manifest = readManifest();
-  const graphs = [
-    manifest.prompt,
-    manifest.prompt?.encoder,
-    manifest.graphs.find((g) => g.capacity === 1 && g.variant === 'fp32'),
-  ].filter(Boolean);
+  const graphs = [...promptGraphs(manifest), manifest.graphs.find((g) => g.capacity === 1 && g.variant === 'fp32')];
   const { cached: written } = await page.evaluate(() => window.__mobilevos.request('offline'));
   assert.deepEqual(written.sort(), graphs.map((g) => g.file).sort());
   const base = new URL(`models/${DEFAULT_MODEL}/`, server.url).href;
