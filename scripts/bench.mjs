@@ -3,7 +3,8 @@
  *
  *   npm run bench -- [--frames 200] [--backends wasm,webgpu] [--threads 1,2] [--variants fp32,int8] [--long]
  *                    [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--probe 1024] [--no-score]
- *                    [--sizes first|all|HxW,...] [--out results/bench-web] [--hardware-webgpu] [--headed]
+ *                    [--sizes first|all|HxW,...] [--shipped NAME,NAME] [--rounds N] [--out results/bench-web]
+ *                    [--hardware-webgpu] [--headed]
  *   npm run bench -- --first-mask [--runs 5] [--models DIR] [--out results/bench-web] [--headed]
  *
  * Builds the site, serves it with `vite preview` on a free port (the model folder: --models, $MOBILEVOS_MODELS,
@@ -19,6 +20,11 @@
  * per-frame stage times, memory samples, probe, J&F), a .md table and .svg plots.
  * WebGPU runs on SwiftShader unless --hardware-webgpu (the flags are only added when webgpu is asked for).
  *
+ * --shipped NAME,NAME: bench these shipped models (web/src/shipped-models.js) in one run instead of one folder.
+ * --rounds N: run the configurations N times in alternating order (A B, B A, ...), each round with its own MatMul
+ * probe, and add a table of each configuration's FPS per round and its ratio to the first configuration within
+ * rounds: this host's speed drifts by ~1.5x within minutes, more than the models differ.
+ *
  * --first-mask: not the bench page but the app's start: the time from opening the app page to its first tracked mask
  * drawn, on a warm cache (scripts/bench-first-mask.mjs) -> results/bench-web/first-mask-<time>.json and .md.
  */
@@ -29,6 +35,7 @@ import { join, resolve } from 'node:path';
 import { collectLogs, launch, preview, SWIFTSHADER_WEBGPU_FLAGS } from '../tests/web/helpers/browser.js';
 import { modelDir, REPO } from '../tests/web/helpers/models.js';
 import { charts, configLabel, markdownTable } from '../web/src/bench/report.js';
+import { MODELS } from '../web/src/shipped-models.js';
 
 const args = process.argv.slice(2);
 const has = (name) => args.includes(name);
@@ -40,7 +47,7 @@ if (has('--help') || has('-h')) {
   console.log(
     'usage: npm run bench -- [--frames N] [--backends wasm,webgpu] [--threads 1,2] [--variants fp32,int8] ' +
       '[--long] [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--probe N] [--no-score] [--sizes LIST] ' +
-      '[--out DIR] ' +
+      '[--shipped NAME,NAME] [--rounds N] [--out DIR] ' +
       '[--hardware-webgpu] [--headed]\n' +
       '       npm run bench -- --first-mask [--runs 5] [--models DIR] [--out DIR] [--headed]',
   );
@@ -66,6 +73,16 @@ const params = new URLSearchParams({
   gc: long ? '1' : '0',
 });
 if (opt('--sequence', null)) params.set('sequence', opt('--sequence'));
+if (opt('--rounds', null)) params.set('rounds', opt('--rounds'));
+if (opt('--shipped', null)) {
+  const names = opt('--shipped').split(',');
+  const unknownModels = names.filter((n) => !Object.hasOwn(MODELS, n));
+  if (unknownModels.length) {
+    console.error(`--shipped: ${unknownModels.join(', ')} not shipped (${Object.keys(MODELS).join(', ')})`);
+    process.exit(2);
+  }
+  params.set('models', names.map((n) => `models/${n}/`).join(','));
+}
 const out = resolve(opt('--out', join(REPO, 'results/bench-web')));
 const models = opt('--models', null) ? resolve(opt('--models')) : modelDir();
 const webgpu = backends.split(',').includes('webgpu');

@@ -8,6 +8,8 @@
  *    figure, and J&F, J and F of every sequence and object.
  * 2. A DAVIS folder picked through the page's <input webkitdirectory> (two sequences, palette PNG masks, a void
  *    region), `sequence=all`: the same parity over both sequences.
+ * 3. `rounds=2` over two thread counts: the runs alternate (1, 2, 2, 1), each round has its own probe, and the rounds
+ *    table gives each configuration's FPS ratio to the first one within rounds.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -18,6 +20,7 @@ import { after, before, test } from 'node:test';
 
 import { collectLogs, launch, preview } from '../helpers/browser.js';
 import { modelDir, REPO } from '../helpers/models.js';
+import { markdownTable } from '../../../web/src/bench/report.js';
 import { decodePng, labelsToPng } from '../../../web/src/mask-encoding.js';
 
 const FRAMES = 20;
@@ -238,3 +241,25 @@ test(
     assertSameJF(run.jf, cliEval(data, pred), t);
   },
 );
+
+test('bench page, two rounds: alternated runs, a probe per round, the rounds table', { timeout: 180000 }, async () => {
+  await page.goto(
+    `${server.url}bench.html?autorun=1&frames=5&score=0&rounds=2&${SETTINGS.replace('threads=1', 'threads=1,2')}`,
+  );
+  const results = await waitDone();
+  const order = results.runs.map((r) => `${r.config.threads}t r${r.config.round} ${r.status}`);
+  assert.deepEqual(order, ['1t r1 ok', '2t r1 ok', '2t r2 ok', '1t r2 ok']);
+  assert.deepEqual(Object.keys(results.probes).sort(), ['wasm/1/r1', 'wasm/1/r2', 'wasm/2/r1', 'wasm/2/r2']);
+  for (const run of results.runs) {
+    const probe = results.probes[`wasm/${run.info.threads}/r${run.config.round}`];
+    assert.ok(Math.abs(run.compute.ofPeak - run.compute.studentGflops / probe.gflops) < 1e-9, 'share of its own round');
+  }
+  // the 2-thread row of the rounds table: its FPS over the 1-thread run's, within each round, then the median (of two)
+  const ratioRow = markdownTable(results)
+    .split('\n')
+    .find((l) => l.startsWith('| wasm 2t fp32') && !/ r\d \|/.test(l));
+  const fps = (threads) => results.runs.filter((r) => r.config.threads === threads).map((r) => r.fps);
+  const [one, two] = [fps(1), fps(2)];
+  const ratio = ((two[0] / one[0] + two[1] / one[1]) / 2).toFixed(2);
+  assert.ok(ratioRow?.endsWith(`| ${ratio} |`), `${ratioRow} ends with the median ratio ${ratio}`);
+});

@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-web';
 import { folderClip, objectIds } from '../../../web/src/bench/clip.js';
 import { expandConfigs, parseSettings, stepFlops } from '../../../web/src/bench/config.js';
 import { matmulModel, probeInput, probeWeights } from '../../../web/src/bench/matmul-model.js';
-import { charts, markdownTable } from '../../../web/src/bench/report.js';
+import { charts, configLabel, markdownTable, roundsTable } from '../../../web/src/bench/report.js';
 import { probToLabels } from '../../../web/src/bench/resize.js';
 import { downsample, flatness, percentile, pingPong, summarize } from '../../../web/src/bench/stats.js';
 import { DEFAULT_MODEL } from '../../../web/src/shipped-models.js';
@@ -95,6 +95,56 @@ test('settings from the URL expand to configurations; variants follow the manife
   );
   assert.deepEqual(sized('?threads=2&variants=fp32&sizes=480x640')[0].size, [480, 640]);
   assert.throws(() => sized('?sizes=100x100'), /size 100x100 is not exported \(240x320, 480x640\)/);
+});
+
+test('rounds repeat the configurations in alternating order; several models are named in the labels', () => {
+  const { settings } = parseSettings('?threads=1,2&variants=fp32&rounds=3&models=models/a/,models/b/');
+  assert.equal(settings.rounds, 3);
+  const configs = expandConfigs(settings, { 'models/a/': MANIFEST, 'models/b/': MANIFEST });
+  assert.deepEqual(configs.map(configLabel), [
+    'a wasm 1t fp32 240x320 r1',
+    'a wasm 2t fp32 240x320 r1',
+    'b wasm 1t fp32 240x320 r1',
+    'b wasm 2t fp32 240x320 r1',
+    'b wasm 2t fp32 240x320 r2',
+    'b wasm 1t fp32 240x320 r2',
+    'a wasm 2t fp32 240x320 r2',
+    'a wasm 1t fp32 240x320 r2',
+    'a wasm 1t fp32 240x320 r3',
+    'a wasm 2t fp32 240x320 r3',
+    'b wasm 1t fp32 240x320 r3',
+    'b wasm 2t fp32 240x320 r3',
+  ]);
+  // one round, one model: the labels of before
+  const once = expandConfigs(parseSettings('?threads=2&variants=fp32').settings, { [DEFAULT_FOLDER]: MANIFEST });
+  assert.deepEqual(once.map(configLabel), ['wasm 2t fp32 240x320']);
+});
+
+test('the rounds table divides each FPS by that of the first configuration in the same round', () => {
+  const base = { backend: 'wasm', threads: 2, variant: 'fp32', resolution: '240x320' };
+  const run = (model, round, fps, ofPeak) => ({
+    status: 'ok',
+    config: { ...base, model, round },
+    fps,
+    compute: { ofPeak },
+  });
+  // the host runs twice as fast in round 2: the FPS move, the ratio does not
+  const results = {
+    runs: [
+      run('balanced', 1, 20, 0.4),
+      run('accurate', 1, 16, 0.5),
+      run('accurate', 2, 32, 0.5),
+      run('balanced', 2, 40, 0.4),
+      run('balanced', 3, 22, 0.42),
+      { status: 'error', reason: 'boom', config: { ...base, model: 'accurate', round: 3 } },
+    ],
+  };
+  const lines = roundsTable(results).split('\n');
+  assert.equal(lines.length, 4);
+  assert.match(lines[0], /FPS \/ balanced wasm 2t fp32 240x320, median of rounds/);
+  assert.equal(lines[2], '| balanced wasm 2t fp32 240x320 | 20.0, 40.0, 22.0 | 22.0 | 40% | 1.00 |');
+  assert.equal(lines[3], '| accurate wasm 2t fp32 240x320 | 16.0, 32.0 | 24.0 | 50% | 0.80 |');
+  assert.equal(roundsTable({ runs: [run('balanced', undefined, 20, 0.4)] }), '', 'one round: no table');
 });
 
 test('FLOPs of one step come from the manifest (fp32 graph when a variant records none)', () => {

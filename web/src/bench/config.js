@@ -11,6 +11,9 @@
  *   clip=bench/clip/clip.json  the bundled clip (a picked DAVIS folder replaces it)
  *   sequence=         sequence of a picked folder (default: the first; `all` tracks every sequence once)
  *   probe=1024        compute-peak probe: n of the n×n MatMuls (0 = off); probechain=4, proberuns=5
+ *   rounds=1          run the configurations this many times, in alternating order (A B, B A, A B, ...), each
+ *                     round with its own probe: ratios between configurations are then taken within a round, on a
+ *                     host whose speed drifts by more than they differ
  *   sample=100        memory sample every this many frames
  *   score=1           J&F of the first pass with metrics_core.py in Pyodide (0 = off)
  *   long=1            long run: 10,000 frames (unless frames= is given), one configuration, gc before samples
@@ -41,6 +44,7 @@ export const DEFAULTS = {
   agentmemory: 1,
   autorun: 0,
   sw: 1,
+  rounds: 1,
 };
 const LONG_FRAMES = 10000;
 const NUMERIC = [
@@ -56,6 +60,7 @@ const NUMERIC = [
   'agentmemory',
   'autorun',
   'sw',
+  'rounds',
 ];
 
 /** Settings from URL parameters over the defaults; `unknown` lists parameters the bench does not know. */
@@ -92,11 +97,15 @@ export function pickSizes(sizes, manifest) {
 /**
  * Configurations to run: every model folder × model size × backend × (thread count, WASM only) × variant. `manifests` maps a
  * model folder to its manifest. Variants not exported or not meant for a backend are left out when `auto`, and kept
- * (to be reported as skipped) when asked for by name. A long run keeps the first configuration only.
+ * (to be reported as skipped) when asked for by name. A long run keeps the first configuration only; `rounds` > 1
+ * repeats the list, every other round reversed, each configuration tagged with its `round` (1, 2, ...).
  */
 export function expandConfigs(settings, manifests) {
   const configs = [];
-  for (const models of list(settings.models)) {
+  const folders = list(settings.models);
+  for (const models of folders) {
+    // several folders: each configuration names its model (the folder's last part, e.g. student_pruned)
+    const model = folders.length > 1 ? { model: models.replace(/\/+$/, '').split('/').pop() } : {};
     const manifest = manifests[models];
     for (const size of manifest ? pickSizes(settings.sizes, manifest) : [null]) {
       const resolution = size ? `${size[0]}x${size[1]}` : '?';
@@ -111,11 +120,18 @@ export function expandConfigs(settings, manifests) {
         };
         const variants = settings.variants === 'auto' ? exported.filter(meant) : list(settings.variants);
         for (const t of threads)
-          for (const variant of variants) configs.push({ models, size, resolution, backend, threads: t, variant });
+          for (const variant of variants)
+            configs.push({ models, ...model, size, resolution, backend, threads: t, variant });
       }
     }
   }
-  return settings.long ? configs.slice(0, 1) : configs;
+  if (settings.long) return configs.slice(0, 1);
+  const rounds = Math.max(1, Math.floor(settings.rounds) || 1);
+  if (rounds === 1) return configs;
+  // alternating order: a drift during the run favours no configuration
+  return Array.from({ length: rounds }, (_, r) =>
+    (r % 2 ? [...configs].reverse() : configs).map((c) => ({ ...c, round: r + 1 })),
+  ).flat();
 }
 
 /**

@@ -6,11 +6,46 @@ import { downsample } from './stats.js';
 
 const f1 = (v) => (Number.isFinite(v) ? v.toFixed(v >= 100 ? 0 : 1) : '–');
 const f2 = (v) => (Number.isFinite(v) ? v.toFixed(2) : '–');
+const pct = (v) => (Number.isFinite(v) ? `${(100 * v).toFixed(0)}%` : '–');
 const mib = (bytes) => (Number.isFinite(bytes) ? (bytes / 2 ** 20).toFixed(1) : '–');
 
 /** Short label of a run's configuration: "wasm 2t fp32 240x320". */
 export function configLabel(c) {
-  return `${c.backend}${c.backend === 'wasm' ? ` ${c.threads}t` : ''} ${c.variant} ${c.resolution}`;
+  const model = c.model ? `${c.model} ` : ''; // set when the run benches several model folders
+  const round = c.round ? ` r${c.round}` : '';
+  return `${model}${c.backend}${c.backend === 'wasm' ? ` ${c.threads}t` : ''} ${c.variant} ${c.resolution}${round}`;
+}
+
+/**
+ * With rounds (config.js `rounds`): per configuration, its FPS and share of the MatMul peak in every round, their
+ * medians, and the median over rounds of its FPS divided by the first configuration's in the same round — the
+ * ratio a drifting host leaves alone. Empty when the run has one round.
+ */
+export function roundsTable(results) {
+  const ok = results.runs.filter((r) => r.status === 'ok' && r.config.round);
+  if (!ok.length) return '';
+  const key = (c) => configLabel({ ...c, round: 0 });
+  const groups = new Map();
+  for (const r of ok) groups.set(key(r.config), [...(groups.get(key(r.config)) ?? []), r]);
+  const baseKey = key(results.runs[0].config);
+  const baseFps = new Map((groups.get(baseKey) ?? []).map((r) => [r.config.round, r.fps]));
+  const median = (values) => {
+    const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+    if (!v.length) return NaN;
+    return v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  };
+  const lines = [
+    `| configuration (rounds, alternated) | FPS per round | median FPS | median share of peak | FPS / ${baseKey}, median of rounds |`,
+    '| --- | --- | --- | --- | --- |',
+  ];
+  for (const [name, runs] of groups) {
+    const ratios = runs.map((r) => r.fps / baseFps.get(r.config.round));
+    lines.push(
+      `| ${name} | ${runs.map((r) => f1(r.fps)).join(', ')} | ${f1(median(runs.map((r) => r.fps)))} | ` +
+        `${pct(median(runs.map((r) => r.compute?.ofPeak)))} | ${f2(median(ratios))} |`,
+    );
+  }
+  return lines.join('\n');
 }
 
 export const TABLE_COLUMNS = [
@@ -52,7 +87,7 @@ export function tableRows(results) {
       f2(s.draw.p50),
       f2(r.compute?.studentGflops),
       f2(r.compute?.peakGflops),
-      Number.isFinite(r.compute?.ofPeak) ? `${(100 * r.compute.ofPeak).toFixed(0)}%` : '–',
+      pct(r.compute?.ofPeak),
       r.jf?.summary ? r.jf.summary['J&F'].toFixed(2) : r.jf?.error ? 'error' : '–',
       heap,
       bank,
@@ -78,6 +113,8 @@ export function markdownTable(results) {
   );
   if (results.runs.some((r) => r.jf?.summary))
     lines.push(`J&F: ${results.runs.find((r) => r.jf?.scorer)?.jf.scorer}, first pass over the clip.`);
+  const rounds = roundsTable(results);
+  if (rounds) lines.push('', rounds);
   return lines.join('\n');
 }
 

@@ -156,7 +156,8 @@ async function runConfig(config, settings, manifest, prepared, probes) {
       numObjects,
     });
     run.info = info;
-    const probeKey = `${config.backend}/${info.threads}`;
+    // with rounds, a probe per round (`wasm/2/r3`): the host's speed drifts between rounds
+    const probeKey = `${config.backend}/${info.threads}${config.round ? `/r${config.round}` : ''}`;
     if (settings.probe > 0 && !probes[probeKey]) {
       status(`${hook.progress.config}/${hook.progress.configs} ${configLabel(config)}: compute-peak probe`);
       probes[probeKey] = (
