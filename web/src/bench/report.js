@@ -2,7 +2,7 @@
  * The bench's results as a table (markdown for files and terminals, rows for the page) and as plots (inline SVG, no
  * chart library). Pure functions of the results JSON, shared by the page and scripts/bench.mjs.
  */
-import { downsample } from './stats.js';
+import { downsample, median as medianOf } from './stats.js';
 
 const f1 = (v) => (Number.isFinite(v) ? v.toFixed(v >= 100 ? 0 : 1) : '–');
 const f2 = (v) => (Number.isFinite(v) ? v.toFixed(2) : '–');
@@ -29,11 +29,7 @@ export function roundsTable(results) {
   for (const r of ok) groups.set(key(r.config), [...(groups.get(key(r.config)) ?? []), r]);
   const baseKey = key(results.runs[0].config);
   const baseFps = new Map((groups.get(baseKey) ?? []).map((r) => [r.config.round, r.fps]));
-  const median = (values) => {
-    const v = values.filter(Number.isFinite).sort((a, b) => a - b);
-    if (!v.length) return NaN;
-    return v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-  };
+  const median = (values) => medianOf(values.filter(Number.isFinite)); // a round without its baseline is left out
   const lines = [
     `| configuration (rounds, alternated) | FPS per round | median FPS | median share of peak | FPS / ${baseKey}, median of rounds |`,
     '| --- | --- | --- | --- | --- |',
