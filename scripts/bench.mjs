@@ -73,7 +73,13 @@ const params = new URLSearchParams({
   gc: long ? '1' : '0',
 });
 if (opt('--sequence', null)) params.set('sequence', opt('--sequence'));
-if (opt('--rounds', null)) params.set('rounds', opt('--rounds'));
+if (opt('--rounds', null)) {
+  if (!/^[1-9]\d*$/.test(opt('--rounds'))) {
+    console.error(`--rounds ${opt('--rounds')}: a whole number of rounds >= 1`);
+    process.exit(2);
+  }
+  params.set('rounds', opt('--rounds'));
+}
 if (opt('--shipped', null)) {
   const names = opt('--shipped').split(',');
   const unknownModels = names.filter((n) => !Object.hasOwn(MODELS, n));
