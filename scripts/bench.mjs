@@ -35,7 +35,7 @@ import { join, resolve } from 'node:path';
 import { collectLogs, launch, preview, SWIFTSHADER_WEBGPU_FLAGS } from '../tests/web/helpers/browser.js';
 import { modelDir, REPO } from '../tests/web/helpers/models.js';
 import { charts, configLabel, markdownTable } from '../web/src/bench/report.js';
-import { MODELS } from '../web/src/shipped-models.js';
+import { MODELS, modelFolder } from '../web/src/shipped-models.js';
 
 const args = process.argv.slice(2);
 const has = (name) => args.includes(name);
@@ -87,7 +87,7 @@ if (opt('--shipped', null)) {
     console.error(`--shipped: ${unknownModels.join(', ')} not shipped (${Object.keys(MODELS).join(', ')})`);
     process.exit(2);
   }
-  params.set('models', names.map((n) => `models/${n}/`).join(','));
+  params.set('models', names.map(modelFolder).join(','));
 }
 const out = resolve(opt('--out', join(REPO, 'results/bench-web')));
 const models = opt('--models', null) ? resolve(opt('--models')) : modelDir();

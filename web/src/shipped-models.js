@@ -17,5 +17,10 @@ export const MODELS = {
   ],
 };
 
+/** A shipped model's folder, relative to the site's root: where its manifest and graphs are served. */
+export function modelFolder(name) {
+  return `models/${name}/`;
+}
+
 /** The model the page loads unless the visitor chose another (?model=, Settings → Model). */
 export const DEFAULT_MODEL = 'student_pruned';

@@ -243,9 +243,7 @@ test(
 );
 
 test('bench page, two rounds: alternated runs, a probe per round, the rounds table', { timeout: 180000 }, async () => {
-  await page.goto(
-    `${server.url}bench.html?autorun=1&frames=5&score=0&rounds=2&${SETTINGS.replace('threads=1', 'threads=1,2')}`,
-  );
+  await page.goto(`${server.url}bench.html?autorun=1&frames=5&score=0&rounds=2&${SETTINGS}&threads=1,2`);
   const results = await waitDone();
   const order = results.runs.map((r) => `${r.config.threads}t r${r.config.round} ${r.status}`);
   assert.deepEqual(order, ['1t r1 ok', '2t r1 ok', '2t r2 ok', '1t r2 ok']);

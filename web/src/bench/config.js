@@ -21,7 +21,7 @@
  *   agentmemory=1     performance.measureUserAgentSpecificMemory() at the start and end of each configuration
  *   autorun=1         start at once (scripts/bench.mjs)   sw=0  no service worker
  */
-import { DEFAULT_MODEL } from '../shipped-models.js';
+import { DEFAULT_MODEL, modelFolder } from '../shipped-models.js';
 
 export const DEFAULTS = {
   frames: 200,
@@ -29,7 +29,7 @@ export const DEFAULTS = {
   backends: 'wasm',
   threads: '1,2',
   variants: 'auto',
-  models: `models/${DEFAULT_MODEL}/`,
+  models: modelFolder(DEFAULT_MODEL),
   sizes: 'first',
   wasm: 'ort/',
   clip: 'bench/clip/clip.json',

@@ -6,7 +6,7 @@
  * per-frame signatures for tests), sw=0 (no service worker), start=sample (open the sample clip with its mask and track
  * it as soon as the model is ready, no clicks: what `npm run bench -- --first-mask` times).
  */
-import { DEFAULT_MODEL, MODELS } from '../shipped-models.js';
+import { DEFAULT_MODEL, MODELS, modelFolder } from '../shipped-models.js';
 
 export { DEFAULT_MODEL, MODELS };
 
@@ -39,7 +39,7 @@ export const config = {
   model: unknownModel ? DEFAULT_MODEL : requestedModel,
   modelsOverride: query.has('models'), // ?models=URL: the Model setting does not apply
   get models() {
-    return new URL(query.get('models') || `models/${this.model}/`, document.baseURI).href;
+    return new URL(query.get('models') || modelFolder(this.model), document.baseURI).href;
   },
   wasm: new URL(query.get('wasm') || 'ort/', document.baseURI).href,
   nowebgpu: query.get('nowebgpu') === '1',
