@@ -112,7 +112,7 @@ class Handlers:
         """(label, value) of each student model size, e.g. ("480×640 (WebGPU's default)", "480x640")."""
         defaults = self.models.manifest["model"]["default_size"]
         choices = []
-        for size in self.models.sizes:
+        for size in sorted(self.models.sizes, key=lambda s: s[0] * s[1]):  # smallest first, as the page lists them
             used = [name for name, key in (("WASM", "wasm"), ("WebGPU", "webgpu")) if list(size) == defaults[key]]
             label = f"{size[0]}×{size[1]}" + (f" ({' and '.join(used)} default)" if used else "")
             choices.append((label, size_value(size)))

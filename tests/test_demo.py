@@ -13,6 +13,7 @@ import sys
 import threading
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -425,6 +426,25 @@ def test_a_larger_model_input_runs_both_models_at_its_short_side(app, models):
     student.start(frames[0], truth[0])
     assert_same_masks(masks["student"][1:], np.stack([student.step(f).mask for f in frames[1:]]))
     expect_error(lambda: c.predict("100x100", api_name="/change_size"), "100x100 is not in the list of choices")
+
+
+def test_size_choices_list_the_sizes_smallest_first_naming_each_backends_default(monkeypatch):
+    """The size dropdown of a student exported at four sizes (the default first in its manifest, as the Balanced
+    student's): smallest first, as the page's setting lists them, with WASM's and WebGPU's defaults named."""
+    monkeypatch.syspath_prepend(str(APP.parent))
+    handlers = importlib.import_module("handlers")
+    inputs = importlib.import_module("inputs")
+    default_size = {"wasm": [240, 320], "webgpu": [480, 640]}
+    models = SimpleNamespace(
+        sizes=[(240, 320), (480, 640), (224, 288), (208, 272)], manifest={"model": {"default_size": default_size}}
+    )
+    space = handlers.Handlers(models, None, inputs.Limits())
+    assert space.size_choices() == [
+        ("208×272", "208x272"),
+        ("224×288", "224x288"),
+        ("240×320 (WASM default)", "240x320"),
+        ("480×640 (WebGPU default)", "480x640"),
+    ]
 
 
 def test_clicks_mask_the_sample_objects_and_track_them(models, monkeypatch):

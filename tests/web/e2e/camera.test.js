@@ -21,7 +21,7 @@ import { unzipSync } from 'fflate';
 
 import { collectLogs, FAKE_CAMERA_FLAGS, launch, preview, waitReady } from '../helpers/browser.js';
 import { ensureWebcam, matchFrame, readNpy, sourceSignatures } from '../helpers/clip.js';
-import { modelDir, REPO } from '../helpers/models.js';
+import { modelDir, REPO, wasmSizeQuery } from '../helpers/models.js';
 import { decodePng, encodePng, labelsFromPng } from '../../../web/src/mask-encoding.js';
 import { PAD_VALUE } from '../../../web/src/geometry.js';
 
@@ -80,7 +80,7 @@ test(
     const page = await browser.context.newPage();
     t.after(() => page.close().catch(() => {}));
     const logs = collectLogs(page);
-    await page.goto(`${server.url}?backend=wasm&threads=2&sw=0&debug=1`);
+    await page.goto(`${server.url}?backend=wasm&threads=2&sw=0&debug=1${wasmSizeQuery()}`);
     const { info, error } = await waitReady(page, logs);
     assert.equal(error, null, JSON.stringify(error));
 

@@ -18,7 +18,7 @@ import { after, before, test } from 'node:test';
 import { collectLogs, FAKE_CAMERA_FLAGS, launch, preview, waitReady } from '../helpers/browser.js';
 import { ensureWebcam, matchFrame, sourceSignatures } from '../helpers/clip.js';
 import { downloadZip, openWasmPage, writePred } from '../helpers/files.js';
-import { modelDir, REPO } from '../helpers/models.js';
+import { modelDir, REPO, wasmSizeQuery } from '../helpers/models.js';
 
 const CLICKS = 3; // NoC clicks per object: the first at its centre, each next one on the largest error
 // Measured with the shipped export (2026-12-05; onnxruntime CPU on the decoded frame: the same to 0.01): IoU
@@ -210,7 +210,7 @@ test('the click tool masks an object of a frozen camera frame', { timeout: 30000
   t.after(() => camera.close());
   const page = await camera.context.newPage();
   const logs = collectLogs(page);
-  await page.goto(`${server.url}?backend=wasm&threads=2&debug=1&sw=0`);
+  await page.goto(`${server.url}?backend=wasm&threads=2&debug=1&sw=0${wasmSizeQuery()}`);
   const { error } = await waitReady(page, logs);
   assert.equal(error, null, `page error: ${JSON.stringify(error)}\n${logs.join('\n')}`);
   await page.click('.placeholder [data-source=camera]');

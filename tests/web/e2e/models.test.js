@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
-import { modelDir, readManifest, REPO } from '../helpers/models.js';
+import { modelDir, readManifest, REPO, wasmSizeQuery } from '../helpers/models.js';
 import { MODEL_CACHE } from '../../../web/src/model-loader.js';
 import { DEFAULT_MODEL, MODELS } from '../../../web/src/shipped-models.js';
 
@@ -58,7 +58,7 @@ test(
     const page = await browser.context.newPage();
     t.after(() => page.close().catch(() => {}));
     const logs = collectLogs(page);
-    await page.goto(`${server.url}?backend=wasm&model=student_fast&debug=1&sw=0`);
+    await page.goto(`${server.url}?backend=wasm&model=student_fast&debug=1&sw=0${wasmSizeQuery()}`);
     const { info, error } = await waitReady(page, logs);
     assert.equal(error, null, JSON.stringify(error));
     assert.equal(info.model.name, 'mobilevos-student-fast-e2');
@@ -92,7 +92,7 @@ test(
     // each model's load prunes only its own folder from the model cache: the Fast graphs stay for the way back
     await page.evaluate(() => window.__mobilevos.request('offline'));
     assert.ok((await cachedPaths(page)).includes('/models/student_fast/student_k2.onnx'));
-    await page.goto(`${server.url}?backend=wasm&debug=1&sw=0`);
+    await page.goto(`${server.url}?backend=wasm&debug=1&sw=0${wasmSizeQuery()}`);
     const again = await waitReady(page, logs);
     assert.equal(again.info.model.name, 'mobilevos-student', 'the saved choice');
     assert.equal(await page.inputValue('#set-model'), 'student');

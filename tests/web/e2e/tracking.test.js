@@ -24,7 +24,7 @@ import { after, before, test } from 'node:test';
 
 import { collectLogs, FAKE_CAMERA_FLAGS, launch, preview, waitReady } from '../helpers/browser.js';
 import { ensureWebcam, matchFrame, sourceSignatures } from '../helpers/clip.js';
-import { modelDir, REPO } from '../helpers/models.js';
+import { modelDir, REPO, wasmSizeQuery } from '../helpers/models.js';
 import { encodePng } from '../../../web/src/mask-encoding.js';
 
 const MIN_FRAMES = 100;
@@ -57,7 +57,7 @@ test(
   async (t) => {
     const page = await browser.context.newPage();
     const logs = collectLogs(page);
-    await page.goto(`${server.url}?backend=wasm&threads=${THREADS}&variant=${VARIANT}&debug=1&sw=0`);
+    await page.goto(`${server.url}?backend=wasm&threads=${THREADS}&variant=${VARIANT}&debug=1&sw=0${wasmSizeQuery()}`);
     const { info, error } = await waitReady(page, logs);
     assert.equal(error, null, `page error: ${JSON.stringify(error)}\n${logs.join('\n')}`);
     assert.equal(info.backend, 'wasm');

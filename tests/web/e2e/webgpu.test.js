@@ -16,7 +16,7 @@ import {
   waitReady,
 } from '../helpers/browser.js';
 import { ensureWebcam } from '../helpers/clip.js';
-import { modelDir } from '../helpers/models.js';
+import { modelDir, wasmSizeQuery } from '../helpers/models.js';
 
 const FP32_MAX_ABS_PROB = 1e-3;
 const FRAMES = Number(process.env.MOBILEVOS_WEBGPU_FRAMES || 3);
@@ -40,7 +40,7 @@ test(
   async (t) => {
     const page = await browser.context.newPage();
     const logs = collectLogs(page);
-    await page.goto(`${server.url}?backend=webgpu&debug=1&sw=0`);
+    await page.goto(`${server.url}?backend=webgpu&debug=1&sw=0${wasmSizeQuery()}`);
     const { info, error } = await waitReady(page, logs, 300000);
     assert.equal(error, null, JSON.stringify(error));
     assert.equal(info.backend, 'webgpu', `fell back: ${info.notice}`);

@@ -9,14 +9,18 @@ import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 
 import { collectLogs, waitReady } from './browser.js';
-import { REPO } from './models.js';
+import { REPO, wasmSizeQuery } from './models.js';
 
-/** A new page of `server` on WASM with 2 threads (plus `query`), ready; closed when test `t` ends. */
+/**
+ * A new page of `server` on WASM with 2 threads (plus `query`), ready; closed when test `t` ends. Pinned at WASM's
+ * default model size (wasmSizeQuery) unless `query` names a size (`&size=auto` for the page's own choice).
+ */
 export async function openWasmPage(browser, server, t, query = '') {
   const page = await browser.context.newPage();
   t.after(() => page.close().catch(() => {}));
   const logs = collectLogs(page);
-  await page.goto(`${server.url}?backend=wasm&threads=2&sw=0${query}`);
+  const size = /[?&]size=/.test(query) ? '' : wasmSizeQuery();
+  await page.goto(`${server.url}?backend=wasm&threads=2&sw=0${size}${query}`);
   const { info, error } = await waitReady(page, logs);
   assert.equal(error, null, `page error: ${JSON.stringify(error)}\n${logs.join('\n')}`);
   return { page, logs, info };

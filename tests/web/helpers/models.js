@@ -27,3 +27,14 @@ export function modelDir() {
 export function readManifest(dir = modelDir()) {
   return JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
 }
+
+/**
+ * `&size=HxW` pinning the page at WASM's default model size. Tests whose references (Python's masks, letterbox
+ * geometry, a replay's frames) were made at that size pin it: the page's Auto measures the device and steps down to a
+ * smaller exported size where a CPU misses 30 FPS, which would make them depend on this machine's speed. size.test.js
+ * tests Auto itself.
+ */
+export function wasmSizeQuery(dir = modelDir()) {
+  const [height, width] = readManifest(dir).model.default_size.wasm;
+  return `&size=${height}x${width}`;
+}

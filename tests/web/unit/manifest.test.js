@@ -359,7 +359,8 @@ test('an HTML page served in place of a model file (SPA fallback) counts as miss
 
 test('atSize rewrites every size-dependent shape; chooseSize picks per backend and says why', () => {
   const m = validateManifest(clone());
-  const [small, large] = [m.model.sizes[0], m.model.sizes.at(-1)];
+  const area = (s) => s.height * s.width;
+  const [small, large] = [m.model.sizes[0], m.model.sizes.reduce((a, b) => (area(b) > area(a) ? b : a))];
   assert.ok(large.height > small.height, 'the export has a larger size than the first');
   const big = atSize(m, [large.height, large.width]);
   const graph = findGraph(big, 1, 'fp32');

@@ -10,7 +10,10 @@ import {
 } from '../../../web/src/size-fit.js';
 import { readManifest } from '../helpers/models.js';
 
-const manifest = readManifest(); // sizes 240x320 and 480x640 (the default model's: ~5x the FLOPs at the larger)
+const shipped = readManifest(); // the default model: 240x320 (WASM's start), 480x640 (WebGPU's), 224x288, 208x272
+const isDefault = (s) => Object.values(shipped.model.default_size).some(([h, w]) => s.height === h && s.width === w);
+// the two backends' defaults alone (~5x the FLOPs at the larger): moving up and down between them
+const manifest = { ...shipped, model: { ...shipped.model, sizes: shipped.model.sizes.filter(isDefault) } };
 const ratio = manifest.model.sizes[1].flops[1] / manifest.model.sizes[0].flops[1];
 
 test('the budget is 85% of a 30 FPS frame', () => {
@@ -96,10 +99,10 @@ function fakeTracker(msBySize, shape = [240, 320]) {
   };
 }
 
-async function fit(msBySize, start) {
+async function fit(msBySize, start, m = manifest) {
   const tracker = fakeTracker(msBySize, start);
   const timings = await tracker.prepare(1);
-  return fitToDevice(manifest, 1, { tracker, timings, size: start });
+  return fitToDevice(m, 1, { tracker, timings, size: start });
 }
 
 test('fitToDevice keeps a step up only when the larger size measures within the budget', async () => {
@@ -119,4 +122,55 @@ test('fitToDevice steps a slow GPU down from 480x640, and measures nothing more 
   const stay = await fit({ '240x320': 50 }, [240, 320]);
   assert.deepEqual(stay.tracker.shape, [240, 320]);
   assert.match(stay.reason, /none fits, so the smallest within 28 ms for 30 FPS$/);
+});
+
+// The shipped default model also has two sizes below WASM's start, for CPUs that miss 30 FPS at 240x320
+const below = (h, w) => shipped.model.sizes.find((s) => s.height === h && s.width === w);
+const costAt = (h, w) => below(h, w).flops[1] / below(240, 320).flops[1];
+
+test('the default model is exported below 240x320 too (224x288, 208x272: ~0.83 and ~0.72 of its FLOPs)', () => {
+  assert.ok(below(224, 288) && below(208, 272), shipped.model.sizes.map((s) => `${s.height}x${s.width}`).join());
+  assert.ok(Math.abs(costAt(224, 288) - 0.83) < 0.02, String(costAt(224, 288)));
+  assert.ok(Math.abs(costAt(208, 272) - 0.72) < 0.02, String(costAt(208, 272)));
+});
+
+test('a CPU that misses the budget at 240x320 steps down to the largest smaller size predicted within it', () => {
+  // 32 ms at 240x320: 224x288 predicted ~26 ms, within 28
+  const one = fitSize(shipped, 1, [240, 320], 32);
+  assert.deepEqual(one.size, [224, 288]);
+  assert.equal(one.fits, true);
+  assert.deepEqual(
+    one.predictions.map((p) => p.size),
+    [
+      [208, 272],
+      [224, 288],
+      [240, 320],
+      [480, 640],
+    ],
+    'smallest first',
+  );
+  // 36 ms: only 208x272 (~26 ms) fits; 45 ms: nothing does, so the smallest, said so
+  assert.deepEqual(fitSize(shipped, 1, [240, 320], 36).size, [208, 272]);
+  const slow = fitSize(shipped, 1, [240, 320], 45);
+  assert.deepEqual(slow.size, [208, 272]);
+  assert.equal(slow.fits, false);
+  assert.match(slow.reason, /208x272 predicted 32 ms/);
+  assert.match(slow.reason, /none fits, so the smallest within 28 ms for 30 FPS$/);
+  // a CPU within the budget at 240x320 stays there
+  assert.deepEqual(fitSize(shipped, 1, [240, 320], 25).size, [240, 320]);
+});
+
+test('sizeSettled: a CPU over the budget at 240x320 always measures a second call (a steadier one may fit)', () => {
+  assert.equal(sizeSettled(shipped, 1, [240, 320], 45), false);
+  assert.equal(sizeSettled(shipped, 1, [240, 320], 20), true, 'within the budget, with 480x640 out of reach');
+});
+
+test('fitToDevice keeps a step down only when the smaller size measures faster', async () => {
+  const down = await fit({ '240x320': 40, '208x272': 29 }, [240, 320], shipped);
+  assert.deepEqual(down.tracker.shape, [208, 272]);
+  assert.equal(down.timings.stepMs, 29);
+  assert.match(down.reason, /none fits, so the smallest within 28 ms for 30 FPS; 208x272 measured 29 ms$/);
+  const stay = await fit({ '240x320': 40, '208x272': 41 }, [240, 320], shipped);
+  assert.deepEqual(stay.tracker.shape, [240, 320]);
+  assert.match(stay.reason, /but 208x272 measured 41 ms, so it stays$/);
 });

@@ -102,10 +102,12 @@ function showBackend(info) {
     (info.adapter ? ` GPU: ${info.adapter}.` : '');
 }
 
-/** The model input sizes of the export ("HxW"; the hint below says the chosen one's cost). */
+/** The model input sizes of the export ("HxW", smallest first; the hint below says the chosen one's cost). */
 function fillSizeChoices(sizes) {
   const select = $('#set-size');
-  const options = sizes.map((s) => new Option(`${s.width}×${s.height}`, `${s.height}x${s.width}`));
+  const options = [...sizes]
+    .sort((a, b) => a.height * a.width - b.height * b.width)
+    .map((s) => new Option(`${s.width}×${s.height}`, `${s.height}x${s.width}`));
   select.replaceChildren(new Option('Auto', 'auto'), ...options);
   select.value = options.some((o) => o.value === config.size) ? config.size : 'auto';
 }
