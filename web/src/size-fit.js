@@ -43,14 +43,16 @@ export function fitSize(manifest, capacity, measured, ms, budgetMs = INFERENCE_B
   return { size: pick.size, fits: fitting.length > 0, predictions, reason };
 }
 
-/** How much faster than the warm-up's first track call a steady one may be (measured: within ~10%, the annotate call
- * before it takes the first run's cost). */
+/** How much faster than the warm-up's fastest track call so far a steady one may be (measured in session 18, Balanced
+ * on WASM at 240x320: the first track call 42-48 ms where the second took 24-26; the annotate call before it takes
+ * the first run's cost). */
 export const FIRST_TRACK_MARGIN = 2;
 
 /**
- * Is the size choice at `size` settled by a first track call of `ms`, so that the warm-up's second one (Tracker.prepare)
- * could not change it? True when fitSize keeps `size` whether a steady call takes `ms` or up to FIRST_TRACK_MARGIN
- * times less (a faster one can only make larger sizes fit; a slower one is not possible, `stepMs` being the faster).
+ * Is the size choice at `size` settled by the warm-up's fastest track call so far, `ms`, so that a further one
+ * (Tracker.prepare) could not change it? True when fitSize keeps `size` whether a steady call takes `ms` or up to
+ * FIRST_TRACK_MARGIN times less (a faster one can only make larger sizes fit, or keep a size a slow call would leave;
+ * a slower one is not possible, `stepMs` being the fastest).
  */
 export function sizeSettled(manifest, capacity, size, ms, budgetMs = INFERENCE_BUDGET_MS) {
   const keeps = (t) => fitSize(manifest, capacity, size, t, budgetMs).size.join() === size.join();

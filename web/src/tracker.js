@@ -18,6 +18,9 @@ import { MemoryBank } from './memory-bank.js';
 import { findGraph, pickCapacity, tensorSpec } from './manifest.js';
 import { frameData, objectMasks, validFlags } from './preprocess.js';
 
+/** Track calls of a warm-up at most (Tracker.prepare). */
+export const WARMUP_STEPS = 3;
+
 export class Tracker {
   /**
    * @param {any} ort  the onnxruntime-web module
@@ -94,12 +97,13 @@ export class Tracker {
     return other;
   }
 
-  /** Create the session of `capacity` and run an annotate and two track calls (compiles WebGPU shaders, sizes WASM
-   * buffers: the first run costs several times a steady one; the annotate call runs the same operators as a track
-   * call). The second track call is left out when `settled(ms)` says the first one's time is all its caller needs
-   * (size-fit.js: no size choice it could change; annotate: only the warm-up). Returns the wall times in ms, with
-   * `stepMs` the faster track call (a steady frame's inference, for choosing the size), `runsMs` the calls' inference
-   * times, and the graph's `readMs` (loadModel: its bytes) and `createMs` (its session) when it was created. */
+  /** Create the session of `capacity` and run an annotate call and up to WARMUP_STEPS track calls (compiles WebGPU
+   * shaders, sizes WASM buffers: the first run costs several times a steady one, and on WASM the first track call
+   * still up to twice the third; the annotate call runs the same operators as a track call). The track calls stop as
+   * soon as `settled(ms)` says the fastest one so far is all its caller needs (size-fit.js: no size choice it could
+   * change; annotate: only the warm-up). Returns the wall times in ms, with `stepMs` the fastest track call (a steady
+   * frame's inference, for choosing the size), `runsMs` the calls' inference times, and the graph's `readMs`
+   * (loadModel: its bytes) and `createMs` (its session) when it was created. */
   async prepare(capacity, { settled = () => false } = {}) {
     const t0 = now();
     const { graph } = await this.session(capacity);
@@ -112,7 +116,9 @@ export class Tracker {
     warm.constants = this.constants;
     const annotated = await warm.start(grey, labels, 1, capacity);
     const runsMs = [annotated.inferMs, (await warm.step(grey)).inferMs];
-    if (!settled(runsMs[1])) runsMs.push((await warm.step(grey)).inferMs);
+    while (runsMs.length <= WARMUP_STEPS && !settled(Math.min(...runsMs.slice(1)))) {
+      runsMs.push((await warm.step(grey)).inferMs);
+    }
     warm.memory.clear();
     this.mark('warm-up', { file: graph.file, runsMs });
     return {

@@ -17,7 +17,7 @@ export const WORKER_MARKS = [
   ['runtime', "onnxruntime-web's build for the backend imported, its WASM runtime started"],
   ['graph', 'graph bytes read and sha256-checked'],
   ['session', 'session created'],
-  ['warm-up', 'session warmed up (an annotate call, one or two track calls)'],
+  ['warm-up', 'session warmed up (an annotate call, one to three track calls)'],
   ['size', 'model size chosen'],
   ['ready', 'ready sent'],
 ];

@@ -158,7 +158,7 @@ async function load(
     });
     progress(`creating ${be.toUpperCase()} sessions (${variant}, ${size[1]}×${size[0]})`);
     const capacity = loadCapacity(manifest, objects);
-    // the warm-up's second track call only where it could change the size (size-fit.js sizeSettled)
+    // the warm-up's further track calls only while they could change the size (size-fit.js sizeSettled)
     const settled = (ms) => sizeChoice !== 'auto' || sizeSettled(manifest, capacity, size, ms);
     const timings = await tracker.prepare(capacity, { settled });
     const fitted =

@@ -142,7 +142,7 @@ test('startupTimes: the first entry of each mark, null when missing; problems: m
 
 test("workerDurations: load's sessions and warm-up, and the annotation's graph when annotate made it", () => {
   const details = {
-    modelReady: { timings: { sessionMs: 200, warmupMs: 300, stepMs: 50, runsMs: [120, 80, 50] } },
+    modelReady: { timings: { sessionMs: 200, warmupMs: 300, stepMs: 50, runsMs: [120, 80, 50, 45] } },
     annotated: { capacity: 2, prepared: { sessionMs: 150, warmupMs: 250, stepMs: 60, readMs: 40, createMs: 110 } },
   };
   details.annotated.timings = { pre: 2, infer: 90, post: 3 };
@@ -153,6 +153,7 @@ test("workerDurations: load's sessions and warm-up, and the annotation's graph w
     warmupAnnotateMs: 120,
     warmupStep1Ms: 80,
     warmupStep2Ms: 50,
+    warmupStep3Ms: 45,
     annotateGraphMs: 400,
     annotateReadMs: 40,
     annotateCreateMs: 110,
@@ -167,6 +168,7 @@ test("workerDurations: load's sessions and warm-up, and the annotation's graph w
     warmupAnnotateMs: null,
     warmupStep1Ms: null,
     warmupStep2Ms: null,
+    warmupStep3Ms: null,
     annotateGraphMs: null,
     annotateReadMs: null,
     annotateCreateMs: null,

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { validateManifest } from '../../../web/src/manifest.js';
-import { Tracker } from '../../../web/src/tracker.js';
+import { Tracker, WARMUP_STEPS } from '../../../web/src/tracker.js';
 
 const [H, W, CK, CV, h, w] = [32, 48, 8, 16, 2, 3];
 
@@ -192,7 +192,7 @@ for (const backend of ['wasm', 'webgpu']) {
   });
 }
 
-test('prepare creates one session per capacity and warms it up with an annotate and two track calls', async () => {
+test('prepare creates one session per capacity and warms it up with an annotate and three track calls', async () => {
   const { ort, runs, created } = fakeOrt();
   const tracker = new Tracker(ort, renamedManifest(), { backend: 'wasm', variant: 'fp32', loadModel: async (g) => g });
   const timings = await tracker.prepare(1);
@@ -200,17 +200,18 @@ test('prepare creates one session per capacity and warms it up with an annotate 
   assert.deepEqual(created, ['g1']);
   assert.deepEqual(
     runs.map((r) => r.feeds.is_annotation.data[0]),
-    [1, 0, 0],
+    [1, 0, 0, 0],
   );
+  assert.equal(WARMUP_STEPS, 3);
   assert.ok(tracker.hasSession(1) && !tracker.hasSession(2));
   assert.equal(tracker.memory.ready, false, 'the warm-up leaves no memory behind');
   await assert.rejects(tracker.step(frame()), /annotate a frame/);
-  assert.equal(timings.runsMs.length, 3);
-  assert.equal(timings.stepMs, Math.min(timings.runsMs[1], timings.runsMs[2]));
+  assert.equal(timings.runsMs.length, 4);
+  assert.equal(timings.stepMs, Math.min(...timings.runsMs.slice(1)));
   assert.ok(timings.readMs >= 0 && timings.createMs >= 0, 'the graph was created by this call');
 });
 
-test("prepare leaves the second track call out when the first one's time settles what its caller needs", async () => {
+test('prepare stops its track calls as soon as the fastest so far settles what its caller needs', async () => {
   const { ort, runs } = fakeOrt();
   const marks = [];
   const tracker = new Tracker(ort, renamedManifest(), {
@@ -233,6 +234,11 @@ test("prepare leaves the second track call out when the first one's time settles
     ['warm-up', 'g2.onnx'],
   ]);
   await tracker.prepare(2, { settled: () => false });
-  assert.equal(runs.length, 5, 'not settled: two track calls');
+  assert.equal(runs.length, 6, 'never settled: three track calls');
+  // settled from the second call on: two track calls, each call asked about the fastest so far
+  const seen = [];
+  const two = await tracker.prepare(2, { settled: (ms) => (seen.push(ms), seen.length === 2) });
+  assert.equal(runs.length, 9, 'an annotate call and two track calls');
+  assert.deepEqual(seen, [two.runsMs[1], Math.min(two.runsMs[1], two.runsMs[2])]);
   assert.deepEqual(marks.at(-1), ['warm-up', 'g2.onnx'], 'the session existed: only the warm-up is marked');
 });
