@@ -3,7 +3,7 @@
  *
  *   npm run bench -- [--frames 200] [--backends wasm,webgpu] [--threads 1,2] [--variants fp32,int8] [--long]
  *                    [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--probe 1024] [--no-score]
- *                    [--sizes first|all|HxW,...] [--shipped NAME,NAME] [--rounds N] [--out results/bench-web]
+ *                    [--sizes auto|first|all|HxW,...] [--shipped NAME,NAME] [--rounds N] [--out results/bench-web]
  *                    [--hardware-webgpu] [--headed]
  *   npm run bench -- --first-mask [--runs 5] [--models DIR] [--out results/bench-web] [--headed]
  *
@@ -67,7 +67,7 @@ const params = new URLSearchParams({
   threads: long ? opt('--threads', '2').split(',')[0] : opt('--threads', '1,2'),
   variants: long ? opt('--variants', 'fp32').split(',')[0] : opt('--variants', 'auto'),
   probe: opt('--probe', '1024'),
-  sizes: opt('--sizes', 'first'),
+  sizes: opt('--sizes', 'auto'),
   score: has('--no-score') ? '0' : '1',
   long: long ? '1' : '0',
   gc: long ? '1' : '0',

@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-web';
 import { folderClip, objectIds } from '../../../web/src/bench/clip.js';
 import { expandConfigs, parseSettings, stepFlops } from '../../../web/src/bench/config.js';
 import { matmulModel, probeInput, probeWeights } from '../../../web/src/bench/matmul-model.js';
-import { charts, configLabel, markdownTable, roundsTable } from '../../../web/src/bench/report.js';
+import { charts, configLabel, markdownTable, roundsTable, runLabel } from '../../../web/src/bench/report.js';
 import { probToLabels } from '../../../web/src/bench/resize.js';
 import { downsample, flatness, percentile, pingPong, summarize } from '../../../web/src/bench/stats.js';
 import { DEFAULT_MODEL } from '../../../web/src/shipped-models.js';
@@ -72,12 +72,12 @@ test('settings from the URL expand to configurations; variants follow the manife
   assert.deepEqual(
     configs.map((c) => `${c.backend}/${c.threads}/${c.variant}/${c.resolution}`),
     [
-      'wasm/1/fp32/240x320',
-      'wasm/1/int8/240x320',
-      'wasm/2/fp32/240x320',
-      'wasm/2/int8/240x320',
-      'webgpu/0/fp32/240x320',
-      'webgpu/0/fp16/240x320',
+      'wasm/1/fp32/auto',
+      'wasm/1/int8/auto',
+      'wasm/2/fp32/auto',
+      'wasm/2/int8/auto',
+      'webgpu/0/fp32/auto',
+      'webgpu/0/fp16/auto',
     ],
   );
   const long = parseSettings('?long=1&threads=2&variants=int8').settings;
@@ -87,8 +87,15 @@ test('settings from the URL expand to configurations; variants follow the manife
     ['int8'],
   );
   assert.equal(parseSettings('?long=1&frames=500').settings.frames, 500);
-  // model sizes: the export's first by default, every size with sizes=all, named ones, and an error for others
+  // model sizes: the page's choice by default (the worker measures and steps as the page's Auto does), the export's
+  // first, every size with sizes=all, named ones, and an error for others
   const sized = (query) => expandConfigs(parseSettings(query).settings, { [DEFAULT_FOLDER]: MANIFEST });
+  assert.equal(sized('?threads=2&variants=fp32')[0].size, 'auto');
+  assert.deepEqual(sized('?threads=2&variants=fp32&sizes=first')[0].size, [240, 320]);
+  assert.deepEqual(
+    sized('?threads=2&variants=fp32&sizes=auto,240x320').map((c) => c.resolution),
+    ['auto', '240x320'],
+  );
   assert.deepEqual(
     sized('?threads=2&variants=fp32&sizes=all').map((c) => c.resolution),
     ['240x320', '480x640'],
@@ -98,7 +105,7 @@ test('settings from the URL expand to configurations; variants follow the manife
 });
 
 test('rounds repeat the configurations in alternating order; several models are named in the labels', () => {
-  const { settings } = parseSettings('?threads=1,2&variants=fp32&rounds=3&models=models/a/,models/b/');
+  const { settings } = parseSettings('?threads=1,2&variants=fp32&rounds=3&models=models/a/,models/b/&sizes=first');
   assert.equal(settings.rounds, 3);
   const configs = expandConfigs(settings, { 'models/a/': MANIFEST, 'models/b/': MANIFEST });
   assert.deepEqual(configs.map(configLabel), [
@@ -115,9 +122,13 @@ test('rounds repeat the configurations in alternating order; several models are 
     'b wasm 1t fp32 240x320 r3',
     'b wasm 2t fp32 240x320 r3',
   ]);
-  // one round, one model: the labels of before
+  // one round, one model: the labels of before; the default size is the page's choice, named once measured
   const once = expandConfigs(parseSettings('?threads=2&variants=fp32').settings, { [DEFAULT_FOLDER]: MANIFEST });
-  assert.deepEqual(once.map(configLabel), ['wasm 2t fp32 240x320']);
+  assert.deepEqual(once.map(configLabel), ['wasm 2t fp32 auto']);
+  assert.equal(
+    runLabel({ config: once[0], info: { model: { height: 208, width: 272 } } }),
+    'wasm 2t fp32 auto 208x272',
+  );
 });
 
 test('the rounds table divides each FPS by that of the first configuration in the same round', () => {
@@ -145,6 +156,14 @@ test('the rounds table divides each FPS by that of the first configuration in th
   assert.equal(lines[2], '| balanced wasm 2t fp32 240x320 | 20.0, 40.0, 22.0 | 22.0 | 40% | 1.00 |');
   assert.equal(lines[3], '| accurate wasm 2t fp32 240x320 | 16.0, 32.0 | 24.0 | 50% | 0.80 |');
   assert.equal(roundsTable({ runs: [run('balanced', undefined, 20, 0.4)] }), '', 'one round: no table');
+  // auto: one row across rounds, each round's FPS with the size its worker chose
+  const auto = (round, fps, height, width) => ({
+    ...run('balanced', round, fps, 0.4),
+    config: { ...base, resolution: 'auto', round },
+    info: { model: { height, width } },
+  });
+  const autoLines = roundsTable({ runs: [auto(1, 30, 208, 272), auto(2, 25, 224, 288)] }).split('\n');
+  assert.equal(autoLines[2], '| wasm 2t fp32 auto | 30.0 @208x272, 25.0 @224x288 | 27.5 | 40% | 1.00 |');
 });
 
 test('FLOPs of one step come from the manifest (fp32 graph when a variant records none)', () => {

@@ -7,10 +7,11 @@
  */
 import { probeWebGPU } from '../backend.js';
 import { FramePipeline } from '../frame-pipeline.js';
-import { atSize, pickCapacity } from '../manifest.js';
+import { atSize, chooseSize, pickCapacity } from '../manifest.js';
 import { fetchManifest, loadGraph } from '../model-loader.js';
 import { serveRequests } from '../protocol.js';
 import { importRuntime } from '../runtime.js';
+import { fitToDevice } from '../size-fit.js';
 import { Tracker } from '../tracker.js';
 import { matmulModel, probeInput } from './matmul-model.js';
 import { probToLabels } from './resize.js';
@@ -30,9 +31,9 @@ const skip = (message) => Object.assign(new Error(message), { code: 'skipped' })
 
 serveRequests({
   async load({ modelBase, wasmBase, backend, variant, threads, size, numObjects }, reply) {
-    const manifest = atSize(await fetchManifest(modelBase), size);
-    const info = manifest.variants[variant];
-    if (!info) throw skip(`variant ${variant} is not exported (${Object.keys(manifest.variants).join(', ')})`);
+    const exported = await fetchManifest(modelBase);
+    const info = exported.variants[variant];
+    if (!info) throw skip(`variant ${variant} is not exported (${Object.keys(exported.variants).join(', ')})`);
     if (Array.isArray(info.targets) && !info.targets.includes(backend))
       throw skip(`${variant} is not meant for ${backend}`);
     ort = await importRuntime(backend); // the app's build for this backend
@@ -40,21 +41,30 @@ serveRequests({
     ort.env.wasm.numThreads = backend === 'wasm' ? threads : 1;
     ort.env.logLevel = 'error';
     let adapter = null;
+    let software = false;
     if (backend === 'webgpu') {
       const probe = await probeWebGPU(self.navigator.gpu);
       if (!probe.available) throw skip(probe.reason);
       if (variant === 'fp16' && !probe.shaderF16) throw skip("the WebGPU adapter lacks 'shader-f16'");
       adapter = probe.adapter;
+      software = Boolean(probe.software);
       ort.env.webgpu.powerPreference = 'high-performance';
     }
-    const tracker = new Tracker(ort, manifest, { backend, variant, loadModel: (graph) => loadGraph(modelBase, graph) });
+    // 'auto': the page's choice — the backend's default size, measured, then size-fit.js's step (worker.js's load)
+    const auto = size === 'auto';
+    const start = auto ? chooseSize(exported, backend, 'auto', { software }).size : size;
+    const manifest = atSize(exported, start);
+    const loadModel = (graph) => loadGraph(modelBase, graph);
     const capacity = pickCapacity(manifest, numObjects);
     const t0 = now();
-    const timings = await tracker.prepare(capacity);
+    const tracker = new Tracker(ort, manifest, { backend, variant, loadModel });
+    const first = { tracker, timings: await tracker.prepare(capacity), size: start, reason: 'requested' };
+    const fitted = auto ? await fitToDevice(exported, capacity, first) : first;
     await state.tracker?.release();
     // stretched, not letterboxed: `mobilevos eval` resizes frames so, and the bench's J&F must equal its own
-    Object.assign(state, { tracker, pipeline: new FramePipeline(tracker, { stretch: true }), backend, prob: null });
-    const [, height, width] = manifest.frame.shape;
+    const pipeline = new FramePipeline(fitted.tracker, { stretch: true });
+    Object.assign(state, { tracker: fitted.tracker, pipeline, backend, prob: null });
+    const [, height, width] = fitted.tracker.manifest.frame.shape;
     reply({
       info: {
         backend,
@@ -64,9 +74,9 @@ serveRequests({
         adapter,
         isolated: Boolean(self.crossOriginIsolated),
         ort: ort.env.versions,
-        model: { height, width },
+        model: { height, width, sizeReason: fitted.reason },
         prepareMs: now() - t0,
-        ...timings,
+        ...fitted.timings,
       },
     });
   },

@@ -7,7 +7,9 @@
  *   threads=1,2       WASM thread counts (needs cross-origin isolation above 1)
  *   variants=auto     comma list of fp32, fp16, int8; auto = every exported variant meant for the backend
  *   models=models/student/   comma list of exported model folders (default: the page's, DEFAULT_MODEL)
- *   sizes=first       model input sizes: first (the export's WASM default), all, or a comma list of HxW
+ *   sizes=auto        model input sizes: auto (the page's choice: the backend's default size, measured, and the step
+ *                     down or up its measurement calls for, size-fit.js), first (the export's WASM default), all, or
+ *                     a comma list of HxW and auto (auto,240x320: the page's choice against a forced size)
  *   clip=bench/clip/clip.json  the bundled clip (a picked DAVIS folder replaces it)
  *   sequence=         sequence of a picked folder (default: the first; `all` tracks every sequence once)
  *   probe=1024        compute-peak probe: n of the n×n MatMuls (0 = off); probechain=4, proberuns=5
@@ -30,7 +32,7 @@ export const DEFAULTS = {
   threads: '1,2',
   variants: 'auto',
   models: modelFolder(DEFAULT_MODEL),
-  sizes: 'first',
+  sizes: 'auto',
   wasm: 'ort/',
   clip: 'bench/clip/clip.json',
   sequence: '',
@@ -82,12 +84,14 @@ const list = (text) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
-/** The model sizes [height, width] a `sizes` setting names in `manifest` ('first', 'all' or "HxW,..."). */
+/** The model sizes [height, width] a `sizes` setting names in `manifest` ('first', 'all' or "HxW,..."), 'auto'
+ * among them standing for the page's choice (the bench worker makes it as the page does). */
 export function pickSizes(sizes, manifest) {
   const all = manifest.model.sizes.map((s) => [s.height, s.width]);
   if (sizes === 'first') return all.slice(0, 1);
   if (sizes === 'all') return all;
   return list(sizes).map((text) => {
+    if (text === 'auto') return 'auto';
     const size = all.find(([h, w]) => `${h}x${w}` === text);
     if (!size) throw new Error(`size ${text} is not exported (${all.map(([h, w]) => `${h}x${w}`).join(', ')})`);
     return size;
@@ -108,7 +112,7 @@ export function expandConfigs(settings, manifests) {
     const model = folders.length > 1 ? { model: models.replace(/\/+$/, '').split('/').pop() } : {};
     const manifest = manifests[models];
     for (const size of manifest ? pickSizes(settings.sizes, manifest) : [null]) {
-      const resolution = size ? `${size[0]}x${size[1]}` : '?';
+      const resolution = size === 'auto' ? 'auto' : size ? `${size[0]}x${size[1]}` : '?';
       for (const backend of list(settings.backends)) {
         const threads = backend === 'wasm' ? list(settings.threads).map(Number) : [0];
         const exported = manifest ? Object.keys(manifest.variants) : [];

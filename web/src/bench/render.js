@@ -1,5 +1,5 @@
 /** The bench page's views of the results: the device table, the results table, charts and summaries (report.js). */
-import { charts, configLabel, markdownTable, TABLE_COLUMNS, tableRows } from './report.js';
+import { charts, markdownTable, runLabel, TABLE_COLUMNS, tableRows } from './report.js';
 import { $, predicted } from './state.js';
 
 /** The device table (browser, CPUs, memory, isolation, SIMD, WebGPU adapter, heap measurement). */
@@ -63,7 +63,7 @@ export function render(results) {
     .filter((r) => r.jf?.summary)
     .map(
       (r) =>
-        `${configLabel(r.config)}: J&F ${r.jf.summary['J&F'].toFixed(3)} ` +
+        `${runLabel(r)}: J&F ${r.jf.summary['J&F'].toFixed(3)} ` +
         `(J ${r.jf.summary.J.toFixed(3)}, F ${r.jf.summary.F.toFixed(3)}; ${r.jf.scoredFrames} frames)`,
     );
   $('#jf').textContent = jf.length
@@ -77,7 +77,7 @@ export function render(results) {
         ? `, page heap ${(f.memory.heapUsed.growth / 2 ** 20).toFixed(2)} MiB growth from frame ${f.memoryFrom}`
         : '';
       return (
-        `${configLabel(r.config)}: e2e median first ${f.window} frames ${f.latency.e2e.first.toFixed(1)} ms, last ${f.window} ` +
+        `${runLabel(r)}: e2e median first ${f.window} frames ${f.latency.e2e.first.toFixed(1)} ms, last ${f.window} ` +
         `${f.latency.e2e.last.toFixed(1)} ms (×${f.latency.e2e.ratio.toFixed(2)})${heap}, memory bank ${r.bankConstant ? 'constant' : 'changed'}`
       );
     });

@@ -16,6 +16,17 @@ export function configLabel(c) {
   return `${model}${c.backend}${c.backend === 'wasm' ? ` ${c.threads}t` : ''} ${c.variant} ${c.resolution}${round}`;
 }
 
+/** A run's label, with the size its worker chose when the configuration's is `auto`: "wasm 2t fp32 auto 208x272 r1". */
+export function runLabel(r) {
+  const { config, info } = r;
+  const auto = config.resolution === 'auto' && info?.model;
+  return configLabel(auto ? { ...config, resolution: `auto ${info.model.height}x${info.model.width}` } : config);
+}
+
+/** A run's FPS, with the size chosen when the configuration's is `auto` ("30.8 @208x272"). */
+const fpsAt = (r) =>
+  r.config.resolution === 'auto' ? `${f1(r.fps)} @${r.info.model.height}x${r.info.model.width}` : f1(r.fps);
+
 /**
  * With rounds (config.js `rounds`): per configuration, its FPS and share of the MatMul peak in every round, their
  * medians, and the median over rounds of its FPS divided by the first configuration's in the same round — the
@@ -37,7 +48,7 @@ export function roundsTable(results) {
   for (const [name, runs] of groups) {
     const ratios = runs.map((r) => r.fps / baseFps.get(r.config.round));
     lines.push(
-      `| ${name} | ${runs.map((r) => f1(r.fps)).join(', ')} | ${f1(median(runs.map((r) => r.fps)))} | ` +
+      `| ${name} | ${runs.map(fpsAt).join(', ')} | ${f1(median(runs.map((r) => r.fps)))} | ` +
         `${pct(median(runs.map((r) => r.compute?.ofPeak)))} | ${f2(median(ratios))} |`,
     );
   }
@@ -72,7 +83,7 @@ export function tableRows(results) {
     const heap = mem.heapUsed ? `${mib(mem.heapUsed.first)} → ${mib(mem.heapUsed.last)}` : '–';
     const bank = r.memory?.length ? `${mib(r.memory.at(-1).bankBytes)} (${r.memory.at(-1).bankTensors})` : '–';
     return [
-      configLabel(r.config),
+      runLabel(r),
       f1(r.fps),
       `${f1(s.e2e.p50)} / ${f1(s.e2e.p95)} / ${f1(s.e2e.p99)}`,
       f2(s.capture.p50),
@@ -189,24 +200,23 @@ function barChart({ title, bars, unit = '', width = 560 }) {
 /** The bench's plots: FPS per configuration, end-to-end and inference latency over the run, memory over the run. */
 export function charts(results) {
   const ok = results.runs.filter((r) => r.status === 'ok');
-  const label = (r) => configLabel(r.config);
   return {
     fps: barChart({
       title: 'frames per second (end to end, one frame in flight)',
       unit: ' FPS',
-      bars: ok.map((r) => ({ name: label(r), value: r.fps })),
+      bars: ok.map((r) => ({ name: runLabel(r), value: r.fps })),
     }),
     latency: lineChart({
       title: 'end-to-end latency over the run (block medians)',
       xLabel: 'frame',
       yLabel: 'ms',
-      series: ok.map((r) => ({ name: label(r), points: downsample(r.perFrame.e2e, 200) })),
+      series: ok.map((r) => ({ name: runLabel(r), points: downsample(r.perFrame.e2e, 200) })),
     }),
     infer: lineChart({
       title: 'inference latency over the run (block medians)',
       xLabel: 'frame',
       yLabel: 'ms',
-      series: ok.map((r) => ({ name: label(r), points: downsample(r.perFrame.infer, 200) })),
+      series: ok.map((r) => ({ name: runLabel(r), points: downsample(r.perFrame.infer, 200) })),
     }),
     memory: lineChart({
       title: "memory over the run: page JS heap and the tracker's memory bank",
@@ -215,10 +225,10 @@ export function charts(results) {
       series: ok
         .flatMap((r) => [
           {
-            name: `${label(r)} heap`,
+            name: `${runLabel(r)} heap`,
             points: r.memory.filter((m) => m.heapUsed != null).map((m) => [m.frame, m.heapUsed / 2 ** 20]),
           },
-          { name: `${label(r)} bank`, points: r.memory.map((m) => [m.frame, (m.bankBytes ?? NaN) / 2 ** 20]) },
+          { name: `${runLabel(r)} bank`, points: r.memory.map((m) => [m.frame, (m.bankBytes ?? NaN) / 2 ** 20]) },
         ])
         .filter((s) => s.points.length),
     }),

@@ -166,7 +166,7 @@ async function runConfig(config, settings, manifest, prepared, probes) {
     }
     await timeRun(run, worker, settings, prepared, life);
     const capacity = pickCapacity(manifest, numObjects);
-    const flops = stepFlops(atSize(manifest, config.size), capacity, config.variant);
+    const flops = stepFlops(atSize(manifest, [info.model.height, info.model.width]), capacity, config.variant);
     const peak = probes[probeKey];
     const student = flops ? flops.flops / run.stages.infer.p50 / 1e6 : NaN;
     run.compute = {
