@@ -77,3 +77,23 @@ export async function fitToDevice(manifest, capacity, current, progress = () => 
   }
   return { ...current, reason: `${fit.reason}; but ${measured}, so it stays` };
 }
+
+/**
+ * How long after a load that stepped down its first annotate must come to measure the start size again (remeasure):
+ * a first visit measures while Chromium still compiles onnxruntime's WASM in the background (session 18: 95 and
+ * 154 ms a frame at 240x320 on a fresh profile's first load, 22-26 ms on the next loads), and an annotate sooner
+ * than this (the page's autostart) would measure under the load's own conditions.
+ */
+export const REMEASURE_AFTER_MS = 3000;
+
+/**
+ * 'auto' size, second look: at the first annotate of a load that stepped down from `start` ({tracker, size}; its
+ * tracker shares the sessions), measure `start` again — the runtime warm now, the memory empty, so nothing is lost
+ * by changing size — and move as fitToDevice does. Returns {tracker, timings, reason} of the size kept.
+ */
+export async function remeasure(manifest, capacity, start, progress = () => {}) {
+  progress(`measuring ${start.size[1]}×${start.size[0]} again`);
+  const settled = (ms) => sizeSettled(manifest, capacity, start.size, ms);
+  const timings = await start.tracker.prepare(capacity, { settled });
+  return fitToDevice(manifest, capacity, { ...start, timings }, progress);
+}

@@ -25,7 +25,7 @@ import { runParity, runPromptParity } from './parity.js';
 import { frameToModel, PromptHead, promptMaps } from './prompt.js';
 import { serveRequests } from './protocol.js';
 import { importRuntime } from './runtime.js';
-import { fitToDevice, sizeSettled } from './size-fit.js';
+import { fitToDevice, remeasure, REMEASURE_AFTER_MS, sizeSettled } from './size-fit.js';
 import { Tracker } from './tracker.js';
 import { WorkerMarks } from './worker-marks.js';
 
@@ -45,6 +45,7 @@ const state = {
   info: null,
   head: null, // Promise of the PromptHead (null until first needed, and when the manifest has none): promptHeadReady
   clicks: null, // the frozen frame being prompted: {features, box, width, height, chains}
+  remeasure: null, // a load's step down, looked at again at the first annotate: {size, reason, after} (remeasureSize)
   offline: Promise.resolve([]), // the graphs cached for offline use once written: cacheForLater
 };
 
@@ -166,10 +167,14 @@ async function load(
         ? await fitToDevice(manifest, capacity, { tracker, timings, size }, progress)
         : { tracker, timings };
     marks.mark('size');
+    // a step down from the start size is looked at again at the first annotate (remeasureSize)
+    const [, height, width] = fitted.tracker.manifest.frame.shape;
+    const steppedDown = sizeChoice === 'auto' && height * width < size[0] * size[1];
     return {
       variant,
       reason,
       ...fitted,
+      remeasure: steppedDown ? { size, reason: sizeReason, after: now() + REMEASURE_AFTER_MS } : null,
       sizeReason: sizeChoice === 'auto' ? `${sizeReason}; ${fitted.reason}` : sizeReason,
     };
   };
@@ -189,12 +194,10 @@ async function load(
   }
   cacheForLater(modelBase, result.tracker);
   await state.tracker?.release();
-  const oldHead = state.head;
-  state.head = null;
-  await (await oldHead?.catch(() => null))?.release();
+  await dropPromptHead();
   state.tracker = result.tracker;
-  state.clicks = null;
   state.pipeline = new FramePipeline(result.tracker);
+  state.remeasure = result.remeasure;
   state.info = {
     backend,
     variant: result.variant,
@@ -301,6 +304,14 @@ async function promptHead(tracker) {
   return head;
 }
 
+/** Forget the click head and its encoded frame (both at the tracker's size): the next click prepares them again. */
+async function dropPromptHead() {
+  const old = state.head;
+  state.head = null;
+  state.clicks = null;
+  await (await old?.catch(() => null))?.release();
+}
+
 /** Model files are fine but no backend could run them. */
 function backendError(error, backend) {
   if (error.code?.startsWith('model-')) return error;
@@ -314,9 +325,33 @@ function requireTracker() {
   return state.tracker;
 }
 
+/**
+ * The first annotate of a load that stepped down (`state.remeasure`, once per load): once REMEASURE_AFTER_MS have
+ * passed, its start size is measured again (size-fit.js remeasure) and the tracker moves to the size kept — its
+ * memory is empty before an annotate, and the click head, made at the old size, is dropped. Returns the model's
+ * {height, width, sizeReason} when it measured, else null.
+ */
+async function remeasureSize(capacity, reply) {
+  const pending = state.remeasure;
+  state.remeasure = null;
+  if (!pending || now() < pending.after) return null;
+  const current = state.tracker;
+  const start = { tracker: current.withManifest(atSize(state.manifest, pending.size)), size: pending.size };
+  const fitted = await remeasure(state.manifest, capacity, start, (message) => reply({ status: 'progress', message }));
+  if (fitted.tracker.manifest.frame.shape.join() !== current.manifest.frame.shape.join()) {
+    state.tracker = fitted.tracker;
+    state.pipeline = new FramePipeline(fitted.tracker);
+    await dropPromptHead();
+  }
+  const [, height, width] = state.tracker.manifest.frame.shape;
+  return { height, width, sizeReason: `${pending.reason}; at Track, ${fitted.reason}` };
+}
+
 async function annotate({ frame, labels, width, height, numObjects, index, time }, reply) {
-  const tracker = requireTracker();
+  requireTracker();
   const capacity = pickCapacity(state.manifest, numObjects);
+  const model = await remeasureSize(capacity, reply);
+  const tracker = state.tracker;
   let prepared = null;
   if (!tracker.hasSession(capacity)) {
     // first use of this capacity: create and warm up its graph now, not mid-track
@@ -325,7 +360,7 @@ async function annotate({ frame, labels, width, height, numObjects, index, time 
   }
   const signature = state.debug ? nativeSignature(frame) : null;
   const done = await state.pipeline.annotate(frame, labels, width, height, numObjects, capacity);
-  reply({ status: 'annotated', capacity, prepared, frame, overlay: done.overlay, timings: done.timings }, [
+  reply({ status: 'annotated', capacity, prepared, model, frame, overlay: done.overlay, timings: done.timings }, [
     frame,
     done.overlay,
   ]);

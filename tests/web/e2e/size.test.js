@@ -16,7 +16,7 @@ import { after, before, test } from 'node:test';
 
 import { launch, preview } from '../helpers/browser.js';
 import { downloadZip, mobilevosEval, openWasmPage, trackWholeFile, writePred } from '../helpers/files.js';
-import { fitSize } from '../../../web/src/size-fit.js';
+import { fitSize, REMEASURE_AFTER_MS } from '../../../web/src/size-fit.js';
 import { modelDir, readManifest, REPO } from '../helpers/models.js';
 
 const CLIP = join(REPO, 'tests/web/.artifacts/small-object-clip');
@@ -60,26 +60,33 @@ after(async () => {
 
 const key = ([h, w]) => `${h}x${w}`;
 
+/**
+ * `model` ({height, width, sizeReason}) ran Auto as its reason says, the reason (after `prefix`) being size-fit.js's
+ * for a graph of `capacity`: every other exported size predicted, the size asked for the one fitSize picks from the
+ * measured time (the reason rounds it to the ms), and the size running it only if it measured within the budget (a
+ * step up) or faster (a step down). No timing is asserted.
+ */
+function assertAutoChoice(manifest, capacity, model, prefix) {
+  const start = manifest.model.default_size.wasm;
+  const reason = model.sizeReason;
+  const auto = reason.match(new RegExp(`${prefix}auto: ${key(start)} measured (\\d+) ms a frame \\((.*?)\\); `));
+  assert.ok(auto, reason);
+  const others = manifest.model.sizes.filter((s) => key([s.height, s.width]) !== key(start));
+  assert.equal(auto[2].split(', ').length, others.length, 'every other exported size is predicted');
+  const picks = new Set([-0.5, 0.5].map((d) => key(fitSize(manifest, capacity, start, Number(auto[1]) + d).size)));
+  const moved = reason.match(/; (but )?(\d+x\d+) measured \d+ ms(, so it stays)?$/);
+  assert.ok(picks.has(moved ? moved[2] : key(start)), `${reason} (fitSize: ${[...picks]})`);
+  const chosen = [model.height, model.width];
+  assert.equal(key(chosen), moved && !moved[1] ? moved[2] : key(start), reason);
+  assert.ok(chosen[0] <= start[0], 'no CPU runs 480x640 at 30 FPS');
+}
+
 test('Auto on WASM measures its default size, keeps it or steps down as its measurements say, and lists every size; an unknown ?size= falls back and says why', async (t) => {
   const manifest = readManifest(models);
   const start = manifest.model.default_size.wasm;
   const { page, info } = await openWasmPage(browser, server, t, '&size=auto');
-  const reason = info.model.sizeReason;
-  t.diagnostic(`size: ${reason}`);
-  const auto = reason.match(
-    new RegExp(`^default for wasm; auto: ${key(start)} measured (\\d+) ms a frame \\((.*?)\\); `),
-  );
-  assert.ok(auto, reason);
-  const others = manifest.model.sizes.filter((s) => key([s.height, s.width]) !== key(start));
-  assert.equal(auto[2].split(', ').length, others.length, 'every other exported size is predicted');
-  // the size asked for is the one fitSize picks from the steady call's time (the reason rounds it to the ms), and
-  // the page runs it only if it measured within the budget (a step up) or faster (a step down)
-  const picks = new Set([-0.5, 0.5].map((d) => key(fitSize(manifest, 1, start, Number(auto[1]) + d).size)));
-  const chosen = [info.model.height, info.model.width];
-  const moved = reason.match(/; (but )?(\d+x\d+) measured \d+ ms(, so it stays)?$/);
-  assert.ok(picks.has(moved ? moved[2] : key(start)), `${reason} (fitSize: ${[...picks]})`);
-  assert.equal(key(chosen), moved && !moved[1] ? moved[2] : key(start), reason);
-  assert.ok(chosen[0] <= start[0], 'no CPU runs 480x640 at 30 FPS');
+  t.diagnostic(`size: ${info.model.sizeReason}`);
+  assertAutoChoice(manifest, 1, info.model, '^default for wasm; ');
   assert.match(await page.textContent('#model-info'), new RegExp(`auto: ${key(start)} measured`));
   const options = await page.$$eval('#set-size option', (o) => o.map((e) => e.textContent));
   const bySize = [...manifest.model.sizes].sort((a, b) => a.height * a.width - b.height * b.width);
@@ -88,6 +95,35 @@ test('Auto on WASM measures its default size, keeps it or steps down as its meas
   assert.deepEqual([bad.info.model.height, bad.info.model.width], start);
   assert.match(bad.info.model.sizeReason, /100x100 is not an exported size/);
   assert.match(await bad.page.textContent('#model-info'), /100x100 is not an exported size/);
+});
+
+test('Auto looks again at Track after a load that stepped down: the start size measured warm, the size kept says why', async (t) => {
+  const manifest = readManifest(models);
+  // a fresh browser profile, as a first visit: its first load tends to step down (the WASM still compiling)
+  const fresh = await launch([]);
+  t.after(() => fresh.close());
+  const { page, info } = await openWasmPage(fresh, server, t, '&size=auto');
+  const loaded = info.model;
+  const stepped = /; \d+x\d+ measured \d+ ms$/.test(loaded.sizeReason);
+  t.diagnostic(`load: ${loaded.sizeReason}`);
+  await page.waitForTimeout(REMEASURE_AFTER_MS + 500); // a visitor marking the object: later than the load's moment
+  await page.click('.placeholder [data-source=sample]');
+  await page.waitForFunction(() => window.__mobilevos.mode === 'annotating' && window.__mobilevos.ready);
+  await page.waitForFunction(() => document.querySelectorAll('#objects li[data-object]').length === 2);
+  await page.click('#btn-track');
+  await page.waitForFunction(() => window.__mobilevos.stats.frames >= 5, null, { timeout: 120000 });
+  await page.click('#btn-pause');
+  const model = await page.evaluate(() => window.__mobilevos.info.model);
+  t.diagnostic(`at Track: ${model.sizeReason}`);
+  if (stepped) {
+    // the sample's two objects: the two-object graph measured, at its own cost
+    assertAutoChoice(manifest, 2, model, `^default for wasm; at Track, `);
+    assert.match(await page.textContent('#model-info'), /at Track, auto: /);
+  } else {
+    assert.deepEqual(model, loaded, 'a load that kept its start size is not measured again');
+  }
+  const areas = await page.$$eval('#objects li[data-object] .area', (cells) => cells.map((c) => c.textContent));
+  for (const area of areas) assert.ok(Number.parseInt(area, 10) > 100, `an object kept its pixels: ${areas}`);
 });
 
 /**

@@ -6,6 +6,8 @@ import {
   fitSize,
   fitToDevice,
   INFERENCE_BUDGET_MS,
+  remeasure,
+  REMEASURE_AFTER_MS,
   sizeSettled,
 } from '../../../web/src/size-fit.js';
 import { readManifest } from '../helpers/models.js';
@@ -173,4 +175,20 @@ test('fitToDevice keeps a step down only when the smaller size measures faster',
   const stay = await fit({ '240x320': 40, '208x272': 41 }, [240, 320], shipped);
   assert.deepEqual(stay.tracker.shape, [240, 320]);
   assert.match(stay.reason, /but 208x272 measured 41 ms, so it stays$/);
+});
+
+test('remeasure: a load that stepped down measures its start size again and keeps what that measurement says', async () => {
+  assert.equal(REMEASURE_AFTER_MS, 3000);
+  const again = async (msBySize) => {
+    const tracker = fakeTracker(msBySize, [240, 320]);
+    return remeasure(shipped, 1, { tracker, size: [240, 320] });
+  };
+  // warm now: 240x320 fits the budget, so the page goes back to it without measuring anything else
+  const back = await again({ '240x320': 24 });
+  assert.deepEqual(back.tracker.shape, [240, 320]);
+  assert.match(back.reason, /^auto: 240x320 measured 24 ms a frame .*the largest within 28 ms for 30 FPS$/);
+  // still slow: down to 208x272 again, measured
+  const down = await again({ '240x320': 40, '208x272': 27 });
+  assert.deepEqual(down.tracker.shape, [208, 272]);
+  assert.match(down.reason, /; 208x272 measured 27 ms$/);
 });

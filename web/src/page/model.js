@@ -92,6 +92,11 @@ function showBackend(info) {
   variant.hidden = false;
   variant.textContent = info.variant;
   variant.title = `model variant ${info.variant}: ${info.variantReason}`;
+  showModelInfo(info);
+}
+
+/** The settings hint: which model and input size run, why, and the cost. */
+function showModelInfo(info) {
   const m = info.model;
   const { flops } = m.sizes.find((s) => s.height === m.height && s.width === m.width);
   const cost = flops ? `; ${(flops / 1e9).toFixed(1)} GFLOP a frame` : '';
@@ -100,6 +105,12 @@ function showBackend(info) {
     `up to ${m.maxObjects} objects, variants ` +
     `${m.variants.join(', ')}.` +
     (info.adapter ? ` GPU: ${info.adapter}.` : '');
+}
+
+/** The worker measured the input size again at Track (its `annotated` reply's {height, width, sizeReason}). */
+export function showModelSize(size) {
+  Object.assign(app.model, size);
+  showModelInfo(app.info);
 }
 
 /** The model input sizes of the export ("HxW", smallest first; the hint below says the chosen one's cost). */

@@ -5,6 +5,7 @@
 import { FrameLoop } from '../ui/frame-loop.js';
 import { Banner } from '../ui/messages.js';
 import { MARKS, markOnce } from './marks.js';
+import { showModelSize } from './model.js';
 import { config } from './settings.js';
 import { annotator, app, banner, stats, video, view, viewCtx } from './state.js';
 import { renderStats, setMode, setStatus, showFileProgress } from './view.js';
@@ -43,6 +44,7 @@ export async function track() {
       },
       [bitmap],
     );
+    if (reply.model) showModelSize(reply.model);
     drawResult(reply.frame, reply.overlay, { index, time, labels: annotator.labels.slice() });
     markOnce(MARKS.annotated, { capacity: reply.capacity, prepared: reply.prepared ?? null, timings: reply.timings });
   } catch (error) {
