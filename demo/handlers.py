@@ -20,6 +20,7 @@ import inputs
 import viz
 from clicks import ClickSession, PromptModel, head_input
 from inference import Models, compare, score, summary_rows, write_results
+from mobilevos.runtime.manifest import same_shape
 
 DEFAULT_FRAMES = 60
 CLICK_KINDS = {"on the object (+)": "positive", "off it (−)": "negative", "box corners": "box"}  # radio label -> kind
@@ -109,10 +110,13 @@ class Handlers:
         self.default_frames = min(DEFAULT_FRAMES, limits.max_frames)
 
     def size_choices(self) -> list[tuple[str, str]]:
-        """(label, value) of each student model size, e.g. ("480×640 (WebGPU's default)", "480x640")."""
+        """(label, value) of each student model size of the first size's shape, smallest first, e.g. ("480×640
+        (WebGPU's default)", "480x640"): the Space reads a clip at the size's short side, its own aspect kept, so an
+        export's 16:9 or portrait sizes (for the web app's letterbox) would repeat short sides."""
         defaults = self.models.manifest["model"]["default_size"]
+        shaped = [s for s in self.models.sizes if same_shape(s, self.models.sizes[0])]
         choices = []
-        for size in sorted(self.models.sizes, key=lambda s: s[0] * s[1]):  # smallest first, as the page lists them
+        for size in sorted(shaped, key=lambda s: s[0] * s[1]):
             used = [name for name, key in (("WASM", "wasm"), ("WebGPU", "webgpu")) if list(size) == defaults[key]]
             label = f"{size[0]}×{size[1]}" + (f" ({' and '.join(used)} default)" if used else "")
             choices.append((label, size_value(size)))

@@ -18,7 +18,7 @@ from mobilevos.memory_rule import STUDENT
 from mobilevos.models.checkpoint import read_metadata
 from mobilevos.models.efficientnet_lite import is_pruned
 from mobilevos.models.network import NetworkConfig, SpaceTimeNetwork
-from mobilevos.runtime.manifest import SCHEMA_VERSION, sha256
+from mobilevos.runtime.manifest import SCHEMA_VERSION, same_shape, sha256
 
 from export.op_support import WASM_TABLE, WEBGPU_TABLE, load_table
 
@@ -54,6 +54,12 @@ def model_name(cfg: NetworkConfig) -> str:
     return name
 
 
+def webgpu_default(sizes: list[tuple[int, int]]) -> tuple[int, int]:
+    """WebGPU's starting size: the largest of the first size's shape (`same_shape`); sizes of other shapes are for
+    frames of those shapes (the web app's size-fit.js sizeForFrame)."""
+    return max((s for s in sizes if same_shape(s, sizes[0])), key=lambda s: s[0] * s[1])
+
+
 def build_manifest(
     sizes: list[tuple[int, int]],
     capacities: list[int],
@@ -64,9 +70,9 @@ def build_manifest(
     variants: dict,
 ) -> dict:
     """The manifest of an export of `graphs` (their entries, at the first of `sizes`) in `variants`, before
-    measurements. WASM defaults to the first size, WebGPU to the largest."""
+    measurements. WASM defaults to the first size, WebGPU to webgpu_default's."""
     height, width = sizes[0]
-    largest = max(sizes, key=lambda s: s[0] * s[1])
+    largest = webgpu_default(sizes)
     cfg, training = read_metadata(checkpoint)
     names = {t["name"]: t for t in graphs[0]["inputs"]}
     return {

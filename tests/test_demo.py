@@ -429,14 +429,16 @@ def test_a_larger_model_input_runs_both_models_at_its_short_side(app, models):
 
 
 def test_size_choices_list_the_sizes_smallest_first_naming_each_backends_default(monkeypatch):
-    """The size dropdown of a student exported at four sizes (the default first in its manifest, as the Balanced
-    student's): smallest first, as the page's setting lists them, with WASM's and WebGPU's defaults named."""
+    """The size dropdown of a student exported at four 4:3 sizes (the default first in its manifest, as the Balanced
+    student's) and their 16:9 and portrait partners: the 4:3 ones, smallest first, with WASM's and WebGPU's defaults
+    named — the Space keeps a clip's aspect at the size's short side, so the others would repeat short sides."""
     monkeypatch.syspath_prepend(str(APP.parent))
     handlers = importlib.import_module("handlers")
     inputs = importlib.import_module("inputs")
     default_size = {"wasm": [240, 320], "webgpu": [480, 640]}
     models = SimpleNamespace(
-        sizes=[(240, 320), (480, 640), (224, 288), (208, 272)], manifest={"model": {"default_size": default_size}}
+        sizes=[(240, 320), (480, 640), (224, 288), (208, 272), (176, 320), (320, 240), (368, 208)],
+        manifest={"model": {"default_size": default_size}},
     )
     space = handlers.Handlers(models, None, inputs.Limits())
     assert space.size_choices() == [

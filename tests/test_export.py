@@ -36,6 +36,7 @@ from export.calibration import calibration_feeds
 from export.clips import ClipSet, davis_clips, synthetic_clips
 from export.evaluate import FP32_MAX_ABS_PROB, FP32_MIN_MEAN_IOU, mask_ious
 from export.graphs import StudentGraph, example_inputs, graph_spec
+from export.manifest_writer import webgpu_default
 from export.op_support import (
     WASM_TABLE,
     WEBGPU_TABLE,
@@ -193,6 +194,14 @@ def test_operator_check_rejects_an_unsupported_op():
         check_operators(model, webgpu, "tiny.onnx")
     check_operators(model, load_table(WASM_TABLE), "tiny.onnx")  # the CPU/WASM kernels have TopK
     check_operators(_tiny_model("Relu", 18), webgpu, "tiny.onnx")
+
+
+def test_webgpu_starts_at_the_largest_size_of_the_first_sizes_shape():
+    """A landscape export with portrait and 16:9 partners: WebGPU's default stays landscape 4:3 (640x480 has the same
+    area as 480x640 and comes first in a list where it is not the shape)."""
+    assert webgpu_default([(240, 320), (640, 480), (480, 640), (416, 736), (208, 272)]) == (480, 640)
+    assert webgpu_default([(240, 320), (208, 272)]) == (240, 320)
+    assert webgpu_default([(176, 320), (240, 320), (416, 736)]) == (416, 736)
 
 
 def test_webgpu_table_parsing():

@@ -4,16 +4,26 @@
  *
  * The graphs take any size, so the prediction scales the measured time by the export's FLOPs per size (pixels when
  * the manifest has no FLOPs). FLOPs are not time (WASM's depthwise convolutions run at a fifth of its MatMul rate),
- * which is why a step to another size is measured again before it is kept (fitToDevice).
+ * which is why a step to another size is measured again before it is kept (fitToDevice). The measurement moves
+ * between sizes of one shape (4:3-like: 240x320, 224x288, 208x272, 480x640); the frame's aspect then picks a size of
+ * another shape at no more cost where it shows more of the frame (sizeForFrame: a 16:9 video in a 4:3 input spends a
+ * quarter of the frame on grey bars).
  */
 
 /** Inference time a frame may take for 30 FPS end to end: 85% of 33.3 ms, the rest for the page's pre-processing,
  * post-processing and drawing (~3 ms a frame at 240×320 in `npm run bench`). */
 export const INFERENCE_BUDGET_MS = (1000 / 30) * 0.85;
 
+import { letterbox } from './geometry.js';
 import { atSize } from './manifest.js';
 
 const key = ([h, w]) => `${h}x${w}`;
+
+/** Aspect ratios within this factor are one shape: 4:3 (1.33) with 224x288 (1.29) and 208x272 (1.31); 16:9 (1.78)
+ * with 176x320 (1.82) and 192x336 (1.75). */
+const SAME_SHAPE = 1.15;
+/** Do sizes [h, w] and [h2, w2] have one shape (SAME_SHAPE)? */
+export const sameShape = ([h1, w1], [h2, w2]) => Math.abs(Math.log(w1 / h1 / (w2 / h2))) < Math.log(SAME_SHAPE);
 
 /** The cost the export recorded for a size at `capacity`: FLOPs when known, else pixels (both only as ratios). */
 function cost(manifest, [h, w], capacity) {
@@ -22,13 +32,14 @@ function cost(manifest, [h, w], capacity) {
 }
 
 /**
- * Predict every exported size's inference time from `ms` measured at `measured` ([h, w]), and pick the largest
- * predicted to fit `budgetMs`, else the smallest. Returns {size, fits, predictions: [{size, ms}] smallest first,
- * reason}.
+ * Predict the inference time of every exported size of `measured`'s shape ([h, w]) from `ms` measured there, and
+ * pick the largest predicted to fit `budgetMs`, else the smallest. Returns {size, fits, predictions: [{size, ms}]
+ * smallest first, reason}.
  */
 export function fitSize(manifest, capacity, measured, ms, budgetMs = INFERENCE_BUDGET_MS) {
   const base = cost(manifest, measured, capacity);
   const predictions = manifest.model.sizes
+    .filter((s) => sameShape([s.height, s.width], measured))
     .map((s) => ({ size: [s.height, s.width], ms: (ms * cost(manifest, [s.height, s.width], capacity)) / base }))
     .sort((a, b) => a.size[0] * a.size[1] - b.size[0] * b.size[1]);
   const fitting = predictions.filter((p) => p.ms <= budgetMs);
@@ -41,6 +52,26 @@ export function fitSize(manifest, capacity, measured, ms, budgetMs = INFERENCE_B
     (others.length ? ` (${others.join(', ')})` : '') +
     `; ${fitting.length ? 'the largest' : 'none fits, so the smallest'} within ${budgetMs.toFixed(0)} ms for 30 FPS`;
   return { size: pick.size, fits: fitting.length > 0, predictions, reason };
+}
+
+/**
+ * The exported size that shows a `frameWidth` x `frameHeight` frame best at no more cost than `size` (Auto's measured
+ * choice) for a graph of `capacity`: of the sizes whose FLOPs are at most `size`'s, the one whose letterbox box holds
+ * the most frame pixels, `size` itself on a tie. The memory grid goes with the FLOPs (208x368: 13x23 cells, 240x320:
+ * 15x20), so no size is measured again.
+ */
+export function sizeForFrame(manifest, capacity, size, frameWidth, frameHeight) {
+  const budget = cost(manifest, size, capacity);
+  const seen = ([h, w]) => {
+    const box = letterbox(frameWidth, frameHeight, w, h);
+    return box.width * box.height;
+  };
+  let best = size;
+  for (const s of manifest.model.sizes) {
+    const candidate = [s.height, s.width];
+    if (cost(manifest, candidate, capacity) <= budget && seen(candidate) > seen(best)) best = candidate;
+  }
+  return best;
 }
 
 /** How much faster than the warm-up's fastest track call so far a steady one may be (measured in session 18, Balanced

@@ -25,7 +25,7 @@ import { runParity, runPromptParity } from './parity.js';
 import { frameToModel, PromptHead, promptMaps } from './prompt.js';
 import { serveRequests } from './protocol.js';
 import { importRuntime } from './runtime.js';
-import { fitToDevice, remeasure, REMEASURE_AFTER_MS, sizeSettled } from './size-fit.js';
+import { fitToDevice, remeasure, REMEASURE_AFTER_MS, sizeForFrame, sizeSettled } from './size-fit.js';
 import { Tracker } from './tracker.js';
 import { WorkerMarks } from './worker-marks.js';
 
@@ -45,7 +45,9 @@ const state = {
   info: null,
   head: null, // Promise of the PromptHead (null until first needed, and when the manifest has none): promptHeadReady
   clicks: null, // the frozen frame being prompted: {features, box, width, height, chains}
-  remeasure: null, // a load's step down, looked at again at the first annotate: {size, reason, after} (remeasureSize)
+  // Auto's size (null when one was asked for): {size: measured choice, reason, remeasure: a step down to look at again
+  // at the first annotate, {size, reason, after}, or null} (autoSizeAtAnnotate)
+  auto: null,
   offline: Promise.resolve([]), // the graphs cached for offline use once written: cacheForLater
 };
 
@@ -167,15 +169,20 @@ async function load(
         ? await fitToDevice(manifest, capacity, { tracker, timings, size }, progress)
         : { tracker, timings };
     marks.mark('size');
-    // a step down from the start size is looked at again at the first annotate (remeasureSize)
+    // a step down from the start size is looked at again at the first annotate (autoSizeAtAnnotate)
     const [, height, width] = fitted.tracker.manifest.frame.shape;
-    const steppedDown = sizeChoice === 'auto' && height * width < size[0] * size[1];
+    const steppedDown = height * width < size[0] * size[1];
+    const auto = sizeChoice === 'auto' && {
+      size: [height, width],
+      reason: `${sizeReason}; ${fitted.reason}`,
+      remeasure: steppedDown ? { size, reason: sizeReason, after: now() + REMEASURE_AFTER_MS } : null,
+    };
     return {
       variant,
       reason,
       ...fitted,
-      remeasure: steppedDown ? { size, reason: sizeReason, after: now() + REMEASURE_AFTER_MS } : null,
-      sizeReason: sizeChoice === 'auto' ? `${sizeReason}; ${fitted.reason}` : sizeReason,
+      auto: auto || null,
+      sizeReason: auto ? auto.reason : sizeReason,
     };
   };
 
@@ -197,7 +204,7 @@ async function load(
   await dropPromptHead();
   state.tracker = result.tracker;
   state.pipeline = new FramePipeline(result.tracker);
-  state.remeasure = result.remeasure;
+  state.auto = result.auto;
   state.info = {
     backend,
     variant: result.variant,
@@ -325,32 +332,45 @@ function requireTracker() {
   return state.tracker;
 }
 
+/** The tracker at another size (the memory is empty before an annotate; the click head, made at the old size, goes). */
+async function moveTracker(size) {
+  const tracker = state.tracker.withManifest(atSize(state.manifest, size));
+  state.tracker = tracker;
+  state.pipeline = new FramePipeline(tracker);
+  await dropPromptHead();
+}
+
 /**
- * The first annotate of a load that stepped down (`state.remeasure`, once per load): once REMEASURE_AFTER_MS have
- * passed, its start size is measured again (size-fit.js remeasure) and the tracker moves to the size kept — its
- * memory is empty before an annotate, and the click head, made at the old size, is dropped. Returns the model's
- * {height, width, sizeReason} when it measured, else null.
+ * Auto's size at an annotate, the frame's size known. First, once per load, a load that stepped down has its start
+ * size measured again if REMEASURE_AFTER_MS have passed (size-fit.js remeasure: the runtime warm now). Then the
+ * frame's shape: the size that shows it best at no more cost (size-fit.js sizeForFrame; a 16:9 video gets a 16:9
+ * input). Returns the model's {height, width, sizeReason} (null when the size was asked for).
  */
-async function remeasureSize(capacity, reply) {
-  const pending = state.remeasure;
-  state.remeasure = null;
-  if (!pending || now() < pending.after) return null;
-  const current = state.tracker;
-  const start = { tracker: current.withManifest(atSize(state.manifest, pending.size)), size: pending.size };
-  const fitted = await remeasure(state.manifest, capacity, start, (message) => reply({ status: 'progress', message }));
-  if (fitted.tracker.manifest.frame.shape.join() !== current.manifest.frame.shape.join()) {
-    state.tracker = fitted.tracker;
-    state.pipeline = new FramePipeline(fitted.tracker);
-    await dropPromptHead();
+async function autoSizeAtAnnotate(capacity, frameWidth, frameHeight, reply) {
+  const { auto } = state;
+  if (!auto) return null;
+  const pending = auto.remeasure;
+  auto.remeasure = null;
+  if (pending && now() >= pending.after) {
+    const start = { tracker: state.tracker.withManifest(atSize(state.manifest, pending.size)), size: pending.size };
+    const progress = (message) => reply({ status: 'progress', message });
+    const fitted = await remeasure(state.manifest, capacity, start, progress);
+    auto.size = fitted.tracker.manifest.frame.shape.slice(1, 3);
+    auto.reason = `${pending.reason}; at Track, ${fitted.reason}`;
   }
-  const [, height, width] = state.tracker.manifest.frame.shape;
-  return { height, width, sizeReason: `${pending.reason}; at Track, ${fitted.reason}` };
+  const size = sizeForFrame(state.manifest, capacity, auto.size, frameWidth, frameHeight);
+  if (size.join() !== [state.tracker.height, state.tracker.width].join()) await moveTracker(size);
+  const shaped =
+    size.join() === auto.size.join()
+      ? ''
+      : `; ${size.join('x')} for this ${frameWidth}×${frameHeight} frame (no more FLOPs, more of it seen)`;
+  return { height: size[0], width: size[1], sizeReason: auto.reason + shaped };
 }
 
 async function annotate({ frame, labels, width, height, numObjects, index, time }, reply) {
   requireTracker();
   const capacity = pickCapacity(state.manifest, numObjects);
-  const model = await remeasureSize(capacity, reply);
+  const model = await autoSizeAtAnnotate(capacity, width, height, reply);
   const tracker = state.tracker;
   let prepared = null;
   if (!tracker.hasSession(capacity)) {

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -256,6 +257,15 @@ def default_size(manifest: dict, backend: str) -> tuple[int, int]:
     """The model size the manifest suggests for `backend` ("wasm" or "webgpu"; the CPU runs as WASM does)."""
     height, width = manifest["model"]["default_size"]["webgpu" if backend == "webgpu" else "wasm"]
     return height, width
+
+
+SAME_SHAPE = 1.15  # aspect ratios within this factor are one shape (web/src/size-fit.js: the same rule)
+
+
+def same_shape(a: tuple[int, int] | list[int], b: tuple[int, int] | list[int]) -> bool:
+    """Do model sizes (H, W) `a` and `b` have one shape: 4:3 with 224x288 and 208x272, 16:9 with 176x320, ...? An
+    export's sizes of other shapes than its first are for frames of those shapes (the web app's sizeForFrame)."""
+    return abs(math.log(a[1] / a[0] / (b[1] / b[0]))) < math.log(SAME_SHAPE)
 
 
 def _check_file(folder: Path, graph: dict, where: str) -> None:

@@ -16,7 +16,7 @@ import { after, before, test } from 'node:test';
 
 import { launch, preview } from '../helpers/browser.js';
 import { downloadZip, mobilevosEval, openWasmPage, trackWholeFile, writePred } from '../helpers/files.js';
-import { fitSize, REMEASURE_AFTER_MS } from '../../../web/src/size-fit.js';
+import { fitSize, REMEASURE_AFTER_MS, sameShape } from '../../../web/src/size-fit.js';
 import { modelDir, readManifest, REPO } from '../helpers/models.js';
 
 const CLIP = join(REPO, 'tests/web/.artifacts/small-object-clip');
@@ -62,7 +62,7 @@ const key = ([h, w]) => `${h}x${w}`;
 
 /**
  * `model` ({height, width, sizeReason}) ran Auto as its reason says, the reason (after `prefix`) being size-fit.js's
- * for a graph of `capacity`: every other exported size predicted, the size asked for the one fitSize picks from the
+ * for a graph of `capacity` and a 4:3 frame: every other exported size of the start's shape predicted, the size asked for the one fitSize picks from the
  * measured time (the reason rounds it to the ms), and the size running it only if it measured within the budget (a
  * step up) or faster (a step down). No timing is asserted.
  */
@@ -71,8 +71,10 @@ function assertAutoChoice(manifest, capacity, model, prefix) {
   const reason = model.sizeReason;
   const auto = reason.match(new RegExp(`${prefix}auto: ${key(start)} measured (\\d+) ms a frame \\((.*?)\\); `));
   assert.ok(auto, reason);
-  const others = manifest.model.sizes.filter((s) => key([s.height, s.width]) !== key(start));
-  assert.equal(auto[2].split(', ').length, others.length, 'every other exported size is predicted');
+  const others = manifest.model.sizes.filter(
+    (s) => key([s.height, s.width]) !== key(start) && sameShape([s.height, s.width], start),
+  );
+  assert.equal(auto[2].split(', ').length, others.length, 'every other exported size of its shape is predicted');
   const picks = new Set([-0.5, 0.5].map((d) => key(fitSize(manifest, capacity, start, Number(auto[1]) + d).size)));
   const moved = reason.match(/; (but )?(\d+x\d+) measured \d+ ms(, so it stays)?$/);
   assert.ok(picks.has(moved ? moved[2] : key(start)), `${reason} (fitSize: ${[...picks]})`);
@@ -88,9 +90,30 @@ test('Auto on WASM measures its default size, keeps it or steps down as its meas
   t.diagnostic(`size: ${info.model.sizeReason}`);
   assertAutoChoice(manifest, 1, info.model, '^default for wasm; ');
   assert.match(await page.textContent('#model-info'), new RegExp(`auto: ${key(start)} measured`));
-  const options = await page.$$eval('#set-size option', (o) => o.map((e) => e.textContent));
-  const bySize = [...manifest.model.sizes].sort((a, b) => a.height * a.width - b.height * b.width);
-  assert.deepEqual(options, ['Auto', ...bySize.map((s) => `${s.width}×${s.height}`)], 'smallest first');
+  // the size list: Auto, then one group per shape, WASM's start's first, each smallest first, every size once
+  const groups = await page.$$eval('#set-size optgroup', (gs) =>
+    gs.map((g) => ({ label: g.label, sizes: [...g.children].map((o) => o.value) })),
+  );
+  const area = (text) => text.split('x').reduce((a, b) => a * b, 1);
+  assert.equal(await page.$eval('#set-size option', (o) => o.value), 'auto');
+  assert.equal(groups[0].label, '4:3');
+  const fourThree = manifest.model.sizes
+    .filter((s) => sameShape([s.height, s.width], start))
+    .map((s) => key([s.height, s.width]));
+  assert.deepEqual(
+    groups[0].sizes.toSorted(),
+    fourThree.toSorted(),
+    "the 4:3 group holds the sizes of the start's shape",
+  );
+  for (const g of groups)
+    assert.deepEqual(
+      g.sizes,
+      g.sizes.toSorted((a, b) => area(a) - area(b)),
+      `${g.label} smallest first`,
+    );
+  const listed = groups.flatMap((g) => g.sizes);
+  assert.deepEqual(listed.toSorted(), manifest.model.sizes.map((s) => key([s.height, s.width])).toSorted());
+  t.diagnostic(`size groups: ${groups.map((g) => `${g.label} (${g.sizes.join(', ')})`).join('; ')}`);
   const bad = await openWasmPage(browser, server, t, '&size=100x100');
   assert.deepEqual([bad.info.model.height, bad.info.model.width], start);
   assert.match(bad.info.model.sizeReason, /100x100 is not an exported size/);
@@ -181,8 +204,12 @@ test(
   },
 );
 
-// the smallest exported size: where Auto steps down to on a CPU that misses 30 FPS at WASM's default
-const [smallest] = readManifest(modelDir()).model.sizes.toSorted((a, b) => a.height - b.height);
+// the smallest exported size of WASM's start's shape: where Auto steps down to for this 4:3 clip on a CPU that misses
+// 30 FPS at WASM's default
+const { sizes, default_size: defaultSize } = readManifest(modelDir()).model;
+const [smallest] = sizes
+  .filter((s) => sameShape([s.height, s.width], defaultSize.wasm))
+  .toSorted((a, b) => a.height - b.height);
 for (const [label, query, shortSide, margin] of [
   [
     `?size=${smallest.height}x${smallest.width} (the smallest)`,

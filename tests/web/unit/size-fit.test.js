@@ -8,11 +8,13 @@ import {
   INFERENCE_BUDGET_MS,
   remeasure,
   REMEASURE_AFTER_MS,
+  sameShape,
+  sizeForFrame,
   sizeSettled,
 } from '../../../web/src/size-fit.js';
 import { readManifest } from '../helpers/models.js';
 
-const shipped = readManifest(); // the default model: 240x320 (WASM's start), 480x640 (WebGPU's), 224x288, 208x272
+const shipped = readManifest(); // the default model: 4:3 sizes 208x272 to 480x640, and their 16:9 partners
 const isDefault = (s) => Object.values(shipped.model.default_size).some(([h, w]) => s.height === h && s.width === w);
 // the two backends' defaults alone (~5x the FLOPs at the larger): moving up and down between them
 const manifest = { ...shipped, model: { ...shipped.model, sizes: shipped.model.sizes.filter(isDefault) } };
@@ -126,12 +128,12 @@ test('fitToDevice steps a slow GPU down from 480x640, and measures nothing more 
   assert.match(stay.reason, /none fits, so the smallest within 28 ms for 30 FPS$/);
 });
 
-// The shipped default model also has two sizes below WASM's start, for CPUs that miss 30 FPS at 240x320
-const below = (h, w) => shipped.model.sizes.find((s) => s.height === h && s.width === w);
-const costAt = (h, w) => below(h, w).flops[1] / below(240, 320).flops[1];
+// The shipped default model also has sizes below WASM's start (for CPUs that miss 30 FPS at 240x320) and 16:9 ones
+const sizeOf = (h, w) => shipped.model.sizes.find((s) => s.height === h && s.width === w);
+const costAt = (h, w) => sizeOf(h, w).flops[1] / sizeOf(240, 320).flops[1];
 
 test('the default model is exported below 240x320 too (224x288, 208x272: ~0.83 and ~0.72 of its FLOPs)', () => {
-  assert.ok(below(224, 288) && below(208, 272), shipped.model.sizes.map((s) => `${s.height}x${s.width}`).join());
+  assert.ok(sizeOf(224, 288) && sizeOf(208, 272), shipped.model.sizes.map((s) => `${s.height}x${s.width}`).join());
   assert.ok(Math.abs(costAt(224, 288) - 0.83) < 0.02, String(costAt(224, 288)));
   assert.ok(Math.abs(costAt(208, 272) - 0.72) < 0.02, String(costAt(208, 272)));
 });
@@ -191,4 +193,57 @@ test('remeasure: a load that stepped down measures its start size again and keep
   const down = await again({ '240x320': 40, '208x272': 27 });
   assert.deepEqual(down.tracker.shape, [208, 272]);
   assert.match(down.reason, /; 208x272 measured 27 ms$/);
+});
+
+test('sizeForFrame: a frame gets the size of its own shape that costs no more than the measured 4:3 one', () => {
+  // each 4:3 size has 16:9, 3:4 and 9:16 partners of no more FLOPs, with the same memory grid (a 16:9 frame in a 4:3
+  // input is a quarter grey bars; a portrait phone frame more than half)
+  const rows = [
+    // 4:3,       16:9,       3:4,        9:16
+    [
+      [208, 272],
+      [176, 320],
+      [272, 208],
+      [320, 176],
+    ],
+    [
+      [224, 288],
+      [192, 336],
+      [288, 224],
+      [336, 192],
+    ],
+    [
+      [240, 320],
+      [208, 368],
+      [320, 240],
+      [368, 208],
+    ],
+    [
+      [480, 640],
+      [416, 736],
+      [640, 480],
+      [736, 416],
+    ],
+  ];
+  for (const [four, sixteen, portrait, tall] of rows) {
+    for (const size of [sixteen, portrait, tall]) {
+      assert.ok(sizeOf(...size).flops[1] <= sizeOf(...four).flops[1], `${size} costs no more than ${four}`);
+    }
+    assert.deepEqual(sizeForFrame(shipped, 1, four, 854, 480), sixteen, `854x480 at ${four}`);
+    assert.deepEqual(sizeForFrame(shipped, 2, four, 1280, 720), sixteen, `1280x720 at ${four}, two objects`);
+    assert.deepEqual(sizeForFrame(shipped, 1, four, 640, 480), four, `640x480 at ${four}`);
+    assert.deepEqual(sizeForFrame(shipped, 1, four, 480, 640), portrait, `a 3:4 portrait frame at ${four}`);
+    assert.deepEqual(sizeForFrame(shipped, 1, four, 720, 1280), tall, `a 9:16 portrait frame at ${four}`);
+  }
+  // never a size that costs more: a 16:9 frame at 208x272 does not get 208x368
+  assert.ok(sizeOf(208, 368).flops[1] > sizeOf(208, 272).flops[1]);
+  // a square frame: the 4:3 size shows as much of it as any
+  assert.deepEqual(sizeForFrame(shipped, 1, [240, 320], 500, 500), [240, 320]);
+});
+
+test("fitSize moves within the measured size's shape: a 16:9 size is never predicted from a 4:3 measurement", () => {
+  const fit = fitSize(shipped, 1, [240, 320], 20);
+  for (const { size } of fit.predictions) assert.ok(sameShape(size, [240, 320]), String(size));
+  assert.equal(sameShape([176, 320], [208, 272]), false);
+  assert.equal(sameShape([208, 272], [240, 320]), true);
 });

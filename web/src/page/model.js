@@ -113,14 +113,33 @@ export function showModelSize(size) {
   showModelInfo(app.info);
 }
 
-/** The model input sizes of the export ("HxW", smallest first; the hint below says the chosen one's cost). */
+/** Aspect ratios the size list names its groups by (an export's other shapes serve frames of those shapes). */
+const SHAPES = [
+  ['4:3', 4 / 3],
+  ['16:9', 16 / 9],
+  ['3:4, portrait', 3 / 4],
+  ['9:16, portrait', 9 / 16],
+];
+const shapeOf = (s) =>
+  SHAPES.reduce((a, b) =>
+    Math.abs(Math.log(s.width / s.height / b[1])) < Math.abs(Math.log(s.width / s.height / a[1])) ? b : a,
+  )[0];
+
+/** The model input sizes of the export ("HxW"), one group per shape in the export's order, smallest first (the hint
+ * below says the chosen one's cost). */
 function fillSizeChoices(sizes) {
   const select = $('#set-size');
-  const options = [...sizes]
-    .sort((a, b) => a.height * a.width - b.height * b.width)
-    .map((s) => new Option(`${s.width}×${s.height}`, `${s.height}x${s.width}`));
-  select.replaceChildren(new Option('Auto', 'auto'), ...options);
-  select.value = options.some((o) => o.value === config.size) ? config.size : 'auto';
+  const groups = new Map();
+  for (const s of [...sizes].sort((a, b) => a.height * a.width - b.height * b.width)) {
+    const shape = shapeOf(s);
+    if (!groups.has(shape)) groups.set(shape, Object.assign(document.createElement('optgroup'), { label: shape }));
+    groups.get(shape).append(new Option(`${s.width}×${s.height}`, `${s.height}x${s.width}`));
+  }
+  const first = shapeOf(sizes[0]); // the export's first size's shape leads
+  const ordered = [groups.get(first), ...[...groups].filter(([k]) => k !== first).map(([, g]) => g)];
+  select.replaceChildren(new Option('Auto', 'auto'), ...ordered);
+  const values = [...select.options].map((o) => o.value);
+  select.value = values.includes(config.size) ? config.size : 'auto';
 }
 
 function fillVariantChoices(variants) {
