@@ -2,6 +2,7 @@
 
 python -m export                                  # models/student.safetensors -> web/public/models/student
 python -m export --checkpoint /tmp/student_dev.safetensors --size 240x320 --capacities 1,2,4
+python -m export --resize --extra-sizes 480x640,208x368       # re-measure the sizes of web/public/models/student only
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from mobilevos.models.checkpoint import resolve
 from mobilevos.runtime.manifest import ManifestError
 
 from export.op_support import UnsupportedOperatorError
-from export.pipeline import DEFAULT_CHECKPOINT, DEFAULT_DATA, DEFAULT_OUT, ExportOptions, run_export
+from export.pipeline import DEFAULT_CHECKPOINT, DEFAULT_DATA, DEFAULT_OUT, ExportOptions, resize_export, run_export
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -92,12 +93,19 @@ def parse_args(argv: list[str] | None = None) -> ExportOptions:
         help="the student the head was trained on, when it is not --checkpoint (a shipped name or weights): its "
         "key encoder is exported as prompt_encoder.onnx and gives the head its features",
     )
+    p.add_argument(
+        "--resize",
+        action="store_true",
+        help="only give the export in --out the sizes --size (its first) and --extra-sizes, each checked and timed on "
+        "its own graphs; nothing else is rewritten",
+    )
     return ExportOptions(**vars(p.parse_args(argv)))
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        manifest = run_export(parse_args(argv))
+        opts = parse_args(argv)
+        manifest = (resize_export if opts.resize else run_export)(opts)
     except (FileNotFoundError, ValueError, ManifestError, UnsupportedOperatorError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

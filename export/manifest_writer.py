@@ -54,6 +54,11 @@ def model_name(cfg: NetworkConfig) -> str:
     return name
 
 
+def size_entries(sizes: list[tuple[int, int]], stride: int) -> list[dict]:
+    """`model.sizes` before measurements: each size with its memory grid."""
+    return [{"height": h, "width": w, "memory_height": h // stride, "memory_width": w // stride} for h, w in sizes]
+
+
 def webgpu_default(sizes: list[tuple[int, int]]) -> tuple[int, int]:
     """WebGPU's starting size: the largest of the first size's shape (`same_shape`); sizes of other shapes are for
     frames of those shapes (the web app's size-fit.js sizeForFrame)."""
@@ -86,10 +91,7 @@ def build_manifest(
             "value_dim": net.cfg.value_dim,
             "memory_height": height // net.stride,
             "memory_width": width // net.stride,
-            "sizes": [
-                {"height": h, "width": w, "memory_height": h // net.stride, "memory_width": w // net.stride}
-                for h, w in sizes
-            ],
+            "sizes": size_entries(sizes, net.stride),
             "default_size": {
                 "wasm": list(sizes[0]),
                 "webgpu": list(largest),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from tqdm import tqdm
 from mobilevos.models.checkpoint import load_network
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.models.prompt_head import load_head
-from mobilevos.runtime.manifest import MANIFEST_NAME, VARIANTS, at_size, sha256, write_manifest
+from mobilevos.runtime.manifest import MANIFEST_NAME, VARIANTS, at_size, load_manifest, sha256, write_manifest
 
 from export import clips as clip_sources
 from export.calibration import calibration_feeds
@@ -45,7 +45,9 @@ from export.manifest_writer import (
     build_manifest,
     cpu_name,
     operator_notes,
+    size_entries,
     variant_entry,
+    webgpu_default,
 )
 from export.op_support import check_operators, load_table
 from export.prompt import (
@@ -98,6 +100,8 @@ class ExportOptions:
     # The student whose key encoder the head was trained on, when it is not `checkpoint`: its encoder is exported as
     # prompt_encoder.onnx and gives the head its features (None: the student graphs give them).
     prompt_encoder: Path | None = None
+    # Only re-measure the model sizes of the export already in `out`, on its own graphs (resize_export).
+    resize: bool = False
 
     @property
     def sizes(self) -> list[tuple[int, int]]:
@@ -373,3 +377,34 @@ def run_export(opts: ExportOptions) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         torch.set_num_threads(caller_threads)
     return out / MANIFEST_NAME
+
+
+def resize_export(opts: ExportOptions) -> Path:
+    """Give the export already in `opts.out` the model sizes `opts.sizes` (the first must be its first), each checked
+    against PyTorch and costed as run_export checks them, on the export's own graphs: only `model.sizes` and WebGPU's
+    default change, so sizes are added to a shipped export without rewriting its graphs' bytes. Raises ValueError when
+    `opts.checkpoint` is not the one the export was made from. Returns the manifest path."""
+    opts.validate()
+    checkpoint = _checkpoint_path(Path(opts.checkpoint))
+    folder = Path(opts.out)
+    manifest = load_manifest(folder / MANIFEST_NAME)
+    if manifest["checkpoint"]["sha256"] != sha256(checkpoint):
+        raise ValueError(f"{checkpoint} is not the checkpoint {folder} was exported from")
+    first = (manifest["model"]["height"], manifest["model"]["width"])
+    if tuple(opts.size) != first:
+        raise ValueError(f"--size {opts.size[0]}x{opts.size[1]}: the export's first size is {first[0]}x{first[1]}")
+    net = load_network(checkpoint)
+    manifest["model"]["sizes"] = size_entries(opts.sizes, net.stride)
+    manifest["model"]["default_size"]["webgpu"] = list(webgpu_default(opts.sizes))
+    original = (folder / MANIFEST_NAME).read_text()
+    caller_threads = torch.get_num_threads()  # restored afterwards, as in run_export
+    torch.set_num_threads(max(1, opts.threads))
+    try:
+        write_manifest(folder, manifest)  # the measurements' trackers read the sizes from the folder
+        _measure_sizes(replace(opts, capacities=tuple(manifest["objects"]["capacities"])), net, folder, manifest)
+        return write_manifest(folder, manifest)
+    except BaseException:
+        (folder / MANIFEST_NAME).write_text(original)  # a failed check leaves the export as it was
+        raise
+    finally:
+        torch.set_num_threads(caller_threads)

@@ -124,6 +124,35 @@ def test_manifest_validates_and_matches_files(exported, dev_checkpoint):
             assert 0 <= manifest["variants"][variant]["accuracy"][f"k{k}"]["mean_iou"] <= 1
 
 
+def test_resize_adds_sizes_to_an_export_without_touching_its_graphs(exported, dev_checkpoint, tmp_path, capsys):
+    """`python -m export --resize`: a copy of the export gets a wider partner of its first size, checked against
+    PyTorch and costed like the others, WebGPU keeping the largest of the first size's shape; every graph stays byte
+    for byte. Another checkpoint, or another first size, is refused with a message."""
+    folder = tmp_path / "student"
+    shutil.copytree(exported, folder)
+    graphs = {p.name: p.read_bytes() for p in folder.glob("*.onnx")}
+    args = ["--resize", "--checkpoint", str(dev_checkpoint), "--out", str(folder), "--eval-frames", "3"]
+    wide = (64, 128)  # 2:1, another shape than SIZE's 3:2
+    assert export_main([*args, "--size", "64x96", "--extra-sizes", "96x128,64x128"]) == 0
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert [(s["height"], s["width"]) for s in manifest["model"]["sizes"]] == [SIZE, EXTRA_SIZE, wide]
+    entry = manifest["model"]["sizes"][2]
+    assert entry["memory_height"] * 16 == wide[0] and entry["memory_width"] * 16 == wide[1]
+    assert entry["parity"]["min_iou"] == 1.0 and entry["parity"]["frames"] > 0, entry["parity"]
+    assert set(entry["flops"]) == {str(c) for c in CAPACITIES} and entry["cpu_ms"] > 0
+    assert manifest["model"]["default_size"]["webgpu"] == list(EXTRA_SIZE)
+    assert {p.name: p.read_bytes() for p in folder.glob("*.onnx")} == graphs
+    torch.manual_seed(1)
+    other = tmp_path / "other.safetensors"
+    save_network(other, build_network(student_config(pretrained=False)))
+    assert export_main([*args[:2], str(other), *args[3:], "--size", "64x96"]) == 2
+    assert "other.safetensors is not the checkpoint" in capsys.readouterr().err
+    assert export_main([*args, "--size", "96x128", "--extra-sizes", "64x96"]) == 2
+    assert "the export's first size is 64x96" in capsys.readouterr().err
+    after = json.loads((folder / "manifest.json").read_text())
+    assert after == manifest, "a refused resize leaves the manifest as it was"
+
+
 def test_graphs_are_single_file_checked_and_dynamic_only_in_size(exported):
     manifest = load_manifest(exported)
     for graph in manifest["graphs"]:
