@@ -340,6 +340,14 @@ async function moveTracker(size) {
   await dropPromptHead();
 }
 
+/** Auto: the tracker at the size of the frame's shape that costs no more than Auto's choice (size-fit.js
+ * sizeForFrame), moved there if it is not; returns that size. Only where the memory is empty or about to be refilled. */
+async function shapeForFrame(capacity, frameWidth, frameHeight) {
+  const size = sizeForFrame(state.manifest, capacity, state.auto.size, frameWidth, frameHeight);
+  if (size.join() !== [state.tracker.height, state.tracker.width].join()) await moveTracker(size);
+  return size;
+}
+
 /**
  * Auto's size at an annotate, the frame's size known. First, once per load, a load that stepped down has its start
  * size measured again if REMEASURE_AFTER_MS have passed (size-fit.js remeasure: the runtime warm now). Then the
@@ -358,8 +366,7 @@ async function autoSizeAtAnnotate(capacity, frameWidth, frameHeight, reply) {
     auto.size = fitted.tracker.manifest.frame.shape.slice(1, 3);
     auto.reason = `${pending.reason}; at Track, ${fitted.reason}`;
   }
-  const size = sizeForFrame(state.manifest, capacity, auto.size, frameWidth, frameHeight);
-  if (size.join() !== [state.tracker.height, state.tracker.width].join()) await moveTracker(size);
+  const size = await shapeForFrame(capacity, frameWidth, frameHeight);
   const shaped =
     size.join() === auto.size.join()
       ? ''
@@ -446,7 +453,12 @@ async function parity({ capacities = null }) {
  * only runs the head. Forgets the previous frame's prompts.
  */
 async function promptImage({ frame }, reply) {
-  const tracker = requireTracker();
+  requireTracker();
+  // Auto, not tracking: the clicks see the frame at the input of its shape, as the annotate after them will
+  if (state.auto && !state.tracker.memory.ready) {
+    await shapeForFrame(state.manifest.objects.capacities[0], frame.width, frame.height);
+  }
+  const tracker = state.tracker;
   const head = await promptHeadReady();
   if (!head) {
     frame.close();

@@ -17,7 +17,7 @@ import { after, before, test } from 'node:test';
 
 import { collectLogs, FAKE_CAMERA_FLAGS, launch, preview, waitReady } from '../helpers/browser.js';
 import { ensureWebcam, matchFrame, sourceSignatures } from '../helpers/clip.js';
-import { downloadZip, openWasmPage, writePred } from '../helpers/files.js';
+import { clickFrame, downloadZip, openWasmPage, writePred } from '../helpers/files.js';
 import { modelDir, REPO, wasmSizeQuery } from '../helpers/models.js';
 
 const CLICKS = 3; // NoC clicks per object: the first at its centre, each next one on the largest error
@@ -89,26 +89,6 @@ async function clickObject(page, t, id, [y, x], mask) {
 async function judge(page, id, mask) {
   writeFileSync(join(tmp, 'labels.json'), JSON.stringify(await page.evaluate(() => window.__mobilevos.annotation)));
   return JSON.parse(python(['next', '--labels', join(tmp, 'labels.json'), '--object', String(id), '--mask', mask]));
-}
-
-/** Click the annotation canvas at frame pixel (x, y) (the canvas is shown with object-fit: contain). */
-async function clickFrame(page, x, y, { button = 'left', drag = null } = {}) {
-  const rect = await page.locator('#annot').boundingBox();
-  const { width, height } = await page.evaluate(() => window.__mobilevos.annotation);
-  const scale = Math.min(rect.width / width, rect.height / height);
-  const at = (fx, fy) => [
-    rect.x + (rect.width - width * scale) / 2 + (fx + 0.5) * scale,
-    rect.y + (rect.height - height * scale) / 2 + (fy + 0.5) * scale,
-  ];
-  const before = await page.evaluate(() => window.__mobilevos.lastPrompt);
-  await page.mouse.move(...at(x, y));
-  await page.mouse.down({ button });
-  if (drag) await page.mouse.move(...at(...drag), { steps: 5 });
-  await page.mouse.up({ button });
-  await page.waitForFunction((b) => window.__mobilevos.lastPrompt !== b || window.__mobilevos.error, before);
-  const error = await page.evaluate(() => window.__mobilevos.error);
-  assert.equal(error, null, `page error: ${JSON.stringify(error)}`);
-  return page.evaluate(() => window.__mobilevos.lastPrompt);
 }
 
 test(

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { launch, preview } from '../helpers/browser.js';
-import { downloadZip, mobilevosEval, openWasmPage, trackWholeFile, writePred } from '../helpers/files.js';
+import { clickFrame, downloadZip, mobilevosEval, openWasmPage, trackWholeFile, writePred } from '../helpers/files.js';
 import { modelDir, readManifest, REPO } from '../helpers/models.js';
 import { decodePng } from '../../../web/src/mask-encoding.js';
 
@@ -182,15 +182,35 @@ test(
 );
 
 test(
-  'a 16:9 file in Auto: a 16:9 input of no more FLOPs than the measured one, J&F as mobilevos eval at its short side',
+  'a 16:9 file in Auto: clicks and tracking at a 16:9 input of no more FLOPs than the measured one, J&F as mobilevos eval at its short side',
   { timeout: 600000 },
   async (t) => {
     const manifest = readManifest(models);
-    const { page, info } = await openWasmPage(browser, server, t, '&size=auto');
+    const { page, info } = await openWasmPage(browser, server, t, '&size=auto&debug=1');
     const file = clip.files['16x9'];
     const mask = join(CLIP, file.davis, 'Annotations', SEQUENCE, '00000.png');
     await page.setInputFiles('#file-video', join(CLIP, file.file));
     await page.waitForFunction(() => window.__mobilevos.mode === 'live', null, { timeout: 30000 });
+    // a click on the swan before Track: the frame is encoded at the input of its shape, and the mask is on the swan
+    await page.click('#btn-freeze');
+    await page.waitForFunction(() => window.__mobilevos.mode === 'annotating');
+    await page.click('[data-tool=click]');
+    const truth = decodePng(readFileSync(mask));
+    assert.equal(truth.channels, 1, 'a palette mask: one index per pixel');
+    const inside = [];
+    truth.samples.forEach((v, p) => v && inside.push(p));
+    const centre = inside[inside.length >> 1]; // a pixel of the swan's middle row
+    const clicked = await clickFrame(page, centre % truth.width, Math.floor(centre / truth.width));
+    const { labels } = await page.evaluate(() => window.__mobilevos.annotation);
+    const both = inside.filter((p) => labels[p] === 1).length;
+    const iou = both / (inside.length + labels.filter((v) => v === 1).length - both);
+    const wide = manifest.model.sizes.filter((s) => s.width / s.height > 1.7).map((s) => s.width * s.height);
+    t.diagnostic(`one click: IoU ${iou.toFixed(3)} with the swan, ${clicked.prob.length} model pixels`);
+    assert.ok(wide.includes(clicked.prob.length), `the click's input is 16:9 (${clicked.prob.length} pixels)`);
+    // one click's IoU on one object is a coin: PyTorch gives 0.21-0.66 for clicks near here at four input sizes (the
+    // head's first click averages 0.67 on the 39 selection objects, at 16:9 inputs as at 4:3), so this asks only that
+    // the mask lands on the swan
+    assert.ok(iou > 0.1, `one click masks part of the swan (IoU ${iou})`);
     const stats = await trackWholeFile(page, mask);
     assert.equal(stats.frames, clip.frames - 1);
     const model = await page.evaluate(() => window.__mobilevos.info.model);

@@ -1,6 +1,7 @@
 /**
- * What the video-file tests share: a WASM page, a file tracked to its end from an uploaded first-frame mask, the masks
- * zip, and `mobilevos eval` on DAVIS folders (the Python reference the page's J&F is held to).
+ * What the video-file tests share: a WASM page, a file tracked to its end from an uploaded first-frame mask, a click
+ * on the frozen frame, the masks zip, and `mobilevos eval` on DAVIS folders (the Python reference the page's J&F is
+ * held to).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -67,4 +68,24 @@ export function mobilevosEval(data, out, args) {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return JSON.parse(readFileSync(out, 'utf8'));
+}
+
+/** Click the annotation canvas at frame pixel (x, y) (the canvas is shown with object-fit: contain). */
+export async function clickFrame(page, x, y, { button = 'left', drag = null } = {}) {
+  const rect = await page.locator('#annot').boundingBox();
+  const { width, height } = await page.evaluate(() => window.__mobilevos.annotation);
+  const scale = Math.min(rect.width / width, rect.height / height);
+  const at = (fx, fy) => [
+    rect.x + (rect.width - width * scale) / 2 + (fx + 0.5) * scale,
+    rect.y + (rect.height - height * scale) / 2 + (fy + 0.5) * scale,
+  ];
+  const before = await page.evaluate(() => window.__mobilevos.lastPrompt);
+  await page.mouse.move(...at(x, y));
+  await page.mouse.down({ button });
+  if (drag) await page.mouse.move(...at(...drag), { steps: 5 });
+  await page.mouse.up({ button });
+  await page.waitForFunction((b) => window.__mobilevos.lastPrompt !== b || window.__mobilevos.error, before);
+  const error = await page.evaluate(() => window.__mobilevos.error);
+  assert.equal(error, null, `page error: ${JSON.stringify(error)}`);
+  return page.evaluate(() => window.__mobilevos.lastPrompt);
 }
