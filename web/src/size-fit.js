@@ -110,7 +110,7 @@ export async function fitToDevice(manifest, capacity, current, progress = () => 
 }
 
 /**
- * How long after a load that stepped down its first annotate must come to measure the start size again (remeasure):
+ * How long after a load that stepped down its first annotate must come to measure the start size again (warmUp):
  * a first visit measures while Chromium still compiles onnxruntime's WASM in the background (session 18: 95 and
  * 154 ms a frame at 240x320 on a fresh profile's first load, 22-26 ms on the next loads), and an annotate sooner
  * than this (the page's autostart) would measure under the load's own conditions.
@@ -118,13 +118,13 @@ export async function fitToDevice(manifest, capacity, current, progress = () => 
 export const REMEASURE_AFTER_MS = 3000;
 
 /**
- * 'auto' size, second look: at the first annotate of a load that stepped down from `start` ({tracker, size}; its
- * tracker shares the sessions), measure `start` again — the runtime warm now, the memory empty, so nothing is lost
- * by changing size — and move as fitToDevice does. Returns {tracker, timings, reason} of the size kept.
+ * Warm `tracker` (at `size`) up for a graph of `capacity` and, with `auto`, move it as Auto does (fitToDevice), the
+ * warm-up's further track calls made only while they could change the size (sizeSettled). The page's load, its second
+ * look at Track (the runtime warm then, the memory empty) and the bench's `auto` all go through here. Returns
+ * {tracker, timings, reason} of the size kept (`reason` empty without `auto`).
  */
-export async function remeasure(manifest, capacity, start, progress = () => {}) {
-  progress(`measuring ${start.size[1]}×${start.size[0]} again`);
-  const settled = (ms) => sizeSettled(manifest, capacity, start.size, ms);
-  const timings = await start.tracker.prepare(capacity, { settled });
-  return fitToDevice(manifest, capacity, { ...start, timings }, progress);
+export async function warmUp(manifest, capacity, tracker, size, { auto = false, progress = () => {} } = {}) {
+  const settled = (ms) => !auto || sizeSettled(manifest, capacity, size, ms);
+  const current = { tracker, timings: await tracker.prepare(capacity, { settled }), size, reason: '' };
+  return auto ? fitToDevice(manifest, capacity, current, progress) : current;
 }

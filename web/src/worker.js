@@ -25,7 +25,7 @@ import { runParity, runPromptParity } from './parity.js';
 import { frameToModel, PromptHead, promptMaps } from './prompt.js';
 import { serveRequests } from './protocol.js';
 import { importRuntime } from './runtime.js';
-import { fitToDevice, remeasure, REMEASURE_AFTER_MS, sizeForFrame, sizeSettled } from './size-fit.js';
+import { REMEASURE_AFTER_MS, sizeForFrame, warmUp } from './size-fit.js';
 import { Tracker } from './tracker.js';
 import { WorkerMarks } from './worker-marks.js';
 
@@ -161,13 +161,7 @@ async function load(
     });
     progress(`creating ${be.toUpperCase()} sessions (${variant}, ${size[1]}×${size[0]})`);
     const capacity = loadCapacity(manifest, objects);
-    // the warm-up's further track calls only while they could change the size (size-fit.js sizeSettled)
-    const settled = (ms) => sizeChoice !== 'auto' || sizeSettled(manifest, capacity, size, ms);
-    const timings = await tracker.prepare(capacity, { settled });
-    const fitted =
-      sizeChoice === 'auto'
-        ? await fitToDevice(manifest, capacity, { tracker, timings, size }, progress)
-        : { tracker, timings };
+    const fitted = await warmUp(manifest, capacity, tracker, size, { auto: sizeChoice === 'auto', progress });
     marks.mark('size');
     // a step down from the start size is looked at again at the first annotate (autoSizeAtAnnotate)
     const [, height, width] = fitted.tracker.manifest.frame.shape;
@@ -179,8 +173,9 @@ async function load(
     };
     return {
       variant,
-      reason,
-      ...fitted,
+      variantReason: reason,
+      tracker: fitted.tracker,
+      timings: fitted.timings,
       auto: auto || null,
       sizeReason: auto ? auto.reason : sizeReason,
     };
@@ -208,7 +203,7 @@ async function load(
   state.info = {
     backend,
     variant: result.variant,
-    variantReason: result.reason,
+    variantReason: result.variantReason,
     threads: backend === 'wasm' ? ort.env.wasm.numThreads : 0,
     isolated,
     adapter: probe.available ? probe.adapter : null,
@@ -360,9 +355,10 @@ async function autoSizeAtAnnotate(capacity, frameWidth, frameHeight, reply) {
   const pending = auto.remeasure;
   auto.remeasure = null;
   if (pending && now() >= pending.after) {
-    const start = { tracker: state.tracker.withManifest(atSize(state.manifest, pending.size)), size: pending.size };
+    const start = state.tracker.withManifest(atSize(state.manifest, pending.size));
     const progress = (message) => reply({ status: 'progress', message });
-    const fitted = await remeasure(state.manifest, capacity, start, progress);
+    progress(`measuring ${pending.size[1]}×${pending.size[0]} again`);
+    const fitted = await warmUp(state.manifest, capacity, start, pending.size, { auto: true, progress });
     auto.size = fitted.tracker.manifest.frame.shape.slice(1, 3);
     auto.reason = `${pending.reason}; at Track, ${fitted.reason}`;
   }

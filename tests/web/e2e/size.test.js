@@ -16,6 +16,7 @@ import { after, before, test } from 'node:test';
 
 import { launch, preview } from '../helpers/browser.js';
 import { downloadZip, mobilevosEval, openWasmPage, trackWholeFile, writePred } from '../helpers/files.js';
+import { chooseVariant } from '../../../web/src/manifest.js';
 import { fitSize, REMEASURE_AFTER_MS, sameShape } from '../../../web/src/size-fit.js';
 import { modelDir, readManifest, REPO } from '../helpers/models.js';
 
@@ -89,6 +90,8 @@ test('Auto on WASM measures its default size, keeps it or steps down as its meas
   const { page, info } = await openWasmPage(browser, server, t, '&size=auto');
   t.diagnostic(`size: ${info.model.sizeReason}`);
   assertAutoChoice(manifest, 1, info.model, '^default for wasm; ');
+  // the variant's own reason, not the size's (Auto's reason once overwrote it)
+  assert.equal(info.variantReason, chooseVariant(manifest, 'wasm').reason);
   assert.match(await page.textContent('#model-info'), new RegExp(`auto: ${key(start)} measured`));
   // the size list: Auto, then one group per shape, WASM's start's first, each smallest first, every size once
   const groups = await page.$$eval('#set-size optgroup', (gs) =>

@@ -6,11 +6,11 @@ import {
   fitSize,
   fitToDevice,
   INFERENCE_BUDGET_MS,
-  remeasure,
   REMEASURE_AFTER_MS,
   sameShape,
   sizeForFrame,
   sizeSettled,
+  warmUp,
 } from '../../../web/src/size-fit.js';
 import { readManifest } from '../helpers/models.js';
 
@@ -179,11 +179,11 @@ test('fitToDevice keeps a step down only when the smaller size measures faster',
   assert.match(stay.reason, /but 208x272 measured 41 ms, so it stays$/);
 });
 
-test('remeasure: a load that stepped down measures its start size again and keeps what that measurement says', async () => {
+test('warmUp: a second look at the start size keeps what that measurement says; a forced size only warms up', async () => {
   assert.equal(REMEASURE_AFTER_MS, 3000);
   const again = async (msBySize) => {
     const tracker = fakeTracker(msBySize, [240, 320]);
-    return remeasure(shipped, 1, { tracker, size: [240, 320] });
+    return warmUp(shipped, 1, tracker, [240, 320], { auto: true });
   };
   // warm now: 240x320 fits the budget, so the page goes back to it without measuring anything else
   const back = await again({ '240x320': 24 });
@@ -193,6 +193,9 @@ test('remeasure: a load that stepped down measures its start size again and keep
   const down = await again({ '240x320': 40, '208x272': 27 });
   assert.deepEqual(down.tracker.shape, [208, 272]);
   assert.match(down.reason, /; 208x272 measured 27 ms$/);
+  // not auto (a forced size): the warm-up alone, at that size, with no reason to give
+  const forced = await warmUp(shipped, 1, fakeTracker({ '240x320': 40 }), [240, 320]);
+  assert.deepEqual([forced.tracker.shape, forced.timings.stepMs, forced.reason], [[240, 320], 40, '']);
 });
 
 test('sizeForFrame: a frame gets the size of its own shape that costs no more than the measured 4:3 one', () => {

@@ -11,7 +11,7 @@ import { atSize, chooseSize, pickCapacity } from '../manifest.js';
 import { fetchManifest, loadGraph } from '../model-loader.js';
 import { serveRequests } from '../protocol.js';
 import { importRuntime } from '../runtime.js';
-import { fitToDevice, sizeSettled } from '../size-fit.js';
+import { warmUp } from '../size-fit.js';
 import { Tracker } from '../tracker.js';
 import { matmulModel, probeInput } from './matmul-model.js';
 import { probToLabels } from './resize.js';
@@ -58,10 +58,8 @@ serveRequests({
     const capacity = pickCapacity(manifest, numObjects);
     const t0 = now();
     const tracker = new Tracker(ort, manifest, { backend, variant, loadModel });
-    // the warm-up's track calls as the page's load makes them (one when the size is forced: the bench warms up after)
-    const settled = (ms) => !auto || sizeSettled(exported, capacity, start, ms);
-    const first = { tracker, timings: await tracker.prepare(capacity, { settled }), size: start, reason: 'requested' };
-    const fitted = auto ? await fitToDevice(exported, capacity, first) : first;
+    // as the page's load (one warm-up track call when the size is forced: the bench warms up after)
+    const fitted = await warmUp(exported, capacity, tracker, start, { auto });
     await state.tracker?.release();
     // stretched, not letterboxed: `mobilevos eval` resizes frames so, and the bench's J&F must equal its own
     const pipeline = new FramePipeline(fitted.tracker, { stretch: true });
@@ -76,7 +74,7 @@ serveRequests({
         adapter,
         isolated: Boolean(self.crossOriginIsolated),
         ort: ort.env.versions,
-        model: { height, width, sizeReason: fitted.reason },
+        model: { height, width, sizeReason: fitted.reason || 'requested' },
         prepareMs: now() - t0,
         ...fitted.timings,
       },

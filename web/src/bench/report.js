@@ -16,16 +16,18 @@ export function configLabel(c) {
   return `${model}${c.backend}${c.backend === 'wasm' ? ` ${c.threads}t` : ''} ${c.variant} ${c.resolution}${round}`;
 }
 
+/** The size a run's worker chose ("208x272") when its configuration's is `auto`, else null. */
+const chosenSize = ({ config, info }) =>
+  config.resolution === 'auto' && info?.model ? `${info.model.height}x${info.model.width}` : null;
+
 /** A run's label, with the size its worker chose when the configuration's is `auto`: "wasm 2t fp32 auto 208x272 r1". */
 export function runLabel(r) {
-  const { config, info } = r;
-  const auto = config.resolution === 'auto' && info?.model;
-  return configLabel(auto ? { ...config, resolution: `auto ${info.model.height}x${info.model.width}` } : config);
+  const chosen = chosenSize(r);
+  return configLabel(chosen ? { ...r.config, resolution: `auto ${chosen}` } : r.config);
 }
 
 /** A run's FPS, with the size chosen when the configuration's is `auto` ("30.8 @208x272"). */
-const fpsAt = (r) =>
-  r.config.resolution === 'auto' ? `${f1(r.fps)} @${r.info.model.height}x${r.info.model.width}` : f1(r.fps);
+const fpsAt = (r) => (chosenSize(r) ? `${f1(r.fps)} @${chosenSize(r)}` : f1(r.fps));
 
 /**
  * With rounds (config.js `rounds`): per configuration, its FPS and share of the MatMul peak in every round, their
