@@ -74,9 +74,9 @@ export function sizeForFrame(manifest, capacity, size, frameWidth, frameHeight) 
   return best;
 }
 
-/** How much faster than the warm-up's fastest track call so far a steady one may be (measured in session 18, Balanced
- * on WASM at 240x320: the first track call 42-48 ms where the second took 24-26; the annotate call before it takes
- * the first run's cost). */
+/** How much faster than the warm-up's fastest track call so far a steady one may be (session 18, Balanced on WASM at
+ * 240x320: the first track call 42-48 ms where the second took 24-26 in five loads of a one-off script; the
+ * first-mask bench's warmupStep1Ms..3Ms report each call). */
 export const FIRST_TRACK_MARGIN = 2;
 
 /**
