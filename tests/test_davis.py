@@ -312,3 +312,19 @@ def test_static_pseudo_videos_move_the_object_over_its_own_inpainted_background(
             assert x[t][obj[t]].mean() > 0.6 and x[t][~obj[t]].mean() < 0.35
         moved += int((obj[3] != obj[0]).sum() > 20)
     assert moved >= 5  # the object moves between the first and last frame
+
+
+def test_scale_range_sets_the_magnification_of_real_frames(tmp_path):
+    _coded_sequence(tmp_path, num_frames=2)
+    square = np.zeros((48, 64), np.uint8)
+    square[20:28, 28:36] = 1  # 64 object pixels
+    image = np.zeros((48, 64, 3), np.uint8)
+    for scale_range, expected in (((2.0, 2.0), [256]), ((3.0, 3.0), [576]), ((0.8, 1.5), range(40, 145))):
+        ds = VideoClipDataset([tmp_path], clip_len=1, size=(48, 64), max_objects=1, length=1, scale_range=scale_range)
+        counts = []
+        for seed in range(8):
+            _, masks = ds._resize_and_crop([image], [square], [1], np.random.default_rng(seed))
+            counts.append(int((masks[0] == 1).sum()))
+        assert max(counts) in expected and min(counts) > 0, (scale_range, counts)  # a crop may cut the object
+    with pytest.raises(ValueError, match="scale_range"):
+        VideoClipDataset([tmp_path], scale_range=(1.5, 0.8))

@@ -50,9 +50,12 @@ class VideoClipDataset(Dataset):
         paste_prob: float = 0.0,
         split: str = "train",
         static_prob: float = 0.0,
+        scale_range: tuple[float, float] = (0.8, 1.5),
     ):
         if not roots:
             raise ValueError("no dataset roots given")
+        if not 0 < scale_range[0] <= scale_range[1]:
+            raise ValueError(f"scale_range {scale_range} must be (low, high) with 0 < low <= high")
         if clip_len < 1 or max_objects < 1 or max_gap < 1:
             raise ValueError(f"clip_len ({clip_len}), max_objects ({max_objects}) and max_gap ({max_gap}) must be ≥ 1")
         self.roots = [check_training_root(root) for root in roots]
@@ -66,6 +69,7 @@ class VideoClipDataset(Dataset):
         self.clip_len, self.size, self.max_objects = clip_len, (int(size[0]), int(size[1])), max_objects
         self.max_gap, self.seed, self.augment, self.epoch = max_gap, seed, augment, 0
         self.paste_prob, self.static_prob = paste_prob, static_prob
+        self.scale_range = (float(scale_range[0]), float(scale_range[1]))
         self.length = length if length is not None else sum(len(s.mask_paths) for s in self.sequences)
         # Decoded uint8 arrays, filled lazily: frames per (sequence, frame), masks per sequence (all at once, since
         # choosing a first frame needs to know which annotated frames contain an object).
@@ -167,7 +171,7 @@ class VideoClipDataset(Dataset):
         h, w = masks[0].shape
         scale = max(out_h / h, out_w / w)  # the smallest scale at which the frame covers the crop
         if self.augment:
-            scale *= rng.uniform(0.8, 1.5)
+            scale *= rng.uniform(*self.scale_range)
         new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
         images = [cv2.resize(im, (new_w, new_h), interpolation=cv2.INTER_LINEAR) for im in images]
         masks = [cv2.resize(m, (new_w, new_h), interpolation=cv2.INTER_NEAREST) for m in masks]

@@ -35,6 +35,7 @@ class MixedClips(torch.utils.data.IterableDataset):
                 paste_prob=cfg.paste_prob,
                 split=cfg.split,
                 static_prob=cfg.static_prob,
+                scale_range=tuple(cfg.scale_range),
             )
             if cfg.davis and cfg.davis_weight > 0
             else None

@@ -15,6 +15,8 @@ class DataConfig:
     synth_only_steps: int = 0  # curriculum: only synthetic clips for the first steps
     clip_len: int = 3
     size: tuple[int, int] = (192, 320)  # training crop (H, W)
+    scale_range: tuple[float, float] = (0.8, 1.5)  # real frames are resized by a factor drawn from this range times
+    # the smallest scale that covers the crop (above 1.5: the object-centred zoom's magnifications, mobilevos.zoom)
     max_objects: int = 2
     max_gap_start: int = 2  # frame gaps grow linearly from 1..start to 1..end over training
     max_gap_end: int = 12
