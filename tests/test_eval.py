@@ -90,3 +90,27 @@ def test_missing_predictions_and_checkpoints_give_clear_errors(dataset, tmp_path
     assert "prediction missing" in capsys.readouterr().err
     assert main(["eval", "--data", str(dataset), "--model", str(tmp_path / "nope.safetensors")]) == 2
     assert "no weight file" in capsys.readouterr().err
+
+
+def test_alternate_switches_the_input_size_mid_video_and_back(dataset, tmp_path, monkeypatch):
+    from mobilevos.eval.command import Alternate, evaluate_model
+    from mobilevos.track import Tracker
+    from mobilevos.zoom import ZoomConfig
+
+    torch.manual_seed(0)
+    net = build_network(student_config(pretrained=False)).eval()
+    calls, resize = [], Tracker.resize
+
+    def spy(tracker, short_side):
+        calls.append((tracker.frame_index, short_side))
+        resize(tracker, short_side)
+
+    monkeypatch.setattr(Tracker, "resize", spy)
+    results = evaluate_model(net, dataset, tmp_path / "masks", 48, progress=False, alternate=Alternate(32, 2))
+    # 6 frames: switched before frames 2 (to 32) and 4 (back to 48), in each video, each starting at 48
+    assert calls == [(1, 32), (3, 48)] * 2
+    assert results["tracking"]["alternate"] == {"short_side": 32, "every": 2} and results["tracking"]["frames"] == 10
+    assert len(list((tmp_path / "masks" / "synth5-00001").glob("*.png"))) == 6
+    with pytest.raises(ValueError, match="zoom"):
+        evaluate_model(net, dataset, tmp_path / "z", 48, progress=False, zoom=ZoomConfig(), alternate=Alternate(32, 2))
+    assert main(["eval", "--data", str(dataset), "--model", "student", "--alternate", "30"]) == 2

@@ -95,3 +95,33 @@ def test_bad_inputs_raise_clear_errors(student):
         tracker.start(frame.astype(np.float32), np.ones((40, 60), np.uint8))
     with pytest.raises(ValueError, match="keep_every"):
         MemoryBank(0)
+
+
+def test_resize_carries_the_memory_to_another_input_size(student, teacher, clip):
+    frames, masks = clip
+    tracker = Tracker(student, short_side=32)
+    tracker.start(frames[0], masks[0])
+    annotated = [t.clone() for t in tracker.memory.entries()[0]]
+    for t in range(1, 4):
+        last = tracker.step(frames[t])
+    tracker.resize(48)
+    assert tracker.size == (48, 64) and tracker.frame_index == 3 and tracker.memory.num_entries == 2
+    (k0, _), (k1, v1) = tracker.memory.entries()
+    assert k0.shape[-2:] == (3, 4) and v1.shape[-2:] == (3, 4)  # both entries at the new size's grid
+    # the previous entry is the latest frame encoded with its predicted mask, as an annotation would be
+    reference = Tracker(student, short_side=48)
+    reference.start(frames[3], last.mask)
+    torch.testing.assert_close(k1, reference.memory.entries()[0][0])
+    torch.testing.assert_close(v1, reference.memory.entries()[0][1])
+    assert tracker.step(frames[4]).mask.shape == frames[4].shape[:2]
+    # back at the start size, the annotated frame's entry is the one start made
+    tracker.resize(32)
+    torch.testing.assert_close(tracker.memory.entries()[0][0], annotated[0])
+    torch.testing.assert_close(tracker.memory.entries()[0][1], annotated[1])
+
+    with pytest.raises(RuntimeError, match="start"):
+        Tracker(student, short_side=32).resize(48)
+    growing = Tracker(teacher, short_side=32, keep_every=5)
+    growing.start(frames[0], masks[0])
+    with pytest.raises(ValueError, match="finite memory"):
+        growing.resize(48)

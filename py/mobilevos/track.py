@@ -139,6 +139,9 @@ class Tracker:
         self.objects: list[int] = []
         self.frame_index = 0
         self.size: tuple[int, int] | None = None
+        # the annotated frame and the latest one with their index masks, for `resize`
+        self._first: tuple[np.ndarray, np.ndarray] | None = None
+        self._last: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -156,14 +159,34 @@ class Tracker:
             self.net = adapt_network(
                 self.weights, resize_frame(frame, self.size), small, self.objects, self.adapt, finite
             )
-        self._annotate(to_tensor(frame, self.size).to(self.device), small)
+        self.memory.reset(*self._entry(frame, mask))
+        self.frame_index = 0
+        self._first = self._last = (frame, mask)
 
     @torch.inference_mode()
-    def _annotate(self, image: torch.Tensor, small: np.ndarray) -> None:
+    def _entry(self, frame: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The memory entry (key, value) of `frame` with index mask `mask` (both at the frame's size), at model size."""
+        small = resize_mask(mask, self.size)
         masks = torch.from_numpy(np.stack([small == i for i in self.objects])).float()[None].to(self.device)
-        feats = self.net.encode_key(image)
-        self.memory.reset(feats.key, self.net.encode_value(feats, masks))
-        self.frame_index = 0
+        feats = self.net.encode_key(to_tensor(frame, self.size).to(self.device))
+        return feats.key, self.net.encode_value(feats, masks)
+
+    def resize(self, short_side: int) -> None:
+        """Carry the memory to another model input (short side `short_side`) mid-video, as the web app's Auto does
+        when the device's speed changes (web/src/size-fit.js SizeRevisit): the annotated frame is annotated again at
+        the new size, and the latest frame's entry is encoded from its predicted mask (hard labels, as an annotation)
+        into the previous-frame slot — the two entries a finite memory holds. A growing memory cannot be carried."""
+        if self._first is None:
+            raise RuntimeError("call start(frame, mask) before resize(short_side)")
+        if self.memory.keep_every is not None:
+            raise ValueError("only a finite memory (first + previous) can be carried to another size")
+        index, (first, first_mask), (last, last_mask) = self.frame_index, self._first, self._last
+        self.short_side = short_side
+        self.size = model_size(*first.shape[:2], short_side)
+        self.memory.reset(*self._entry(first, first_mask))
+        if index:
+            self.memory.update(*self._entry(last, last_mask), index)
+        self.frame_index = index
 
     @torch.inference_mode()
     def step(self, frame: np.ndarray) -> StepResult:
@@ -178,4 +201,6 @@ class Tracker:
         prob = torch.softmax(F.interpolate(seg.logits, size=frame.shape[:2], mode="bilinear", align_corners=False), 1)
         prob = prob[0].cpu().numpy()
         lut = np.array([0, *self.objects], dtype=np.uint8)
-        return StepResult(lut[prob.argmax(0)], prob)
+        result = StepResult(lut[prob.argmax(0)], prob)
+        self._last = (frame, result.mask)
+        return result

@@ -32,11 +32,27 @@ from mobilevos.track import Tracker
 from mobilevos.zoom import ZoomConfig, ZoomTracker
 
 
+@dataclasses.dataclass(frozen=True)
+class Alternate:
+    """Switch the model input mid-video (Tracker.resize), as the web app's Auto does when the device's speed
+    changes: to short side `short_side` at frame `every`, back at 2 x `every`, and so on."""
+
+    short_side: int
+    every: int
+
+
 def track_sequence(
-    tracker: Tracker, data_dir: Path, name: str, out_dir: Path, progress: bool = True, first: np.ndarray | None = None
+    tracker: Tracker,
+    data_dir: Path,
+    name: str,
+    out_dir: Path,
+    progress: bool = True,
+    first: np.ndarray | None = None,
+    alternate: Alternate | None = None,
 ) -> int:
     """Track sequence `name` from its first annotated frame, or from `first` (an index mask of frame 0 made another
-    way, e.g. from clicks); write index PNGs to out_dir/name; return frames done."""
+    way, e.g. from clicks), switching sizes as `alternate` says; write index PNGs to out_dir/name; return frames
+    done."""
     seq = read_sequence(data_dir, name)
     if 0 not in seq.mask_paths:
         raise ValueError(f"sequence {name}: frame 0 has no annotation; semi-supervised evaluation starts from it")
@@ -44,7 +60,10 @@ def track_sequence(
         first = seq.load_mask(0)
     tracker.start(seq.load_frame(0), first)
     write_mask(out_dir / name / f"{seq.frame_paths[0].stem}.png", first)
+    sides = (tracker.short_side, alternate.short_side) if alternate else ()
     for t in tqdm(range(1, seq.num_frames), desc=name, leave=False, disable=not progress):
+        if alternate and t % alternate.every == 0:
+            tracker.resize(sides[(t // alternate.every) % 2])
         write_mask(out_dir / name / f"{seq.frame_paths[t].stem}.png", tracker.step(seq.load_frame(t)).mask)
     return seq.num_frames - 1
 
@@ -60,6 +79,7 @@ def evaluate_model(
     zoom: ZoomConfig | None = None,
     first_masks: dict[str, np.ndarray] | None = None,
     adapt: AdaptConfig | None = None,
+    alternate: Alternate | None = None,
 ) -> dict:
     """Track every sequence with `net` (on the whole frame at `short_side`, or on object-centred crops with
     `zoom`; with `adapt`, each video by a copy of `net` adapted to its first frame), write masks under `out_dir`,
@@ -69,13 +89,17 @@ def evaluate_model(
     names = sequences or list_sequences(data_dir)
     if zoom and adapt and adapt.steps:
         raise ValueError("test-time adaptation is not implemented for the zoom tracker")
+    if zoom and alternate:
+        raise ValueError("the zoom tracker's input does not change size (--alternate)")
     if zoom:
         tracker = ZoomTracker(net, zoom, keep_every)
     else:
         tracker = Tracker(net, short_side=short_side, keep_every=keep_every, adapt=adapt)
     frames, started = 0, time.perf_counter()
     for name in tqdm(names, desc="tracking", unit="seq", disable=not progress):
-        frames += track_sequence(tracker, data_dir, name, out_dir, progress, (first_masks or {}).get(name))
+        first = (first_masks or {}).get(name)
+        frames += track_sequence(tracker, data_dir, name, out_dir, progress, first, alternate)
+        tracker.short_side = short_side  # back to the start size for the next video (`alternate` moves it)
     elapsed = time.perf_counter() - started
     results = score_folder(data_dir, out_dir, names, progress=progress)
     keep = tracker.memory.keep_every
@@ -85,6 +109,7 @@ def evaluate_model(
         "ms_per_frame": 1000 * elapsed / max(frames, 1),
         "seconds_per_video": elapsed / max(len(names), 1),
         "short_side": short_side,
+        "alternate": dataclasses.asdict(alternate) if alternate else None,
         "zoom": dataclasses.asdict(zoom) if zoom else None,
         "adapt": dataclasses.asdict(tracker.adapt) if tracker.adapt else None,
         "memory": "finite (first + previous)" if keep is None else f"growing (every {keep})",
@@ -126,6 +151,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "the whole frame (mobilevos.zoom)",
     )
     p.add_argument("--zoom-context", type=float, default=ZoomConfig.context, help="crop side / object box side")
+    p.add_argument(
+        "--alternate",
+        type=int,
+        help="switch the model input to this short side mid-video and back, every --alternate-every frames, the "
+        "memory carried over (Tracker.resize: what the web app's Auto does when the device's speed changes)",
+    )
+    p.add_argument("--alternate-every", type=int, default=30, help="frames between switches of --alternate")
     p.add_argument(
         "--keep-every",
         type=int,
@@ -171,6 +203,15 @@ def parse_zoom(size: str | None, context: float) -> ZoomConfig | None:
     return ZoomConfig(size=(h, w), context=context)
 
 
+def parse_alternate(short_side: int | None, every: int) -> Alternate | None:
+    """Alternate from --alternate / --alternate-every (None without a short side)."""
+    if short_side is None:
+        return None
+    if short_side % 16 or short_side <= 0 or every < 1:
+        raise ValueError(f"--alternate {short_side} must be a positive multiple of 16, --alternate-every ≥ 1")
+    return Alternate(short_side, every)
+
+
 def parse_adapt(args: argparse.Namespace) -> AdaptConfig:
     """The AdaptConfig of the --tta-* flags."""
     parts = tuple(p for p in args.tta_parts.split(",") if p)
@@ -203,6 +244,7 @@ def run(args: argparse.Namespace) -> None:
                 keep,
                 zoom=parse_zoom(args.zoom, args.zoom_context),
                 adapt=parse_adapt(args),
+                alternate=parse_alternate(args.alternate, args.alternate_every),
             )
         results["model"] = str(args.model)
         t = results["tracking"]
