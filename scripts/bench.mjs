@@ -3,7 +3,8 @@
  *
  *   npm run bench -- [--frames 200] [--backends wasm,webgpu] [--threads 1,2] [--variants fp32,int8] [--long]
  *                    [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--probe 1024] [--no-score]
- *                    [--sizes auto|first|all|HxW,...] [--shipped NAME,NAME] [--rounds N] [--out results/bench-web]
+ *                    [--sizes auto|first|all|HxW,...] [--shipped NAME,NAME] [--rounds N] [--no-revisit]
+ *                    [--out results/bench-web]
  *                    [--hardware-webgpu] [--headed]
  *   npm run bench -- --first-mask [--runs 5] [--models DIR] [--out results/bench-web] [--headed]
  *
@@ -47,7 +48,7 @@ if (has('--help') || has('-h')) {
   console.log(
     'usage: npm run bench -- [--frames N] [--backends wasm,webgpu] [--threads 1,2] [--variants fp32,int8] ' +
       '[--long] [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--probe N] [--no-score] [--sizes LIST] ' +
-      '[--shipped NAME,NAME] [--rounds N] [--out DIR] ' +
+      '[--shipped NAME,NAME] [--rounds N] [--no-revisit] [--out DIR] ' +
       '[--hardware-webgpu] [--headed]\n' +
       '       npm run bench -- --first-mask [--runs 5] [--models DIR] [--out DIR] [--headed]',
   );
@@ -71,6 +72,8 @@ const params = new URLSearchParams({
   score: has('--no-score') ? '0' : '1',
   long: long ? '1' : '0',
   gc: long ? '1' : '0',
+  // the long run measures flatness at one input size: Auto's moves while tracking would change the bank's size
+  revisit: long || has('--no-revisit') ? '0' : '1',
 });
 if (opt('--sequence', null)) params.set('sequence', opt('--sequence'));
 if (opt('--rounds', null)) {
@@ -197,6 +200,11 @@ for (const r of results.runs) {
           `-> frame ${agent.at(-1).frame} ${(agent.at(-1).bytes / 2 ** 20).toFixed(1)} MiB`
         : ''),
   );
+  for (const m of r.moves ?? []) {
+    console.log(
+      `  moved after frame ${m.frame} to ${m.size.join('x')} (memory carried in ${m.carryMs.toFixed(0)} ms): ${m.reason}`,
+    );
+  }
 }
 console.log(`\nwrote ${base}.json, .md and -{fps,latency,infer,memory}.svg`);
 process.exit(results.runs.some((r) => r.status === 'ok') ? 0 : 1);

@@ -15,14 +15,19 @@ const now = () => performance.now();
 export class FramePipeline {
   /**
    * @param {import('./tracker.js').Tracker} tracker  its sessions prepared
-   * @param {{stretch?: boolean}} options  `stretch`: the frame fills the model input, aspect ratio not kept (the
-   *     bench: `mobilevos eval` resizes so, and the bench's J&F must equal it); else it is letterboxed (the page)
+   * @param {{stretch?: boolean, keepFirst?: boolean}} options  `stretch`: the frame fills the model input, aspect
+   *     ratio not kept (the bench: `mobilevos eval` resizes so, and the bench's J&F must equal it); else it is
+   *     letterboxed (the page). `keepFirst`: keep the annotated frame and its labels at native size, so that the
+   *     memory can be carried to another size mid-track (carryTo; Auto's size revisit)
    */
-  constructor(tracker, { stretch = false } = {}) {
+  constructor(tracker, { stretch = false, keepFirst = false } = {}) {
     const [, height, width] = tracker.manifest.frame.shape;
     this.tracker = tracker;
     this.ctx = createFrameContext(width, height); // 2D context at model resolution
     this.stretch = stretch;
+    this.keepFirst = keepFirst;
+    /** @type {{source: OffscreenCanvas, labels: Uint8Array}|null} the annotated frame (keepFirst) */
+    this.first = null;
   }
 
   /** Where a native frame lands in the model input, and the frame drawn there (RGBA at model resolution). */
@@ -43,17 +48,47 @@ export class FramePipeline {
       });
     }
     const t0 = now();
-    const { box, rgba } = this.input(frame);
-    const { width: mw, height: mh } = this.ctx.canvas;
-    const small = this.stretch
-      ? resizeLabelsNearest(labels, width, height, mw, mh) // OpenCV INTER_NEAREST, as `mobilevos eval`
-      : letterboxLabels(labels, width, height, box, mw, mh);
+    const { rgba, labels: small } = this.modelInput(frame, labels);
     const t1 = now();
     const { inferMs } = await this.tracker.start(rgba, small, numObjects, capacity);
     const t2 = now();
     const native = labels.map((v) => (v <= numObjects ? v : 0));
+    if (this.keepFirst) {
+      const source = new OffscreenCanvas(width, height);
+      source.getContext('2d').drawImage(frame, 0, 0);
+      this.first = { source, labels: native };
+    }
     const overlay = await this.overlay(native, width, height, numObjects);
     return { rgba, labels: native, overlay, timings: { pre: t1 - t0, infer: inferMs, post: now() - t2 } };
+  }
+
+  /** A native frame (`labels` its label image, native size) as the model sees it: {rgba, labels} at model size. */
+  modelInput(frame, labels) {
+    const { box, rgba } = this.input(frame);
+    const { width: mw, height: mh } = this.ctx.canvas;
+    const { width, height } = frame;
+    const small = this.stretch
+      ? resizeLabelsNearest(labels, width, height, mw, mh) // OpenCV INTER_NEAREST, as `mobilevos eval`
+      : letterboxLabels(labels, width, height, box, mw, mh);
+    return { rgba, labels: small };
+  }
+
+  /**
+   * This pipeline's memory carried to `manifest`'s size (manifest.js atSize; the same sessions): a new pipeline whose
+   * tracker has annotated the kept first frame again and holds `frame`'s entry from `labels` (its tracked labels,
+   * native size) as the previous frame's (Tracker.carry). This tracker's memory is released. Returns the new pipeline
+   * and the time the two calls took.
+   */
+  async carryTo(manifest, frame, labels) {
+    if (!this.first) throw Object.assign(new Error('no annotated frame kept to carry'), { code: 'internal' });
+    const t0 = now();
+    const old = this.tracker;
+    const next = new FramePipeline(old.withManifest(manifest), { stretch: this.stretch, keepFirst: true });
+    next.first = this.first;
+    const first = next.modelInput(this.first.source, this.first.labels);
+    await next.tracker.carry(first, next.modelInput(frame, labels), old.numObjects, old.capacity, old.frameIndex);
+    old.reset();
+    return { pipeline: next, ms: now() - t0 };
   }
 
   /**

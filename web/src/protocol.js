@@ -56,12 +56,14 @@
  *            threads: number, isolated: boolean, adapter: string|null, shaderF16: boolean, notice: string,
  *            model: object, timings: object}} Ready
  * @typedef {{status: 'annotated', requestId: number, capacity: number, prepared: object|null, frame: ImageBitmap,
- *            overlay: ImageBitmap, timings: object}} Annotated
- *     `prepared`: the timings of the capacity's graph ({sessionMs, warmupMs, stepMs}) when this call created it
+ *            overlay: ImageBitmap, timings: object, model: object|null}} Annotated
+ *     `prepared`: the timings of the capacity's graph ({sessionMs, warmupMs, stepMs}) when this call created it;
+ *     `model`: Auto's input size for this annotation ({height, width, sizeReason}; null when a size was asked for)
  * @typedef {{status: 'result', requestId: number, index: number, time: number, frame: ImageBitmap,
  *            overlay: ImageBitmap, labels: Uint8Array, areas: number[], recorded: boolean,
- *            timings: {pre: number, infer: number, post: number}}} Result
- *     overlay and labels at the frame's native size; `recorded` false once the mask store is full
+ *            timings: {pre: number, infer: number, post: number, run: number}, model: object|null}} Result
+ *     overlay and labels at the frame's native size; `recorded` false once the mask store is full; `model`: the
+ *     input size Auto moved to after this frame ({height, width, sizeReason, carryMs}), else null
  * @typedef {{status: 'done', requestId: number, [key: string]: any}} Done
  * @typedef {{status: 'error', requestId: number, code: string, message: string}} ErrorReply
  *     codes: model-missing, model-corrupt, model-invalid, model-offline, no-backend, webgpu-unavailable,

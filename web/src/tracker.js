@@ -164,6 +164,27 @@ export class Tracker {
   }
 
   /**
+   * Carry a memory to this tracker's size mid-track (Auto's size revisit, size-fit.js SizeRevisit; the same as
+   * `mobilevos.track.Tracker.resize`): `first` is the annotated frame and `latest` the last tracked one, each {rgba,
+   * labels} at this tracker's size (the latest frame's labels are its prediction). The annotated frame is annotated
+   * again; then the latest frame's entry is made by the same annotate call from its labels and stored where a track
+   * call's entry goes (memory.update.track), so the next track call reads the two entries it would have read at this
+   * size. Objects, capacity and the frame count carry over.
+   */
+  async carry(first, latest, numObjects, capacity, frameIndex) {
+    await this.start(first.rgba, first.labels, numObjects, capacity);
+    if (frameIndex > 0) {
+      if (latest.labels.length !== this.height * this.width) throw new Error('labels are not at model resolution');
+      const { session, graph } = await this.session(capacity);
+      const feeds = this.feeds('annotate', graph, latest.rgba, numObjects, latest.labels);
+      const outputs = await session.run(feeds, this.fetches);
+      this.memory.update('track', outputs);
+      this.disposeOthers(outputs);
+    }
+    this.frameIndex = frameIndex;
+  }
+
+  /**
    * The key encoder's features of a frame (RGBA bytes at model resolution) for the prompt head: the outputs
    * `manifest.prompt.features.outputs` of the smallest capacity's graph, run with every other input zero (the
    * features depend on the frame only) and fetching only those outputs. The memory is not touched.

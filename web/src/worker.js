@@ -25,7 +25,7 @@ import { runParity, runPromptParity } from './parity.js';
 import { frameToModel, PromptHead, promptMaps } from './prompt.js';
 import { serveRequests } from './protocol.js';
 import { importRuntime } from './runtime.js';
-import { REMEASURE_AFTER_MS, sizeForFrame, warmUp } from './size-fit.js';
+import { REMEASURE_AFTER_MS, revisitAfterStep, SizeRevisit, sizeForFrame, warmUp } from './size-fit.js';
 import { Tracker } from './tracker.js';
 import { WorkerMarks } from './worker-marks.js';
 
@@ -46,8 +46,11 @@ const state = {
   head: null, // Promise of the PromptHead (null until first needed, and when the manifest has none): promptHeadReady
   clicks: null, // the frozen frame being prompted: {features, box, width, height, chains}
   // Auto's size (null when one was asked for): {size: measured choice, reason, remeasure: a step down to look at again
-  // at the first annotate, {size, reason, after}, or null} (autoSizeAtAnnotate)
+  // at the first annotate, {size, reason, after}, or null (autoSizeAtAnnotate), moved: why the size moved while
+  // tracking, or ''}
   auto: null,
+  revisit: null, // Auto while tracking: the SizeRevisit of the current annotation (revisitSize)
+  carry: null, // tests: ?debug=1&carry=N:HxW, {after, size} (scriptedCarry)
   offline: Promise.resolve([]), // the graphs cached for offline use once written: cacheForLater
 };
 
@@ -60,6 +63,7 @@ serveRequests({
   step,
   reset: (msg, reply) => {
     state.tracker?.reset();
+    state.revisit = null;
     state.recording.clear();
     state.debugInputBytes = 0;
     reply();
@@ -99,12 +103,14 @@ async function load(
     threads,
     objects = 1,
     debug,
+    carry = null,
   },
   reply,
 ) {
   marks.mark('load');
   const progress = (message, extra = {}) => reply({ status: 'progress', message, ...extra });
   state.debug = Boolean(debug);
+  state.carry = state.debug ? carry : null;
   state.modelBase = modelBase;
   const isolated = Boolean(self.crossOriginIsolated);
   progress('reading the model manifest');
@@ -170,6 +176,7 @@ async function load(
       size: [height, width],
       reason: `${sizeReason}; ${fitted.reason}`,
       remeasure: steppedDown ? { size, reason: sizeReason, after: now() + REMEASURE_AFTER_MS } : null,
+      moved: '',
     };
     return {
       variant,
@@ -198,8 +205,9 @@ async function load(
   await state.tracker?.release();
   await dropPromptHead();
   state.tracker = result.tracker;
-  state.pipeline = new FramePipeline(result.tracker);
   state.auto = result.auto;
+  state.revisit = null;
+  state.pipeline = new FramePipeline(result.tracker, { keepFirst: keepsFirst() });
   state.info = {
     backend,
     variant: result.variant,
@@ -331,7 +339,7 @@ function requireTracker() {
 async function moveTracker(size) {
   const tracker = state.tracker.withManifest(atSize(state.manifest, size));
   state.tracker = tracker;
-  state.pipeline = new FramePipeline(tracker);
+  state.pipeline = new FramePipeline(tracker, { keepFirst: keepsFirst() });
   await dropPromptHead();
 }
 
@@ -361,13 +369,46 @@ async function autoSizeAtAnnotate(capacity, frameWidth, frameHeight, reply) {
     const fitted = await warmUp(state.manifest, capacity, start, pending.size, { auto: true, progress });
     auto.size = fitted.tracker.manifest.frame.shape.slice(1, 3);
     auto.reason = `${pending.reason}; at Track, ${fitted.reason}`;
+    auto.moved = '';
   }
   const size = await shapeForFrame(capacity, frameWidth, frameHeight);
   const shaped =
     size.join() === auto.size.join()
       ? ''
       : `; ${size.join('x')} for this ${frameWidth}×${frameHeight} frame (no more FLOPs, more of it seen)`;
-  return { height: size[0], width: size[1], sizeReason: auto.reason + shaped };
+  return { height: size[0], width: size[1], sizeReason: autoReason() + shaped };
+}
+
+/** Does the pipeline keep the annotated frame, to carry the memory to another size mid-track (Auto, ?carry=)? */
+const keepsFirst = () => Boolean(state.auto || state.carry);
+
+/** Tests (?debug=1&carry=N:HxW): a revisit that moves to `size` after the `after`th track call of an annotation. */
+function scriptedCarry({ after, size }) {
+  let calls = 0;
+  const reason = `debug: carried to ${size.join('x')} after ${after} track calls (?carry=)`;
+  return { observe: () => (++calls === after ? { size, reason } : null) };
+}
+
+/** Auto's reason for its size: how it was chosen, and why it last moved while tracking. */
+function autoReason() {
+  const { reason, moved } = state.auto;
+  return moved ? `${reason}; ${moved}` : reason;
+}
+
+/**
+ * Auto while tracking: the size judged again on the track calls' inference times (size-fit.js SizeRevisit); a move
+ * carries the memory to the new size with `frame` and its tracked `labels` (FramePipeline.carryTo: two graph calls,
+ * in this frame's time). Returns the model's {height, width, sizeReason, carryMs} when the size moved, else null.
+ */
+async function revisitSize(frame, done) {
+  const move = await revisitAfterStep(state.revisit, state.pipeline, state.manifest, frame, done);
+  if (!move) return null;
+  state.pipeline = move.pipeline;
+  state.tracker = move.pipeline.tracker;
+  await dropPromptHead();
+  if (state.auto) Object.assign(state.auto, { size: move.size, moved: move.reason });
+  const sizeReason = state.auto ? autoReason() : move.reason; // no Auto: ?carry= moved it
+  return { height: move.size[0], width: move.size[1], sizeReason, carryMs: move.carryMs };
 }
 
 async function annotate({ frame, labels, width, height, numObjects, index, time }, reply) {
@@ -383,6 +424,9 @@ async function annotate({ frame, labels, width, height, numObjects, index, time 
   }
   const signature = state.debug ? nativeSignature(frame) : null;
   const done = await state.pipeline.annotate(frame, labels, width, height, numObjects, capacity);
+  state.revisit = state.carry
+    ? scriptedCarry(state.carry)
+    : state.auto && new SizeRevisit(state.manifest, capacity, [tracker.height, tracker.width]);
   reply({ status: 'annotated', capacity, prepared, model, frame, overlay: done.overlay, timings: done.timings }, [
     frame,
     done.overlay,
@@ -396,11 +440,10 @@ async function step({ frame, index, time, skipped = [] }, reply) {
   const signature = state.debug ? nativeSignature(frame) : null;
   const { width, height } = frame;
   const done = await state.pipeline.step(frame);
+  const model = await revisitSize(frame, done);
   const { labels, overlay, areas, timings } = done;
-  reply({ status: 'result', index, time, frame, overlay, labels, areas, recorded: !state.recording.full, timings }, [
-    frame,
-    overlay,
-  ]);
+  const result = { status: 'result', index, time, frame, overlay, labels, areas, timings, model };
+  reply({ ...result, recorded: !state.recording.full }, [frame, overlay]);
   record({ index, time, tracked: true, annotated: false }, done, width, height, signature); // after the reply
 }
 

@@ -156,7 +156,7 @@ test('Auto looks again at Track after a load that stepped down: the start size m
  * Track `dir`'s clip.mp4 in the page from its mask.png to the end, then score the page's masks and `mobilevos eval`
  * (PyTorch, the same decoded frames at `shortSide`) on its ground truth; returns {page, stats, ours, python}.
  */
-async function trackAndScore(t, dir, { query, shortSide, name }) {
+async function trackAndScore(t, dir, { query, shortSide, name, pythonArgs = [] }) {
   const { page, logs, info } = await openWasmPage(browser, server, t, query);
   await page.setInputFiles('#file-video', join(dir, 'clip.mp4'));
   await page.waitForFunction(() => window.__mobilevos.mode === 'live', null, { timeout: 30000 });
@@ -168,7 +168,7 @@ async function trackAndScore(t, dir, { query, shortSide, name }) {
   const data = join(dir, 'davis');
   const ours = mobilevosEval(data, join(OUT, `page-${name}.json`), ['--pred', pred]);
   const checkpoint = join(REPO, readManifest(models).checkpoint.path);
-  const reference = ['--model', checkpoint, '--short-side', String(shortSide), '--threads', '2'];
+  const reference = ['--model', checkpoint, '--short-side', String(shortSide), '--threads', '2', ...pythonArgs];
   const python = mobilevosEval(data, join(OUT, `python-${name}.json`), reference);
   assert.equal(logs.filter((l) => l.startsWith('[pageerror]')).join('\n'), '');
   return { page, info, stats, ours, python };
@@ -242,3 +242,44 @@ for (const [label, query, shortSide, margin] of [
     },
   );
 }
+
+test(
+  'the memory carried to a smaller size mid-track (as Auto does when the CPU slows) keeps the shrinking object, as PyTorch does with the same switch',
+  { timeout: 600000 },
+  async (t) => {
+    const [start, small] = [defaultSize.wasm, [smallest.height, smallest.width]];
+    const after = 12; // track calls at the start size; frame 13 on at the smaller one
+    const { page, info, stats, ours, python } = await trackAndScore(t, SHRINKING, {
+      query: `&size=${key(start)}&debug=1&carry=${after}:${key(small)}`,
+      shortSide: start[0],
+      name: 'carried',
+      // mobilevos.track.Tracker.resize before frame 13, with frame 12 and its prediction
+      pythonArgs: ['--alternate', String(small[0]), '--alternate-every', String(after + 1)],
+    });
+    assert.equal(stats.frames, shrinking.frames - 1);
+    const frames = await page.evaluate(() => window.__mobilevos.frames);
+    const moved = frames.filter((f) => f.model);
+    assert.deepEqual(
+      moved.map((f) => [f.index, f.model.height, f.model.width]),
+      [[after, ...small]],
+      'one move, after the frame of the 12th track call',
+    );
+    assert.match(moved[0].model.sizeReason, new RegExp(`carried to ${key(small)} after ${after} track calls`));
+    assert.deepEqual([info.model.height, info.model.width], start, 'loaded at the size asked for');
+    const model = await page.evaluate(() => window.__mobilevos.info.model);
+    assert.deepEqual([model.height, model.width], small, "the page's model input follows the move");
+    assert.equal(await page.textContent('#stat-input'), `${small[1]}×${small[0]}`);
+    // the bank holds two entries of the smaller size's grid now (first frame and previous)
+    const { stats: tracker } = await page.evaluate(() => window.__mobilevos.request('stats'));
+    const { key_dim: ck, value_dim: cv } = readManifest(models).model;
+    const grid = (small[0] / 16) * (small[1] / 16);
+    assert.equal(tracker.memoryBytes, 2 * (ck + cv) * grid * 4);
+    const [a, b] = [ours.summary['J&F'], python.summary['J&F']];
+    t.diagnostic(
+      `carried ${key(start)} -> ${key(small)} in ${moved[0].model.carryMs.toFixed(0)} ms: J&F page ${a.toFixed(2)}, ` +
+        `mobilevos eval --alternate ${small[0]} ${b.toFixed(2)}`,
+    );
+    assert.ok(Math.abs(a - b) <= JF_MARGIN_SMALL, `page ${a} vs Python ${b}`);
+    assert.equal(objectOf(ours)['J-recall'], 100, 'the object is found in every frame (IoU > 0.5)');
+  },
+);

@@ -10,8 +10,13 @@ import {
   sameShape,
   sizeForFrame,
   sizeSettled,
+  SizeRevisit,
+  BLOCKED_WINDOWS,
+  REVISIT_CALLS,
+  STEP_UP_MARGIN,
   warmUp,
 } from '../../../web/src/size-fit.js';
+import { WARMUP_STEPS } from '../../../web/src/tracker.js';
 import { readManifest } from '../helpers/models.js';
 
 const shipped = readManifest(); // the default model: 4:3 sizes 208x272 to 480x640, and their 16:9 partners
@@ -249,4 +254,79 @@ test("fitSize moves within the measured size's shape: a 16:9 size is never predi
   for (const { size } of fit.predictions) assert.ok(sameShape(size, [240, 320]), String(size));
   assert.equal(sameShape([176, 320], [208, 272]), false);
   assert.equal(sameShape([208, 272], [240, 320]), true);
+});
+
+/** Feed `revisit` n calls of `ms` each; returns the moves it asked for. */
+function feed(revisit, n, ms) {
+  const moves = [];
+  for (let i = 0; i < n; i++) {
+    const move = revisit.observe(typeof ms === 'function' ? ms(i) : ms);
+    if (move) moves.push(move);
+  }
+  return moves;
+}
+
+test("SizeRevisit: a host that slows down while tracking steps down once a window's median is over the budget", () => {
+  assert.equal(REVISIT_CALLS, 60);
+  const revisit = new SizeRevisit(shipped, 1, [240, 320]);
+  assert.deepEqual(feed(revisit, 10 * REVISIT_CALLS, 25), [], 'within the budget, 480x640 out of reach: it stays');
+  // one slow call in four (a GC pause, another tab) moves nothing: the median
+  assert.deepEqual(
+    feed(revisit, REVISIT_CALLS, (i) => (i % 4 ? 25 : 80)),
+    [],
+  );
+  assert.deepEqual(feed(revisit, REVISIT_CALLS - 1, 36), [], 'nothing before the window is full');
+  const [down] = feed(revisit, 1, 36);
+  assert.deepEqual(down.size, [208, 272]);
+  assert.match(
+    down.reason,
+    /^while tracking, 240x320 took 36 ms a frame \(median of 60\), so 208x272 \(predicted 26 ms/,
+  );
+  assert.deepEqual(revisit.size, [208, 272]);
+});
+
+test('SizeRevisit: the calls right after a move are not counted, and a step up needs room and a size that has not failed lately', () => {
+  const revisit = new SizeRevisit(shipped, 1, [240, 320]);
+  feed(revisit, REVISIT_CALLS, 36); // down to 208x272
+  // the new size's first calls are slow (buffers sized): not counted
+  assert.deepEqual(feed(revisit, WARMUP_STEPS, 200), []);
+  const up = (ms, [h, w]) => (ms * costAt(h, w)) / costAt(208, 272);
+  // fast again: even 240x320 is predicted within STEP_UP_MARGIN of the budget, but a step up goes one size at a time
+  // (224x288), and 240x320, which failed a moment ago, stays closed for BLOCKED_WINDOWS windows
+  const fast = 16;
+  assert.ok(up(fast, [240, 320]) <= INFERENCE_BUDGET_MS * STEP_UP_MARGIN, String(up(fast, [240, 320])));
+  const [first] = feed(revisit, REVISIT_CALLS, fast);
+  assert.deepEqual(first.size, [224, 288]);
+  feed(revisit, WARMUP_STEPS, fast);
+  assert.deepEqual(feed(revisit, (BLOCKED_WINDOWS - 2) * REVISIT_CALLS, fast), [], '240x320 closed');
+  const [again] = feed(revisit, REVISIT_CALLS, fast);
+  assert.deepEqual([again.size, revisit.windows], [[240, 320], 1 + BLOCKED_WINDOWS], 'open 5 windows after it failed');
+  // within the margin but not 15% below the budget: no step up (it would measure over the budget and come back)
+  const edge = new SizeRevisit(shipped, 1, [208, 272]);
+  const justFits = (INFERENCE_BUDGET_MS * 0.95 * costAt(208, 272)) / costAt(224, 288);
+  assert.ok(up(justFits, [224, 288]) > INFERENCE_BUDGET_MS * STEP_UP_MARGIN);
+  assert.deepEqual(feed(edge, 3 * REVISIT_CALLS, justFits), []);
+});
+
+test('SizeRevisit: a host at the edge does not switch every window: a size that fails again is blocked twice as long', () => {
+  assert.equal(BLOCKED_WINDOWS, 5);
+  const revisit = new SizeRevisit(shipped, 1, [240, 320]);
+  const sizes = [];
+  const windows = [];
+  // 240x320 takes 36 ms, 208x272 16 ms (its step up always predicted within the margin)
+  const ms = () => (revisit.size[0] === 240 ? 36 : revisit.size[0] === 224 ? 30 : 16);
+  for (let i = 0; i < 60 * REVISIT_CALLS; i++) {
+    const move = revisit.observe(ms());
+    if (move) sizes.push(`${move.size[0]}x${move.size[1]}`);
+    if (move) windows.push(revisit.windows);
+  }
+  // 240 fails (it and larger sizes closed for 5 windows) -> 208, up to 224, which fails too (224 and up closed for 5)
+  // -> 208 ... and each time 224 fails again it stays closed twice as long: 60 windows hold 9 moves, not 60
+  assert.deepEqual(sizes, ['208x272', ...Array(4).fill(['224x288', '208x272']).flat()]);
+  const ups = windows.filter((w, i) => sizes[i] === '224x288');
+  assert.deepEqual(
+    ups.slice(1).map((w, i) => w - ups[i]),
+    [1, 2, 4].map((n) => n * BLOCKED_WINDOWS + 1),
+    'the window 224x288 failed in, then closed 5, 10, 20 windows',
+  );
 });

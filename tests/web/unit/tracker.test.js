@@ -242,3 +242,32 @@ test('prepare stops its track calls as soon as the fastest so far settles what i
   assert.deepEqual(seen, [two.runsMs[1], Math.min(two.runsMs[1], two.runsMs[2])]);
   assert.deepEqual(marks.at(-1), ['warm-up', 'g2.onnx'], 'the session existed: only the warm-up is marked');
 });
+
+test("carry: the annotated frame annotated again, then the latest frame's entry from its labels in the track slots", async () => {
+  const { ort, runs } = fakeOrt();
+  const tracker = new Tracker(ort, renamedManifest(), { backend: 'wasm', variant: 'fp32', loadModel: async (g) => g });
+  const latest = { rgba: new Uint8ClampedArray(H * W * 4).fill(9), labels: labels(1) };
+  await tracker.carry({ rgba: frame(), labels: labels(2) }, latest, 2, 2, 17);
+  assert.equal(runs.length, 2, 'two calls, both annotate calls');
+  assert.deepEqual(
+    runs.map((r) => [r.feeds.is_annotation.data[0], r.feeds.img.data[0], r.feeds.obj_masks.data[1 + H * W]]),
+    [
+      [1, 7, 1],
+      [1, 9, 0],
+    ],
+    'the annotated frame with its two objects, then the latest frame with its own labels (object 2 lost there)',
+  );
+  const slots = tracker.memory.feeds();
+  assert.equal(slots.ka.data[0], 1, "the first call's entry in the anchor slot");
+  assert.equal(slots.kr.data[0], 2, "the second call's entry where a track call's goes");
+  assert.deepEqual([tracker.frameIndex, tracker.numObjects, tracker.capacity], [17, 2, 2]);
+  await tracker.step(frame());
+  assert.equal(runs.at(-1).feeds.kr, slots.kr, 'the next track call reads it');
+  // carried right after the annotation (no frame tracked yet): the annotate call alone
+  await tracker.carry({ rgba: frame(), labels: labels(1) }, latest, 1, 1, 0);
+  assert.equal(runs.length, 4);
+  await assert.rejects(
+    tracker.carry({ rgba: frame(), labels: labels(1) }, { rgba: frame(), labels: new Uint8Array(3) }, 1, 1, 5),
+    /model resolution/,
+  );
+});

@@ -11,7 +11,7 @@ import { atSize, chooseSize, pickCapacity } from '../manifest.js';
 import { fetchManifest, loadGraph } from '../model-loader.js';
 import { serveRequests } from '../protocol.js';
 import { importRuntime } from '../runtime.js';
-import { warmUp } from '../size-fit.js';
+import { revisitAfterStep, SizeRevisit, warmUp } from '../size-fit.js';
 import { Tracker } from '../tracker.js';
 import { matmulModel, probeInput } from './matmul-model.js';
 import { probToLabels } from './resize.js';
@@ -20,9 +20,13 @@ const now = () => performance.now();
 const state = {
   tracker: null,
   pipeline: null,
-  prob: null, // the last step's probabilities (model resolution), for `labels`
+  prob: null, // the last step's probabilities {data, height, width} (model resolution), for `labels`
   numObjects: 0,
   backend: '',
+  exported: null, // the export's manifest (every size), for moves while tracking
+  capacity: 0,
+  revisit: false, // 'auto' sizes move while tracking, as the page's (size-fit.js SizeRevisit)
+  sizeRevisit: null, // the SizeRevisit of the current annotation
 };
 
 let ort = null; // onnxruntime-web, the build load's backend needs (one configuration per worker)
@@ -30,7 +34,7 @@ let ort = null; // onnxruntime-web, the build load's backend needs (one configur
 const skip = (message) => Object.assign(new Error(message), { code: 'skipped' });
 
 serveRequests({
-  async load({ modelBase, wasmBase, backend, variant, threads, size, numObjects }, reply) {
+  async load({ modelBase, wasmBase, backend, variant, threads, size, numObjects, revisit = true }, reply) {
     const exported = await fetchManifest(modelBase);
     const info = exported.variants[variant];
     if (!info) throw skip(`variant ${variant} is not exported (${Object.keys(exported.variants).join(', ')})`);
@@ -62,8 +66,17 @@ serveRequests({
     const fitted = await warmUp(exported, capacity, tracker, start, { auto });
     await state.tracker?.release();
     // stretched, not letterboxed: `mobilevos eval` resizes frames so, and the bench's J&F must equal its own
-    const pipeline = new FramePipeline(fitted.tracker, { stretch: true });
-    Object.assign(state, { tracker: fitted.tracker, pipeline, backend, prob: null });
+    const moves = auto && revisit;
+    const pipeline = new FramePipeline(fitted.tracker, { stretch: true, keepFirst: moves });
+    Object.assign(state, {
+      tracker: fitted.tracker,
+      pipeline,
+      backend,
+      prob: null,
+      exported,
+      capacity,
+      revisit: moves,
+    });
     const [, height, width] = fitted.tracker.manifest.frame.shape;
     reply({
       info: {
@@ -127,19 +140,29 @@ serveRequests({
     const { overlay, timings } = await state.pipeline.annotate(frame, labels, width, height, numObjects);
     state.numObjects = numObjects;
     state.prob = null;
+    const { height: h, width: w } = state.pipeline.ctx.canvas;
+    state.sizeRevisit = state.revisit ? new SizeRevisit(state.exported, state.capacity, [h, w]) : null;
     reply({ status: 'annotated', frame, overlay, timings }, [frame, overlay]);
   },
 
   async step({ frame }, reply) {
-    const { prob, overlay, timings } = await state.pipeline.step(frame);
-    state.prob = prob;
-    reply({ status: 'result', frame, overlay, timings }, [frame, overlay]);
+    const done = await state.pipeline.step(frame);
+    const { overlay, timings } = done;
+    const { height: h, width: w } = state.pipeline.ctx.canvas;
+    state.prob = { data: done.prob, height: h, width: w }; // at the size it was made at (a move changes the pipeline's)
+    const move = await revisitAfterStep(state.sizeRevisit, state.pipeline, state.exported, frame, done);
+    let model = null;
+    if (move) {
+      Object.assign(state, { pipeline: move.pipeline, tracker: move.pipeline.tracker });
+      model = { height: move.size[0], width: move.size[1], sizeReason: move.reason, carryMs: move.carryMs };
+    }
+    reply({ status: 'result', frame, overlay, timings, model }, [frame, overlay]);
   },
 
   labels({ width, height }, reply) {
     if (!state.prob) throw new Error('no step has run since the annotation');
-    const { width: w, height: h } = state.pipeline.ctx.canvas;
-    const labels = probToLabels(state.prob, state.numObjects + 1, h, w, height, width);
+    const { data, height: h, width: w } = state.prob;
+    const labels = probToLabels(data, state.numObjects + 1, h, w, height, width);
     reply({ labels }, [labels.buffer]);
   },
 
@@ -155,6 +178,7 @@ serveRequests({
         bankUpdates: s.memoryUpdates ?? null,
         bankDisposed: s.memoryDisposed ?? null,
         sessions: s.sessions ?? null,
+        size: state.pipeline ? `${state.pipeline.ctx.canvas.height}x${state.pipeline.ctx.canvas.width}` : null,
         workerHeapUsed: m ? m.usedJSHeapSize : null,
       },
     });

@@ -10,6 +10,8 @@
  *   sizes=auto        model input sizes: auto (the page's choice: the backend's default size, measured, and the step
  *                     down or up its measurement calls for, size-fit.js), first (the export's WASM default), all, or
  *                     a comma list of HxW and auto (auto,240x320: the page's choice against a forced size)
+ *   revisit=1         with auto, the size also moves while tracking as the page's does (size-fit.js SizeRevisit; the
+ *                     run lists its moves); 0: the load's choice only
  *   clip=bench/clip/clip.json  the bundled clip (a picked DAVIS folder replaces it)
  *   sequence=         sequence of a picked folder (default: the first; `all` tracks every sequence once)
  *   probe=1024        compute-peak probe: n of the n×n MatMuls (0 = off); probechain=4, proberuns=5
@@ -47,9 +49,11 @@ export const DEFAULTS = {
   autorun: 0,
   sw: 1,
   rounds: 1,
+  revisit: 1,
 };
 const LONG_FRAMES = 10000;
 const NUMERIC = [
+  'revisit',
   'frames',
   'warmup',
   'probe',

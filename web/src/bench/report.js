@@ -16,11 +16,15 @@ export function configLabel(c) {
   return `${model}${c.backend}${c.backend === 'wasm' ? ` ${c.threads}t` : ''} ${c.variant} ${c.resolution}${round}`;
 }
 
-/** The size a run's worker chose ("208x272") when its configuration's is `auto`, else null. */
-const chosenSize = ({ config, info }) =>
-  config.resolution === 'auto' && info?.model ? `${info.model.height}x${info.model.width}` : null;
+/** The size a run's worker chose ("208x272") when its configuration's is `auto`, with the sizes it moved to while
+ * tracking ("240x320→208x272"), else null. */
+const chosenSize = ({ config, info, moves = [] }) =>
+  config.resolution === 'auto' && info?.model
+    ? [[info.model.height, info.model.width], ...moves.map((m) => m.size)].map(([h, w]) => `${h}x${w}`).join('→')
+    : null;
 
-/** A run's label, with the size its worker chose when the configuration's is `auto`: "wasm 2t fp32 auto 208x272 r1". */
+/** A run's label, with the size its worker chose when the configuration's is `auto`: "wasm 2t fp32 auto 208x272 r1"
+ * ("auto 240x320→208x272" when it moved while tracking). */
 export function runLabel(r) {
   const chosen = chosenSize(r);
   return configLabel(chosen ? { ...r.config, resolution: `auto ${chosen}` } : r.config);

@@ -154,6 +154,7 @@ async function runConfig(config, settings, manifest, prepared, probes) {
       threads: config.threads,
       size: config.size,
       numObjects,
+      revisit: settings.revisit !== 0,
     });
     run.info = info;
     // with rounds, a probe per round (`wasm/2/r3`): the host's speed drifts between rounds
@@ -166,7 +167,7 @@ async function runConfig(config, settings, manifest, prepared, probes) {
     }
     await timeRun(run, worker, settings, prepared, life);
     const capacity = pickCapacity(manifest, numObjects);
-    const flops = stepFlops(atSize(manifest, [info.model.height, info.model.width]), capacity, config.variant);
+    const flops = meanStepFlops(run, manifest, capacity, config.variant);
     const peak = probes[probeKey];
     const student = flops ? flops.flops / run.stages.infer.p50 / 1e6 : NaN;
     run.compute = {
@@ -188,4 +189,21 @@ async function runConfig(config, settings, manifest, prepared, probes) {
     worker.terminate();
   }
   return run;
+}
+
+/**
+ * The manifest FLOPs of one step of `run`, averaged over its frames at each input size (Auto's moves while tracking,
+ * run.moves; one size without them): {flops, graph}, or null when the manifest has none.
+ */
+function meanStepFlops(run, manifest, capacity, variant) {
+  const segments = [{ frame: 0, size: [run.info.model.height, run.info.model.width] }, ...run.moves];
+  let total = 0;
+  let graph = null;
+  for (const [k, { frame, size }] of segments.entries()) {
+    const flops = stepFlops(atSize(manifest, size), capacity, variant);
+    if (!flops) return null;
+    total += flops.flops * ((segments[k + 1]?.frame ?? run.frames) - frame);
+    graph = flops.graph;
+  }
+  return { flops: total / run.frames, graph };
 }

@@ -21,6 +21,7 @@ export async function timeRun(run, worker, settings, prepared, life) {
   const per = Object.fromEntries([...ALL_STAGES, 'run'].map((s) => [s, new Float32Array(total)]));
   const memory = [];
   const agent = [];
+  const moves = []; // Auto's moves while tracking: {frame (timed frames before it), size, reason, carryMs}
   const view = $('#view');
   const ctx = view.getContext('2d');
   const runStore = { sequences: [] };
@@ -106,6 +107,7 @@ export async function timeRun(run, worker, settings, prepared, life) {
       const b = now();
       const reply = await worker.request('step', { frame }, [frame]);
       const c = now();
+      if (reply.model) moves.push({ frame: i + 1, size: [reply.model.height, reply.model.width], ...reply.model });
       ctx.drawImage(reply.frame, 0, 0, view.width, view.height);
       ctx.drawImage(reply.overlay, 0, 0, view.width, view.height);
       reply.frame.close();
@@ -152,6 +154,7 @@ export async function timeRun(run, worker, settings, prepared, life) {
   run.perFrame = Object.fromEntries([...ALL_STAGES].map((s) => [s, Array.from(per[s], (v) => round(v, 3))]));
   run.memory = memory;
   run.agentMemory = agent;
+  run.moves = moves;
   // Memory growth from the first sample after the first pass over the clip (whose masks are kept for J&F) to the
   // last; the frame-0 sample (annotation only: the bank's slots share one entry) is left out.
   const firstPass = single ? prepared[0].frames.length - 1 : total;
@@ -168,9 +171,15 @@ export async function timeRun(run, worker, settings, prepared, life) {
     })),
   );
   run.flatness.memoryFrom = compared[0]?.frame ?? null;
+  // at each input size (Auto may move it while tracking: run.moves), the bank holds the same bytes and tensors
+  const firstAt = new Map(); // size -> its first sample
+  for (const m of memory.slice(1)) if (!firstAt.has(m.size)) firstAt.set(m.size, m);
   run.bankConstant =
     memory.length > 1 &&
-    memory.slice(1).every((m) => m.bankBytes === memory[1].bankBytes && m.bankTensors === memory[1].bankTensors);
+    memory.slice(1).every((m) => {
+      const first = firstAt.get(m.size);
+      return m.bankBytes === first.bankBytes && m.bankTensors === first.bankTensors;
+    });
 }
 
 const roundStats = (s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'n' ? v : round(v, 3)]));

@@ -32,6 +32,7 @@ export async function startWorker({ objects = 1 } = {}) {
       threads: config.threads,
       objects: await objects,
       debug: config.debug,
+      carry: config.carry,
     });
     if (app.worker !== worker) return;
     app.ready = true;
@@ -100,6 +101,9 @@ function showModelInfo(info) {
   const m = info.model;
   const { flops } = m.sizes.find((s) => s.height === m.height && s.width === m.width);
   const cost = flops ? `; ${(flops / 1e9).toFixed(1)} GFLOP a frame` : '';
+  // the stats panel shows the input in use (Auto moves it while tracking), its title says why
+  $('#stat-input').textContent = `${m.width}×${m.height}`;
+  $('#stat-input-box').title = `model input: ${m.sizeReason}`;
   $('#model-info').textContent =
     `${m.name}: ${m.width}×${m.height} input (${m.sizeReason}${cost}), ` +
     `up to ${m.maxObjects} objects, variants ` +
@@ -107,9 +111,10 @@ function showModelInfo(info) {
     (info.adapter ? ` GPU: ${info.adapter}.` : '');
 }
 
-/** The worker measured the input size again at Track (its `annotated` reply's {height, width, sizeReason}). */
-export function showModelSize(size) {
-  Object.assign(app.model, size);
+/** Auto's input size moved: measured again at Track (the `annotated` reply's model) or while tracking (a `result`'s):
+ * {height, width, sizeReason}. */
+export function showModelSize({ height, width, sizeReason }) {
+  Object.assign(app.model, { height, width, sizeReason });
   showModelInfo(app.info);
 }
 

@@ -3,8 +3,10 @@
  * backend=auto|webgpu|wasm, variant=auto|fp32|fp16|int8, size=auto|HxW (model input, one of the manifest's sizes), threads=N, depth=1|2 (frames in flight),
  * model=student_pruned|student|student_fast (a shipped model: MODELS), models=URL (any folder with manifest.json; overrides model),
  * wasm=URL (onnxruntime-web files), nowebgpu=1 (act as if WebGPU were missing), debug=1 (record
- * per-frame signatures for tests), sw=0 (no service worker), start=sample (open the sample clip with its mask and track
- * it as soon as the model is ready, no clicks: what `npm run bench -- --first-mask` times).
+ * per-frame signatures for tests), carry=N:HxW (with debug=1: carry the memory to HxW after the Nth track call of each
+ * annotation, as Auto does when the device's speed changes, whatever the size setting; for tests), sw=0 (no service
+ * worker), start=sample (open the sample clip with its mask and track it as soon as the model is ready, no clicks:
+ * what `npm run bench -- --first-mask` times).
  */
 import { DEFAULT_MODEL, MODELS, modelFolder } from '../shipped-models.js';
 
@@ -21,6 +23,7 @@ export const PARAMS = [
   'wasm',
   'nowebgpu',
   'debug',
+  'carry',
   'sw',
   'start',
 ];
@@ -44,9 +47,16 @@ export const config = {
   wasm: new URL(query.get('wasm') || 'ort/', document.baseURI).href,
   nowebgpu: query.get('nowebgpu') === '1',
   debug: query.get('debug') === '1',
+  carry: query.get('debug') === '1' ? parseCarry(query.get('carry')) : null,
   sw: query.get('sw') !== '0',
   start: query.get('start') === 'sample' ? 'sample' : '',
 };
+
+/** ?carry=N:HxW as {after: N, size: [H, W]} (null when absent or malformed: the page then carries nothing). */
+function parseCarry(text) {
+  const m = /^(\d+):(\d+)x(\d+)$/.exec(text ?? '');
+  return m ? { after: Number(m[1]), size: [Number(m[2]), Number(m[3])] } : null;
+}
 
 export const unknownParams = [...query.keys()].filter((k) => !PARAMS.includes(k));
 

@@ -142,12 +142,13 @@ async function sendStep(bitmap, index, time, skipped = []) {
       return;
     }
     const drawMs = drawResult(reply.frame, reply.overlay, reply);
+    if (reply.model) showModelSize(reply.model); // Auto moved the input while tracking
     markOnce(MARKS.firstMask, { index, areas: reply.areas, sentAt: t0, timings: reply.timings });
     if (app.recorder?.add) await app.recorder.add(index, time);
     app.areas = reply.areas;
     stats.add({ ...reply.timings, draw: drawMs, latency: performance.now() - t0 });
     if (!reply.recorded) banner.show('recording-full', { kind: 'warn' });
-    if (config.debug) app.debugFrames.push({ index, time, timings: reply.timings });
+    if (config.debug) app.debugFrames.push({ index, time, timings: reply.timings, model: reply.model });
     if (app.file) showFileProgress(index);
     renderStats();
   } catch (error) {
