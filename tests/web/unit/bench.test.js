@@ -129,6 +129,17 @@ test('rounds repeat the configurations in alternating order; several models are 
     runLabel({ config: once[0], info: { model: { height: 208, width: 272 } } }),
     'wasm 2t fp32 auto 208x272',
   );
+  // Auto moved while tracking (revisit=1, the default): every size it ran at, in order
+  const moves = [
+    { frame: 61, size: [224, 288] },
+    { frame: 182, size: [208, 272] },
+  ];
+  assert.equal(
+    runLabel({ config: once[0], info: { model: { height: 240, width: 320 } }, moves }),
+    'wasm 2t fp32 auto 240x320→224x288→208x272',
+  );
+  assert.equal(parseSettings('').settings.revisit, 1);
+  assert.equal(parseSettings('?revisit=0').settings.revisit, 0);
 });
 
 test('the rounds table divides each FPS by that of the first configuration in the same round', () => {
