@@ -107,7 +107,10 @@ export async function timeRun(run, worker, settings, prepared, life) {
       const b = now();
       const reply = await worker.request('step', { frame }, [frame]);
       const c = now();
-      if (reply.model) moves.push({ frame: i + 1, size: [reply.model.height, reply.model.width], ...reply.model });
+      if (reply.model) {
+        const { height, width, sizeReason: reason, carryMs } = reply.model;
+        moves.push({ frame: i + 1, size: [height, width], reason, carryMs });
+      }
       ctx.drawImage(reply.frame, 0, 0, view.width, view.height);
       ctx.drawImage(reply.overlay, 0, 0, view.width, view.height);
       reply.frame.close();
