@@ -9,12 +9,14 @@ import { test } from 'node:test';
 import * as ort from 'onnxruntime-web';
 
 import { folderClip, objectIds } from '../../../web/src/bench/clip.js';
-import { expandConfigs, parseSettings, stepFlops } from '../../../web/src/bench/config.js';
+import { expandConfigs, meanStepFlops, parseSettings, stepFlops } from '../../../web/src/bench/config.js';
 import { matmulModel, probeInput, probeWeights } from '../../../web/src/bench/matmul-model.js';
 import { charts, configLabel, markdownTable, roundsTable, runLabel } from '../../../web/src/bench/report.js';
 import { probToLabels } from '../../../web/src/bench/resize.js';
 import { downsample, flatness, percentile, pingPong, summarize } from '../../../web/src/bench/stats.js';
+import { atSize } from '../../../web/src/manifest.js';
 import { DEFAULT_MODEL } from '../../../web/src/shipped-models.js';
+import { readManifest } from '../helpers/models.js';
 
 const DEFAULT_FOLDER = `models/${DEFAULT_MODEL}/`; // the bench's default `models` setting
 
@@ -188,6 +190,17 @@ test('FLOPs of one step come from the manifest (fp32 graph when a variant record
   };
   assert.equal(stepFlops(v1, 1, 'fp32').flops, 9e8);
   assert.equal(stepFlops(MANIFEST, 4, 'fp32'), null);
+});
+
+test("a run's FLOPs per step are averaged over its frames at each size Auto ran at", () => {
+  const shipped = readManifest();
+  const at = (h, w) => stepFlops(atSize(shipped, [h, w]), 1, 'fp32').flops;
+  const run = { frames: 200, info: { model: { height: 240, width: 320 } }, moves: [] };
+  assert.equal(meanStepFlops(run, shipped, 1, 'fp32').flops, at(240, 320));
+  const moved = { ...run, moves: [{ frame: 60, size: [208, 272] }] };
+  const mean = meanStepFlops(moved, shipped, 1, 'fp32').flops;
+  assert.ok(Math.abs(mean - (60 * at(240, 320) + 140 * at(208, 272)) / 200) < 1, String(mean));
+  assert.ok(at(208, 272) < mean && mean < at(240, 320));
 });
 
 test('the compute probe model is valid ONNX and computes X·W·W·W', async () => {

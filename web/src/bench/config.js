@@ -25,6 +25,7 @@
  *   agentmemory=1     performance.measureUserAgentSpecificMemory() at the start and end of each configuration
  *   autorun=1         start at once (scripts/bench.mjs)   sw=0  no service worker
  */
+import { atSize } from '../manifest.js';
 import { DEFAULT_MODEL, modelFolder } from '../shipped-models.js';
 
 export const DEFAULTS = {
@@ -156,4 +157,21 @@ export function stepFlops(manifest, capacity, variant) {
     if (flops) return { flops, graph: g.file, fromVariant: v };
   }
   return null;
+}
+
+/**
+ * The manifest FLOPs of one step of `run`, averaged over its frames at each input size (Auto's moves while tracking,
+ * run.moves: {frame, size}; one size without them): {flops, graph}, or null when the manifest has none.
+ */
+export function meanStepFlops(run, manifest, capacity, variant) {
+  const segments = [{ frame: 0, size: [run.info.model.height, run.info.model.width] }, ...run.moves];
+  let total = 0;
+  let graph = null;
+  for (const [k, { frame, size }] of segments.entries()) {
+    const flops = stepFlops(atSize(manifest, size), capacity, variant);
+    if (!flops) return null;
+    total += flops.flops * ((segments[k + 1]?.frame ?? run.frames) - frame);
+    graph = flops.graph;
+  }
+  return { flops: total / run.frames, graph };
 }

@@ -4,10 +4,10 @@
  * finally J&F of every run (masks.js). The results object is what the page renders and the JSON download holds.
  */
 import { fetchManifest } from '../model-loader.js';
-import { atSize, pickCapacity } from '../manifest.js';
+import { pickCapacity } from '../manifest.js';
 import { WorkerClient } from '../ui/worker-client.js';
 import { bundledClip, decodeAll, decodeMask, objectIds } from './clip.js';
-import { expandConfigs, stepFlops } from './config.js';
+import { expandConfigs, meanStepFlops } from './config.js';
 import { deviceInfo } from './device.js';
 import { scoreRuns } from './masks.js';
 import { renderDevice, renderTable } from './render.js';
@@ -189,21 +189,4 @@ async function runConfig(config, settings, manifest, prepared, probes) {
     worker.terminate();
   }
   return run;
-}
-
-/**
- * The manifest FLOPs of one step of `run`, averaged over its frames at each input size (Auto's moves while tracking,
- * run.moves; one size without them): {flops, graph}, or null when the manifest has none.
- */
-function meanStepFlops(run, manifest, capacity, variant) {
-  const segments = [{ frame: 0, size: [run.info.model.height, run.info.model.width] }, ...run.moves];
-  let total = 0;
-  let graph = null;
-  for (const [k, { frame, size }] of segments.entries()) {
-    const flops = stepFlops(atSize(manifest, size), capacity, variant);
-    if (!flops) return null;
-    total += flops.flops * ((segments[k + 1]?.frame ?? run.frames) - frame);
-    graph = flops.graph;
-  }
-  return { flops: total / run.frames, graph };
 }
