@@ -152,10 +152,10 @@ class Tracker:
         with `adapt`, first adapts a copy of the network to this frame)."""
         self.objects = annotated_objects(frame, mask)
         self.size = model_size(*frame.shape[:2], self.short_side)
-        small = resize_mask(mask, self.size)
         self.net = self.weights
         if self.adapt:
             finite = self.memory.keep_every is None
+            small = resize_mask(mask, self.size)
             self.net = adapt_network(
                 self.weights, resize_frame(frame, self.size), small, self.objects, self.adapt, finite
             )

@@ -14,6 +14,7 @@
  * post-processing and drawing (~3 ms a frame at 240×320 in `npm run bench`). */
 export const INFERENCE_BUDGET_MS = (1000 / 30) * 0.85;
 
+import { median } from './bench/stats.js';
 import { letterbox } from './geometry.js';
 import { atSize } from './manifest.js';
 import { WARMUP_STEPS } from './tracker.js';
@@ -149,9 +150,9 @@ const area = ([h, w]) => h * w;
  * 2-core machine, and another tab or a laptop's power state does the same to a visitor), so the load's choice is
  * judged again on the median inference time of every REVISIT_CALLS track calls: over the budget, step down to the
  * largest size of the shape predicted within it (fitSize); with room to spare, step up to the next larger size of the
- * shape if it is predicted within STEP_UP_MARGIN of the budget and it (or a smaller size) has not failed lately. The caller carries the memory over (FramePipeline.carryTo: two
- * graph calls, once per move). The first WARMUP_STEPS calls after a move are not counted (a size's first calls are
- * slower, Tracker.prepare).
+ * shape if it is predicted within STEP_UP_MARGIN of the budget and it (or a smaller size) has not failed lately. The
+ * caller carries the memory over (FramePipeline.carryTo: two graph calls, once per move). The first WARMUP_STEPS calls
+ * after a move are not counted (a size's first calls are slower, Tracker.prepare).
  */
 export class SizeRevisit {
   /**
@@ -164,7 +165,8 @@ export class SizeRevisit {
     this.times = [];
     this.skip = 0;
     this.windows = 0;
-    /** @type {Map<string, {until: number, windows: number}>} size -> the window it may be stepped up to again */
+    /** @type {Map<string, {size: number[], until: number, windows: number}>} "HxW" -> the window it may be stepped up
+     * to again, and for how many windows it was closed */
     this.blocked = new Map();
   }
 
@@ -179,16 +181,15 @@ export class SizeRevisit {
     }
     this.times.push(ms);
     if (this.times.length < REVISIT_CALLS) return null;
-    const sorted = this.times.sort((a, b) => a - b);
-    const median = sorted[sorted.length >> 1];
+    const ms50 = median(this.times);
     this.times = [];
     this.windows += 1;
-    const fit = fitSize(this.manifest, this.capacity, this.size, median, this.budgetMs);
+    const fit = fitSize(this.manifest, this.capacity, this.size, ms50, this.budgetMs);
     let target = fit.size;
     if (area(target) > area(this.size)) {
       // a size is closed while it, or a smaller one, measured over the budget lately
-      const closed = [...this.blocked].filter(([, b]) => b.until > this.windows).map(([k]) => k);
-      const open = (s) => !closed.some((k) => area(k.split('x').map(Number)) <= area(s));
+      const closed = [...this.blocked.values()].filter((b) => b.until > this.windows);
+      const open = (s) => !closed.some((b) => area(b.size) <= area(s));
       // one size up at a time (predictions are smallest first): each step is measured before the next
       const next = fit.predictions.find((p) => area(p.size) > area(this.size));
       target = next.ms <= this.budgetMs * STEP_UP_MARGIN && open(next.size) ? next.size : this.size;
@@ -198,7 +199,7 @@ export class SizeRevisit {
     if (area(target) < area(from)) {
       const failed = this.blocked.get(key(from));
       const windows = failed ? failed.windows * 2 : BLOCKED_WINDOWS;
-      this.blocked.set(key(from), { until: this.windows + windows, windows });
+      this.blocked.set(key(from), { size: from, until: this.windows + windows, windows });
     }
     const predicted = fit.predictions.find((p) => key(p.size) === key(target)).ms;
     this.size = target;
@@ -206,7 +207,7 @@ export class SizeRevisit {
     return {
       size: target,
       reason:
-        `while tracking, ${key(from)} took ${median.toFixed(0)} ms a frame (median of ${REVISIT_CALLS}), so ` +
+        `while tracking, ${key(from)} took ${ms50.toFixed(0)} ms a frame (median of ${REVISIT_CALLS}), so ` +
         `${key(target)} (predicted ${predicted.toFixed(0)} ms; the budget ${this.budgetMs.toFixed(0)} ms)`,
     };
   }

@@ -137,7 +137,7 @@ export class Tracker {
    */
   async start(rgba, labels, numObjects, capacity = pickCapacity(this.manifest, numObjects)) {
     if (numObjects < 1) throw new Error('the annotation has no object');
-    if (labels.length !== this.height * this.width) throw new Error('labels are not at model resolution');
+    this.checkLabels(labels);
     const { session, graph } = await this.session(capacity);
     const t0 = now();
     const outputs = await session.run(this.feeds('annotate', graph, rgba, numObjects, labels), this.fetches);
@@ -174,7 +174,7 @@ export class Tracker {
   async carry(first, latest, numObjects, capacity, frameIndex) {
     await this.start(first.rgba, first.labels, numObjects, capacity);
     if (frameIndex > 0) {
-      if (latest.labels.length !== this.height * this.width) throw new Error('labels are not at model resolution');
+      this.checkLabels(latest.labels);
       const { session, graph } = await this.session(capacity);
       const feeds = this.feeds('annotate', graph, latest.rgba, numObjects, latest.labels);
       const outputs = await session.run(feeds, this.fetches);
@@ -201,6 +201,11 @@ export class Tracker {
           : this.constant(graph, t.name, 0);
     }
     return session.run(feeds, this.manifest.prompt.features.outputs);
+  }
+
+  /** A label image the annotate call takes must be at model resolution. */
+  checkLabels(labels) {
+    if (labels.length !== this.height * this.width) throw new Error('labels are not at model resolution');
   }
 
   /** The graph's inputs for one call ('annotate' | 'track'), as the manifest's `calls` section says. */

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { collectLogs, launch, preview, waitReady } from '../helpers/browser.js';
+import { trackSample } from '../helpers/files.js';
 import { modelDir, readManifest, REPO, wasmSizeQuery } from '../helpers/models.js';
 import { MODEL_CACHE } from '../../../web/src/model-loader.js';
 import { DEFAULT_MODEL, MODELS } from '../../../web/src/shipped-models.js';
@@ -69,14 +70,7 @@ test(
     await assertFixtureParity(page, t);
 
     // the sample clip with its mask (two objects), tracked: both objects keep pixels
-    await page.click('.placeholder [data-source=sample]');
-    await page.waitForFunction(() => window.__mobilevos.mode === 'annotating' && window.__mobilevos.ready);
-    await page.waitForFunction(() => document.querySelectorAll('#objects li[data-object]').length === 2);
-    await page.click('#btn-track');
-    await page.waitForFunction(() => window.__mobilevos.stats.frames >= 10, null, { timeout: 120000 });
-    await page.click('#btn-pause');
-    await page.waitForFunction(() => window.__mobilevos.mode === 'paused');
-    const areas = await page.$$eval('#objects li[data-object] .area', (cells) => cells.map((c) => c.textContent));
+    const areas = await trackSample(page, 10);
     assert.equal(areas.length, 2);
     for (const area of areas) assert.ok(Number.parseInt(area, 10) > 100, `an object kept its pixels: ${areas}`);
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { launch, preview } from '../helpers/browser.js';
-import { downloadZip, mobilevosEval, openWasmPage, trackWholeFile, writePred } from '../helpers/files.js';
+import { downloadZip, mobilevosEval, openWasmPage, trackSample, trackWholeFile, writePred } from '../helpers/files.js';
 import { chooseVariant } from '../../../web/src/manifest.js';
 import { fitSize, REMEASURE_AFTER_MS, sameShape } from '../../../web/src/size-fit.js';
 import { modelDir, readManifest, REPO } from '../helpers/models.js';
@@ -133,12 +133,7 @@ test('Auto looks again at Track after a load that stepped down: the start size m
   const stepped = /; \d+x\d+ measured \d+ ms$/.test(loaded.sizeReason);
   t.diagnostic(`load: ${loaded.sizeReason}`);
   await page.waitForTimeout(REMEASURE_AFTER_MS + 500); // a visitor marking the object: later than the load's moment
-  await page.click('.placeholder [data-source=sample]');
-  await page.waitForFunction(() => window.__mobilevos.mode === 'annotating' && window.__mobilevos.ready);
-  await page.waitForFunction(() => document.querySelectorAll('#objects li[data-object]').length === 2);
-  await page.click('#btn-track');
-  await page.waitForFunction(() => window.__mobilevos.stats.frames >= 5, null, { timeout: 120000 });
-  await page.click('#btn-pause');
+  const areas = await trackSample(page, 5);
   const model = await page.evaluate(() => window.__mobilevos.info.model);
   t.diagnostic(`at Track: ${model.sizeReason}`);
   if (stepped) {
@@ -148,7 +143,6 @@ test('Auto looks again at Track after a load that stepped down: the start size m
   } else {
     assert.deepEqual(model, loaded, 'a load that kept its start size is not measured again');
   }
-  const areas = await page.$$eval('#objects li[data-object] .area', (cells) => cells.map((c) => c.textContent));
   for (const area of areas) assert.ok(Number.parseInt(area, 10) > 100, `an object kept its pixels: ${areas}`);
 });
 

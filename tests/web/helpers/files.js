@@ -1,7 +1,7 @@
 /**
- * What the video-file tests share: a WASM page, a file tracked to its end from an uploaded first-frame mask, a click
- * on the frozen frame, the masks zip, and `mobilevos eval` on DAVIS folders (the Python reference the page's J&F is
- * held to).
+ * What the video-file tests share: a WASM page, a file tracked to its end from an uploaded first-frame mask, the
+ * sample clip tracked for a few frames, a click on the frozen frame, the masks zip, and `mobilevos eval` on DAVIS
+ * folders (the Python reference the page's J&F is held to).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -42,6 +42,19 @@ export async function trackWholeFile(page, mask) {
     { timeout: 300000, polling: 250 },
   );
   return page.evaluate(() => window.__mobilevos.stats);
+}
+
+/** Open the sample clip with its mask (two objects), track at least `frames` frames and pause; returns the objects'
+ * areas as the object list shows them ("12345 px"). */
+export async function trackSample(page, frames) {
+  await page.click('.placeholder [data-source=sample]');
+  await page.waitForFunction(() => window.__mobilevos.mode === 'annotating' && window.__mobilevos.ready);
+  await page.waitForFunction(() => document.querySelectorAll('#objects li[data-object]').length === 2);
+  await page.click('#btn-track');
+  await page.waitForFunction((n) => window.__mobilevos.stats.frames >= n, frames, { timeout: 120000 });
+  await page.click('#btn-pause');
+  await page.waitForFunction(() => window.__mobilevos.mode === 'paused');
+  return page.$$eval('#objects li[data-object] .area', (cells) => cells.map((c) => c.textContent));
 }
 
 /** Download the masks zip: {pngs: {name: bytes}, index: masks.json}. */

@@ -25,8 +25,7 @@ const state = {
   backend: '',
   exported: null, // the export's manifest (every size), for moves while tracking
   capacity: 0,
-  revisit: false, // 'auto' sizes move while tracking, as the page's (size-fit.js SizeRevisit)
-  sizeRevisit: null, // the SizeRevisit of the current annotation
+  sizeRevisit: null, // the SizeRevisit of the current annotation (its pipeline keeps the first frame to move at all)
 };
 
 let ort = null; // onnxruntime-web, the build load's backend needs (one configuration per worker)
@@ -66,17 +65,9 @@ serveRequests({
     const fitted = await warmUp(exported, capacity, tracker, start, { auto });
     await state.tracker?.release();
     // stretched, not letterboxed: `mobilevos eval` resizes frames so, and the bench's J&F must equal its own
-    const moves = auto && revisit;
-    const pipeline = new FramePipeline(fitted.tracker, { stretch: true, keepFirst: moves });
-    Object.assign(state, {
-      tracker: fitted.tracker,
-      pipeline,
-      backend,
-      prob: null,
-      exported,
-      capacity,
-      revisit: moves,
-    });
+    // 'auto' sizes move while tracking, as the page's (size-fit.js SizeRevisit), unless revisit=0
+    const pipeline = new FramePipeline(fitted.tracker, { stretch: true, keepFirst: auto && revisit });
+    Object.assign(state, { tracker: fitted.tracker, pipeline, backend, prob: null, exported, capacity });
     const [, height, width] = fitted.tracker.manifest.frame.shape;
     reply({
       info: {
@@ -141,7 +132,7 @@ serveRequests({
     state.numObjects = numObjects;
     state.prob = null;
     const { height: h, width: w } = state.pipeline.ctx.canvas;
-    state.sizeRevisit = state.revisit ? new SizeRevisit(state.exported, state.capacity, [h, w]) : null;
+    state.sizeRevisit = state.pipeline.keepFirst ? new SizeRevisit(state.exported, state.capacity, [h, w]) : null;
     reply({ status: 'annotated', frame, overlay, timings }, [frame, overlay]);
   },
 
