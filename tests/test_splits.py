@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -131,6 +132,20 @@ def test_training_validates_on_the_selection_sequences_and_keeps_the_best_checkp
     assert not (tmp_path / "run" / "metrics.jsonl").exists() and not (tmp_path / "run" / "best.safetensors").exists()
 
 
+def test_validation_at_more_sides_chooses_the_best_checkpoint_by_their_mean(tmp_path):
+    cfg = dataclasses.replace(
+        _selection_run(make_folder(tmp_path / "davis16-train-240p"), steps=4), val_selection_extra_sides=(48,)
+    )
+    Trainer(cfg, tmp_path / "run").fit()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    sides = [(r["val_selection"]["J&F"], r["val_selection_sides"]) for r in rows if "val_selection" in r]
+    assert len(sides) == 2
+    for main, row in sides:
+        assert row["J&F"]["32"] == pytest.approx(main) and set(row["J&F"]) == {"32", "48"}
+        assert row["mean"] == pytest.approx((row["J&F"]["32"] + row["J&F"]["48"]) / 2)
+    assert Trainer(cfg, tmp_path / "run").best_selection == pytest.approx(max(row["mean"] for _, row in sides))
+
+
 def test_a_run_of_zero_steps_scores_and_saves_the_network_it_starts_from(tmp_path):
     """`--steps 0`: what a fine-tuning starts from (e.g. a swapped key encoder) is scored on the selection sequences
     and saved, so `mobilevos eval` can score it too."""
@@ -147,7 +162,6 @@ def test_a_run_of_zero_steps_scores_and_saves_the_network_it_starts_from(tmp_pat
 def test_a_run_with_the_click_term_scores_the_click_head_on_the_selection_sequences(tmp_path):
     """With `distill.click_weight`, each validation logs the click head's IoUs on the selection frames (what the
     term is for) beside the tracking J&F (what it may cost)."""
-    import dataclasses
 
     from mobilevos.eval.prompt import annotated_frames, evaluate
     from mobilevos.models.checkpoint import load_network

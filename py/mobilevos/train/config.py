@@ -88,3 +88,7 @@ class TrainConfig:
     # Each validation also tracks the selection sequences of data.davis[0] (never trained on with data.split=train)
     # at this input short side, and keeps the best checkpoint by their J&F in <out>/best.safetensors (0: off).
     val_selection_short_side: int = 240
+    # ... and also at these short sides: the best checkpoint is then the one with the highest J&F averaged over every
+    # side, for a model the web app runs at more than one input (Auto steps 240 -> 208, and a 16:9 frame at 208x272's
+    # cost is seen at 176 rows).
+    val_selection_extra_sides: tuple[int, ...] = ()

@@ -122,7 +122,7 @@ class Trainer:
             weight_decay=cfg.optim.weight_decay,
         )
         self.step = 0
-        self.best_selection = -1.0  # selection J&F of <out>/best.safetensors
+        self.best_selection = -1.0  # selection J&F of <out>/best.safetensors (mean over the sides validated)
         if fresh and self.rank == 0:  # a fresh run's log and choice must not mix with those of the run it replaces
             for stale in ("metrics.jsonl", "best.safetensors"):
                 (out / stale).unlink(missing_ok=True)
@@ -300,12 +300,20 @@ class Trainer:
             sel = selection_validation(self.net, cfg.data.davis[0], cfg.val_selection_short_side, finite)
             row["val_selection"] = sel
             message += f", selection sequences J&F {sel['J&F']:.2f}"
-            if sel["J&F"] > self.best_selection:
-                self.best_selection = sel["J&F"]
+            score = sel["J&F"]
+            if cfg.val_selection_extra_sides:
+                sides = {cfg.val_selection_short_side: sel["J&F"]}
+                for side in cfg.val_selection_extra_sides:
+                    sides[side] = selection_validation(self.net, cfg.data.davis[0], side, finite)["J&F"]
+                score = sum(sides.values()) / len(sides)
+                row["val_selection_sides"] = {"J&F": sides, "mean": score}
+                message += " (" + ", ".join(f"{s}: {v:.2f}" for s, v in sides.items()) + f"; mean {score:.2f})"
+            if score > self.best_selection:
+                self.best_selection = score
                 save_network(
                     self.out / "best.safetensors.tmp",
                     self.net,
-                    {"step": self.step, "train_config": to_dict(cfg), "selection": sel},
+                    {"step": self.step, "train_config": to_dict(cfg), "selection": sel, "selection_score": score},
                 )
                 os.replace(self.out / "best.safetensors.tmp", self.out / "best.safetensors")
                 message += " (best so far: best.safetensors)"
