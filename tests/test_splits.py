@@ -162,7 +162,6 @@ def test_a_run_of_zero_steps_scores_and_saves_the_network_it_starts_from(tmp_pat
 def test_a_run_with_the_click_term_scores_the_click_head_on_the_selection_sequences(tmp_path):
     """With `distill.click_weight`, each validation logs the click head's IoUs on the selection frames (what the
     term is for) beside the tracking J&F (what it may cost)."""
-
     from mobilevos.eval.prompt import annotated_frames, evaluate
     from mobilevos.models.checkpoint import load_network
     from mobilevos.models.prompt_head import PromptHead, PromptHeadConfig, load_head, save_head
