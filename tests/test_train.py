@@ -198,6 +198,29 @@ def test_ship_writes_weights_and_a_record_whose_jf_eval_reproduces(tmp_path, mon
     assert again["summary"]["J&F"] == pytest.approx(saved["metrics"]["davis16_val"]["summary"]["J&F"], abs=1e-9)
 
 
+def test_ship_scores_more_short_sides_when_asked(tmp_path, monkeypatch):
+    """A model the page runs at several inputs records its J&F at each (`--extra-sides`)."""
+    import mobilevos.train.ship as ship
+    from mobilevos.data.synth_writer import write_dataset
+    from mobilevos.eval.command import evaluate_model
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"command": "mobilevos train student --out run", "git_commit": "abc"}))
+    Trainer(tiny_config(), out).fit(steps=2)
+    monkeypatch.setattr(ship, "MODELS_DIR", tmp_path / "models")
+    (tmp_path / "models").mkdir()
+    val = tmp_path / "val"
+    write_dataset(val, videos=1, frames=5, size=(96, 128), seed=9)
+    record = ship.ship(out, "student", "fp32", val, short_side=48, synth_videos=1, extra_sides=(64, 32))
+    sides = record["metrics"]["sides"]
+    assert list(sides) == ["64", "32"] and set(sides["64"]) == {"davis16_val"}
+    net = load_network(tmp_path / "models" / "student.safetensors")
+    for side in (64, 32):
+        again = evaluate_model(net, val, tmp_path / f"masks{side}", side, progress=False)
+        assert again["summary"]["J&F"] == pytest.approx(sides[str(side)]["davis16_val"], abs=1e-9)
+
+
 def test_init_starts_from_given_weights_with_a_fresh_schedule(tmp_path):
     torch.manual_seed(1)
     source = build_network(student_config(pretrained=False))

@@ -103,11 +103,13 @@ def ship(
     synth_videos: int,
     selection_dir: Path | None = None,
     checkpoint: str = "last",
+    extra_sides: tuple[int, ...] = (),
 ) -> dict:
     """Write models/<name>.safetensors and models/<name>.json from `run_dir`'s `checkpoint` ("last", or "best": the
     one chosen on the selection sequences during training); returns the record. The record's metrics: synthetic
     clips, the selection sequences of `selection_dir` and every sequence of `val_dir` (scored once, after the
-    choice), all at `short_side`."""
+    choice), all at `short_side`; with `extra_sides` (a model the page runs at several inputs), the selection and
+    `val_dir` J&F at each of those short sides too, under "sides"."""
     if MODELS_DIR is None:
         raise RuntimeError(
             "mobilevos ship writes into a source checkout's models/: run it from a checkout of the "
@@ -135,6 +137,14 @@ def ship(
         print(f"scoring every sequence of {val_dir} at short side {short_side}, once, after the choice", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             metrics["davis16_val"] = evaluate_model(net, val_dir, tmp, short_side)
+    for side in extra_sides:
+        print(f"scoring at short side {side}", flush=True)
+        row = metrics.setdefault("sides", {})[str(side)] = {}
+        if selection_dir is not None:
+            row["selection"] = selection_validation(net, selection_dir, side, finite)["J&F"]
+        if val_dir is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                row["davis16_val"] = evaluate_model(net, val_dir, tmp, side, progress=False)["summary"]["J&F"]
     record["metrics"] = metrics
     (MODELS_DIR / f"{name}.json").write_text(json.dumps(record, indent=2))
     return record
@@ -218,6 +228,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--val", default="../shared/data/davis16-val", help="evaluation folder ('' to skip)")
     p.add_argument("--short-side", type=int, default=240)
+    p.add_argument(
+        "--extra-sides",
+        type=lambda text: tuple(int(v) for v in text.split(",") if v),
+        default=(),
+        help="also score the selection sequences and the evaluation folder at these short sides (e.g. 208,176)",
+    )
     p.add_argument("--synth-videos", type=int, default=16)
 
 
@@ -231,6 +247,7 @@ def run(args: argparse.Namespace) -> None:
         args.synth_videos,
         Path(args.selection) if args.selection else None,
         args.checkpoint,
+        args.extra_sides,
     )
     metrics = record["metrics"]
     if args.name == "prompt_head":
@@ -250,4 +267,8 @@ def run(args: argparse.Namespace) -> None:
         f"{metrics['synthetic_val']['J&F']:.2f}"
         + (f", selection J&F {metrics['selection']['J&F']:.2f}" if "selection" in metrics else "")
         + (f", davis16-val J&F {davis['J&F']:.2f}" if davis else "")
+        + "".join(
+            f"; at short side {side}: " + ", ".join(f"{k} J&F {v:.2f}" for k, v in row.items())
+            for side, row in metrics.get("sides", {}).items()
+        )
     )
