@@ -173,19 +173,26 @@ def test_train_command_rejects_distillation_without_teacher_and_unknown_keys(tmp
     assert "unknown key 'nope'" in capsys.readouterr().err
 
 
-def test_ship_writes_weights_and_a_record_whose_jf_eval_reproduces(tmp_path, monkeypatch):
+def _run_to_ship(tmp_path: Path, monkeypatch, steps: int, val_size: tuple[int, int]) -> tuple[Path, Path]:
+    """A tiny trained run folder and a one-video evaluation folder; `mobilevos ship` writes into tmp_path/models."""
     import mobilevos.train.ship as ship
     from mobilevos.data.synth_writer import write_dataset
-    from mobilevos.eval.command import evaluate_model
 
     out = tmp_path / "run"
     out.mkdir()
     (out / "run.json").write_text(json.dumps({"command": "mobilevos train student --out run", "git_commit": "abc"}))
-    Trainer(tiny_config(), out).fit(steps=5)
+    Trainer(tiny_config(), out).fit(steps=steps)
     monkeypatch.setattr(ship, "MODELS_DIR", tmp_path / "models")
     (tmp_path / "models").mkdir()
-    val = tmp_path / "val"
-    write_dataset(val, videos=1, frames=5, size=(48, 64), seed=9)
+    write_dataset(tmp_path / "val", videos=1, frames=5, size=val_size, seed=9)
+    return out, tmp_path / "val"
+
+
+def test_ship_writes_weights_and_a_record_whose_jf_eval_reproduces(tmp_path, monkeypatch):
+    import mobilevos.train.ship as ship
+    from mobilevos.eval.command import evaluate_model
+
+    out, val = _run_to_ship(tmp_path, monkeypatch, steps=5, val_size=(48, 64))
     record = ship.ship(out, "student", "fp16", val, short_side=48, synth_videos=1)
     saved = json.loads((tmp_path / "models" / "student.json").read_text())
     assert saved["steps"] == 5 and saved["command"].startswith("mobilevos train") and saved["dtype"] == "fp16"
@@ -201,17 +208,9 @@ def test_ship_writes_weights_and_a_record_whose_jf_eval_reproduces(tmp_path, mon
 def test_ship_scores_more_short_sides_when_asked(tmp_path, monkeypatch):
     """A model the page runs at several inputs records its J&F at each (`--extra-sides`)."""
     import mobilevos.train.ship as ship
-    from mobilevos.data.synth_writer import write_dataset
     from mobilevos.eval.command import evaluate_model
 
-    out = tmp_path / "run"
-    out.mkdir()
-    (out / "run.json").write_text(json.dumps({"command": "mobilevos train student --out run", "git_commit": "abc"}))
-    Trainer(tiny_config(), out).fit(steps=2)
-    monkeypatch.setattr(ship, "MODELS_DIR", tmp_path / "models")
-    (tmp_path / "models").mkdir()
-    val = tmp_path / "val"
-    write_dataset(val, videos=1, frames=5, size=(96, 128), seed=9)
+    out, val = _run_to_ship(tmp_path, monkeypatch, steps=2, val_size=(96, 128))
     record = ship.ship(out, "student", "fp32", val, short_side=48, synth_videos=1, extra_sides=(64, 32))
     sides = record["metrics"]["sides"]
     assert list(sides) == ["64", "32"] and set(sides["64"]) == {"davis16_val"}
