@@ -130,21 +130,19 @@ def ship(
         "synthetic_val": synth_validation(net, synth_videos, 24, (240, 432), finite_memory=finite),
         "short_side": short_side,
     }
-    if selection_dir is not None:
-        print(f"scoring the selection sequences of {selection_dir} at short side {short_side}", flush=True)
-        metrics["selection"] = selection_validation(net, selection_dir, short_side, finite)
-    if val_dir is not None:
-        print(f"scoring every sequence of {val_dir} at short side {short_side}, once, after the choice", flush=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            metrics["davis16_val"] = evaluate_model(net, val_dir, tmp, short_side)
-    for side in extra_sides:
-        print(f"scoring at short side {side}", flush=True)
-        row = metrics.setdefault("sides", {})[str(side)] = {}
+    for side in (short_side, *extra_sides):
+        scores = {}
         if selection_dir is not None:
-            row["selection"] = selection_validation(net, selection_dir, side, finite)["J&F"]
+            print(f"scoring the selection sequences of {selection_dir} at short side {side}", flush=True)
+            scores["selection"] = selection_validation(net, selection_dir, side, finite)
         if val_dir is not None:
+            print(f"scoring every sequence of {val_dir} at short side {side}, once, after the choice", flush=True)
             with tempfile.TemporaryDirectory() as tmp:
-                row["davis16_val"] = evaluate_model(net, val_dir, tmp, side, progress=False)["summary"]["J&F"]
+                scores["davis16_val"] = evaluate_model(net, val_dir, tmp, side)
+        if side == short_side:  # the record's main figures, in full
+            metrics.update(scores)
+        else:  # davis16_val's result holds its J&F in "summary", selection_validation's at the top
+            metrics.setdefault("sides", {})[str(side)] = {k: v.get("summary", v)["J&F"] for k, v in scores.items()}
     record["metrics"] = metrics
     (MODELS_DIR / f"{name}.json").write_text(json.dumps(record, indent=2))
     return record

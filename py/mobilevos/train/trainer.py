@@ -300,12 +300,11 @@ class Trainer:
             sel = selection_validation(self.net, cfg.data.davis[0], cfg.val_selection_short_side, finite)
             row["val_selection"] = sel
             message += f", selection sequences J&F {sel['J&F']:.2f}"
-            score = sel["J&F"]
+            sides = {cfg.val_selection_short_side: sel["J&F"]}
+            for side in cfg.val_selection_extra_sides:
+                sides[side] = selection_validation(self.net, cfg.data.davis[0], side, finite)["J&F"]
+            score = sum(sides.values()) / len(sides)
             if cfg.val_selection_extra_sides:
-                sides = {cfg.val_selection_short_side: sel["J&F"]}
-                for side in cfg.val_selection_extra_sides:
-                    sides[side] = selection_validation(self.net, cfg.data.davis[0], side, finite)["J&F"]
-                score = sum(sides.values()) / len(sides)
                 row["val_selection_sides"] = {"J&F": sides, "mean": score}
                 message += " (" + ", ".join(f"{s}: {v:.2f}" for s, v in sides.items()) + f"; mean {score:.2f})"
             if score > self.best_selection:
@@ -313,7 +312,7 @@ class Trainer:
                 save_network(
                     self.out / "best.safetensors.tmp",
                     self.net,
-                    {"step": self.step, "train_config": to_dict(cfg), "selection": sel, "selection_score": score},
+                    {"step": self.step, "train_config": to_dict(cfg), "selection": sel},
                 )
                 os.replace(self.out / "best.safetensors.tmp", self.out / "best.safetensors")
                 message += " (best so far: best.safetensors)"
