@@ -4,9 +4,8 @@ Run from the repository root: `python -m export --help`. Modules, in the order t
 
 * `graphs`       the export-only wrapper (one graph per object capacity, annotate and track calls) around the
                  network's stages, and the torch -> ONNX step;
-* `variants`     fp16 (WebGPU shader-f16) and int8 (WASM) versions of the fp32 graphs;
+* `variants`     fp16 (WebGPU shader-f16) and int8-weight (WASM) versions of the fp32 graphs;
 * `op_support`   the operator tables of onnxruntime-web (webgpu_ops.json, wasm_ops.json) and the check against them;
-* `calibration`  int8 calibration feeds, recorded while tracking training clips;
 * `evaluate`     parity/accuracy of every variant against PyTorch / fp32, and CPU timings;
 * `fixtures`     frames and expected outputs the web tests replay;
 * `manifest_writer` what the manifest says of the export: the graphs' contract, variants, checkpoint, versions;

@@ -71,13 +71,11 @@ def parse_args(argv: list[str] | None = None) -> ExportOptions:
         "--data",
         type=Path,
         default=DEFAULT_DATA,
-        help="shared data folder (davis16-train-240p for int8 calibration, davis16-val for accuracy); "
+        help="shared data folder (davis16-val for accuracy, davis16-train-240p for the click head's IoU); "
         "synthetic clips stand in when absent",
     )
     p.add_argument("--eval-frames", type=int, default=d.eval_frames, help="frames per davis16-val sequence")
     p.add_argument("--eval-sequences", type=int, default=d.eval_sequences, help="davis16-val sequences (all)")
-    p.add_argument("--calibration-sequences", type=int, default=d.calibration_sequences)
-    p.add_argument("--calibration-frames", type=int, default=d.calibration_frames)
     p.add_argument("--fixture-frames", type=int, default=d.fixture_frames, help="frames in the web parity fixtures")
     p.add_argument("--threads", type=int, default=d.threads, help="onnxruntime CPU threads for the timings")
     p.add_argument(

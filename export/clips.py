@@ -1,4 +1,4 @@
-"""Short clips at model resolution for int8 calibration (training split) and accuracy checks (davis16-val).
+"""Short clips at model resolution for the export's accuracy checks (davis16-val).
 
 Frames and masks are resized once to the model resolution with the trackers' own resizes, so the PyTorch tracker
 and the ONNX pipeline see identical inputs and compare at model resolution. Without the DAVIS folders, synthetic
@@ -16,8 +16,8 @@ from mobilevos.data.davis import list_sequences, read_sequence
 from mobilevos.data.synth import SynthConfig, clip_seed, generate_clip
 from mobilevos.track import resize_frame, resize_mask
 
-CALIBRATION_SPLIT = "davis16-train-240p"  # int8 calibration: training data only
-EVALUATION_SPLIT = "davis16-val"  # accuracy checks: evaluation data, never calibration
+TRAINING_SPLIT = "davis16-train-240p"  # the click head's IoU is measured on its selection sequences
+EVALUATION_SPLIT = "davis16-val"  # accuracy checks: evaluation data only
 SYNTH_SEED = 424_242  # not a training stream seed (those are small integers + 1000)
 
 
@@ -38,7 +38,7 @@ class Clip:
 
     def first_objects(self, count: int) -> Clip:
         """This clip with only its first `count` objects annotated (the others become background): a capacity-K
-        graph can still calibrate or be measured on a clip with more than K objects."""
+        graph can still be measured on a clip with more than K objects."""
         if self.num_objects <= count:
             return self
         keep = self.objects[:count]

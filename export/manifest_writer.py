@@ -31,8 +31,8 @@ VARIANT_NOTES = {
     "fp32": "reference precision; runs on WebGPU and WASM",
     "fp16": "float16 weights and activations for WebGPU adapters with the 'shader-f16' feature; inputs, outputs "
     "and the aggregation tail (object sigmoid -> prob) stay float32",
-    "int8": "static QDQ int8 for WASM: per-channel int8 weights, uint8 activations (MinMax calibration), "
-    "aggregation tail kept float32",
+    "int8": "int8 conv weights (symmetric, one scale per output channel) dequantized in the graph, float32 "
+    "arithmetic: a third of fp32's download, for WASM",
 }
 
 

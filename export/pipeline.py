@@ -23,7 +23,6 @@ from mobilevos.models.prompt_head import load_head
 from mobilevos.runtime.manifest import MANIFEST_NAME, VARIANTS, at_size, load_manifest, sha256, write_manifest
 
 from export import clips as clip_sources
-from export.calibration import calibration_feeds
 from export.evaluate import benchmark, fp32_parity_failures, measure_accuracy, random_feeds, session_options
 from export.fixtures import write_fixtures
 from export.graph_stats import flops, op_counts
@@ -63,12 +62,11 @@ from export.prompt import (
     export_head,
     head_entry,
     head_specs,
-    int8_weights,
     measure_prompt,
     strip_provenance,
     trained_on,
 )
-from export.variants import precision_tail, to_fp16, to_int8
+from export.variants import int8_weights, precision_tail, to_fp16
 
 # The export is a tool of the checkout: its defaults are the checkout's files.
 DEFAULT_CHECKPOINT = REPO / "models" / "student.safetensors"
@@ -92,8 +90,6 @@ class ExportOptions:
     data: Path | None = DEFAULT_DATA  # shared data folder with davis16-train-240p / davis16-val
     eval_frames: int = 20  # accuracy: first frames of each davis16-val sequence
     eval_sequences: int | None = None  # accuracy: how many sequences (None = all)
-    calibration_sequences: int = 8  # int8: training sequences ...
-    calibration_frames: int = 4  # ... and frames of each
     fixture_frames: int = 3
     threads: int = 1  # onnxruntime CPU threads for the timings
     prompt_head: Path | None = DEFAULT_HEAD  # click-to-mask head weights (None: no prompt head in the export)
@@ -129,8 +125,8 @@ class ExportOptions:
             raise ValueError("--variants must include fp32: the other variants are built from and measured against it")
         if self.prompt_encoder is not None and self.prompt_head is None:
             raise ValueError("--prompt-encoder gives a prompt head its features: it needs --prompt-head")
-        if min(self.eval_frames, self.fixture_frames) < 3 or self.calibration_frames < 2:
-            raise ValueError("need at least 3 evaluation and fixture frames and 2 calibration frames per clip")
+        if min(self.eval_frames, self.fixture_frames) < 3:
+            raise ValueError("need at least 3 evaluation and fixture frames per clip")
 
 
 def _checkpoint_path(path: Path) -> Path:
@@ -191,28 +187,28 @@ def _install(staging: Path, out: Path) -> None:
         item.rename(out / item.name)
 
 
-def _export_graphs(
-    opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, folder: Path, progress: tqdm
-) -> tuple[dict, dict]:
-    """fp32 (and fp16) graphs of every capacity and the manifest describing them; also returns the fp32 models
-    by name as (spec, model, flops) for the int8 step."""
-    graphs, fp32_models = [], {}
+def _export_graphs(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, folder: Path, progress: tqdm) -> dict:
+    """The graphs of every capacity and variant (fp16 and int8 made from fp32) and the manifest describing them."""
+    graphs, first_fp32 = [], None
+    made = {"fp16": to_fp16, "int8": int8_weights}
     for k in sorted(opts.capacities):
         spec = graph_spec(net, opts.size, k)
         model = export_graph(net, spec, opts.opset)
-        fp32_models[spec.name] = (spec, model, flops(model, spec_feeds(spec)))
-        graphs.append(_checked_graph(folder, spec, "fp32", model, fp32_models[spec.name][2]))
+        first_fp32 = first_fp32 or model
+        graph_flops = flops(model, spec_feeds(spec))
+        graphs.append(_checked_graph(folder, spec, "fp32", model, graph_flops))
         progress.update()
-        if "fp16" in opts.variants:
-            graphs.append(_checked_graph(folder, spec, "fp16", to_fp16(model), fp32_models[spec.name][2]))
+        for variant in (v for v in made if v in opts.variants):
+            graphs.append(_checked_graph(folder, spec, variant, made[variant](model), graph_flops))
             progress.update()
     variants = {"fp32": variant_entry("fp32")}
     if "fp16" in opts.variants:
-        tail = precision_tail(fp32_models[f"{GRAPH_PREFIX}_k{min(opts.capacities)}"][1])
-        variants["fp16"] = variant_entry("fp16", {"float32_nodes": len(tail)})
+        variants["fp16"] = variant_entry("fp16", {"float32_nodes": len(precision_tail(first_fp32))})
+    if "int8" in opts.variants:
+        variants["int8"] = variant_entry("int8")
     manifest = build_manifest(opts.sizes, opts.capacities, opts.opset, net, checkpoint, graphs, variants)
     write_manifest(folder, manifest)
-    return manifest, fp32_models
+    return manifest
 
 
 def _add_prompt(
@@ -243,25 +239,6 @@ def _add_prompt(
         manifest["prompt"]["encoder"] = encoder_entry(
             folder, e_model, Path(opts.prompt_encoder), e_inputs, e_outputs, opts.opset
         )
-    write_manifest(folder, manifest)
-
-
-def _add_int8(opts: ExportOptions, folder: Path, manifest: dict, fp32_models: dict, progress: tqdm) -> None:
-    """Calibrate on training clips tracked by the fp32 graphs (through the manifest's rules) and add int8 graphs."""
-    capacities = sorted(opts.capacities)
-    clips = clip_sources.clip_set(
-        opts.data,
-        clip_sources.CALIBRATION_SPLIT,
-        opts.size,
-        opts.calibration_frames,
-        opts.calibration_sequences,
-        max(capacities),
-    )
-    feeds = calibration_feeds(folder, clips, capacities)
-    for name, (spec, model, graph_flops) in fp32_models.items():
-        manifest["graphs"].append(_checked_graph(folder, spec, "int8", to_int8(model, feeds[name]), graph_flops))
-        progress.update()
-    manifest["variants"]["int8"] = variant_entry("int8", {"calibration": f"{clips.source} ({clips.num_frames} frames)"})
     write_manifest(folder, manifest)
 
 
@@ -308,7 +285,7 @@ def _measure_prompt(opts: ExportOptions, encoder: SpaceTimeNetwork, folder: Path
     CPU time of one click (the head alone). The IoU bound fails the export only for the checkpoint the head was
     trained on: on another student's features its masks mean nothing."""
     prompt = manifest["prompt"]
-    root = opts.data / clip_sources.CALIBRATION_SPLIT if opts.data is not None else None
+    root = opts.data / clip_sources.TRAINING_SPLIT if opts.data is not None else None
     if root is not None and root.is_dir():
         accuracy = measure_prompt(encoder, Path(opts.prompt_head), folder, opts.size, root, session_options(2))
         accuracy["enforced"] = trained_on(Path(opts.prompt_head), opts.prompt_encoder or opts.checkpoint)
@@ -359,13 +336,11 @@ def run_export(opts: ExportOptions) -> Path:
     try:
         total = len(opts.capacities) * len(opts.variants) + 2
         with tqdm(total=total, desc="export", unit="step") as progress:
-            manifest, fp32_models = _export_graphs(opts, net, checkpoint, staging, progress)
+            manifest = _export_graphs(opts, net, checkpoint, staging, progress)
             # the network whose key encoder gives the click head its features
             prompt_net = load_network(opts.prompt_encoder) if opts.prompt_encoder is not None else net
             if opts.prompt_head is not None:
                 _add_prompt(opts, net, prompt_net, staging, manifest)
-            if "int8" in opts.variants:
-                _add_int8(opts, staging, manifest, fp32_models, progress)
             _measure(opts, net, prompt_net, staging, manifest)
             progress.update()
             write_fixtures(staging, sorted(opts.capacities), opts.fixture_frames)

@@ -34,7 +34,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from onnx import helper, numpy_helper
 from torch import nn
 
 from mobilevos.eval.prompt import annotated_frames, evaluate
@@ -164,39 +163,6 @@ def _trace(
             verbose=False,
         )
     return program.model_proto
-
-
-def int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Every Conv weight stored as int8 with one float32 scale per output channel (symmetric: scale = max|w| / 127)
-    and dequantized in the graph by a `DequantizeLinear` in front of the Conv; biases stay float32. Weight-only:
-    activations and arithmetic stay float32, so only the weights' rounding changes the result."""
-    model = onnx.ModelProto.FromString(model.SerializeToString())
-    graph = model.graph
-    weights = {n.input[1] for n in graph.node if n.op_type == "Conv"}
-    kept, nodes = [], []
-    for init in graph.initializer:
-        if init.name not in weights:
-            kept.append(init)
-            continue
-        w = numpy_helper.to_array(init).astype(np.float32)
-        scale = np.maximum(np.abs(w).reshape(w.shape[0], -1).max(1), 1e-12) / 127.0
-        q = np.clip(np.round(w / scale.reshape(-1, *[1] * (w.ndim - 1))), -127, 127).astype(np.int8)
-        kept += [numpy_helper.from_array(q, f"{init.name}_int8"), numpy_helper.from_array(scale, f"{init.name}_scale")]
-        nodes.append(
-            helper.make_node(
-                "DequantizeLinear",
-                [f"{init.name}_int8", f"{init.name}_scale"],
-                [init.name],
-                axis=0,
-                name=f"{init.name}_dequantize",
-            )
-        )
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    rest = list(graph.node)
-    del graph.node[:]
-    graph.node.extend(nodes + rest)
-    return model
 
 
 def strip_provenance(model: onnx.ModelProto) -> onnx.ModelProto:

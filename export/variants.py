@@ -1,31 +1,28 @@
-"""Precision variants of the fp32 graphs: fp16 for WebGPU adapters with `shader-f16`, int8 for WASM.
+"""Precision variants of the fp32 graphs: fp16 for WebGPU adapters with `shader-f16`, int8 weights for WASM.
 
 * fp16: onnxruntime's own float16 converter (`onnxruntime.transformers.float16`, the onnxconverter-common code that
   ships inside the pinned onnxruntime wheel), inputs and outputs kept float32 so every variant has one interface.
   The soft-aggregation tail (object sigmoid -> `prob`) stays float32: `1 - 1e-7` rounds to 1 in float16, so its
   clamped log-odds would reach log(inf) and the softmax NaN wherever an object is certain.
-* int8: static QDQ quantisation (per-channel int8 weights, uint8 activations, MinMax calibration on frames from the
-  training split), the same tail excluded, and the 4 nodes that switch the entry's masks between the annotation and
-  the prediction (`entry_switch`) too: quantised, they only add 5 QuantizeLinear/DequantizeLinear pairs per call.
-  Dynamic quantisation was measured and rejected: less accurate, and onnxruntime runs its ConvInteger path 8-12x
-  slower than fp32 on CPU (numbers in export/README.md).
+* int8: int8 conv weights (one scale per output channel) dequantized in the graph, float32 arithmetic: a third of
+  the download at nearly fp32's accuracy and speed. Static QDQ quantisation (uint8 activations too) was used until
+  session 21 and dropped: on WASM it ran slower than fp32 (no int8 kernels in the npm build), and its activation
+  ranges, calibrated on a few training frames, broke with the Balanced weights of session 20 (selection J&F 67.8
+  against fp32's 72.5; weight-only 72.1; numbers in export/README.md). Dynamic quantisation had been rejected
+  before: less accurate, and onnxruntime runs its ConvInteger path 8-12x slower than fp32 on CPU.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import onnx
-from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quant_pre_process, quantize_static
+from onnx import helper, numpy_helper
 from onnxruntime.transformers.float16 import convert_float_to_float16
 
 PRECISION_TAIL_START = "Sigmoid"  # the decoder's per-object probability; the aggregation follows it
 PRECISION_TAIL_END = "prob"
-ENTRY_SWITCH_INPUT = "annotate"  # annotate * masks + (1 - annotate) * prob_objects: the entry's masks (graphs.py)
-ENTRY_MASKS_INPUT = "masks"
 
 
 def precision_tail(model: onnx.ModelProto) -> list[str]:
@@ -54,30 +51,6 @@ def precision_tail(model: onnx.ModelProto) -> list[str]:
         lambda n: [producer[i] for i in n.input if i in producer],
     )
     return sorted(after & before)
-
-
-def entry_switch(model: onnx.ModelProto) -> list[str]:
-    """Names of the nodes that mix the annotation into the entry's masks (annotate * masks + (1 - annotate) * prob):
-    the nodes reached from the `annotate` input, up to and including the first ones that the `masks` input also
-    reaches. Empty for graphs without these inputs."""
-    consumers = defaultdict(list)
-    for node in model.graph.node:
-        for name in node.input:
-            consumers[name].append(node)
-    from_masks, stack = set(), list(consumers[ENTRY_MASKS_INPUT])
-    while stack:
-        node = stack.pop()
-        if node.name not in from_masks:
-            from_masks.add(node.name)
-            stack.extend(c for out in node.output for c in consumers[out])
-    switch, stack = set(), list(consumers[ENTRY_SWITCH_INPUT]) if from_masks else []
-    while stack:
-        node = stack.pop()
-        if node.name not in switch:
-            switch.add(node.name)
-            if node.name not in from_masks:  # stop where the annotation joins
-                stack.extend(c for out in node.output for c in consumers[out])
-    return sorted(switch)
 
 
 def topological_sort(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -154,32 +127,34 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     return remove_redundant_casts(topological_sort(fp16))
 
 
-class _Feeds(CalibrationDataReader):
-    def __init__(self, feeds: list[dict[str, np.ndarray]]):
-        self._it = iter(feeds)
-
-    def get_next(self):
-        return next(self._it, None)
-
-
-def to_int8(model: onnx.ModelProto, calibration: list[dict[str, np.ndarray]]) -> onnx.ModelProto:
-    """Static QDQ int8 model calibrated on `calibration` (a list of input feeds of this graph, of both calls)."""
-    if not calibration:
-        raise ValueError("int8 quantisation needs calibration feeds")
-    with tempfile.TemporaryDirectory() as tmp:
-        src, pre, out = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
-        onnx.save_model(model, src)
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)  # shape inference + fusions for QDQ
-        quantize_static(
-            str(pre),
-            str(out),
-            _Feeds(calibration),
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            nodes_to_exclude=precision_tail(onnx.load(pre)) + entry_switch(onnx.load(pre)),
+def int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Every Conv weight stored as int8 with one float32 scale per output channel (symmetric: scale = max|w| / 127)
+    and dequantized in the graph by a `DequantizeLinear` in front of the Conv; biases stay float32. Weight-only:
+    activations and arithmetic stay float32, so only the weights' rounding changes the result."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    weights = {n.input[1] for n in graph.node if n.op_type == "Conv"}
+    kept, nodes = [], []
+    for init in graph.initializer:
+        if init.name not in weights:
+            kept.append(init)
+            continue
+        w = numpy_helper.to_array(init).astype(np.float32)
+        scale = np.maximum(np.abs(w).reshape(w.shape[0], -1).max(1), 1e-12) / 127.0
+        q = np.clip(np.round(w / scale.reshape(-1, *[1] * (w.ndim - 1))), -127, 127).astype(np.int8)
+        kept += [numpy_helper.from_array(q, f"{init.name}_int8"), numpy_helper.from_array(scale, f"{init.name}_scale")]
+        nodes.append(
+            helper.make_node(
+                "DequantizeLinear",
+                [f"{init.name}_int8", f"{init.name}_scale"],
+                [init.name],
+                axis=0,
+                name=f"{init.name}_dequantize",
+            )
         )
-        quantized = onnx.load(out)
-    quantized.doc_string = model.doc_string
-    return quantized
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    rest = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes + rest)
+    return model
