@@ -189,12 +189,13 @@ def _install(staging: Path, out: Path) -> None:
 
 def _export_graphs(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path, folder: Path, progress: tqdm) -> dict:
     """The graphs of every capacity and variant (fp16 and int8 made from fp32) and the manifest describing them."""
-    graphs, first_fp32 = [], None
+    graphs, tail_nodes = [], 0
     made = {"fp16": to_fp16, "int8": int8_weights}
     for k in sorted(opts.capacities):
         spec = graph_spec(net, opts.size, k)
         model = export_graph(net, spec, opts.opset)
-        first_fp32 = first_fp32 or model
+        if k == min(opts.capacities):  # the fp16 entry counts the float32 tail of the smallest graph
+            tail_nodes = len(precision_tail(model))
         graph_flops = flops(model, spec_feeds(spec))
         graphs.append(_checked_graph(folder, spec, "fp32", model, graph_flops))
         progress.update()
@@ -203,7 +204,7 @@ def _export_graphs(opts: ExportOptions, net: SpaceTimeNetwork, checkpoint: Path,
             progress.update()
     variants = {"fp32": variant_entry("fp32")}
     if "fp16" in opts.variants:
-        variants["fp16"] = variant_entry("fp16", {"float32_nodes": len(precision_tail(first_fp32))})
+        variants["fp16"] = variant_entry("fp16", {"float32_nodes": tail_nodes})
     if "int8" in opts.variants:
         variants["int8"] = variant_entry("int8")
     manifest = build_manifest(opts.sizes, opts.capacities, opts.opset, net, checkpoint, graphs, variants)
