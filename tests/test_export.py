@@ -183,6 +183,7 @@ def test_fp16_keeps_the_aggregation_tail_float32(exported):
             float_args = [types[n] for n in list(node.input) + list(node.output) if types.get(n) in (1, 10)]
             assert set(float_args) == {TensorProto.FLOAT}, node.name
     assert TensorProto.FLOAT16 in {t.data_type for t in fp16.graph.initializer}
+    assert load_manifest(exported)["variants"]["fp16"]["float32_nodes"] == len(tail) > 0
 
 
 def test_int8_graph_stores_its_conv_weights_as_int8_and_computes_in_float(exported):
