@@ -18,6 +18,7 @@ from tqdm import tqdm
 from mobilevos.eval.metrics import db_eval_iou
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.runtime.ort_tracker import OrtTracker
+from mobilevos.runtime.session import open_session
 from mobilevos.track import Tracker
 
 from export.clips import Clip, ClipSet
@@ -167,7 +168,7 @@ def session_ms(path: Path, threads: int = 1, runs: int = 3) -> float:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+        open_session(path, session_options(threads))
         times.append(time.perf_counter() - start)
     return round(1000 * float(np.median(times)), 1)
 
@@ -180,9 +181,7 @@ def benchmark(
     timings = {}
     for graph in tqdm(graphs, desc="benchmark", leave=False):
         created = session_ms(model_dir / graph["file"], threads)
-        session = ort.InferenceSession(
-            str(model_dir / graph["file"]), session_options(threads), providers=["CPUExecutionProvider"]
-        )
+        session = open_session(model_dir / graph["file"], session_options(threads))
         fetch = [t["name"] for t in graph["outputs"] if t["name"] not in FEATURES]
         timings[graph["name"]] = (median_run_ms(session, fetch, random_feeds(graph), warmup, runs), created)
     return timings

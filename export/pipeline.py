@@ -21,6 +21,7 @@ from mobilevos.models.checkpoint import load_network
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.models.prompt_head import load_head
 from mobilevos.runtime.manifest import MANIFEST_NAME, VARIANTS, at_size, load_manifest, sha256, write_manifest
+from mobilevos.runtime.session import open_session
 
 from export import clips as clip_sources
 from export.evaluate import benchmark, fp32_parity_failures, measure_accuracy, random_feeds, session_options
@@ -164,7 +165,7 @@ def _checked_graph(folder: Path, spec: GraphSpec, variant: str, model: onnx.Mode
         "outputs": [t.as_dict() for t in spec.outputs],
     }
     # Loading also proves every node has an onnxruntime CPU kernel (the WASM backend's kernels).
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = open_session(path)
     outputs = session.run(None, random_feeds(entry))
     for out, spec_out in zip(outputs, spec.outputs):
         if list(out.shape) != list(spec_out.shape) or not np.isfinite(out).all():

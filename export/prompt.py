@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -43,6 +42,7 @@ from mobilevos.models.prompt_head import PROMPT_CHANNELS, PromptHead, load_head,
 from mobilevos.prompts import PromptSegmenter
 from mobilevos.runtime.manifest import sha256
 from mobilevos.runtime.ort_prompt import OrtPromptSegmenter
+from mobilevos.runtime.session import open_session
 
 from export.evaluate import median_run_ms, session_options
 from export.graph_stats import op_counts
@@ -187,7 +187,7 @@ def _save_checked(folder: Path, name: str, model: onnx.ModelProto, outputs, feed
     onnx.checker.check_model(model, full_check=True)
     path = folder / name
     save_model(model, path)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = open_session(path)
     for t, x in zip(outputs, session.run(None, feeds), strict=True):
         if list(x.shape) != list(t.shape) or not np.isfinite(x).all():
             raise RuntimeError(f"{name}: {t.name} has shape {x.shape} or non-finite values")
@@ -294,9 +294,7 @@ def measure_prompt(
 def benchmark_head(folder: Path, prompt: dict, threads: int = 1, warmup: int = 5, runs: int = 20) -> float:
     """Median onnxruntime CPU milliseconds of one run of a prompt graph at its listed size: for the head (the
     manifest's `prompt`) one click, the features given; for `prompt.encoder` one clicked frame's features."""
-    session = ort.InferenceSession(
-        str(folder / prompt["file"]), session_options(threads), providers=["CPUExecutionProvider"]
-    )
+    session = open_session(folder / prompt["file"], session_options(threads))
     rng = np.random.default_rng(0)
     feeds = {t["name"]: rng.random(t["shape"], dtype=np.float32) for t in prompt["inputs"]}
     return median_run_ms(session, None, feeds, warmup, runs)

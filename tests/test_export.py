@@ -29,6 +29,7 @@ from mobilevos.prompts import Click, PromptSegmenter, centre_click, next_click
 from mobilevos.runtime.manifest import SCHEMA_VERSION, ManifestError, at_size, load_manifest, sha256
 from mobilevos.runtime.ort_prompt import OrtPromptSegmenter
 from mobilevos.runtime.ort_tracker import OrtTracker, frame_to_rgba
+from mobilevos.runtime.session import open_session
 from mobilevos.track import Tracker
 
 from export.__main__ import main as export_main
@@ -207,6 +208,23 @@ def test_int8_graph_stores_its_conv_weights_as_int8_and_computes_in_float(export
         probs[variant] = [tracker.step(frame).prob for frame in frames[1:]]
     diff = max(np.abs(a - b).max() for a, b in zip(probs["fp32"], probs["int8"], strict=True))
     assert 0 < diff < 2e-3  # ~1.5e-4 for the dev model; rounding, not a broken graph
+
+
+def test_open_session_dequantizes_the_int8_weights_once(exported, tmp_path):
+    """onnxruntime keeps DequantizeLinear nodes out of constant folding (a QDQ pattern to fuse), so by default the
+    int8 graph dequantizes its weights on every call; `open_session` turns QDQ handling off and the optimised graph
+    keeps none of them (the weights are dequantized at load)."""
+
+    def optimised_ops(open_graph, name: str) -> set[str]:
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(tmp_path / name)
+        open_graph(options)
+        return {n.op_type for n in onnx.load(tmp_path / name).graph.node}
+
+    graph = exported / "student_k1_int8.onnx"
+    plain = optimised_ops(lambda o: ort.InferenceSession(str(graph), o, providers=["CPUExecutionProvider"]), "a.onnx")
+    assert "DequantizeLinear" in plain  # why open_session sets the option
+    assert "DequantizeLinear" not in optimised_ops(lambda o: open_session(graph, o), "b.onnx")
 
 
 # --- operator check -------------------------------------------------------------------------------------------------

@@ -5,5 +5,7 @@ run, with nothing from the torch -> ONNX build (`export/`) needed.
                  validates one (schema `manifest.schema.json`, shared with the web app, plus the cross-references
                  a schema cannot express);
 * `ort_tracker`  `OrtTracker`: tracking with the graphs in onnxruntime, following the manifest's calls and memory
-                 rules.
+                 rules;
+* `ort_prompt`   `OrtPromptSegmenter`: click to mask with the exported head;
+* `session`      `open_session`: how every one of them opens a graph in onnxruntime.
 """

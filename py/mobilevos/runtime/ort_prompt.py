@@ -21,6 +21,7 @@ import onnxruntime as ort
 from mobilevos.prompts import Box, Click, prompt_maps
 from mobilevos.runtime.manifest import ManifestError, at_size, find_graph, load_manifest
 from mobilevos.runtime.ort_tracker import frame_to_rgba, resize_prob
+from mobilevos.runtime.session import open_session
 
 
 class OrtPromptSegmenter:
@@ -43,14 +44,13 @@ class OrtPromptSegmenter:
         self.manifest = at_size(manifest, size) if size is not None else manifest
         self.size = (self.manifest["model"]["height"], self.manifest["model"]["width"])
         self.prompt = self.manifest["prompt"]
-        providers = providers or ["CPUExecutionProvider"]
         # The graph the features come from: the head's own encoder (the student it was trained on) when the export
         # has one, else the smallest capacity's student graph.
         self.graph = self.prompt.get("encoder") or find_graph(
             self.manifest, self.manifest["objects"]["capacities"][0], variant
         )
         self._features, self._head = (
-            ort.InferenceSession(str(self.model_dir / entry["file"]), session_options, providers=providers)
+            open_session(self.model_dir / entry["file"], session_options, providers)
             for entry in (self.graph, self.prompt)
         )
         self.features: dict[str, np.ndarray] | None = None

@@ -26,6 +26,7 @@ import onnxruntime as ort
 
 from mobilevos.memory_rule import MemoryRule
 from mobilevos.runtime.manifest import at_size, find_graph, load_manifest, pick_capacity, tracking_outputs
+from mobilevos.runtime.session import open_session
 from mobilevos.track import annotated_objects, resize_frame, resize_mask
 
 
@@ -111,8 +112,8 @@ class OrtTracker:
     def _session(self) -> tuple[ort.InferenceSession, dict]:
         graph = self.graph
         if graph["file"] not in self._sessions:
-            self._sessions[graph["file"]] = ort.InferenceSession(
-                str(self.model_dir / graph["file"]), self.session_options, providers=self.providers
+            self._sessions[graph["file"]] = open_session(
+                self.model_dir / graph["file"], self.session_options, self.providers
             )
         return self._sessions[graph["file"]], graph
 

@@ -1,0 +1,25 @@
+"""Opening an exported graph in onnxruntime: one place, so every consumer runs the graphs the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+
+# The int8 graphs (and the click head's) store Conv weights as int8 + DequantizeLinear. onnxruntime keeps such nodes
+# out of constant folding (they look like a QDQ pattern to fuse) and dequantizes the weights again on every run:
+# 1.7-1.9x fp32's CPU time for Balanced's int8 graph. With QDQ handling off the weights are dequantized once, at load,
+# and the graph runs at fp32's speed (no exported graph quantizes activations, so nothing else changes). The WASM
+# build measured the same with or without it (node, interleaved), so the web app leaves it unset.
+SESSION_CONFIG = {"session.disable_quant_qdq": "1"}
+
+
+def open_session(
+    path: str | Path, session_options: ort.SessionOptions | None = None, providers: list | None = None
+) -> ort.InferenceSession:
+    """An onnxruntime session for the graph at `path` (CPU unless `providers` say otherwise), with `SESSION_CONFIG`
+    added to `session_options` (a new one when None; the given one is changed)."""
+    options = session_options or ort.SessionOptions()
+    for key, value in SESSION_CONFIG.items():
+        options.add_session_config_entry(key, value)
+    return ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
