@@ -81,6 +81,48 @@ def test_the_teacher_distils_from_twice_the_students_resolution(tmp_path):
     assert row["kd"] > 0 and row["repr"] > 0
 
 
+def test_resize_clip_shrinks_with_binary_labels_and_keeps_void_conservative():
+    from mobilevos.train.unroll import resize_clip, scaled_size
+
+    assert scaled_size((224, 400), 0.72) == (160, 288) and scaled_size((32, 48), 0.1) == (16, 16)
+    images, masks = torch.rand(1, 2, 3, 64, 96), torch.zeros(1, 2, 1, 64, 96)
+    masks[:, :, 0, 8:40, 16:63] = 1  # 32 x 47 pixels: a half-covered column at the right edge after halving
+    void = torch.zeros(1, 2, 64, 96, dtype=torch.bool)
+    void[:, :, 63, 5] = True  # one void pixel: its whole 2 x 2 cell becomes void
+    small_images, small_masks, small_void = resize_clip(images, masks, void, (32, 48))
+    assert small_images.shape == (1, 2, 3, 32, 48) and small_masks.shape == (1, 2, 1, 32, 48)
+    assert set(small_masks.unique().tolist()) == {0.0, 1.0}
+    assert small_masks[0, 0, 0].sum().item() == 16 * 24  # coverage 0.5 counts as inside
+    assert small_void.shape == (1, 2, 32, 48) and small_void.sum().item() == 2 and small_void[0, 0, 31, 2]
+    assert torch.allclose(small_images.mean(), images.mean(), atol=1e-3)  # antialiased: averages, not samples
+
+
+def test_the_student_learns_from_a_teacher_that_sees_the_clip_at_a_higher_resolution(tmp_path):
+    from mobilevos.train import feature_term
+
+    torch.manual_seed(0)
+    teacher = build_network(student_config(pretrained=False))
+    save_network(tmp_path / "teacher.safetensors", teacher)
+    big = teacher.encode_key(torch.rand(2, 3, 64, 96))
+    small = type(big)(*(torch.nn.functional.avg_pool2d(x, 2) for x in big))
+    assert feature_term(small, big).item() < 1e-10  # the teacher's features averaged onto the student's grid
+    with pytest.raises(ValueError, match="at least the student's"):
+        feature_term(big, small)
+
+    distill = DistillConfig(loss="unified", omega=0.8, feature_weight=1.0, student_scale=0.5)
+    cfg = tiny_config(teacher=str(tmp_path / "teacher.safetensors"), data=dataclasses.replace(TINY, size=(64, 96)))
+    trainer = Trainer(dataclasses.replace(cfg, distill=distill), tmp_path / "run")
+    seen = {"student": [], "teacher": []}
+    for role, net in (("student", trainer.net), ("teacher", trainer.teacher)):
+        encode = net.encode_key
+        net.encode_key = lambda image, encode=encode, role=role: (seen[role].append(image.shape[-2:]), encode(image))[1]
+    row = trainer.train_step(next(iter(torch.utils.data.DataLoader(trainer.data, batch_size=2))))
+    assert seen == {"student": [(32, 48)], "teacher": [(64, 96)]}
+    assert row["kd"] > 0 and row["repr"] > 0 and row["feat"] > 0
+    with pytest.raises(ValueError, match="student_scale"):
+        Trainer(dataclasses.replace(cfg, distill=DistillConfig(student_scale=1.5)), tmp_path / "bad")
+
+
 def test_feature_matching_pulls_a_dense_key_encoder_towards_its_teachers_features(tmp_path):
     from mobilevos.train import feature_term
 

@@ -58,9 +58,14 @@ class DistillConfig:
     # The teacher sees the clip upsampled by this factor (the paper's teacher runs at a higher resolution than its
     # student); its logits and embeddings are averaged back onto the student's grid for the losses.
     teacher_scale: float = 1.0
+    # The student sees the loaded clip downscaled by this factor (<= 1; antialiased, sides rounded to the stride)
+    # while the teacher sees it as loaded: resolution distillation, for a student the page runs at small inputs
+    # (issue 18). Labels are downscaled with it; the teacher's outputs and features are averaged onto its grid.
+    student_scale: float = 1.0
     # Weight of matching the key encoder's features (f4, f8, f16; MSE over the teacher's per-channel std) to the
     # teacher's: for a dense-encoder student taught by the Lite0 student, whose heads it inherits and whose features
-    # those heads were trained on (issue 18). Needs equal feature widths and teacher_scale = 1.
+    # those heads were trained on (issue 18). Needs equal feature widths and teacher_scale = 1 (its upsampled
+    # features would be interpolations, not a larger view).
     feature_weight: float = 0.0
     # Weight of the frozen click head's mask loss on the student's features for simulated prompts (`click_term`):
     # for a pruned student, whose fine-tune kept tracking but weakened the first click (issue 18).

@@ -31,6 +31,8 @@ from mobilevos.train.unroll import (
     feature_term,
     make_target,
     representation_term,
+    resize_clip,
+    scaled_size,
     teacher_segmentations,
 )
 from mobilevos.train.validate import click_validation, selection_validation, synth_validation
@@ -78,6 +80,8 @@ class Trainer:
         init_backbone = self._load_init(cfg.init) if cfg.init else None
         if cfg.init_encoder:
             load_encoder(self.net, cfg.init_encoder, init_backbone)
+        if not 0 < cfg.distill.student_scale <= 1:
+            raise ValueError(f"distill.student_scale must be in (0, 1], got {cfg.distill.student_scale}")
         self.uses_repr = cfg.role == "student" and cfg.distill.loss in ("repr", "unified")
         self.teacher = None
         # The teacher is needed for logit KD, for the representation loss unless omega = 0 (labels only), and for
@@ -212,11 +216,17 @@ class Trainer:
                     m.eval()
         images, masks = batch["images"].to(self.device), batch["masks"].to(self.device)
         valid, void = batch["valid"].to(self.device), batch["void"].to(self.device)
+        t_images, t_masks = images, masks  # the teacher's view: the clip as loaded
+        if cfg.distill.student_scale != 1.0:
+            size = scaled_size(images.shape[-2:], cfg.distill.student_scale, self.net.stride)
+            images, masks, void = resize_clip(images, masks, void, size)
         segs = self.unroll(images, masks, valid)
         t_segs = None
         if self.teacher is not None:
             with torch.no_grad():
-                t_segs = teacher_segmentations(self.teacher_unroll, images, masks, valid, cfg.distill.teacher_scale)
+                t_segs = teacher_segmentations(
+                    self.teacher_unroll, t_images, t_masks, valid, cfg.distill.teacher_scale, images.shape[-2:]
+                )
         top_p = cfg.optim.bootstrap_end + (cfg.optim.bootstrap_start - cfg.optim.bootstrap_end) * max(
             0.0, 1 - self.step / max(1, cfg.optim.bootstrap_steps)
         )

@@ -58,19 +58,49 @@ def resize_segmentation(seg: Segmentation, size: tuple[int, int]) -> Segmentatio
     return Segmentation(resize(seg.probs, size), resize(seg.logits, size), embed)
 
 
+def scaled_size(size: tuple[int, int], scale: float, stride: int = 16) -> tuple[int, int]:
+    """`size` (H, W) times `scale`, each side rounded to a multiple of `stride` (at least one stride)."""
+    return tuple(max(stride, round(x * scale / stride) * stride) for x in size)
+
+
+def resize_clip(
+    images: torch.Tensor, masks: torch.Tensor, void: torch.Tensor | None, size: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """A clip (images [B, T, 3, H, W], masks [B, T, N, H, W], void [B, T, H, W] or None) on a grid of `size`.
+
+    Growing interpolates (bilinear; masks soft). Shrinking antialiases the images, as a camera frame resized to a
+    small model input should be, and keeps the masks binary (area coverage >= 0.5, as the data pipeline's) and void
+    wherever any of a pixel's area was void."""
+    b, t = images.shape[:2]
+    size = tuple(size)
+    if size[1] > images.shape[-1]:
+        im = F.interpolate(images.flatten(0, 1), size=size, mode="bilinear", align_corners=False)
+        m = F.interpolate(masks.flatten(0, 1), size=size, mode="bilinear", align_corners=False)
+    else:
+        im = F.interpolate(images.flatten(0, 1), size=size, mode="bilinear", align_corners=False, antialias=True)
+        m = (F.interpolate(masks.flatten(0, 1), size=size, mode="area") >= 0.5).to(masks.dtype)
+    if void is not None:
+        void = (F.interpolate(void.flatten(0, 1)[:, None].float(), size=size, mode="area") > 0).view(b, t, *size)
+    return im.view(b, t, *im.shape[1:]), m.view(b, t, *m.shape[1:]), void
+
+
 def teacher_segmentations(
-    unroll: nn.Module, images: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor, scale: float
+    unroll: nn.Module,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    valid: torch.Tensor,
+    scale: float,
+    size: tuple[int, int] | None = None,
 ) -> list[Segmentation]:
-    """The teacher's segmentations of a clip seen at `scale` times the student's resolution (rounded to the
-    stride), returned on the student's grid."""
-    if scale == 1.0:
-        return unroll(images, masks, valid)
-    b, t, _, h, w = images.shape
-    big = tuple(max(16, round(x * scale / 16) * 16) for x in (h, w))
-    up_images = F.interpolate(images.flatten(0, 1), size=big, mode="bilinear", align_corners=False)
-    up_masks = F.interpolate(masks.flatten(0, 1), size=big, mode="bilinear", align_corners=False)
-    segs = unroll(up_images.view(b, t, *up_images.shape[1:]), up_masks.view(b, t, *up_masks.shape[1:]), valid)
-    return [resize_segmentation(seg, (h, w)) for seg in segs]
+    """The teacher's segmentations of a clip seen at `scale` times its resolution (rounded to the stride), returned
+    on the student's grid `size` (H, W; default: the clip's)."""
+    size = tuple(size or images.shape[-2:])
+    if scale != 1.0:
+        images, masks, _ = resize_clip(images, masks, None, scaled_size(images.shape[-2:], scale))
+    segs = unroll(images, masks, valid)
+    if tuple(images.shape[-2:]) == size:
+        return segs
+    return [resize_segmentation(seg, size) for seg in segs]
 
 
 def make_target(masks: torch.Tensor, void: torch.Tensor) -> torch.Tensor:
@@ -96,11 +126,18 @@ def representation_term(seg_s, seg_t, masks, valid, void, proj, cfg: DistillConf
 
 def feature_term(student: Features, teacher: Features) -> torch.Tensor:
     """Mean over f4, f8 and f16 of the squared difference between student and teacher features, each channel
-    divided by the teacher's standard deviation over the batch (so every tap and channel counts alike)."""
+    divided by the teacher's standard deviation over the batch (so every tap and channel counts alike). A teacher
+    that saw the clip at a higher resolution (`distill.student_scale`) has its features averaged onto the
+    student's grid: the student learns what the larger view sees."""
     total = 0.0
     for s, t in zip((student.f4, student.f8, student.f16), (teacher.f4, teacher.f8, teacher.f16)):
+        if s.shape[:2] != t.shape[:2] or any(a > b for a, b in zip(s.shape[2:], t.shape[2:])):
+            raise ValueError(
+                f"feature matching needs equal widths and a teacher grid at least the student's: student {s.shape}, "
+                f"teacher {t.shape}"
+            )
         if s.shape != t.shape:
-            raise ValueError(f"feature matching needs equal feature shapes: student {s.shape}, teacher {t.shape}")
+            t = F.adaptive_avg_pool2d(t, s.shape[-2:])
         std = t.std(dim=(0, 2, 3)).clamp(min=1e-3)[None, :, None, None]
         total = total + (((s - t) / std) ** 2).mean()
     return total / 3
