@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from PIL import Image
 
@@ -31,6 +30,7 @@ from mobilevos.eval.metrics import db_eval_iou, evaluate_sequence
 from mobilevos.models.checkpoint import load_network, recorded_short_side, resolve as resolve_weights
 from mobilevos.runtime.manifest import ManifestError, default_size, load_manifest
 from mobilevos.runtime.ort_tracker import OrtTracker
+from mobilevos.runtime.session import session_options
 from mobilevos.track import VOID, Tracker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,9 +121,7 @@ class Models:
 
     def student_tracker(self, variant: str = "fp32", size: tuple[int, int] | None = None) -> OrtTracker:
         """The exported student of `variant` at model size `size` (one of `sizes`; default: `student_size`)."""
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
+        options = session_options(self.threads)
         return OrtTracker(self.student_dir, variant, session_options=options, size=size or self.student_size)
 
 

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from mobilevos.eval.metrics import db_eval_iou
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.runtime.ort_tracker import OrtTracker
-from mobilevos.runtime.session import open_session
+from mobilevos.runtime.session import open_session, session_options
 from mobilevos.track import Tracker
 
 from export.clips import Clip, ClipSet
@@ -32,14 +32,6 @@ FP32_MIN_MEAN_IOU = 0.99
 # Pixels whose two most likely reference classes are closer than this are left out of mask IoUs: rounding decides
 # such ties (common with an untrained head, where all objects get nearly the same probability).
 TIE_MARGIN = 1e-3
-
-
-def session_options(threads: int) -> ort.SessionOptions:
-    """onnxruntime options with a fixed intra-op thread count (and no inter-op parallelism)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return options
 
 
 @torch.inference_mode()

@@ -21,10 +21,10 @@ from mobilevos.models.checkpoint import load_network
 from mobilevos.models.network import SpaceTimeNetwork
 from mobilevos.models.prompt_head import load_head
 from mobilevos.runtime.manifest import MANIFEST_NAME, VARIANTS, at_size, load_manifest, sha256, write_manifest
-from mobilevos.runtime.session import open_session
+from mobilevos.runtime.session import open_session, session_options
 
 from export import clips as clip_sources
-from export.evaluate import benchmark, fp32_parity_failures, measure_accuracy, random_feeds, session_options
+from export.evaluate import benchmark, fp32_parity_failures, measure_accuracy, random_feeds
 from export.fixtures import write_fixtures
 from export.graph_stats import flops, op_counts
 from export.graphs import (

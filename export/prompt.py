@@ -42,9 +42,9 @@ from mobilevos.models.prompt_head import PROMPT_CHANNELS, PromptHead, load_head,
 from mobilevos.prompts import PromptSegmenter
 from mobilevos.runtime.manifest import sha256
 from mobilevos.runtime.ort_prompt import OrtPromptSegmenter
-from mobilevos.runtime.session import open_session
+from mobilevos.runtime.session import open_session, session_options
 
-from export.evaluate import median_run_ms, session_options
+from export.evaluate import median_run_ms
 from export.graph_stats import op_counts
 from export.graphs import MAX_CELLS, MIN_CELLS, TensorSpec, feature_specs, frame_spec, rgba_to_image, save_model
 from export.manifest_writer import display_path

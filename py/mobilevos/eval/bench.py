@@ -95,14 +95,11 @@ def run_benchmarks(args: argparse.Namespace) -> dict:
         )
         results["runs"][f"{name}/pytorch"] = run
     if args.onnx:
-        import onnxruntime as ort
-
         from mobilevos.runtime.ort_tracker import OrtTracker
+        from mobilevos.runtime.session import session_options
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = args.threads
         for variant in args.variants:
-            tracker = OrtTracker(args.onnx, variant=variant, session_options=options)
+            tracker = OrtTracker(args.onnx, variant=variant, session_options=session_options(args.threads))
             run = bench_tracker(tracker, frames, masks[0], ort_memory, f"student onnx {variant}")
             run.update(backend="onnxruntime", model=f"student-{variant}", onnx_dir=str(args.onnx))
             results["runs"][f"student/onnxruntime-{variant}"] = run

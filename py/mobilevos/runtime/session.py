@@ -15,6 +15,15 @@ import onnxruntime as ort
 SESSION_CONFIG = {"session.disable_quant_qdq": "1"}
 
 
+def session_options(threads: int) -> ort.SessionOptions:
+    """onnxruntime options with a fixed intra-op thread count (and no inter-op parallelism): how the project's
+    timings and the Space run a graph on a given number of cores."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return options
+
+
 def open_session(
     path: str | Path, session_options: ort.SessionOptions | None = None, providers: list | None = None
 ) -> ort.InferenceSession:
