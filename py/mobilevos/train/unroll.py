@@ -69,8 +69,8 @@ def resize_clip(
     """A clip (images [B, T, 3, H, W], masks [B, T, N, H, W], void [B, T, H, W] or None) on a grid of `size`.
 
     Growing interpolates (bilinear; masks soft). Shrinking antialiases the images, as a camera frame resized to a
-    small model input should be, and keeps the masks binary (area coverage >= 0.5, as the data pipeline's) and void
-    wherever any of a pixel's area was void."""
+    small model input should be, and keeps the masks binary as the data pipeline's are (a pixel is inside where at
+    least half its area was) and void wherever any of a pixel's area was void."""
     b, t = images.shape[:2]
     size = tuple(size)
     if size[1] > images.shape[-1]:
