@@ -227,6 +227,16 @@ def test_open_session_dequantizes_the_int8_weights_once(exported, tmp_path):
     assert "DequantizeLinear" not in optimised_ops(lambda o: open_session(graph, o), "b.onnx")
 
 
+def test_open_session_sets_its_config_once_per_options_object(exported, capfd):
+    """Trackers reuse one options object for every graph they open; setting the entry again made onnxruntime log an
+    "already exists" warning per graph."""
+    options = ort.SessionOptions()
+    for _ in range(2):
+        open_session(exported / "student_k1_int8.onnx", options)
+    assert options.get_session_config_entry("session.disable_quant_qdq") == "1"
+    assert "already exists" not in capfd.readouterr().err
+
+
 # --- operator check -------------------------------------------------------------------------------------------------
 
 

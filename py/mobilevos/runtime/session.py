@@ -31,5 +31,15 @@ def open_session(
     added to `session_options` (a new one when None; the given one is changed)."""
     options = session_options or ort.SessionOptions()
     for key, value in SESSION_CONFIG.items():
-        options.add_session_config_entry(key, value)
+        # Once per options object: callers reuse theirs for several graphs, and onnxruntime warns on every re-add.
+        if _config_entry(options, key) != value:
+            options.add_session_config_entry(key, value)
     return ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+
+
+def _config_entry(options: ort.SessionOptions, key: str) -> str | None:
+    """The value of session config entry `key` in `options`, None when it was never set."""
+    try:
+        return options.get_session_config_entry(key)
+    except RuntimeError:  # onnxruntime's only answer for a key that is not set
+        return None
