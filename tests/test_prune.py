@@ -11,6 +11,7 @@ from mobilevos.models.efficientnet_lite import MBConv, block_plan, block_shares,
 from mobilevos.models.network import build_network, student_config
 from mobilevos.models.prune import (
     calibration_images,
+    crop_kernels,
     expanded_statistics,
     parse_share,
     prune_network,
@@ -103,6 +104,66 @@ def test_per_block_shares_cut_only_their_blocks_and_round_trip(tmp_path):
     assert from_dict(NetworkConfig, data).backbone_share == shares
 
 
+def _five_by_five(net) -> list[int]:
+    return [i for i, b in enumerate(net.backbone._blocks) if b._depthwise_conv.kernel_size[0] == 5]
+
+
+def test_cutting_kernels_keeps_their_centre_exactly_and_the_config_round_trips(tmp_path):
+    """A 5x5 depthwise kernel whose outer ring is zero is its centre 3x3: the cut network's features must equal the
+    full one's at stride 1 and 2 (TF-SAME padding differs between the two sizes); the cut survives a checkpoint."""
+    torch.manual_seed(0)
+    net = build_network(student_config(backbone_share=0.5, pretrained=False)).eval()
+    assert _five_by_five(net) == [3, 4, 8, 9, 10]  # block 3 has stride 2
+    ring = torch.ones(5, 5, dtype=torch.bool)
+    ring[1:4, 1:4] = False
+    with torch.no_grad():
+        for i in _five_by_five(net):
+            net.backbone._blocks[i]._depthwise_conv.weight[..., ring] = 0
+    cut = crop_kernels(net, 3)
+    assert cut.cfg.backbone_max_kernel == 3 and _five_by_five(cut) == []
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        ours, theirs = cut.encode_key(x), net.encode_key(x)
+        for a, b in zip((ours.f4, ours.f8, ours.f16), (theirs.f4, theirs.f8, theirs.f16)):
+            assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
+    save_network(tmp_path / "cut.safetensors", cut)
+    back = load_network(tmp_path / "cut.safetensors")
+    assert back.cfg.backbone_max_kernel == 3
+    with torch.no_grad():
+        assert torch.equal(back.encode_key(x).f16, ours.f16)
+    with pytest.raises(ValueError, match="odd"):
+        build_network(student_config(backbone_max_kernel=4, pretrained=False))
+
+
+def test_a_fitted_cut_reproduces_the_full_kernels_better_than_their_centre():
+    """With calibration images the 3x3 kernel is fitted to the 5x5 one's output: on smooth inputs (neighbouring taps
+    correlated, as in real feature maps) the outer ring's part folds onto the centre, so the first cut block's
+    output (block 3, stride 2, after its BatchNorm) must sit well closer to the full network's than the plain centre
+    cut's does, on images it was not fitted on."""
+    torch.manual_seed(0)
+    net = build_network(student_config(backbone_share=0.5, pretrained=False)).eval()
+    with torch.no_grad():
+        for i in _five_by_five(net):
+            net.backbone._blocks[i]._depthwise_conv.weight.normal_(0, 0.3)
+
+    def smooth(n):
+        return torch.nn.functional.interpolate(torch.rand(n, 3, 16, 24), size=(64, 96), mode="bilinear")
+
+    def block3(network, x):
+        out = []
+        handle = network.backbone._blocks[3]._bn1.register_forward_hook(lambda _m, _i, y: out.append(y))
+        with torch.no_grad():
+            network.encode_key(x)
+        handle.remove()
+        return out[0]
+
+    x = smooth(2)
+    full = block3(net, x)
+    centre = (block3(crop_kernels(net, 3), x) - full).pow(2).mean() / full.var()
+    fitted = (block3(crop_kernels(net, 3, [smooth(4) for _ in range(2)]), x) - full).pow(2).mean() / full.var()
+    assert fitted < 0.6 * centre, (float(fitted), float(centre))  # 0.23 against 0.50 here
+
+
 def test_calibration_reads_only_the_training_sequences(tmp_path):
     root = make_folder(tmp_path / "davis", frames=5)
     batches = calibration_images(root, every=2, size=(32, 48), batch=4)
@@ -120,9 +181,12 @@ def test_what_cannot_be_pruned_or_trained_is_refused(tmp_path):
     with pytest.raises(ValueError, match="only an unpruned Lite key encoder"):
         prune_network(fast, 0.5, [])
     data = DataConfig(davis=(), davis_weight=0.0, synth_backgrounds=False, size=(32, 48), workers=0)
-    cfg = TrainConfig(model=student_config(backbone_share=0.5, pretrained=False), data=data, threads=1)
-    with pytest.raises(ValueError, match="mobilevos prune"):
-        Trainer(cfg, tmp_path / "run")
+    for cut in (dict(backbone_share=0.5), dict(backbone_max_kernel=3)):
+        cfg = TrainConfig(model=student_config(**cut, pretrained=False), data=data, threads=1)
+        with pytest.raises(ValueError, match="mobilevos prune"):
+            Trainer(cfg, tmp_path / "run")
+    with pytest.raises(ValueError, match="only a Lite key encoder"):
+        crop_kernels(fast, 3)
 
 
 def test_a_pruned_file_records_its_command_and_a_run_from_it_ships_with_that_record(tmp_path, monkeypatch):
@@ -142,6 +206,7 @@ def test_a_pruned_file_records_its_command_and_a_run_from_it_ships_with_that_rec
     args = argparse.Namespace(
         model=str(tmp_path / "full.safetensors"),
         share=0.5,
+        max_kernel=None,
         out=str(tmp_path / "pruned.safetensors"),
         data=str(root),
         every=1,

@@ -145,11 +145,20 @@ def block_plan(variant: str) -> list[tuple[int, int, int, int, int]]:
     return plan
 
 
+def capped_kernel(kernel: int, max_kernel: int | None) -> int:
+    """A depthwise kernel size cut to `max_kernel` (odd, >= 1; None keeps it)."""
+    if max_kernel is None:
+        return kernel
+    if max_kernel < 1 or max_kernel % 2 == 0:
+        raise ValueError(f"the largest depthwise kernel must be odd and >= 1, got {max_kernel}")
+    return min(kernel, max_kernel)
+
+
 class EfficientNetLite(nn.Module):
     """EfficientNet-Lite; `num_blocks` keeps only the first blocks (a truncated feature extractor, no head);
     `share` < 1 keeps that share of every expanding block's expanded channels, or of each block's when it is one
-    share per block (`pruned_width`: a pruned encoder, whose weights come from `mobilevos.models.prune`, not from
-    ImageNet)."""
+    share per block (`pruned_width`); `max_kernel` cuts larger depthwise kernels to that size. Both make a pruned
+    encoder, whose weights come from `mobilevos.models.prune`, not from ImageNet."""
 
     def __init__(
         self,
@@ -157,11 +166,13 @@ class EfficientNetLite(nn.Module):
         num_blocks: int | None = None,
         in_channels: int = 3,
         share: float | tuple[float, ...] = 1.0,
+        max_kernel: int | None = None,
     ):
         super().__init__()
         plan = block_plan(variant)
         full = num_blocks is None
         plan = plan if full else plan[:num_blocks]
+        plan = [(cin, cout, capped_kernel(k, max_kernel), s, e) for cin, cout, k, s, e in plan]
         self._conv_stem = Conv2dSame(in_channels, 32, 3, 2)
         self._bn0 = _bn(32)
         self._blocks = nn.ModuleList(

@@ -35,6 +35,9 @@ class NetworkConfig:
     # share of each expanding Lite block's expanded channels kept (one for all, or one per block): < 1 is a key encoder
     # pruned for WASM, whose weights come from a trained network (`mobilevos prune`), since no ImageNet weights fit it
     backbone_share: float | tuple[float, ...] = 1.0
+    # Lite's 5x5 depthwise kernels cut to this size (e.g. 3; None keeps them): in onnxruntime-web's WASM kernels a
+    # depthwise convolution costs per tap (im2col per channel), so 3x3 costs ~9/25 of 5x5. Also from `mobilevos prune`.
+    backbone_max_kernel: int | None = None
     value_backbone: str = "lite0"  # teacher only: the value encoder's EfficientNet-Lite ...
     value_backbone_blocks: int = 8  # ... cut after this many blocks (8 = Lite0 to stride 16, 80 channels)
     key_dim: int = 64
@@ -48,6 +51,10 @@ class NetworkConfig:
     # 1/16 attention readout blurs it. Free at inference: the previous entry is already a graph input.
     previous_value: bool = False
     value_gating: bool = False  # mask-gated image features in the value path (see LightValueEncoder)
+
+    def key_encoder_pruned(self) -> bool:
+        """Is the Lite key encoder cut (channels or kernels), so that its weights come from `mobilevos prune`?"""
+        return is_pruned(self.backbone_share) or self.backbone_max_kernel is not None
 
 
 # Boolean paths `checkpoint.grow_state` can add to a trained network without changing its function (--init).
@@ -115,10 +122,12 @@ class SpaceTimeNetwork(nn.Module):
             self.taps = self.backbone.taps
             f4, f8, f16 = self.backbone.channels
         else:
-            self.backbone = EfficientNetLite(cfg.backbone, cfg.backbone_blocks, share=cfg.backbone_share)
+            self.backbone = EfficientNetLite(
+                cfg.backbone, cfg.backbone_blocks, share=cfg.backbone_share, max_kernel=cfg.backbone_max_kernel
+            )
             if self.backbone.info[-1].stride != 16:
                 raise ValueError(f"backbone_blocks={cfg.backbone_blocks} does not end at stride 16")
-            if cfg.pretrained and not is_pruned(cfg.backbone_share):
+            if cfg.pretrained and not cfg.key_encoder_pruned():
                 load_pretrained(self.backbone, cfg.backbone)
             self.taps = tuple(self.backbone.last_block_with_stride(s) for s in (4, 8, 16))
             f4, f8, f16 = (self.backbone.info[t].channels for t in self.taps)

@@ -14,6 +14,10 @@ training sequences only (never the selection sequences or davis16-val). Fine-tun
 (`mobilevos train student --init <pruned> --set model.backbone_share=<share>`, distilled from the unpruned network).
 
     mobilevos prune --model student --share 0.5 --out runs/pruned-0.5.safetensors
+
+Kernels can be cut too (`--max-kernel 3`): in those kernels a depthwise convolution costs per tap, so a 5x5 costs
+~25/9 of a 3x3; the cut keeps each kernel's centre, which is where a trained kernel's weight sits, and is exact for a
+kernel whose outer ring is zero (TF-SAME padding keeps the centre's alignment at stride 2 too).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mobilevos.models.efficientnet_lite import MBConv, is_pruned
+from mobilevos.models.efficientnet_lite import MBConv, capped_kernel, is_pruned
 from mobilevos.models.network import SpaceTimeNetwork
 
 
@@ -105,6 +109,76 @@ def prune_network(
     return pruned.eval()
 
 
+def _same_padded(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """`x` padded as `conv` (a `Conv2dSame`) pads it."""
+    return nn.functional.pad(x, conv.same_pad if conv.same_pad else [conv.padding[0]] * 4)
+
+
+@torch.no_grad()
+def fitted_kernel(
+    net: SpaceTimeNetwork, index: int, full: nn.Conv2d, k: int, images: list[torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The centre k x k kernel that best reproduces the larger depthwise convolution `full` on the inputs that block
+    `index` of `net`'s key encoder gets over `images` (least squares per channel: the outer taps' part is folded onto
+    the inner ones through their correlation), and the per-channel mean the cut leaves out (for the BatchNorm after)."""
+    weight = full.weight.double().flatten(1)  # [C, K*K]
+    channels, size, stride = full.weight.shape[0], full.weight.shape[-1], full.stride[0]
+    margin = (size - k) // 2
+    inner = torch.zeros(size, size, dtype=torch.bool)
+    inner[margin : margin + k, margin : margin + k] = True
+    inner = inner.flatten()
+    inputs = []
+    handle = net.backbone._blocks[index]._depthwise_conv.register_forward_pre_hook(
+        lambda _m, args: inputs.append(_same_padded(args[0], full))
+    )
+    moment, total, count = 0.0, 0.0, 0
+    try:
+        net.eval()
+        for batch in images:
+            net.encode_key(batch)
+            x = inputs.pop().double()
+            patches = nn.functional.unfold(x, size, stride=stride)  # [B, C*K*K, L]
+            patches = patches.view(x.shape[0], channels, size * size, -1).permute(1, 2, 0, 3).flatten(2)  # [C, KK, N]
+            moment = moment + patches @ patches.transpose(1, 2)
+            total = total + patches.sum(2)
+            count += patches.shape[2]
+    finally:
+        handle.remove()
+    mean = total / count  # [C, K*K]
+    cov = moment / count - mean[:, :, None] * mean[:, None, :]
+    lhs = cov[:, inner][:, :, inner] + 1e-6 * torch.eye(k * k, dtype=cov.dtype)
+    rhs = (cov[:, inner] @ weight[:, :, None])[..., 0]
+    small = torch.linalg.solve(lhs, rhs)  # [C, k*k]
+    left_out = (mean * weight).sum(1) - (mean[:, inner] * small).sum(1)
+    return small.view(channels, 1, k, k).float(), left_out.float()
+
+
+@torch.no_grad()
+def crop_kernels(net: SpaceTimeNetwork, max_kernel: int, images: list[torch.Tensor] | None = None) -> SpaceTimeNetwork:
+    """A copy of `net` whose Lite key encoder's depthwise kernels larger than `max_kernel` become `max_kernel` x
+    `max_kernel` (`NetworkConfig.backbone_max_kernel`): their centre taps, or with calibration `images` the centre
+    kernel fitted to the full one's output (`fitted_kernel`), block after block on the already cut network's
+    activations, so that each fit also absorbs what the cuts before it changed."""
+    if net.cfg.backbone.startswith("fast-"):
+        raise ValueError(f"only a Lite key encoder has depthwise kernels to cut, not {net.cfg.backbone}")
+    cut = SpaceTimeNetwork(dataclasses.replace(net.cfg, backbone_max_kernel=max_kernel, pretrained=False))
+    state = dict(net.state_dict())
+    for i, block in enumerate(net.backbone._blocks):
+        weight = block._depthwise_conv.weight
+        k = capped_kernel(weight.shape[-1], max_kernel)
+        margin = (weight.shape[-1] - k) // 2
+        state[f"backbone._blocks.{i}._depthwise_conv.weight"] = weight[..., margin : margin + k, margin : margin + k]
+    cut.load_state_dict(state, strict=True)
+    for i, block in enumerate(net.backbone._blocks):
+        k = capped_kernel(block._depthwise_conv.weight.shape[-1], max_kernel)
+        if images is None or k == block._depthwise_conv.weight.shape[-1]:
+            continue
+        small, left_out = fitted_kernel(cut, i, block._depthwise_conv, k, images)
+        cut.backbone._blocks[i]._depthwise_conv.weight.copy_(small)
+        cut.backbone._blocks[i]._bn1.running_mean.sub_(left_out)
+    return cut.eval()
+
+
 def calibration_images(root: str | Path, every: int, size: tuple[int, int], batch: int = 16) -> list[torch.Tensor]:
     """Every `every`-th frame of the training split's sequences under `root`, resized to `size`, in batches."""
     from mobilevos.data.davis import load_frame, read_sequence
@@ -136,9 +210,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--share",
         type=parse_share,
-        required=True,
         help="share of each block's expanded channels kept, (0, 1]: one for all, or one per block, comma-separated",
     )
+    p.add_argument("--max-kernel", type=int, help="cut larger depthwise kernels to their centre (e.g. 3)")
     p.add_argument("--out", required=True, help="the pruned network's .safetensors (then: train --init it)")
     p.add_argument("--data", default="../shared/data/davis16-train-240p", help="DAVIS-layout root: training split")
     p.add_argument("--every", type=int, default=8, help="calibrate on every n-th frame of each training sequence")
@@ -147,23 +221,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Prune, save with a record of how, print the widths."""
+    """Prune, save with a record of how, print the widths and kernels."""
     from mobilevos.config import parse_size
     from mobilevos.models.checkpoint import load_network, save_network
     from mobilevos.train.command import provenance
 
+    if args.share is None and args.max_kernel is None:
+        raise SystemExit("mobilevos prune: give --share, --max-kernel or both")
     torch.set_num_threads(args.threads)
-    net = load_network(args.model)
-    images = calibration_images(args.data, args.every, parse_size(args.size))
-    pruned = prune_network(net, args.share, images)
+    pruned = load_network(args.model)
     # Kept as the file's "record" (command line, commit, machine, as a training run's run.json), so a run fine-tuned
     # from it (`train --init`) ships with how it was made.
-    record = {
-        **provenance(),
-        "pruned_from": str(args.model),
-        "share": args.share,
-        "calibration_frames": sum(len(b) for b in images),
-    }
+    record = {**provenance(), "pruned_from": str(args.model), "share": args.share, "max_kernel": args.max_kernel}
+    images = calibration_images(args.data, args.every, parse_size(args.size))
+    record["calibration_frames"] = sum(len(b) for b in images)
+    if args.share is not None:
+        pruned = prune_network(pruned, args.share, images)
+    if args.max_kernel is not None:
+        pruned = crop_kernels(pruned, args.max_kernel, images)
     save_network(args.out, pruned, {"record": record})
     widths = [b._project_conv.in_channels for b in pruned.backbone._blocks]
-    print(f"wrote {args.out}: expanded widths {widths} ({record['calibration_frames']} calibration frames)")
+    kernels = [b._depthwise_conv.kernel_size[0] for b in pruned.backbone._blocks]
+    print(f"wrote {args.out}: expanded widths {widths}, depthwise kernels {kernels}")

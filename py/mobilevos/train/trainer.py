@@ -18,7 +18,6 @@ from tqdm import tqdm
 from mobilevos.config import to_dict
 from mobilevos.data.mix import MixedClips
 from mobilevos.models.checkpoint import grow_state, load_network, save_network
-from mobilevos.models.efficientnet_lite import is_pruned
 from mobilevos.models.fast_encoder import FastEncoder, grow_encoder_state
 from mobilevos.models.network import GROWABLE_PATHS, SpaceTimeNetwork
 from mobilevos.models.prompt_head import load_head
@@ -74,8 +73,11 @@ class Trainer:
         torch.manual_seed(cfg.seed + self.rank)
         torch.set_num_threads(cfg.threads)
         self.device = torch.device(cfg.device)
-        if is_pruned(cfg.model.backbone_share) and not cfg.init:
-            raise ValueError("a pruned key encoder (model.backbone_share < 1) starts from `mobilevos prune`: --init it")
+        if cfg.model.key_encoder_pruned() and not cfg.init:
+            raise ValueError(
+                "a pruned key encoder (model.backbone_share < 1 or model.backbone_max_kernel) starts from "
+                "`mobilevos prune`: --init it"
+            )
         self.net = SpaceTimeNetwork(cfg.model).to(self.device)
         init_backbone = self._load_init(cfg.init) if cfg.init else None
         if cfg.init_encoder:
