@@ -59,14 +59,56 @@ def test_dropping_constant_channels_changes_nothing_and_the_config_round_trips(t
 
     # The check has teeth: the same block pruned by the reversed ranking keeps the constant channels, and its
     # output moves by far more than the tolerance above.
-    mean, var = expanded_statistics(net, images)[1]
+    mean, cov = expanded_statistics(net, images)[1]
+    var = cov.diagonal()
     wrong = MBConv(16, 24, 3, 2, 6, mid=48).eval()  # Lite0's block 1 at half width
-    wrong.load_state_dict(pruned_block_state(net.backbone._blocks[1], mean, var.max() - var, 48))
+    wrong.load_state_dict(pruned_block_state(net.backbone._blocks[1], mean, torch.diag(var.max() - var), 48))
     with torch.no_grad():
         lite = net.backbone
         h = lite._blocks[0](lite.act(lite._bn0(lite._conv_stem((x - net.pixel_mean) / net.pixel_std))))
         right, moved = lite._blocks[1](h), wrong(h)
     assert (moved - right).abs().mean() > 1e-3
+
+
+def test_dropped_channels_that_copy_kept_ones_are_refitted_exactly_and_pruning_can_go_on():
+    """Block 1's second half of expanded channels duplicates its first (same expand, depthwise and BatchNorm
+    weights; projection weights 0.3x, so the first half is kept): the dropped channels are linear in the kept ones,
+    so the refit moves their projection onto the kept copies and f16 stays the same — where dropping them and folding
+    their mean (the rule before the refit) moves it by far more. The result can be pruned again, to smaller widths
+    only."""
+    torch.manual_seed(0)
+    net = build_network(student_config(pretrained=False))
+    images = [torch.rand(4, 3, 128, 192) for _ in range(3)]
+    with torch.no_grad():  # BatchNorm statistics of these images, so that activations keep their scale to f16
+        for bn in (m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.reset_running_stats()
+            bn.momentum = None
+        net.train()
+        for batch in images:
+            net.encode_key(batch)
+        net.eval()
+        block = net.backbone._blocks[1]
+        for name, t in block.state_dict().items():
+            if name.startswith(("_expand_conv.", "_bn0.", "_depthwise_conv.", "_bn1.")) and t.dim() > 0:
+                t[48:] = t[:48]
+        block._project_conv.weight[:, 48:] = 0.3 * block._project_conv.weight[:, :48]
+    shares = (1.0, 0.5) + (1.0,) * 9
+    pruned = prune_network(net, shares, images)
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        full, ours = net.encode_key(x).f16, pruned.encode_key(x).f16
+        assert torch.allclose(ours, full, atol=1e-4 * full.abs().max()), (ours - full).abs().max()
+        mean, cov = expanded_statistics(net, images)[1]
+        mean_only = build_network(student_config(backbone_share=shares, pretrained=False)).eval()
+        state = dict(pruned.state_dict())
+        cut = pruned_block_state(block, mean, torch.diag(cov.diagonal()), 48)  # no covariance: nothing to refit
+        mean_only.load_state_dict(state | {f"backbone._blocks.1.{k}": v for k, v in cut.items()})
+        assert (mean_only.encode_key(x).f16 - full).abs().max() > 0.05 * full.abs().max()
+
+    again = prune_network(pruned, (1.0, 0.25) + (1.0,) * 9, images)
+    assert [b._project_conv.in_channels for b in again.backbone._blocks[1:3]] == [24, 144]
+    with pytest.raises(ValueError, match="pruning only removes channels"):
+        prune_network(again, 0.5, images)
 
 
 def test_per_block_shares_cut_only_their_blocks_and_round_trip(tmp_path):
@@ -178,7 +220,7 @@ def test_what_cannot_be_pruned_or_trained_is_refused(tmp_path):
     from mobilevos.train import DataConfig, TrainConfig, Trainer
 
     fast = build_network(student_config(backbone="fast-e2", pretrained=False))
-    with pytest.raises(ValueError, match="only an unpruned Lite key encoder"):
+    with pytest.raises(ValueError, match="only a Lite key encoder can be pruned"):
         prune_network(fast, 0.5, [])
     data = DataConfig(davis=(), davis_weight=0.0, synth_backgrounds=False, size=(32, 48), workers=0)
     for cut in (dict(backbone_share=0.5), dict(backbone_max_kernel=3)):
