@@ -20,6 +20,24 @@ from mobilevos.models.prune import (
 from test_splits import SELECTION_GREY, TRAIN_GREY, make_folder
 
 
+def _assert_same_features(ours, theirs, x: torch.Tensor, atol: float) -> None:
+    """Two networks' key, f4, f8 and f16 agree on `x` within `atol`."""
+    with torch.no_grad():
+        a, b = ours.encode_key(x), theirs.encode_key(x)
+    for name in ("key", "f4", "f8", "f16"):
+        diff = (getattr(a, name) - getattr(b, name)).abs().max()
+        assert diff <= atol, (name, diff)
+
+
+def _round_trip(net, path, x: torch.Tensor):
+    """`net` saved to `path` and loaded back, which must compute the same f16 bit for bit; returns the loaded one."""
+    save_network(path, net)
+    back = load_network(path)
+    with torch.no_grad():
+        assert torch.equal(back.encode_key(x).f16, net.encode_key(x).f16)
+    return back
+
+
 def test_pruned_widths_are_multiples_of_8_and_share_1_keeps_everything():
     assert [pruned_width(m, 0.5) for m in (96, 144, 240, 480, 672)] == [48, 72, 120, 240, 336]
     assert pruned_width(96, 0.4) == 40 and pruned_width(16, 0.1) == 8 and pruned_width(672, 1.0) == 672
@@ -47,15 +65,8 @@ def test_dropping_constant_channels_changes_nothing_and_the_config_round_trips(t
     assert pruned.cfg.backbone_share == 0.5
     assert [b._project_conv.in_channels for b in pruned.backbone._blocks[1:4]] == [48, 72, 72]
     x = torch.rand(1, 3, 64, 96)
-    with torch.no_grad():
-        ours, theirs = pruned.encode_key(x), net.encode_key(x)
-        for a, b in zip((ours.f4, ours.f8, ours.f16, ours.key), (theirs.f4, theirs.f8, theirs.f16, theirs.key)):
-            assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
-    save_network(tmp_path / "pruned.safetensors", pruned)
-    back = load_network(tmp_path / "pruned.safetensors")
-    assert back.cfg.backbone_share == 0.5
-    with torch.no_grad():
-        assert torch.equal(back.encode_key(x).f16, ours.f16)
+    _assert_same_features(pruned, net, x, atol=1e-4)
+    assert _round_trip(pruned, tmp_path / "pruned.safetensors", x).cfg.backbone_share == 0.5
 
     # The check has teeth: the same block pruned by the reversed ranking keeps the constant channels, and its
     # output moves by far more than the tolerance above.
@@ -164,15 +175,8 @@ def test_cutting_kernels_keeps_their_centre_exactly_and_the_config_round_trips(t
     cut = crop_kernels(net, 3)
     assert cut.cfg.backbone_max_kernel == 3 and _five_by_five(cut) == []
     x = torch.rand(1, 3, 64, 96)
-    with torch.no_grad():
-        ours, theirs = cut.encode_key(x), net.encode_key(x)
-        for a, b in zip((ours.f4, ours.f8, ours.f16), (theirs.f4, theirs.f8, theirs.f16)):
-            assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
-    save_network(tmp_path / "cut.safetensors", cut)
-    back = load_network(tmp_path / "cut.safetensors")
-    assert back.cfg.backbone_max_kernel == 3
-    with torch.no_grad():
-        assert torch.equal(back.encode_key(x).f16, ours.f16)
+    _assert_same_features(cut, net, x, atol=1e-5)
+    assert _round_trip(cut, tmp_path / "cut.safetensors", x).cfg.backbone_max_kernel == 3
     with pytest.raises(ValueError, match="odd"):
         build_network(student_config(backbone_max_kernel=4, pretrained=False))
 

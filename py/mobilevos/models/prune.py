@@ -21,8 +21,9 @@ smaller widths of the same blocks).
     mobilevos prune --model student --share 0.5 --out runs/pruned-0.5.safetensors
 
 Kernels can be cut too (`--max-kernel 3`): in those kernels a depthwise convolution costs per tap, so a 5x5 costs
-~25/9 of a 3x3; the cut keeps each kernel's centre, which is where a trained kernel's weight sits, and is exact for a
-kernel whose outer ring is zero (TF-SAME padding keeps the centre's alignment at stride 2 too).
+~25/9 of a 3x3. The cut keeps each kernel's centre taps (TF-SAME padding keeps the centre's alignment at stride 2
+too), fitted by least squares to the full kernel's output on the calibration frames (`fitted_kernel`): the centre
+alone scores 6.7 J&F untuned on Balanced, the fitted centre 69.7 (Balanced: 72.5).
 """
 
 from __future__ import annotations
