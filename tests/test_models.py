@@ -52,6 +52,12 @@ def test_tf_same_padding_is_asymmetric_for_stride_two():
     assert Conv2dSame(8, 8, 5, 2).same_pad == (1, 2, 1, 2)
     conv = Conv2dSame(1, 1, 3, 1)
     assert conv.same_pad is None and conv.padding == (1, 1)
+    # `padded` is the padding the convolution applies: the unpadded convolution of it gives the same output
+    x = torch.randn(1, 4, 10, 12)
+    for kernel, stride in ((3, 1), (3, 2), (5, 2)):
+        conv = Conv2dSame(4, 4, kernel, stride, groups=4)
+        bare = torch.nn.functional.conv2d(conv.padded(x), conv.weight, stride=stride, groups=4)
+        assert torch.allclose(bare, conv(x), atol=1e-6), (kernel, stride)
 
 
 def test_truncated_backbone_keeps_pretrained_blocks_and_extra_channels_start_at_zero():

@@ -60,6 +60,11 @@ class Conv2dSame(nn.Conv2d):
         )
         self.same_pad = pad
 
+    def padded(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` with the padding this convolution applies (asymmetric TF-SAME at stride 2, else `kernel // 2` a side),
+        e.g. to read the patches it sees."""
+        return nn.functional.pad(x, self.same_pad or [self.padding[0]] * 4)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.same_pad is not None:
             x = nn.functional.pad(x, self.same_pad)

@@ -36,8 +36,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from mobilevos.models.efficientnet_lite import MBConv, capped_kernel
+from mobilevos.models.efficientnet_lite import Conv2dSame, MBConv, capped_kernel
 from mobilevos.models.network import SpaceTimeNetwork
+
+
+class _Moments:
+    """Running mean and covariance of samples given as batches [..., D, N] (N samples of D variables, a covariance
+    per leading index), accumulated in float64."""
+
+    def __init__(self):
+        self.total, self.moment, self.count = 0.0, 0.0, 0
+
+    def add(self, x: torch.Tensor) -> None:
+        x = x.double()
+        self.total = self.total + x.sum(-1)
+        self.moment = self.moment + x @ x.transpose(-1, -2)
+        self.count += x.shape[-1]
+
+    def mean_and_covariance(self) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = self.total / self.count
+        return mean, self.moment / self.count - mean[..., :, None] * mean[..., None, :]
 
 
 @torch.no_grad()
@@ -45,14 +63,11 @@ def expanded_statistics(net: SpaceTimeNetwork, images: list[torch.Tensor]) -> di
     """Per expanding key-encoder block: mean [C] and covariance [C, C] of the expanded channels after the depthwise
     conv and its activation, over `images` (batches [B, 3, H, W] in [0, 1])."""
     blocks = [(i, b) for i, b in enumerate(net.backbone._blocks) if b.has_expand]
-    sums: dict[int, list] = {i: [0.0, 0.0, 0] for i, _ in blocks}
+    moments = {i: _Moments() for i, _ in blocks}
 
     def hook(i: int, block: MBConv):
         def record(_module, _inputs, out):
-            a = block.act(out).double().transpose(0, 1).flatten(1)  # [C, pixels]
-            sums[i][0] = sums[i][0] + a.sum(1)
-            sums[i][1] = sums[i][1] + a @ a.T
-            sums[i][2] += a.shape[1]
+            moments[i].add(block.act(out).transpose(0, 1).flatten(1))  # [C, pixels]
 
         return record
 
@@ -64,11 +79,7 @@ def expanded_statistics(net: SpaceTimeNetwork, images: list[torch.Tensor]) -> di
     finally:
         for h in handles:
             h.remove()
-    stats = {}
-    for i, (s, s2, n) in sums.items():
-        mean = s / n
-        stats[i] = (mean, s2 / n - torch.outer(mean, mean))
-    return stats
+    return {i: m.mean_and_covariance() for i, m in moments.items()}
 
 
 # The parameters and buffers of an MBConv indexed by its expanded channels (along their first axis).
@@ -128,14 +139,9 @@ def prune_network(
     return pruned.eval()
 
 
-def _same_padded(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """`x` padded as `conv` (a `Conv2dSame`) pads it."""
-    return nn.functional.pad(x, conv.same_pad if conv.same_pad else [conv.padding[0]] * 4)
-
-
 @torch.no_grad()
 def fitted_kernel(
-    net: SpaceTimeNetwork, index: int, full: nn.Conv2d, k: int, images: list[torch.Tensor]
+    net: SpaceTimeNetwork, index: int, full: Conv2dSame, k: int, images: list[torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The centre k x k kernel that best reproduces the larger depthwise convolution `full` on the inputs that block
     `index` of `net`'s key encoder gets over `images` (least squares per channel: the outer taps' part is folded onto
@@ -148,23 +154,19 @@ def fitted_kernel(
     inner = inner.flatten()
     inputs = []
     handle = net.backbone._blocks[index]._depthwise_conv.register_forward_pre_hook(
-        lambda _m, args: inputs.append(_same_padded(args[0], full))
+        lambda _m, args: inputs.append(full.padded(args[0]))
     )
-    moment, total, count = 0.0, 0.0, 0
+    moments = _Moments()
     try:
         net.eval()
         for batch in images:
             net.encode_key(batch)
             x = inputs.pop().double()
             patches = nn.functional.unfold(x, size, stride=stride)  # [B, C*K*K, L]
-            patches = patches.view(x.shape[0], channels, size * size, -1).permute(1, 2, 0, 3).flatten(2)  # [C, KK, N]
-            moment = moment + patches @ patches.transpose(1, 2)
-            total = total + patches.sum(2)
-            count += patches.shape[2]
+            moments.add(patches.view(x.shape[0], channels, size * size, -1).permute(1, 2, 0, 3).flatten(2))  # [C,KK,N]
     finally:
         handle.remove()
-    mean = total / count  # [C, K*K]
-    cov = moment / count - mean[:, :, None] * mean[:, None, :]
+    mean, cov = moments.mean_and_covariance()  # [C, K*K], [C, K*K, K*K]
     lhs = cov[:, inner][:, :, inner] + 1e-6 * torch.eye(k * k, dtype=cov.dtype)
     rhs = (cov[:, inner] @ weight[:, :, None])[..., 0]
     small = torch.linalg.solve(lhs, rhs)  # [C, k*k]
@@ -182,19 +184,20 @@ def crop_kernels(net: SpaceTimeNetwork, max_kernel: int, images: list[torch.Tens
         raise ValueError(f"only a Lite key encoder has depthwise kernels to cut, not {net.cfg.backbone}")
     cut = SpaceTimeNetwork(dataclasses.replace(net.cfg, backbone_max_kernel=max_kernel, pretrained=False))
     state = dict(net.state_dict())
+    shrunk = []  # (block index, its full depthwise conv, the cut size) where the kernel gets smaller
     for i, block in enumerate(net.backbone._blocks):
         weight = block._depthwise_conv.weight
         k = capped_kernel(weight.shape[-1], max_kernel)
         margin = (weight.shape[-1] - k) // 2
         state[f"backbone._blocks.{i}._depthwise_conv.weight"] = weight[..., margin : margin + k, margin : margin + k]
+        if k < weight.shape[-1]:
+            shrunk.append((i, block._depthwise_conv, k))
     cut.load_state_dict(state, strict=True)
-    for i, block in enumerate(net.backbone._blocks):
-        k = capped_kernel(block._depthwise_conv.weight.shape[-1], max_kernel)
-        if images is None or k == block._depthwise_conv.weight.shape[-1]:
-            continue
-        small, left_out = fitted_kernel(cut, i, block._depthwise_conv, k, images)
-        cut.backbone._blocks[i]._depthwise_conv.weight.copy_(small)
-        cut.backbone._blocks[i]._bn1.running_mean.sub_(left_out)
+    if images is not None:
+        for i, full, k in shrunk:
+            small, left_out = fitted_kernel(cut, i, full, k, images)
+            cut.backbone._blocks[i]._depthwise_conv.weight.copy_(small)
+            cut.backbone._blocks[i]._bn1.running_mean.sub_(left_out)
     return cut.eval()
 
 
