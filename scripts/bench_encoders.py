@@ -7,6 +7,7 @@ on this shared machine: compare the ratio column, not absolute times across runs
     python scripts/bench_encoders.py --group encoders --threads 2 --runs 15
     python scripts/bench_encoders.py --group ops --threads 1
     python scripts/bench_encoders.py --group student --threads 2      # whole student graph, Lite0 vs candidates
+    python scripts/bench_encoders.py --group gemms --size 208x272      # Balanced's 1x1 shapes as MatMuls vs the probe
 
 Prints a markdown table (and writes it with the raw JSON under --out).
 """
@@ -27,6 +28,7 @@ import onnx
 import torch
 from torch import nn
 
+from mobilevos.config import parse_size
 from mobilevos.models.efficientnet_lite import EfficientNetLite
 from mobilevos.models.fast_encoder import DESIGNS, FastEncoder, FastEncoderConfig
 from mobilevos.models.network import build_network, student_config
@@ -36,7 +38,9 @@ from export.graph_stats import flops as graph_flops
 from export.graphs import export_graph, graph_spec, spec_feeds
 
 ROOT = Path(__file__).resolve().parent.parent
-SIZE = (240, 320)
+SIZE = (240, 320)  # the default --size
+# The page's compute-peak probe (web/src/bench/matmul-model.js): n x n MatMuls, n = 1024.
+PROBE_N = 1024
 
 
 class Lite0Keys(nn.Module):
@@ -171,6 +175,30 @@ def ops() -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
     return table
 
 
+def gemms(size: tuple[int, int]) -> dict[str, tuple[nn.Module, tuple[int, ...], int]]:
+    """The page's probe MatMul, then each distinct 1x1 convolution of the Balanced key encoder (Lite0 at half its
+    expanded widths) at input `size` as the MatMul it is (pixels x in, times in x out, constant weights), with how
+    often the encoder has it."""
+    shapes: dict[tuple[int, int, int, int], int] = {}
+    enc = Lite0Keys(0.5)
+
+    def record(conv, _inputs, out):
+        if conv.kernel_size == (1, 1):
+            key = (conv.in_channels, conv.out_channels, *out.shape[-2:])
+            shapes[key] = shapes.get(key, 0) + 1
+
+    handles = [m.register_forward_hook(record) for m in enc.modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        enc(torch.zeros(1, 3, *size))
+    for h in handles:
+        h.remove()
+    probe = f"MatMul [{PROBE_N}x{PROBE_N}]x[{PROBE_N}x{PROBE_N}] (the page's probe)"
+    table = {probe: (MatMul(PROBE_N, PROBE_N), (PROBE_N, PROBE_N), 0)}
+    for (cin, cout, h, w), count in shapes.items():
+        table[f"1x1 {cin}->{cout} at {h}x{w} (x{count}) as MatMul"] = (MatMul(cin, cout), (h * w, cin), count)
+    return table
+
+
 def export(module: nn.Module, shape: tuple[int, ...], path: Path) -> onnx.ModelProto:
     """Static-shape ONNX export (dynamo, optimised, opset 18) of a module in eval mode."""
     with warnings.catch_warnings(), torch.no_grad():
@@ -185,22 +213,22 @@ def export(module: nn.Module, shape: tuple[int, ...], path: Path) -> onnx.ModelP
     return model
 
 
-def student_graph(backbone: nn.Module, path: Path) -> tuple[onnx.ModelProto, int, dict]:
-    """The shipped student graph (K=1) at SIZE with random weights and the key encoder `backbone`; with its
-    parameter count and example feeds at SIZE."""
+def student_graph(backbone: nn.Module, path: Path, size: tuple[int, int]) -> tuple[onnx.ModelProto, int, dict]:
+    """The shipped student graph (K=1) at `size` with random weights and the key encoder `backbone`; with its
+    parameter count and example feeds at `size`."""
     net = build_network(student_config(pretrained=False))
     net.backbone = backbone
-    spec = graph_spec(net, SIZE, 1)
+    spec = graph_spec(net, size, 1)
     with contextlib.redirect_stdout(io.StringIO()):
         model = export_graph(net.eval(), spec, 18)
     onnx.save_model(model, str(path))
     return model, sum(p.numel() for p in net.parameters()), spec_feeds(spec)
 
 
-def time_graphs(paths: list[Path], threads: int, runs: int) -> list[float]:
+def time_graphs(paths: list[Path], threads: int, runs: int, size: tuple[int, int]) -> list[float]:
     """Median ms per graph, all timed interleaved in one node process."""
-    # The student graph's sizes are free (frame [1, 16*h, 16*w, 4]): fix them at SIZE.
-    dims = f"h={SIZE[0] // 16},w={SIZE[1] // 16}"
+    # The student graph's sizes are free (frame [1, 16*h, 16*w, 4]): fix them at `size`.
+    dims = f"h={size[0] // 16},w={size[1] // 16}"
     cmd = [
         "node",
         str(ROOT / "scripts/time_onnx_wasm.mjs"),
@@ -217,17 +245,25 @@ def time_graphs(paths: list[Path], threads: int, runs: int) -> list[float]:
 def main() -> None:
     """Export the chosen group, time it, print and save the markdown table."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--group", choices=("encoders", "ops", "student"), default="encoders")
+    p.add_argument("--group", choices=("encoders", "ops", "student", "gemms"), default="encoders")
     p.add_argument("--only", default="", help="comma-separated name prefixes (the baseline always runs)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=15)
+    p.add_argument("--size", type=parse_size, default=SIZE, help="input HxW (multiples of 16)")
     p.add_argument("--out", type=Path, default=ROOT / "results/bench-encoders")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     keep = [s for s in args.only.split(",") if s]
+    size = args.size
     rows = []  # (name, path, params, flops)
-    if args.group == "ops":
+    counts = []  # gemms: how often the encoder has each shape
+    if args.group == "gemms":
+        for i, (name, (mod, shape, count)) in enumerate(gemms(size).items()):
+            path = args.out / f"gemm{i}.onnx"
+            rows.append((name, path, sum(q.numel() for q in mod.parameters()), graph_flops(export(mod, shape, path))))
+            counts.append(count)
+    elif args.group == "ops":
         for i, (name, (mod, shape)) in enumerate(ops().items()):
             path = args.out / f"op{i}.onnx"
             rows.append(
@@ -241,20 +277,20 @@ def main() -> None:
         for i, (name, cfg) in enumerate(cands.items()):
             path = args.out / f"{args.group}{i}.onnx"
             if args.group == "student":
-                # free sizes: shape inference cannot count its FLOPs, a run at SIZE can
+                # free sizes: shape inference cannot count its FLOPs, a run at `size` can
                 lite = isinstance(cfg, (float, tuple))
                 backbone = EfficientNetLite("lite0", 11, share=cfg) if lite else FastEncoder(cfg)
-                model, params, feeds = student_graph(backbone, path)
+                model, params, feeds = student_graph(backbone, path, size)
             else:
                 mod = Lite0Keys(cfg) if isinstance(cfg, (float, tuple)) else Features(cfg)
-                model, params, feeds = export(mod, (1, 3, *SIZE), path), sum(q.numel() for q in mod.parameters()), None
+                model, params, feeds = export(mod, (1, 3, *size), path), sum(q.numel() for q in mod.parameters()), None
             label = f"student with {name}" if args.group == "student" else name
             rows.append((label, path, params, graph_flops(model, feeds)))
             print(f"exported {name}", file=sys.stderr)
     if args.group == "student":  # the encoder alone in the same run: the rest of the graph is the difference
         path = args.out / "student-lite0-alone.onnx"
-        rows.append(("Lite0 blocks 0-10 alone", path, 0, graph_flops(export(Lite0Keys(), (1, 3, *SIZE), path))))
-    ms = time_graphs([r[1] for r in rows], args.threads, args.runs)
+        rows.append(("Lite0 blocks 0-10 alone", path, 0, graph_flops(export(Lite0Keys(), (1, 3, *size), path))))
+    ms = time_graphs([r[1] for r in rows], args.threads, args.runs, size)
     # Encoders compare with Lite0 (row 0); an operator with the MatMul of equal FLOPs that ends its triple (the
     # operators after the triples with the first MatMul).
     matmuls = [i for i, r in enumerate(rows) if r[0].startswith("MatMul")]
@@ -263,15 +299,21 @@ def main() -> None:
         for i, r in enumerate(rows)
     ]
     lines = [
-        f"{args.threads} thread(s), median of {args.runs} interleaved runs, {SIZE[0]}x{SIZE[1]}",
+        f"{args.threads} thread(s), median of {args.runs} interleaved runs, {size[0]}x{size[1]}",
         "",
         f"| graph | params | GFLOP | ms | {'MatMul of equal FLOPs' if args.group == 'ops' else 'baseline'} ms"
-        " (same run) | ratio | GFLOP/s |",
+        f" (same run) | {'share of its rate' if args.group == 'gemms' else 'ratio'} | GFLOP/s |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+    probe_rate = rows[0][3] / ms[0]  # gemms: row 0 is the probe, and a ratio of rates is what the issue's goal asks
     for (name, _, params, fl), t, base in zip(rows, ms, bases):
-        row = f"| {name} | {params / 1e6:.3f} M | {fl / 1e9:.3f} | {t:.1f} | {base:.1f} | {t / base:.2f} |"
+        ratio = fl / t / probe_rate if args.group == "gemms" else t / base
+        row = f"| {name} | {params / 1e6:.3f} M | {fl / 1e9:.3f} | {t:.2f} | {base:.2f} | {ratio:.2f} |"
         lines.append(f"{row} {fl / t / 1e6:.1f} |")
+    if args.group == "gemms":  # the encoder's 1x1 work as a whole (each shape as often as it has it) vs the probe
+        flops, ms_total = (sum(c * x for c, x in zip(counts, col)) for col in ([r[3] for r in rows], ms))
+        rate = flops / ms_total
+        lines += ["", f"all 1x1 work: {rate / 1e6:.1f} GFLOP/s, {rate / probe_rate:.2f} of the probe's rate"]
     text = "\n".join(lines)
     print(text)
     (args.out / f"{args.group}-t{args.threads}.md").write_text(text + "\n")
