@@ -3,6 +3,7 @@ are found on the documented search path, and the manifest schema rejects what th
 
 from __future__ import annotations
 
+import argparse
 import ast
 import copy
 import json
@@ -246,3 +247,26 @@ def test_the_dynamic_graphs_track_at_every_exported_size_as_pytorch_does():
     onnx = OrtTracker(SHIPPED_EXPORT, size=size)
     assert_tracks_alike(onnx, Tracker(load_network("student"), short_side=size[0]), frames, masks)
     assert onnx.memory["first"][0].shape[2:] == (large["memory_height"], large["memory_width"])
+
+
+def test_bench_runs_the_graphs_at_the_size_asked_for_and_says_when_it_cannot(capsys):
+    """`mobilevos bench --size` once ran onnxruntime at the manifest's first size whatever was asked: its rows now say
+    the input they ran at, which is --size when the export has it."""
+    from mobilevos.eval.bench import markdown_table, run_benchmarks
+
+    def bench(size: str) -> dict:
+        args = argparse.Namespace(size=size, frames=2, models=[], onnx=PRUNED_EXPORT, variants=["fp32"], threads=1)
+        return run_benchmarks(args)["runs"]["student/onnxruntime-fp32"]
+
+    small, other = bench("208x272"), bench("240x432")
+    assert small["model_size"] == [208, 272]
+    assert small["memory_bytes"][-1] < bench("240x320")["memory_bytes"][-1]  # the bank holds a smaller grid
+    assert other["model_size"] == [240, 320]
+    assert "240x432 was not exported (have: 240x320, " in capsys.readouterr().out
+    assert "| student/onnxruntime-fp32 | 208x272 |" in markdown_table(
+        {
+            "runs": {"student/onnxruntime-fp32": small},
+            "clip": {"frames": 2, "size": [208, 272]},
+            "machine": {"threads": 1, "processor": "x", "cpus": 2, "torch": "t"},
+        }
+    )

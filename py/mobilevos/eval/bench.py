@@ -89,6 +89,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict:
         run.update(
             backend="pytorch",
             model=name,
+            model_size=list(size),  # the clip is made at `size`, so its short side keeps the frame as it is
             params=sum(p.numel() for p in net.parameters()),
             gflops_first=frame_flops(net, size, 2)["total"] / 1e9,
             gflops_last=frame_flops(net, size, run["memory_entries"][-1])["total"] / 1e9,
@@ -98,13 +99,34 @@ def run_benchmarks(args: argparse.Namespace) -> dict:
         from mobilevos.runtime.ort_tracker import OrtTracker
         from mobilevos.runtime.session import session_options
 
+        onnx_size = exported_size(args.onnx, size)
         for variant in args.variants:
-            tracker = OrtTracker(args.onnx, variant=variant, session_options=session_options(args.threads))
+            tracker = OrtTracker(
+                args.onnx, variant=variant, session_options=session_options(args.threads), size=onnx_size
+            )
             run = bench_tracker(tracker, frames, masks[0], ort_memory, f"student onnx {variant}")
-            run.update(backend="onnxruntime", model=f"student-{variant}", onnx_dir=str(args.onnx))
+            run.update(
+                backend="onnxruntime",
+                model=f"student-{variant}",
+                onnx_dir=str(args.onnx),
+                model_size=list(tracker.size),
+            )
             results["runs"][f"student/onnxruntime-{variant}"] = run
     results["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return results
+
+
+def exported_size(onnx_dir: str | Path, size: tuple[int, int]) -> tuple[int, int] | None:
+    """`size` when the export has graphs for it; otherwise None (the manifest's first size), said aloud, because
+    the onnxruntime rows would then not be at the size the command asked for."""
+    from mobilevos.runtime.manifest import load_manifest
+
+    exported = [(s["height"], s["width"]) for s in load_manifest(onnx_dir)["model"]["sizes"]]
+    if tuple(size) in exported:
+        return tuple(size)
+    have = [f"{h}x{w}" for h, w in exported]
+    print(f"onnx: {size[0]}x{size[1]} was not exported (have: {', '.join(have)}); its graphs run at {have[0]}")
+    return None
 
 
 def machine_facts(threads: int) -> dict:
@@ -120,13 +142,14 @@ def machine_facts(threads: int) -> dict:
 
 def markdown_table(results: dict) -> str:
     rows = [
-        "| run | ms/frame (mean) | p50 | p95 | p99 | FPS | memory entries (first → last) | memory MiB (last) "
-        "| last/first-tenth latency |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | model input | ms/frame (mean) | p50 | p95 | p99 | FPS | memory entries (first → last) "
+        "| memory MiB (last) | last/first-tenth latency |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results["runs"].items():
         rows.append(
-            f"| {name} | {r['mean_ms']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
+            f"| {name} | {r['model_size'][0]}x{r['model_size'][1]} | {r['mean_ms']:.1f} | {r['p50_ms']:.1f} | "
+            f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
             f"{r['fps']:.1f} | {r['memory_entries'][0]} → {r['memory_entries'][-1]} | "
             f"{r['memory_bytes'][-1] / 2**20:.2f} | {r['last_over_first_tenth']:.2f} |"
         )
