@@ -5,8 +5,8 @@
 # (defaults: student, "0.25 0.5", "1 2 3 4 5 6 7 8 9 10": Lite0's expanding blocks up to stride 16, BASE 1 (whole),
 # SIDE the model's own input; a pruned model such as the Balanced student_pruned is cut further with BASE 0.5).
 # Writes runs/prune-sensitivity/<model>-base<BASE>[-side<SIDE>]/b<block>-s<share>.safetensors (and each eval's
-# output) and prints one line per run; the README's tables ("Pruning block by block", "Per-block pruning searched
-# untuned") come from it. Each run: `mobilevos prune` (~17 s), `mobilevos eval` (~20 s).
+# output) and prints one line per run; the tables of docs/experiments.md ("Pruning block by block", "Per-block pruning
+# searched untuned") come from it. Each run: `mobilevos prune` (~17 s), `mobilevos eval` (~20 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-student}; shares=${2:-0.25 0.5}; blocks=${3:-1 2 3 4 5 6 7 8 9 10}; base=${4:-1}; side=${5:-}

@@ -7,7 +7,7 @@
  * down to: 68.5 at short side 176, Accurate 69.2), its click head reads Accurate's key encoder (its own graph,
  * prompt_encoder.onnx) so a visitor's first click is Accurate's (tracked from one click: 68.7 against 69.9), and it
  * runs ~1.26x the frames per second on WASM. Accurate is the full Lite0 student; Fast tracks ~1.7x faster but
- * 8.6 J&F lower: a lost object costs more than dropped frames do (README, "Balanced as the default").
+ * 8.6 J&F lower: a lost object costs more than dropped frames do (docs/experiments.md, "Balanced as the default").
  */
 export const MODELS = {
   student_pruned: ['Balanced (pruned)', 'The Lite0 student at half width: the default, ~1.26x the speed of Accurate'],

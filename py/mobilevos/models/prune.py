@@ -4,7 +4,7 @@ A depthwise convolution costs the same per channel in those kernels whatever its
 channel), and the expand / project 1x1 convolutions around it scale with the same expanded width. Cutting that width
 keeps the block's inputs and outputs (so f4, f8, f16 and everything after them keep their shapes) and keeps the
 surviving channels' ImageNet-then-VOS-trained weights, which a dense encoder regressed on ~2,000 DAVIS frames could not
-match (README, "A key encoder for WASM").
+match (docs/experiments.md, "A key encoder for WASM").
 
 Which channels go: for an MBConv, the block's output before its last BatchNorm is `W @ a`, with `a` the expanded
 channels after the depthwise conv and its activation. Dropping channel c and adding its mean `m_c` back as a constant
