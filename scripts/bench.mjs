@@ -2,7 +2,7 @@
  * `npm run bench`: the bench page (web/bench.html) in headless Chromium, results to results/bench-web/.
  *
  *   npm run bench -- [--frames 200] [--backends wasm,webgpu] [--threads 1,2] [--variants fp32,int8] [--long]
- *                    [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--probe 1024] [--no-score]
+ *                    [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--objects N] [--probe 1024] [--no-score]
  *                    [--sizes auto|first|all|HxW,...] [--shipped NAME,NAME] [--rounds N] [--no-revisit]
  *                    [--out results/bench-web]
  *                    [--hardware-webgpu] [--headed]
@@ -47,8 +47,8 @@ const opt = (name, fallback) => {
 if (has('--help') || has('-h')) {
   console.log(
     'usage: npm run bench -- [--frames N] [--backends wasm,webgpu] [--threads 1,2] [--variants fp32,int8] ' +
-      '[--long] [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--probe N] [--no-score] [--sizes LIST] ' +
-      '[--shipped NAME,NAME] [--rounds N] [--no-revisit] [--out DIR] ' +
+      '[--long] [--models DIR] [--data DAVIS_DIR [--sequence NAME|all]] [--objects N] [--probe N] [--no-score] ' +
+      '[--sizes LIST] [--shipped NAME,NAME] [--rounds N] [--no-revisit] [--out DIR] ' +
       '[--hardware-webgpu] [--headed]\n' +
       '       npm run bench -- --first-mask [--runs 5] [--models DIR] [--out DIR] [--headed]',
   );
@@ -76,6 +76,13 @@ const params = new URLSearchParams({
   revisit: long || has('--no-revisit') ? '0' : '1',
 });
 if (opt('--sequence', null)) params.set('sequence', opt('--sequence'));
+if (opt('--objects', null)) {
+  if (!/^\d+$/.test(opt('--objects'))) {
+    console.error(`--objects ${opt('--objects')}: a whole number of objects (0 = all)`);
+    process.exit(2);
+  }
+  params.set('objects', opt('--objects'));
+}
 if (opt('--rounds', null)) {
   if (!/^[1-9]\d*$/.test(opt('--rounds'))) {
     console.error(`--rounds ${opt('--rounds')}: a whole number of rounds >= 1`);

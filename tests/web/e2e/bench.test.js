@@ -242,6 +242,43 @@ test(
   },
 );
 
+test(
+  'bench page, objects=1: the one-object graph on the first object, J&F = mobilevos eval on it alone',
+  {
+    timeout: 180000,
+  },
+  async (t) => {
+    const frames = 8;
+    await page.goto(`${server.url}bench.html?autorun=1&frames=${frames}&objects=1&${SETTINGS}&probe=0`);
+    const results = await waitDone();
+    const run = results.runs[0];
+    assert.equal(run.status, 'ok', run.reason);
+    const first = Math.min(...readFirstIds());
+    assert.deepEqual(results.clip.sequences[0].objects, [first]);
+    assert.equal(run.compute.capacity, 1, 'one object runs the K=1 graph');
+    assert.match(markdownTable(results), /bench 50×432x240, 1 object tracked/);
+    // the ground truth with only that object (the others background), written here, not by the page's code
+    const gt = join(tmp, 'gt-one');
+    copyClip(gt, 'bench', 0, frames + 1, (_, labels) => labels.map((v) => (v === first || v === 255 ? v : 0)));
+    const pred = join(tmp, 'pred-one');
+    const preds = await writePredictions(0, pred);
+    for (const b64 of Object.values(preds.sequences[0].frames)) {
+      const ids = new Set(decodePng(Buffer.from(b64, 'base64')).samples);
+      assert.ok(
+        [...ids].every((v) => v === 0 || v === first),
+        `predicted ids ${[...ids]}`,
+      );
+    }
+    assertSameJF(run.jf, cliEval(gt, pred), t);
+  },
+);
+
+/** The object ids of the bundled clip's first annotation. */
+function readFirstIds() {
+  const { samples } = decodePng(readFileSync(join(CLIP, 'Annotations/bench/00000.png')));
+  return [...new Set(samples)].filter((v) => v !== 0 && v !== 255);
+}
+
 test('bench page, two rounds: alternated runs, a probe per round, the rounds table', { timeout: 180000 }, async () => {
   await page.goto(`${server.url}bench.html?autorun=1&frames=5&score=0&rounds=2&${SETTINGS}&threads=1,2`);
   const results = await waitDone();

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 
 import * as ort from 'onnxruntime-web';
 
-import { folderClip, objectIds } from '../../../web/src/bench/clip.js';
+import { folderClip, keepObjects, objectIds, trackedIds } from '../../../web/src/bench/clip.js';
 import { expandConfigs, meanStepFlops, parseSettings, stepFlops } from '../../../web/src/bench/config.js';
 import { matmulModel, probeInput, probeWeights } from '../../../web/src/bench/matmul-model.js';
 import { charts, configLabel, markdownTable, roundsTable, runLabel } from '../../../web/src/bench/report.js';
@@ -273,6 +273,21 @@ test('a picked DAVIS folder: sequences, frames sorted, masks matched by stem, fi
   assert.deepEqual(objectIds(Uint8Array.from([0, 3, 255, 1, 3])), [1, 3]);
 });
 
+test('objects=N: a run tracks the first N objects and is scored against those alone', () => {
+  const labels = Uint8Array.from([0, 3, 255, 1, 3, 7]);
+  assert.deepEqual(trackedIds(labels), [1, 3, 7]);
+  assert.deepEqual(trackedIds(labels, 1), [1]);
+  assert.deepEqual(trackedIds(labels, 2), [1, 3]);
+  assert.deepEqual(trackedIds(labels, 9), [1, 3, 7]);
+  assert.throws(() => trackedIds(labels, -1), /objects=-1: a whole number >= 0/);
+  assert.throws(() => trackedIds(labels, 1.5), /objects=1.5/);
+  // the untracked objects become background in the ground truth; void stays void
+  assert.deepEqual([...keepObjects(labels, [1])], [0, 0, 255, 1, 0, 0]);
+  assert.deepEqual([...keepObjects(labels, [1, 3, 7])], [...labels]);
+  assert.equal(parseSettings('?objects=1').settings.objects, 1);
+  assert.equal(parseSettings('').settings.objects, 0);
+});
+
 test('report: markdown table and SVG plots from a results object', () => {
   const stage = { n: 3, mean: 10, p50: 10, p95: 12, p99: 13, min: 9, max: 13 };
   const run = {
@@ -292,7 +307,7 @@ test('report: markdown table and SVG plots from a results object', () => {
   const results = {
     settings: { frames: 3, warmup: 5 },
     device: { hardwareConcurrency: 8, crossOriginIsolated: true, userAgent: 'UA' },
-    clip: { name: 'bundled', sequences: [{ name: 'bench', frames: 50, width: 432, height: 240 }] },
+    clip: { name: 'bundled', sequences: [{ name: 'bench', frames: 50, width: 432, height: 240, objects: [1] }] },
     runs: [
       run,
       {
@@ -306,6 +321,7 @@ test('report: markdown table and SVG plots from a results object', () => {
   assert.match(md, /\| wasm 2t fp32 240x320 \| 100 \| 10\.0 \/ 12\.0 \/ 13\.0 \|/);
   assert.match(md, /\| 50% \| 80\.12 \| 1\.0 → 2\.0 \| 1\.0 \(4\) \|/);
   assert.match(md, /webgpu fp16 240x320 \| skipped: no adapter/);
+  assert.match(md, /clip bundled \(bench 50×432x240, 1 object tracked\)/);
   const svgs = charts(results);
   for (const svg of Object.values(svgs)) assert.match(svg, /^<svg [^>]*>.*<\/svg>$/s);
 });

@@ -115,6 +115,25 @@ export async function decodeAll(seq) {
   return bitmaps;
 }
 
+/**
+ * The object ids a run tracks: the annotation's first `max` (all when `max` is 0), sorted.
+ * @param {Uint8Array} labels the first frame's annotation
+ */
+export function trackedIds(labels, max = 0) {
+  const ids = objectIds(labels);
+  if (!Number.isInteger(max) || max < 0) throw new Error(`objects=${max}: a whole number >= 0 (0 = all)`);
+  return max > 0 ? ids.slice(0, max) : ids;
+}
+
+/** `labels` with every object outside `ids` made background (void stays void): the ground truth of a run that
+ * tracks only those objects. */
+export function keepObjects(labels, ids) {
+  const lut = new Uint8Array(256);
+  lut[VOID] = VOID;
+  for (const id of ids) lut[id] = id;
+  return labels.map((v) => lut[v]);
+}
+
 /** Object ids of a label image (1..254; 0 background, 255 void), sorted. */
 export function objectIds(labels) {
   const seen = new Uint8Array(256);

@@ -14,6 +14,8 @@
  *                     run lists its moves); 0: the load's choice only
  *   clip=bench/clip/clip.json  the bundled clip (a picked DAVIS folder replaces it)
  *   sequence=         sequence of a picked folder (default: the first; `all` tracks every sequence once)
+ *   objects=0         track only the annotation's first N objects, the others scored as background (0 = all): a
+ *                     webcam visitor marks one object, which runs the one-object graph (K=1)
  *   probe=1024        compute-peak probe: n of the n×n MatMuls (0 = off); probechain=4, proberuns=5
  *   rounds=1          run the configurations this many times, in alternating order (A B, B A, A B, ...), each
  *                     round with its own probe: ratios between configurations are then taken within a round, on a
@@ -39,6 +41,7 @@ export const DEFAULTS = {
   wasm: 'ort/',
   clip: 'bench/clip/clip.json',
   sequence: '',
+  objects: 0,
   probe: 1024,
   probechain: 4,
   proberuns: 5,
@@ -54,6 +57,7 @@ export const DEFAULTS = {
 };
 const LONG_FRAMES = 10000;
 const NUMERIC = [
+  'objects',
   'revisit',
   'frames',
   'warmup',

@@ -1,6 +1,6 @@
 /** The bench's predicted masks: back to the annotation's ids, J&F of each run, base64 for scripts and tests. */
 import { decodePng } from '../mask-encoding.js';
-import { decodeMask } from './clip.js';
+import { decodeMask, keepObjects } from './clip.js';
 import { configLabel } from './report.js';
 import { scoringSession } from './scoring.js';
 import { predicted, status } from './state.js';
@@ -22,7 +22,8 @@ export async function scoreRuns(results, prepared) {
     const key = `${p.name}/${numFrames}`;
     if (!gtCache.has(key)) {
       const gt = new Map();
-      for (const [t, load] of p.annotations) if (t < numFrames) gt.set(t, (await decodeMask(await load())).labels);
+      for (const [t, load] of p.annotations)
+        if (t < numFrames) gt.set(t, keepObjects((await decodeMask(await load())).labels, p.ids));
       gtCache.set(key, gt);
     }
     return gtCache.get(key);

@@ -108,6 +108,11 @@ export function tableRows(results) {
   });
 }
 
+/** `bench 50×432x240, 2 objects tracked`: a sequence of the results' clip (older results have no object list). */
+const sequenceLabel = (s) =>
+  `${s.name} ${s.frames}×${s.width}x${s.height}` +
+  (s.objects ? `, ${s.objects.length} object${s.objects.length === 1 ? '' : 's'} tracked` : '');
+
 /** The results as a markdown table plus a line on the machine and the clip. */
 export function markdownTable(results) {
   const lines = [`| ${TABLE_COLUMNS.join(' | ')} |`, `|${TABLE_COLUMNS.map(() => ' --- ').join('|')}|`];
@@ -118,7 +123,7 @@ export function markdownTable(results) {
   lines.push(
     '',
     `${frames} frames per configuration (after ${results.settings.warmup} warm-up steps), ` +
-      `p50 in ms unless noted; clip ${clip.name} (${(clip.sequences || []).map((s) => `${s.name} ${s.frames}×${s.width}x${s.height}`).join(', ')}); ` +
+      `p50 in ms unless noted; clip ${clip.name} (${(clip.sequences || []).map(sequenceLabel).join(', ')}); ` +
       `${d.hardwareConcurrency} logical CPUs, cross-origin isolated: ${d.crossOriginIsolated}; ${d.userAgent}` +
       (d.webgpu?.available
         ? `; WebGPU: ${[d.webgpu.vendor, d.webgpu.architecture, d.webgpu.description].filter(Boolean).join(' ')}`

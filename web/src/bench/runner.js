@@ -6,7 +6,7 @@
 import { fetchManifest } from '../model-loader.js';
 import { pickCapacity } from '../manifest.js';
 import { WorkerClient } from '../ui/worker-client.js';
-import { bundledClip, decodeAll, decodeMask, objectIds } from './clip.js';
+import { bundledClip, decodeAll, decodeMask, keepObjects, trackedIds } from './clip.js';
 import { expandConfigs, meanStepFlops } from './config.js';
 import { deviceInfo } from './device.js';
 import { scoreRuns } from './masks.js';
@@ -35,7 +35,7 @@ export async function runAll(settings, picked) {
   const configs = expandConfigs(settings, manifests);
   if (!configs.length) throw new Error('no configuration to run: check backends, threads, variants and models');
   status(`decoding the clip (${sequences.map((s) => s.name).join(', ')})`);
-  const prepared = await prepareSequences(sequences, settings.long || sequences.length > 1);
+  const prepared = await prepareSequences(sequences, settings.long || sequences.length > 1, settings.objects);
   const results = {
     schema: SCHEMA,
     created,
@@ -107,12 +107,15 @@ function chooseSequences(clip, wanted) {
   return [clip.sequences[0]];
 }
 
-/** First-frame annotation and size of each sequence; frames decoded up front for a single sequence. */
-async function prepareSequences(sequences, lazy) {
+/**
+ * First-frame annotation and size of each sequence (its first `maxObjects` objects, 0 = all); frames decoded up front
+ * for a single sequence.
+ */
+async function prepareSequences(sequences, lazy, maxObjects) {
   const out = [];
   for (const seq of sequences) {
     const first = await decodeMask(await seq.annotations.get(0)());
-    const ids = objectIds(first.labels);
+    const ids = trackedIds(first.labels, maxObjects);
     if (!ids.length) throw new Error(`sequence ${seq.name}: the first frame's annotation has no object`);
     const lut = new Uint8Array(256); // annotation id -> tracker slot 1..N (void and unknown ids -> background)
     ids.forEach((id, i) => {
@@ -126,7 +129,7 @@ async function prepareSequences(sequences, lazy) {
       annotations: seq.annotations,
       width: first.width,
       height: first.height,
-      first: first.labels,
+      first: keepObjects(first.labels, ids), // the annotated frame as the run tracks it (its first mask)
       trackerLabels,
       ids,
       bitmaps: null,
