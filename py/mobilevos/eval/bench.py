@@ -119,14 +119,14 @@ def run_benchmarks(args: argparse.Namespace) -> dict:
 def exported_size(onnx_dir: str | Path, size: tuple[int, int]) -> tuple[int, int] | None:
     """`size` when the export has graphs for it; otherwise None (the manifest's first size), said aloud, because
     the onnxruntime rows would then not be at the size the command asked for."""
-    from mobilevos.runtime.manifest import load_manifest
+    from mobilevos.runtime.manifest import ManifestError, at_size, load_manifest
 
-    exported = [(s["height"], s["width"]) for s in load_manifest(onnx_dir)["model"]["sizes"]]
-    if tuple(size) in exported:
-        return tuple(size)
-    have = [f"{h}x{w}" for h, w in exported]
-    print(f"onnx: {size[0]}x{size[1]} was not exported (have: {', '.join(have)}); its graphs run at {have[0]}")
-    return None
+    try:
+        at_size(load_manifest(onnx_dir), size)  # the manifest's own check, and its message
+    except ManifestError as error:
+        print(f"onnx: {error}; its graphs run at the export's first size")
+        return None
+    return tuple(size)
 
 
 def machine_facts(threads: int) -> dict:
